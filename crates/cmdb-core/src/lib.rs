@@ -1,0 +1,34 @@
+//! Core model of cmdb: the normalized [`Host`], the [`HostProvider`] and [`HostStore`]
+//! traits every vendor and every store implements, one [`Error`] type, and a complete
+//! in-memory store, [`MemoryHostStore`].
+//!
+//! ```
+//! use cmdb_core::{Host, HostStatus, Vendor};
+//!
+//! let mut host = Host::new(Vendor::Aliyun, "i-bp1abc", "cn-hangzhou");
+//! host.name = "web-1".into();
+//! host.status = HostStatus::Running;
+//! host.private_ips = vec!["10.0.0.2".into()];
+//! // The content hash ignores list order and sync bookkeeping.
+//! let mut same = host.clone();
+//! same.secret_id = "another-secret".into();
+//! assert_eq!(host.content_hash(), same.content_hash());
+//! ```
+
+mod error;
+mod hash;
+mod memory;
+mod model;
+mod provider;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, ErrorKind, Result, VendorError};
+pub use memory::MemoryHostStore;
+pub use model::{
+    Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType, StoredHost,
+    SyncScope, UpsertOutcome, Vendor,
+};
+pub use provider::HostProvider;
+pub use store::{HostList, HostQuery, HostSort, HostStore, ScopeStats, MAX_PAGE_SIZE};

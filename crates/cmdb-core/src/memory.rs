@@ -1,0 +1,176 @@
+//! A complete in-memory [`HostStore`].
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::model::{Host, StoredHost, SyncScope, UpsertOutcome, Vendor};
+use crate::store::{HostList, HostQuery, HostSort, HostStore, ScopeStats};
+
+/// A [`HostStore`] in process memory: for tests, demos and embedding where persistence is
+/// not needed. Everything the trait promises holds, including per-host outcomes and
+/// scoped releases.
+#[derive(Debug, Default)]
+pub struct MemoryHostStore {
+    hosts: Mutex<BTreeMap<(Vendor, String), StoredHost>>,
+}
+
+impl MemoryHostStore {
+    /// An empty store.
+    pub fn new() -> MemoryHostStore {
+        MemoryHostStore::default()
+    }
+
+    /// Number of hosts stored, released ones included.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the store holds no host.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(Vendor, String), StoredHost>> {
+        // A panic while holding the lock cannot leave a half-written entry (every write
+        // is one insert), so a poisoned map is still consistent.
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why a host cannot belong to a batch of `scope`, if it cannot.
+pub(crate) fn reject_reason(scope: &SyncScope, host: &Host) -> Option<String> {
+    if host.instance_id.trim().is_empty() {
+        return Some("instance_id is empty".to_owned());
+    }
+    if host.vendor != scope.vendor {
+        return Some(format!(
+            "host vendor {} is outside the scope's vendor {}",
+            host.vendor, scope.vendor
+        ));
+    }
+    if host.region != scope.region {
+        return Some(format!(
+            "host region {:?} is outside the scope's region {:?}",
+            host.region, scope.region
+        ));
+    }
+    None
+}
+
+#[async_trait]
+impl HostStore for MemoryHostStore {
+    async fn upsert(
+        &self,
+        scope: &SyncScope,
+        hosts: &[Host],
+        seen_at: DateTime<Utc>,
+    ) -> Result<Vec<UpsertOutcome>> {
+        let mut map = self.lock();
+        let outcomes = hosts
+            .iter()
+            .map(|host| {
+                if let Some(reason) = reject_reason(scope, host) {
+                    return UpsertOutcome::Failed(reason);
+                }
+                let mut host = host.clone();
+                host.secret_id.clone_from(&scope.secret_id);
+                let hash = host.content_hash();
+                let key = (host.vendor, host.instance_id.clone());
+                match map.get_mut(&key) {
+                    None => {
+                        map.insert(
+                            key,
+                            StoredHost {
+                                host,
+                                content_hash: hash,
+                                first_seen_at: seen_at,
+                                last_seen_at: seen_at,
+                                released_at: None,
+                            },
+                        );
+                        UpsertOutcome::Created
+                    }
+                    Some(stored) => {
+                        let unchanged =
+                            stored.content_hash == hash && stored.released_at.is_none();
+                        stored.host = host;
+                        stored.content_hash = hash;
+                        stored.last_seen_at = seen_at;
+                        stored.released_at = None;
+                        if unchanged {
+                            UpsertOutcome::Unchanged
+                        } else {
+                            UpsertOutcome::Updated
+                        }
+                    }
+                }
+            })
+            .collect();
+        Ok(outcomes)
+    }
+
+    async fn scope_stats(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+    ) -> Result<ScopeStats> {
+        let map = self.lock();
+        let mut stats = ScopeStats::default();
+        for h in map
+            .values()
+            .filter(|h| h.released_at.is_none() && scope.contains(&h.host))
+        {
+            stats.active += 1;
+            if h.last_seen_at < seen_before {
+                stats.missing += 1;
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn release_missing(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+        released_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut map = self.lock();
+        let mut released = 0;
+        for h in map.values_mut().filter(|h| {
+            h.released_at.is_none() && h.last_seen_at < seen_before && scope.contains(&h.host)
+        }) {
+            h.released_at = Some(released_at);
+            released += 1;
+        }
+        Ok(released)
+    }
+
+    async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
+        Ok(self.lock().get(&(vendor, instance_id.to_owned())).cloned())
+    }
+
+    async fn query(&self, query: &HostQuery) -> Result<HostList> {
+        query.validate()?;
+        let map = self.lock();
+        let mut matched: Vec<&StoredHost> = map.values().filter(|h| query.matches(h)).collect();
+        match query.sort {
+            // The map's key order is already (vendor, instance_id).
+            HostSort::InstanceId => {}
+            HostSort::Name => matched.sort_by(|a, b| a.host.name.cmp(&b.host.name)),
+            HostSort::LastSeenDesc => matched.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at)),
+        }
+        let total = matched.len() as u64;
+        let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+        let items = matched
+            .into_iter()
+            .skip(offset)
+            .take(query.page_size as usize)
+            .cloned()
+            .collect();
+        Ok(HostList { total, items })
+    }
+}

@@ -1,0 +1,157 @@
+//! The trait every host store implements.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Host, HostStatus, StoredHost, SyncScope, UpsertOutcome, Vendor};
+
+/// The largest page a host query may ask for.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The order of a host query's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostSort {
+    /// By vendor, then instance id (stable, the default).
+    #[default]
+    InstanceId,
+    /// By name, then vendor and instance id.
+    Name,
+    /// Most recently seen first, then vendor and instance id.
+    LastSeenDesc,
+}
+
+/// A filtered, paged query of stored hosts. Empty filters match everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostQuery {
+    /// Only this vendor.
+    pub vendor: Option<Vendor>,
+    /// Only this region.
+    pub region: Option<String>,
+    /// Only hosts last seen by this secret.
+    pub secret_id: Option<String>,
+    /// Only this status.
+    pub status: Option<HostStatus>,
+    /// Substring of the name (case-insensitive), instance id or any IP.
+    pub keywords: Option<String>,
+    /// `Some(true)`: only released hosts; `Some(false)`: only active ones; `None`: both.
+    pub released: Option<bool>,
+    /// Order of the results.
+    pub sort: HostSort,
+    /// Hosts per page, 1 to [`MAX_PAGE_SIZE`].
+    pub page_size: u32,
+    /// Page number, from 1.
+    pub page_number: u32,
+}
+
+impl Default for HostQuery {
+    fn default() -> Self {
+        HostQuery {
+            vendor: None,
+            region: None,
+            secret_id: None,
+            status: None,
+            keywords: None,
+            released: None,
+            sort: HostSort::InstanceId,
+            page_size: 20,
+            page_number: 1,
+        }
+    }
+}
+
+impl HostQuery {
+    /// Checks the paging values.
+    pub fn validate(&self) -> Result<()> {
+        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        if self.page_number == 0 {
+            return Err(Error::invalid_field("page_number", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Rows to skip for the requested page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page_number.saturating_sub(1)) * u64::from(self.page_size)
+    }
+
+    /// Whether a stored host passes every filter.
+    pub fn matches(&self, h: &StoredHost) -> bool {
+        self.vendor.is_none_or(|v| h.host.vendor == v)
+            && self.region.as_deref().is_none_or(|r| h.host.region == r)
+            && self.secret_id.as_deref().is_none_or(|s| h.host.secret_id == s)
+            && self.status.is_none_or(|s| h.host.status == s)
+            && self.released.is_none_or(|r| h.released_at.is_some() == r)
+            && self
+                .keywords
+                .as_deref()
+                .is_none_or(|k| h.host.matches_keyword(k))
+    }
+}
+
+/// One page of query results and the number of hosts matching in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostList {
+    /// Hosts matching the query, over all pages.
+    pub total: u64,
+    /// The requested page.
+    pub items: Vec<StoredHost>,
+}
+
+/// Counts of a scope that the release guard weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScopeStats {
+    /// Active (not released) hosts of the scope, seen by this run or not.
+    pub active: u64,
+    /// Active hosts of the scope not seen since the given time: those a release would mark.
+    pub missing: u64,
+}
+
+/// Where hosts are kept.
+///
+/// Hosts are keyed by `(vendor, instance_id)`. Implementations must be safe to call from
+/// concurrent syncs of different scopes.
+#[async_trait]
+pub trait HostStore: Debug + Send + Sync + 'static {
+    /// Inserts or updates a batch of hosts seen by a sync of `scope` at `seen_at`, and
+    /// reports, per host and in input order, whether it was created, updated, unchanged
+    /// (same [`Host::content_hash`]; only `last_seen_at` moves) or failed. A released host
+    /// that is seen again becomes active and counts as updated. A failure of one host does
+    /// not lose the others; an `Err` means nothing of the batch was stored.
+    async fn upsert(
+        &self,
+        scope: &SyncScope,
+        hosts: &[Host],
+        seen_at: DateTime<Utc>,
+    ) -> Result<Vec<UpsertOutcome>>;
+
+    /// Counts the active hosts of `scope` and those among them last seen before
+    /// `seen_before`.
+    async fn scope_stats(&self, scope: &SyncScope, seen_before: DateTime<Utc>)
+        -> Result<ScopeStats>;
+
+    /// Marks as released, at `released_at`, every active host of `scope` last seen before
+    /// `seen_before`, and returns how many were marked. Hosts are never deleted.
+    async fn release_missing(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+        released_at: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// One host by its key.
+    async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>>;
+
+    /// A filtered, sorted page of hosts with the total.
+    async fn query(&self, query: &HostQuery) -> Result<HostList>;
+}

@@ -1,0 +1,375 @@
+//! Conformance suites: every [`HostStore`] and every [`HostProvider`] must pass these.
+//!
+//! The suites panic with a message naming the broken rule. The store suite works in
+//! scopes of its own (unique secret ids), so it may run against a store other tests use.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use cmdb_core::{testing, MemoryHostStore};
+//!
+//! testing::host_store_conformance(Arc::new(MemoryHostStore::new())).await;
+//! # });
+//! ```
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::StreamExt;
+
+use crate::error::ErrorKind;
+use crate::model::{Host, HostStatus, SyncScope, UpsertOutcome, Vendor};
+use crate::provider::HostProvider;
+use crate::store::{HostQuery, HostSort, HostStore};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A prefix no other run of the suite uses, so suites can share one store.
+fn unique(prefix: &str) -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{nanos:x}-{n}")
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+/// A host of `scope` with a few fields filled in.
+pub fn sample_host(scope: &SyncScope, instance_id: &str) -> Host {
+    let mut h = Host::new(scope.vendor, instance_id, scope.region.clone());
+    h.secret_id.clone_from(&scope.secret_id);
+    h.name = format!("name-{instance_id}");
+    h.status = HostStatus::Running;
+    h.raw_status = "Running".into();
+    h.cpu = Some(2);
+    h.memory_mib = Some(4096);
+    h.private_ips = vec![format!("10.9.{}.1", instance_id.len() % 250)];
+    h.tags.insert("env".into(), "test".into());
+    h
+}
+
+fn ids(scope: &SyncScope, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{}-i{i:03}", scope.secret_id)).collect()
+}
+
+/// Runs every check of the [`HostStore`] contract against `store`.
+pub async fn host_store_conformance(store: Arc<dyn HostStore>) {
+    created_unchanged_updated(&*store).await;
+    failed_host_does_not_lose_the_batch(&*store).await;
+    release_and_reappear(&*store).await;
+    queries_filter_sort_and_page(&*store).await;
+    concurrent_upserts_of_different_scopes(store).await;
+}
+
+async fn created_unchanged_updated(store: &dyn HostStore) {
+    let scope = SyncScope::hosts(unique("conf-cu"), Vendor::Aliyun, "cn-hangzhou");
+    let hosts: Vec<Host> = ids(&scope, 3).iter().map(|id| sample_host(&scope, id)).collect();
+
+    let out = store.upsert(&scope, &hosts, at(0)).await.expect("first upsert");
+    assert_eq!(out, vec![UpsertOutcome::Created; 3], "first upsert creates every host");
+
+    let stored = store
+        .get(Vendor::Aliyun, &hosts[0].instance_id)
+        .await
+        .expect("get")
+        .expect("created host is found");
+    assert_eq!(stored.host, hosts[0], "stored host equals the host given");
+    assert_eq!(stored.content_hash, hosts[0].content_hash());
+    assert_eq!(stored.first_seen_at, at(0));
+    assert_eq!(stored.last_seen_at, at(0));
+    assert_eq!(stored.released_at, None);
+
+    let out = store.upsert(&scope, &hosts, at(10)).await.expect("second upsert");
+    assert_eq!(out, vec![UpsertOutcome::Unchanged; 3], "same content is unchanged");
+    let stored = store.get(Vendor::Aliyun, &hosts[0].instance_id).await.unwrap().unwrap();
+    assert_eq!(stored.first_seen_at, at(0), "first_seen_at never moves");
+    assert_eq!(stored.last_seen_at, at(10), "unchanged host still moves last_seen_at");
+
+    let mut changed = hosts.clone();
+    changed[1].status = HostStatus::Stopped;
+    changed[1].raw_status = "Stopped".into();
+    // Reordered lists are not a change.
+    changed[2].private_ips.push("10.200.0.1".into());
+    let mut reordered = changed[2].clone();
+    reordered.private_ips.reverse();
+    store.upsert(&scope, &changed[2..3], at(15)).await.unwrap();
+    let out = store
+        .upsert(&scope, &[changed[0].clone(), changed[1].clone(), reordered], at(20))
+        .await
+        .expect("third upsert");
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Unchanged, UpsertOutcome::Updated, UpsertOutcome::Unchanged],
+        "only the changed host is updated; list order is not a change"
+    );
+    let stored = store.get(Vendor::Aliyun, &hosts[1].instance_id).await.unwrap().unwrap();
+    assert_eq!(stored.host.status, HostStatus::Stopped, "update is stored");
+
+    let missing = store.get(Vendor::Aliyun, "no-such-host").await.expect("get");
+    assert!(missing.is_none(), "unknown host is None");
+}
+
+async fn failed_host_does_not_lose_the_batch(store: &dyn HostStore) {
+    let scope = SyncScope::hosts(unique("conf-fail"), Vendor::Tencent, "ap-guangzhou");
+    let good = ids(&scope, 2);
+    let batch = vec![
+        sample_host(&scope, &good[0]),
+        sample_host(&scope, ""),
+        sample_host(&scope, &good[1]),
+    ];
+    let out = store.upsert(&scope, &batch, at(0)).await.expect("upsert");
+    assert_eq!(out.len(), 3, "one outcome per host");
+    assert_eq!(out[0], UpsertOutcome::Created);
+    assert!(matches!(out[1], UpsertOutcome::Failed(_)), "empty id fails: {:?}", out[1]);
+    assert_eq!(out[2], UpsertOutcome::Created, "hosts after a failed one are stored");
+    assert!(store.get(Vendor::Tencent, &good[1]).await.unwrap().is_some());
+}
+
+async fn release_and_reappear(store: &dyn HostStore) {
+    let scope = SyncScope::hosts(unique("conf-rel"), Vendor::Huawei, "cn-north-4");
+    let other = SyncScope::hosts(unique("conf-rel-other"), Vendor::Huawei, "cn-north-4");
+    let hosts: Vec<Host> = ids(&scope, 4).iter().map(|id| sample_host(&scope, id)).collect();
+    let other_host = sample_host(&other, &format!("{}-x", other.secret_id));
+    store.upsert(&scope, &hosts, at(0)).await.unwrap();
+    store.upsert(&other, &[other_host.clone()], at(0)).await.unwrap();
+
+    // Run two sees three of the four hosts.
+    store.upsert(&scope, &hosts[..3], at(100)).await.unwrap();
+    let stats = store.scope_stats(&scope, at(100)).await.expect("stats");
+    assert_eq!(stats.active, 4, "active hosts of the scope");
+    assert_eq!(stats.missing, 1, "hosts not seen by run two");
+
+    let released = store
+        .release_missing(&scope, at(100), at(101))
+        .await
+        .expect("release");
+    assert_eq!(released, 1, "exactly the missing host is released");
+    let gone = store.get(Vendor::Huawei, &hosts[3].instance_id).await.unwrap().unwrap();
+    assert_eq!(gone.released_at, Some(at(101)), "released, not deleted");
+    let kept = store.get(Vendor::Huawei, &hosts[0].instance_id).await.unwrap().unwrap();
+    assert_eq!(kept.released_at, None);
+    let untouched = store.get(Vendor::Huawei, &other_host.instance_id).await.unwrap().unwrap();
+    assert_eq!(untouched.released_at, None, "release never reaches another scope");
+
+    let stats = store.scope_stats(&scope, at(100)).await.unwrap();
+    assert_eq!((stats.active, stats.missing), (3, 0), "released hosts are not active");
+    let again = store.release_missing(&scope, at(100), at(102)).await.unwrap();
+    assert_eq!(again, 0, "release is idempotent");
+
+    let out = store.upsert(&scope, &hosts[3..], at(200)).await.unwrap();
+    assert_eq!(out, vec![UpsertOutcome::Updated], "a reappearing host is updated");
+    let back = store.get(Vendor::Huawei, &hosts[3].instance_id).await.unwrap().unwrap();
+    assert_eq!(back.released_at, None, "a reappearing host is active again");
+    assert_eq!(back.first_seen_at, at(0));
+}
+
+async fn queries_filter_sort_and_page(store: &dyn HostStore) {
+    let secret = unique("conf-q");
+    let ali = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-beijing");
+    let ali2 = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-shanghai");
+    let tc = SyncScope::hosts(secret.clone(), Vendor::Tencent, "ap-beijing");
+    let mut a: Vec<Host> = ids(&ali, 5).iter().map(|id| sample_host(&ali, id)).collect();
+    a[0].name = "Zeta-web".into();
+    a[0].public_ips = vec!["203.0.113.77".into()];
+    a[1].status = HostStatus::Stopped;
+    let mut b: Vec<Host> = (0..3)
+        .map(|i| sample_host(&ali2, &format!("{secret}-s{i}")))
+        .collect();
+    b[0].name = "alpha".into();
+    let c: Vec<Host> = (0..4)
+        .map(|i| sample_host(&tc, &format!("{secret}-t{i}")))
+        .collect();
+    store.upsert(&ali, &a, at(0)).await.unwrap();
+    store.upsert(&ali2, &b, at(0)).await.unwrap();
+    store.upsert(&tc, &c, at(5)).await.unwrap();
+    store.upsert(&ali, &a[..4], at(10)).await.unwrap();
+    store.release_missing(&ali, at(10), at(11)).await.unwrap();
+
+    let base = HostQuery {
+        secret_id: Some(secret.clone()),
+        page_size: 100,
+        ..HostQuery::default()
+    };
+    let q = |f: &dyn Fn(&mut HostQuery)| {
+        let mut q = base.clone();
+        f(&mut q);
+        q
+    };
+    let total = |q: HostQuery| async move { store.query(&q).await.expect("query").total };
+
+    assert_eq!(total(base.clone()).await, 12, "every host of the secret");
+    assert_eq!(total(q(&|q| q.vendor = Some(Vendor::Tencent))).await, 4, "vendor filter");
+    assert_eq!(total(q(&|q| q.region = Some("cn-shanghai".into()))).await, 3, "region filter");
+    assert_eq!(total(q(&|q| q.status = Some(HostStatus::Stopped))).await, 1, "status filter");
+    assert_eq!(total(q(&|q| q.released = Some(true))).await, 1, "released filter");
+    assert_eq!(total(q(&|q| q.released = Some(false))).await, 11, "active filter");
+    assert_eq!(total(q(&|q| q.keywords = Some("zeta".into()))).await, 1, "name keyword");
+    assert_eq!(total(q(&|q| q.keywords = Some("203.0.113".into()))).await, 1, "ip keyword");
+    let id_kw = format!("{secret}-t");
+    assert_eq!(total(q(&|q| q.keywords = Some(id_kw.clone()))).await, 4, "id keyword");
+    let other_secret = HostQuery {
+        secret_id: Some(unique("conf-q-none")),
+        ..base.clone()
+    };
+    assert_eq!(total(other_secret).await, 0, "secret filter");
+    let injection = q(&|q| q.keywords = Some("' OR '1'='1".into()));
+    assert_eq!(total(injection).await, 0, "keywords are data, not syntax");
+
+    // Paging: 12 hosts in pages of 5 -> 5, 5, 2, then nothing; no host twice.
+    let mut seen = HashSet::new();
+    for (page, expect) in [(1, 5), (2, 5), (3, 2), (4, 0)] {
+        let list = store
+            .query(&q(&|q| {
+                q.page_size = 5;
+                q.page_number = page;
+            }))
+            .await
+            .unwrap();
+        assert_eq!(list.total, 12, "total does not depend on the page");
+        assert_eq!(list.items.len(), expect, "page {page} size");
+        for h in list.items {
+            assert!(
+                seen.insert((h.host.vendor, h.host.instance_id.clone())),
+                "a host appears on two pages"
+            );
+        }
+    }
+
+    let by_id = store.query(&base).await.unwrap();
+    let keys: Vec<_> = by_id
+        .items
+        .iter()
+        .map(|h| (h.host.vendor, h.host.instance_id.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "default order is (vendor, instance_id)");
+    let by_name = store.query(&q(&|q| q.sort = HostSort::Name)).await.unwrap();
+    let names: Vec<_> = by_name.items.iter().map(|h| h.host.name.clone()).collect();
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    assert_eq!(names, sorted_names, "name order");
+    let recent = store
+        .query(&q(&|q| q.sort = HostSort::LastSeenDesc))
+        .await
+        .unwrap();
+    assert_eq!(recent.items[0].last_seen_at, at(10), "most recently seen first");
+
+    for bad in [0, crate::store::MAX_PAGE_SIZE + 1] {
+        let err = store
+            .query(&q(&|q| q.page_size = bad))
+            .await
+            .expect_err("page_size out of range");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+}
+
+async fn concurrent_upserts_of_different_scopes(store: Arc<dyn HostStore>) {
+    let scopes: Vec<SyncScope> = (0..6)
+        .map(|i| SyncScope::hosts(unique("conf-conc"), Vendor::ALL[i % 4], format!("r{i}")))
+        .collect();
+    let tasks: Vec<_> = scopes
+        .iter()
+        .cloned()
+        .map(|scope| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let hosts: Vec<Host> =
+                    ids(&scope, 40).iter().map(|id| sample_host(&scope, id)).collect();
+                for chunk in hosts.chunks(10) {
+                    let out = store.upsert(&scope, chunk, at(0)).await.expect("upsert");
+                    assert!(out.iter().all(|o| *o == UpsertOutcome::Created));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("concurrent upsert task");
+    }
+    for scope in &scopes {
+        let stats = store.scope_stats(scope, at(1)).await.unwrap();
+        assert_eq!(stats.active, 40, "every host of {scope} stored once");
+    }
+}
+
+/// What a provider under test is expected to list.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderExpectation {
+    /// The number of hosts, when the test knows it.
+    pub hosts: Option<u64>,
+    /// A bound on the number of pages, so a provider that never ends fails the suite
+    /// instead of hanging it.
+    pub max_pages: u64,
+}
+
+/// Runs the [`HostProvider`] contract against a provider that lists successfully: the
+/// stream ends, no instance id appears twice, every host belongs to the provider's vendor
+/// and region, totals reported by pages agree with each other and with the hosts listed,
+/// and a second listing gives the same hosts. Returns the number of hosts listed.
+pub async fn host_provider_conformance(
+    provider: Arc<dyn HostProvider>,
+    expect: ProviderExpectation,
+) -> u64 {
+    let max_pages = if expect.max_pages == 0 { 100_000 } else { expect.max_pages };
+    let first = drain(&*provider, max_pages).await;
+    let second = drain(&*provider, max_pages).await;
+    assert_eq!(first, second, "listing twice gives the same hosts");
+    let count = first.len() as u64;
+    if let Some(n) = expect.hosts {
+        assert_eq!(count, n, "number of hosts listed");
+    }
+    count
+}
+
+async fn drain(provider: &dyn HostProvider, max_pages: u64) -> Vec<String> {
+    let mut stream = provider.pages();
+    let mut ids = Vec::new();
+    let mut seen = HashSet::new();
+    let mut reported = None;
+    let mut pages = 0u64;
+    while let Some(page) = stream.next().await {
+        pages += 1;
+        assert!(pages <= max_pages, "the stream did not end within {max_pages} pages");
+        let page = page.unwrap_or_else(|e| panic!("page {pages} failed: {e}"));
+        if let Some(t) = page.total {
+            if let Some(prev) = reported {
+                assert_eq!(prev, t, "pages report different totals");
+            }
+            reported = Some(t);
+        }
+        for h in page.hosts {
+            assert_eq!(h.vendor, provider.vendor(), "host vendor");
+            assert_eq!(h.region, provider.region(), "host region");
+            assert!(!h.instance_id.is_empty(), "empty instance id");
+            assert!(
+                seen.insert(h.instance_id.clone()),
+                "instance id {} listed twice",
+                h.instance_id
+            );
+            ids.push(h.instance_id);
+        }
+    }
+    if let Some(t) = reported {
+        assert_eq!(t, ids.len() as u64, "reported total equals hosts listed");
+    }
+    ids
+}
+
+/// Checks that a provider set up to fail yields at least one `Err` and then ends: no
+/// page follows an error. Returns the pages that succeeded before it.
+pub async fn host_provider_error_conformance(provider: Arc<dyn HostProvider>) -> u64 {
+    let mut stream = provider.pages();
+    let mut ok_pages = 0;
+    loop {
+        match stream.next().await {
+            Some(Ok(_)) => ok_pages += 1,
+            Some(Err(_)) => break,
+            None => panic!("the provider was expected to fail, but its stream ended cleanly"),
+        }
+    }
+    assert!(stream.next().await.is_none(), "the stream ends after an error");
+    ok_pages
+}

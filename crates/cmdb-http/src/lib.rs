@@ -1,0 +1,1 @@
+//! cmdb-http (in progress).

@@ -1,0 +1,1 @@
+//! cmdb-secret (in progress).

@@ -1,0 +1,1 @@
+//! cmdb-sync (in progress).

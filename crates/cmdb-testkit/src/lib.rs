@@ -1,0 +1,1 @@
+//! cmdb-testkit (in progress).

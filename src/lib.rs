@@ -1,0 +1,1 @@
+//! cmdb facade (in progress).
