@@ -161,7 +161,7 @@ impl HostStore for MemoryHostStore {
             // The map's key order is already (vendor, instance_id).
             HostSort::InstanceId => {}
             HostSort::Name => matched.sort_by(|a, b| a.host.name.cmp(&b.host.name)),
-            HostSort::LastSeenDesc => matched.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at)),
+            HostSort::LastSeenDesc => matched.sort_by_key(|h| std::cmp::Reverse(h.last_seen_at)),
         }
         let total = matched.len() as u64;
         let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);

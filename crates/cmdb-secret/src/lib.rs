@@ -1,1 +1,55 @@
-//! cmdb-secret (in progress).
+//! Cloud credentials for cmdb, stored encrypted.
+//!
+//! A [`NewSecret`] (the body of `POST /secrets`) is validated and sealed into a
+//! [`Secret`], whose API secret is AES-256-GCM ciphertext bound to the secret's id
+//! ([`Cipher`]). A [`SecretStore`] keeps secrets and lists them masked
+//! ([`MaskedSecret`]); a sync decrypts one into [`Credentials`], which are zeroized on
+//! drop. Keys carry ids, so old keys can stay loaded for decryption while
+//! [`rotate_secrets`] re-encrypts everything under a new one. No type here prints a
+//! secret in its `Debug` output.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, SecretQuery, SecretStore};
+//!
+//! // In a service: `Cipher::from_env()?` reads CMDB_ENCRYPT_KEY.
+//! let cipher = Cipher::new(Cipher::generate_key());
+//! let store = MemorySecretStore::new();
+//!
+//! let new: NewSecret = serde_json::from_value(serde_json::json!({
+//!     "vendor": "aliyun",
+//!     "description": "production account",
+//!     "api_key": "LTAI5tAbCdEfGh12",
+//!     "api_secret": "not-really-a-secret",
+//!     "allowed_regions": ["cn-hangzhou"],
+//! }))?;
+//! let secret = new.seal(&cipher)?;
+//! store.create(&secret).await?;
+//!
+//! let listed = store.list(&SecretQuery::default()).await?;
+//! assert_eq!(listed.items[0].api_key, "LTAI****Gh12");
+//! assert_eq!(listed.items[0].api_secret, "******");
+//!
+//! let stored = store.get(&secret.id).await?;
+//! assert!(stored.is_allow_region("cn-hangzhou"));
+//! let credentials = cipher.decrypt_credentials(&stored)?;
+//! assert_eq!(credentials.api_secret(), "not-really-a-secret");
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod cipher;
+mod credentials;
+mod rotate;
+mod secret;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use cipher::Cipher;
+pub use credentials::Credentials;
+pub use rotate::{rotate_secrets, RotationReport};
+pub use secret::{
+    mask_api_key, MaskedSecret, NewSecret, Secret, DEFAULT_REQUEST_RATE, MAX_REQUEST_RATE,
+};
+pub use store::{MemorySecretStore, SecretList, SecretQuery, SecretStore};

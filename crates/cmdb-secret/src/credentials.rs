@@ -1,0 +1,85 @@
+//! Decrypted credentials, held only as long as a request needs them.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::secret::{mask_api_key, MASKED_API_SECRET};
+
+/// A decrypted API key pair, as [`Cipher::decrypt_credentials`](crate::Cipher::decrypt_credentials)
+/// returns it.
+///
+/// Both halves are zeroized when dropped, and `Debug` shows only the masked key:
+///
+/// ```
+/// use cmdb_secret::Credentials;
+///
+/// let c = Credentials::new("LTAI5tAbCdEfabcd", "very-secret");
+/// assert_eq!(
+///     format!("{c:?}"),
+///     r#"Credentials { api_key: "LTAI****abcd", api_secret: "******" }"#
+/// );
+/// assert_eq!(c.api_secret(), "very-secret");
+/// ```
+#[derive(Clone)]
+pub struct Credentials {
+    api_key: Zeroizing<String>,
+    api_secret: Zeroizing<String>,
+}
+
+impl Credentials {
+    /// Credentials from an API key (access key id, secret id, AK or user name) and its
+    /// secret (access key secret, secret key, SK or password).
+    pub fn new(api_key: impl Into<String>, api_secret: impl Into<String>) -> Credentials {
+        Credentials {
+            api_key: Zeroizing::new(api_key.into()),
+            api_secret: Zeroizing::new(api_secret.into()),
+        }
+    }
+
+    /// The API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The API secret, in clear: pass it to a signer, never to a log.
+    pub fn api_secret(&self) -> &str {
+        &self.api_secret
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &mask_api_key(&self.api_key))
+            .field("api_secret", &MASKED_API_SECRET)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_pinned_and_redacted() {
+        let c = Credentials::new("LTAI5tAbCdEfGh12", "s3cr3t-value-xyz");
+        let shown = format!("{c:?}");
+        assert_eq!(
+            shown,
+            r#"Credentials { api_key: "LTAI****Gh12", api_secret: "******" }"#
+        );
+        assert!(!shown.contains("s3cr3t"));
+        assert!(!shown.contains("LTAI5tAbCdEfGh12"));
+        let pretty = format!("{c:#?}");
+        assert!(!pretty.contains("s3cr3t") && !pretty.contains("5tAbCdEf"));
+    }
+
+    #[test]
+    fn accessors_and_clone_keep_the_values() {
+        let c = Credentials::new("ak", String::from("sk"));
+        let d = c.clone();
+        drop(c);
+        assert_eq!((d.api_key(), d.api_secret()), ("ak", "sk"));
+    }
+}

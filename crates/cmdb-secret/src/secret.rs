@@ -1,0 +1,612 @@
+//! Secrets: what a user submits ([`NewSecret`]), what is stored ([`Secret`], encrypted) and
+//! what is shown ([`MaskedSecret`]).
+
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use cmdb_core::{Error, Result, Vendor};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::cipher::Cipher;
+
+/// Requests per second a secret may make when the request does not say.
+pub const DEFAULT_REQUEST_RATE: u32 = 5;
+
+/// The highest request rate a secret may ask for.
+pub const MAX_REQUEST_RATE: u32 = 1000;
+
+/// What listings and `Debug` output show in place of an API secret.
+pub(crate) const MASKED_API_SECRET: &str = "******";
+
+const MAX_DESCRIPTION_CHARS: usize = 100;
+const MAX_API_KEY_CHARS: usize = 100;
+const MAX_API_SECRET_CHARS: usize = 100;
+const MAX_REGION_CHARS: usize = 64;
+
+/// The input that creates a secret: the body of `POST /secrets`.
+///
+/// Unknown fields are rejected when deserializing, so a misspelt `request_rate` is an
+/// error rather than a silent default. `Debug` masks the API key and hides the secret.
+///
+/// ```
+/// use cmdb_secret::{Cipher, NewSecret};
+///
+/// let new: NewSecret = serde_json::from_str(r#"{
+///     "vendor": "aliyun",
+///     "description": "production account",
+///     "api_key": "LTAI5tAbCdEfGh12",
+///     "api_secret": "not-really-a-secret",
+///     "allowed_regions": ["cn-hangzhou", "cn-beijing"]
+/// }"#).unwrap();
+/// let secret = new.seal(&Cipher::new(Cipher::generate_key())).unwrap();
+/// assert_eq!(secret.request_rate, cmdb_secret::DEFAULT_REQUEST_RATE);
+/// assert!(secret.api_secret.starts_with("v1:"));
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSecret {
+    /// The vendor the credentials belong to.
+    pub vendor: Vendor,
+    /// What the secret is for; required, at most 100 characters.
+    pub description: String,
+    /// The API key (access key id, secret id, AK; the user name for vSphere); required,
+    /// at most 100 characters.
+    pub api_key: String,
+    /// The API secret (access key secret, secret key, SK; the password for vSphere);
+    /// required, at most 100 characters. Zeroized on drop.
+    pub api_secret: Zeroizing<String>,
+    /// Regions a sync with this secret may list: at least one; `"*"` allows any. Each entry
+    /// is 1 to 64 characters of `A-Z a-z 0-9 - _ .`, or exactly `"*"`.
+    pub allowed_regions: Vec<String>,
+    /// Requests per second to the vendor, 1 to [`MAX_REQUEST_RATE`]; default
+    /// [`DEFAULT_REQUEST_RATE`].
+    #[serde(default)]
+    pub request_rate: Option<u32>,
+    /// Endpoint URL (http or https, with a host, without user or password) overriding the
+    /// vendor's default; required for [`Vendor::Vsphere`] (the vCenter or ESXi address).
+    /// A blank value counts as absent.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl NewSecret {
+    /// Checks every field; the error names the first invalid field
+    /// ([`Error::field`]).
+    pub fn validate(&self) -> Result<()> {
+        validate_description(&self.description)?;
+        if self.api_key.trim().is_empty() {
+            return Err(Error::invalid_field("api_key", "is required"));
+        }
+        if self.api_key.chars().count() > MAX_API_KEY_CHARS {
+            return Err(Error::invalid_field(
+                "api_key",
+                format!("must be at most {MAX_API_KEY_CHARS} characters"),
+            ));
+        }
+        if self.api_secret.is_empty() {
+            return Err(Error::invalid_field("api_secret", "is required"));
+        }
+        if self.api_secret.chars().count() > MAX_API_SECRET_CHARS {
+            return Err(Error::invalid_field(
+                "api_secret",
+                format!("must be at most {MAX_API_SECRET_CHARS} characters"),
+            ));
+        }
+        validate_regions(&self.allowed_regions)?;
+        if let Some(rate) = self.request_rate {
+            if rate == 0 || rate > MAX_REQUEST_RATE {
+                return Err(Error::invalid_field(
+                    "request_rate",
+                    format!("must be between 1 and {MAX_REQUEST_RATE}"),
+                ));
+            }
+        }
+        match self.address() {
+            Some(address) => validate_address(address),
+            None if self.vendor == Vendor::Vsphere => Err(Error::invalid_field(
+                "address",
+                "is required for vsphere (the vCenter or ESXi URL)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates, gives the secret a new id (a UUID v4) and encrypts the API secret with
+    /// `cipher`, binding the ciphertext to the id (the id is the associated data, so a
+    /// ciphertext copied onto another secret does not decrypt).
+    pub fn seal(self, cipher: &Cipher) -> Result<Secret> {
+        self.validate()?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let api_secret = cipher.encrypt(&id, self.api_secret.as_bytes())?;
+        let address = self.address().map(str::to_owned);
+        Ok(Secret {
+            id,
+            vendor: self.vendor,
+            description: self.description,
+            api_key: self.api_key,
+            api_secret,
+            allowed_regions: self.allowed_regions,
+            request_rate: self.request_rate.unwrap_or(DEFAULT_REQUEST_RATE),
+            address,
+            // SQL stores keep microseconds: truncate so a stored secret reads back equal.
+            created_at: Utc::now().trunc_subsecs(6),
+        })
+    }
+
+    fn address(&self) -> Option<&str> {
+        self.address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    }
+}
+
+impl fmt::Debug for NewSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSecret")
+            .field("vendor", &self.vendor)
+            .field("description", &self.description)
+            .field("api_key", &mask_api_key(&self.api_key))
+            .field("api_secret", &MASKED_API_SECRET)
+            .field("allowed_regions", &self.allowed_regions)
+            .field("request_rate", &self.request_rate)
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+fn validate_description(description: &str) -> Result<()> {
+    if description.trim().is_empty() {
+        return Err(Error::invalid_field("description", "is required"));
+    }
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(Error::invalid_field(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_regions(regions: &[String]) -> Result<()> {
+    if regions.is_empty() {
+        return Err(Error::invalid_field(
+            "allowed_regions",
+            "needs at least one region (\"*\" allows any)",
+        ));
+    }
+    for (i, region) in regions.iter().enumerate() {
+        if region.is_empty() {
+            return Err(Error::invalid_field(
+                "allowed_regions",
+                format!("entry {i} is empty"),
+            ));
+        }
+        if region.chars().count() > MAX_REGION_CHARS {
+            return Err(Error::invalid_field(
+                "allowed_regions",
+                format!("entry {i} is longer than {MAX_REGION_CHARS} characters"),
+            ));
+        }
+        let valid_chars = region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
+        if !valid_chars {
+            return Err(Error::invalid_field(
+                "allowed_regions",
+                format!("entry {i} {region:?} may only contain A-Z a-z 0-9 - _ . or be \"*\""),
+            ));
+        }
+        // Only a lone "*" is a wildcard; "cn-*" would look like a pattern but match
+        // nothing, so it is refused rather than silently useless.
+        if region.contains('*') && region != "*" {
+            return Err(Error::invalid_field(
+                "allowed_regions",
+                format!("entry {i} {region:?}: \"*\" must stand alone (it allows any region)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an endpoint URL. The URL is not echoed in messages: it may carry a token.
+fn validate_address(address: &str) -> Result<()> {
+    let url = url::Url::parse(address)
+        .map_err(|e| Error::invalid_field("address", format!("is not a valid URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid_field(
+            "address",
+            "must be an http or https URL",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid_field("address", "must name a host"));
+    }
+    // Credentials go in api_key/api_secret, where they are encrypted; a password in
+    // the address would be stored and listed in clear.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid_field(
+            "address",
+            "must not contain a user name or password (use api_key and api_secret)",
+        ));
+    }
+    Ok(())
+}
+
+/// A stored secret. [`Secret::api_secret`] holds only ciphertext; decrypt it with
+/// [`Cipher::decrypt_credentials`].
+///
+/// `Debug` masks the API key and shows only the key id of the ciphertext.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Secret {
+    /// Unique id (a UUID v4); also the associated data of the ciphertext.
+    pub id: String,
+    /// The vendor the credentials belong to.
+    pub vendor: Vendor,
+    /// What the secret is for.
+    pub description: String,
+    /// The API key, in clear (it identifies the account; the secret is what signs).
+    pub api_key: String,
+    /// The encrypted API secret: `v1:<key id>:<base64(nonce || ciphertext || tag)>`.
+    pub api_secret: String,
+    /// Regions a sync with this secret may list; `"*"` allows any.
+    pub allowed_regions: Vec<String>,
+    /// Requests per second to the vendor.
+    pub request_rate: u32,
+    /// Endpoint URL overriding the vendor's default (always set for vSphere).
+    pub address: Option<String>,
+    /// When the secret was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Secret {
+    /// Whether a sync of `region` is allowed: the region is listed, or `"*"` is.
+    pub fn is_allow_region(&self, region: &str) -> bool {
+        self.allowed_regions
+            .iter()
+            .any(|allowed| allowed == "*" || allowed == region)
+    }
+
+    /// The secret as listings and API responses show it: the API key masked, the API
+    /// secret replaced by `"******"`.
+    pub fn masked(&self) -> MaskedSecret {
+        MaskedSecret {
+            id: self.id.clone(),
+            vendor: self.vendor,
+            description: self.description.clone(),
+            api_key: mask_api_key(&self.api_key),
+            api_secret: MASKED_API_SECRET.to_owned(),
+            allowed_regions: self.allowed_regions.clone(),
+            request_rate: self.request_rate,
+            address: self.address.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Secret");
+        d.field("id", &self.id)
+            .field("vendor", &self.vendor)
+            .field("description", &self.description)
+            .field("api_key", &mask_api_key(&self.api_key));
+        match Cipher::key_id_of(&self.api_secret) {
+            Some(key_id) => d.field("api_secret", &format_args!("<encrypted, key {key_id}>")),
+            // Not our format (corrupt, or clear text from elsewhere): show nothing of it.
+            None => d.field("api_secret", &format_args!("<unrecognized>")),
+        };
+        d.field("allowed_regions", &self.allowed_regions)
+            .field("request_rate", &self.request_rate)
+            .field("address", &self.address)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A secret as listings and API responses show it: see [`Secret::masked`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MaskedSecret {
+    /// Unique id.
+    pub id: String,
+    /// The vendor the credentials belong to.
+    pub vendor: Vendor,
+    /// What the secret is for.
+    pub description: String,
+    /// The API key, masked by [`mask_api_key`].
+    pub api_key: String,
+    /// Always `"******"`.
+    pub api_secret: String,
+    /// Regions a sync with this secret may list; `"*"` allows any.
+    pub allowed_regions: Vec<String>,
+    /// Requests per second to the vendor.
+    pub request_rate: u32,
+    /// Endpoint URL overriding the vendor's default.
+    pub address: Option<String>,
+    /// When the secret was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Masks an API key for display: its first and last four characters around `****`, or
+/// only `****` when the key has 8 characters or fewer (showing 8 of 8 would hide nothing).
+///
+/// ```
+/// assert_eq!(cmdb_secret::mask_api_key("LTAI5tAbCdEfGh12"), "LTAI****Gh12");
+/// assert_eq!(cmdb_secret::mask_api_key("short"), "****");
+/// ```
+pub fn mask_api_key(key: &str) -> String {
+    let count = key.chars().count();
+    if count <= 8 {
+        return "****".to_owned();
+    }
+    let head: String = key.chars().take(4).collect();
+    let tail: String = key.chars().skip(count - 4).collect();
+    format!("{head}****{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use cmdb_core::ErrorKind;
+
+    use super::*;
+
+    fn new_secret(vendor: Vendor) -> NewSecret {
+        NewSecret {
+            vendor,
+            description: "prod account".into(),
+            api_key: "LTAI5tAbCdEfGh12".into(),
+            api_secret: Zeroizing::new("s3cr3t-value-xyz".into()),
+            allowed_regions: vec!["cn-hangzhou".into()],
+            request_rate: None,
+            address: None,
+        }
+    }
+
+    fn field_of(new: &NewSecret) -> &'static str {
+        let err = new.validate().expect_err("validation should fail");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        err.field()
+            .unwrap_or_else(|| panic!("error names no field: {err}"))
+    }
+
+    fn with(f: impl FnOnce(&mut NewSecret)) -> NewSecret {
+        let mut new = new_secret(Vendor::Aliyun);
+        f(&mut new);
+        new
+    }
+
+    #[test]
+    fn a_valid_secret_passes() {
+        new_secret(Vendor::Aliyun).validate().unwrap();
+        let mut v = new_secret(Vendor::Vsphere);
+        v.address = Some("https://vcenter.example.com/sdk".into());
+        v.validate().unwrap();
+        let long_ok = with(|n| {
+            n.description = "d".repeat(100);
+            n.api_key = "k".repeat(100);
+            n.api_secret = Zeroizing::new("s".repeat(100));
+            n.allowed_regions = vec!["r".repeat(64), "*".into(), "a_b.c-1".into()];
+            n.request_rate = Some(MAX_REQUEST_RATE);
+        });
+        long_ok.validate().unwrap();
+    }
+
+    #[test]
+    fn each_validation_error_names_its_field() {
+        let cases: Vec<(&str, NewSecret)> = vec![
+            ("description", with(|n| n.description = "   ".into())),
+            ("description", with(|n| n.description = String::new())),
+            ("description", with(|n| n.description = "d".repeat(101))),
+            ("api_key", with(|n| n.api_key = String::new())),
+            ("api_key", with(|n| n.api_key = " ".into())),
+            ("api_key", with(|n| n.api_key = "k".repeat(101))),
+            (
+                "api_secret",
+                with(|n| n.api_secret = Zeroizing::new(String::new())),
+            ),
+            (
+                "api_secret",
+                with(|n| n.api_secret = Zeroizing::new("s".repeat(101))),
+            ),
+            ("allowed_regions", with(|n| n.allowed_regions = vec![])),
+            (
+                "allowed_regions",
+                with(|n| n.allowed_regions = vec![String::new()]),
+            ),
+            (
+                "allowed_regions",
+                with(|n| n.allowed_regions = vec!["cn hangzhou".into()]),
+            ),
+            (
+                "allowed_regions",
+                with(|n| n.allowed_regions = vec!["cn/x".into()]),
+            ),
+            (
+                "allowed_regions",
+                with(|n| n.allowed_regions = vec!["r".repeat(65)]),
+            ),
+            (
+                "allowed_regions",
+                with(|n| n.allowed_regions = vec!["ok".into(), "cn-*".into()]),
+            ),
+            ("request_rate", with(|n| n.request_rate = Some(0))),
+            ("request_rate", with(|n| n.request_rate = Some(1001))),
+            ("address", with(|n| n.vendor = Vendor::Vsphere)),
+            (
+                "address",
+                with(|n| {
+                    n.vendor = Vendor::Vsphere;
+                    n.address = Some("  ".into());
+                }),
+            ),
+            (
+                "address",
+                with(|n| n.address = Some("file:///etc/passwd".into())),
+            ),
+            ("address", with(|n| n.address = Some("gopher://x".into()))),
+            ("address", with(|n| n.address = Some("not-a-url".into()))),
+            (
+                "address",
+                with(|n| n.address = Some("https://user:pw@h.example".into())),
+            ),
+        ];
+        for (expected, new) in &cases {
+            assert_eq!(field_of(new), *expected, "for {new:?}");
+        }
+    }
+
+    #[test]
+    fn validation_errors_never_echo_the_secret_or_the_address() {
+        let new = with(|n| n.address = Some("gopher://token-abc@x".into()));
+        let err = new.validate().unwrap_err();
+        assert!(!err.to_string().contains("token-abc"), "{err}");
+        let new = with(|n| n.api_secret = Zeroizing::new("Z".repeat(101)));
+        assert!(!new.validate().unwrap_err().to_string().contains("ZZZ"));
+    }
+
+    #[test]
+    fn seal_applies_defaults_and_encrypts() {
+        let cipher = Cipher::new([7; 32]);
+        let mut new = new_secret(Vendor::Tencent);
+        new.address = Some(" http://cvm.internal:8080 ".into());
+        let secret = new.seal(&cipher).unwrap();
+        assert_eq!(secret.request_rate, DEFAULT_REQUEST_RATE);
+        assert_eq!(secret.request_rate, 5);
+        assert_eq!(secret.address.as_deref(), Some("http://cvm.internal:8080"));
+        assert_eq!(
+            uuid::Uuid::parse_str(&secret.id).unwrap().get_version_num(),
+            4
+        );
+        assert!(!secret.api_secret.contains("s3cr3t"));
+        assert_eq!(
+            Cipher::key_id_of(&secret.api_secret),
+            Some(cipher.active_key_id())
+        );
+        let creds = cipher.decrypt_credentials(&secret).unwrap();
+        assert_eq!(creds.api_secret(), "s3cr3t-value-xyz");
+        assert_eq!(creds.api_key(), "LTAI5tAbCdEfGh12");
+        assert_eq!(
+            secret.created_at.timestamp_subsec_nanos() % 1000,
+            0,
+            "microseconds"
+        );
+
+        let blank = with(|n| n.address = Some(String::new()))
+            .seal(&cipher)
+            .unwrap();
+        assert_eq!(blank.address, None, "a blank address is absent");
+        let explicit = with(|n| n.request_rate = Some(42)).seal(&cipher).unwrap();
+        assert_eq!(explicit.request_rate, 42);
+    }
+
+    #[test]
+    fn seal_refuses_invalid_input() {
+        let err = with(|n| n.request_rate = Some(0))
+            .seal(&Cipher::new([7; 32]))
+            .unwrap_err();
+        assert_eq!(err.field(), Some("request_rate"));
+    }
+
+    #[test]
+    fn deserialize_applies_defaults_and_denies_unknown_fields() {
+        let json = r#"{"vendor":"huawei","description":"d","api_key":"AK","api_secret":"SK",
+            "allowed_regions":["cn-north-4"]}"#;
+        let new: NewSecret = serde_json::from_str(json).unwrap();
+        assert_eq!(new.request_rate, None);
+        assert_eq!(new.address, None);
+        assert_eq!(new.vendor, Vendor::Huawei);
+        assert_eq!(new.api_secret.as_str(), "SK");
+
+        let typo = r#"{"vendor":"huawei","description":"d","api_key":"AK","api_secret":"SK",
+            "allowed_regions":["cn-north-4"],"requestRate":3}"#;
+        let err = serde_json::from_str::<NewSecret>(typo).unwrap_err();
+        assert!(err.to_string().contains("requestRate"), "{err}");
+
+        let missing = r#"{"vendor":"huawei","description":"d","api_key":"AK",
+            "allowed_regions":["cn-north-4"]}"#;
+        let err = serde_json::from_str::<NewSecret>(missing).unwrap_err();
+        assert!(err.to_string().contains("api_secret"), "{err}");
+    }
+
+    #[test]
+    fn mask_api_key_cases() {
+        assert_eq!(mask_api_key("LTAI5tAbCdEfGh12"), "LTAI****Gh12");
+        assert_eq!(mask_api_key("123456789"), "1234****6789");
+        assert_eq!(mask_api_key("12345678"), "****");
+        assert_eq!(mask_api_key("abc"), "****");
+        assert_eq!(mask_api_key(""), "****");
+        // Characters, not bytes: never split a UTF-8 sequence.
+        assert_eq!(mask_api_key("ééééééééé"), "éééé****éééé");
+    }
+
+    #[test]
+    fn regions_allow_exact_names_or_star() {
+        let cipher = Cipher::new([1; 32]);
+        let s = with(|n| n.allowed_regions = vec!["cn-hangzhou".into(), "cn-beijing".into()])
+            .seal(&cipher)
+            .unwrap();
+        assert!(s.is_allow_region("cn-beijing"));
+        assert!(!s.is_allow_region("cn-shanghai"));
+        assert!(!s.is_allow_region("cn-hangzhou-x"));
+        assert!(
+            !s.is_allow_region("*"),
+            "a star in the request is not a wildcard"
+        );
+        let any = with(|n| n.allowed_regions = vec!["*".into()])
+            .seal(&cipher)
+            .unwrap();
+        assert!(any.is_allow_region("ap-guangzhou"));
+    }
+
+    #[test]
+    fn masked_hides_key_and_secret() {
+        let s = new_secret(Vendor::Aliyun)
+            .seal(&Cipher::new([1; 32]))
+            .unwrap();
+        let m = s.masked();
+        assert_eq!(m.api_key, "LTAI****Gh12");
+        assert_eq!(m.api_secret, "******");
+        assert_eq!((m.id.as_str(), m.created_at), (s.id.as_str(), s.created_at));
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(!json.contains(&s.api_secret) && !json.contains("LTAI5tAbCdEfGh12"));
+    }
+
+    #[test]
+    fn new_secret_debug_is_pinned() {
+        let mut new = new_secret(Vendor::Aliyun);
+        new.address = Some("https://ecs.example.com".into());
+        assert_eq!(
+            format!("{new:?}"),
+            "NewSecret { vendor: Aliyun, description: \"prod account\", \
+             api_key: \"LTAI****Gh12\", api_secret: \"******\", \
+             allowed_regions: [\"cn-hangzhou\"], request_rate: None, \
+             address: Some(\"https://ecs.example.com\") }"
+        );
+        let pretty = format!("{new:#?}");
+        assert!(!pretty.contains("s3cr3t") && !pretty.contains("LTAI5tAbCdEfGh12"));
+    }
+
+    #[test]
+    fn secret_debug_is_pinned() {
+        let cipher = Cipher::new([0; 32]);
+        let mut s = new_secret(Vendor::Aliyun).seal(&cipher).unwrap();
+        s.id = "0b5a7f9e-0000-4000-8000-000000000001".into();
+        s.created_at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 2, 3, 4, 5).unwrap();
+        let shown = format!("{s:?}");
+        assert_eq!(
+            shown,
+            "Secret { id: \"0b5a7f9e-0000-4000-8000-000000000001\", vendor: Aliyun, \
+             description: \"prod account\", api_key: \"LTAI****Gh12\", \
+             api_secret: <encrypted, key 66687aad>, allowed_regions: [\"cn-hangzhou\"], \
+             request_rate: 5, address: None, created_at: 2030-01-02T03:04:05Z }"
+        );
+        let b64 = s.api_secret.rsplit(':').next().unwrap();
+        assert!(!shown.contains(b64), "ciphertext elided");
+
+        s.api_secret = "plain-text-leak".into();
+        let shown = format!("{s:?}");
+        assert!(shown.contains("api_secret: <unrecognized>"), "{shown}");
+        assert!(!shown.contains("plain-text-leak"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Where secrets are kept: the [`SecretStore`] trait and [`MemorySecretStore`].
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use cmdb_core::{Error, ErrorKind, Result, MAX_PAGE_SIZE};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{MaskedSecret, Secret};
+
+/// A paged query of stored secrets, as `GET /secrets` takes it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct SecretQuery {
+    /// Secrets per page, 1 to 1000; default 20.
+    pub page_size: u32,
+    /// Page number, from 1; default 1.
+    pub page_number: u32,
+    /// Only secrets whose description, API key, vendor name or id contains this text,
+    /// ignoring ASCII case. The text is matched literally (`%` and `_` are not
+    /// wildcards). Empty matches everything.
+    pub keywords: Option<String>,
+}
+
+impl Default for SecretQuery {
+    fn default() -> Self {
+        SecretQuery {
+            page_size: 20,
+            page_number: 1,
+            keywords: None,
+        }
+    }
+}
+
+impl SecretQuery {
+    /// Checks the paging values; the error names the invalid field.
+    pub fn validate(&self) -> Result<()> {
+        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        if self.page_number == 0 {
+            return Err(Error::invalid_field("page_number", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Rows to skip for the requested page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page_number.saturating_sub(1)) * u64::from(self.page_size)
+    }
+
+    /// Whether a secret passes the keyword filter.
+    pub(crate) fn matches(&self, secret: &Secret) -> bool {
+        let Some(keywords) = self.keywords.as_deref().filter(|k| !k.is_empty()) else {
+            return true;
+        };
+        let needle = keywords.to_ascii_lowercase();
+        [
+            secret.description.as_str(),
+            secret.api_key.as_str(),
+            secret.vendor.as_str(),
+            secret.id.as_str(),
+        ]
+        .iter()
+        .any(|field| field.to_ascii_lowercase().contains(&needle))
+    }
+}
+
+/// One page of secrets, masked, and the number of secrets matching in all.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretList {
+    /// Secrets matching the query, over all pages.
+    pub total: u64,
+    /// The requested page, masked.
+    pub items: Vec<MaskedSecret>,
+}
+
+/// Where secrets are kept. API secrets are stored as the ciphertext they come in
+/// ([`Secret::api_secret`]); listings are masked.
+///
+/// Run `cmdb_secret::testing::secret_store_conformance` (feature `testing`) against
+/// every implementation.
+#[async_trait]
+pub trait SecretStore: Debug + Send + Sync + 'static {
+    /// Stores a new secret. A secret with the same id, or with the same API key for the
+    /// same vendor, is an [`ErrorKind::Conflict`] (the same key may be stored for another
+    /// vendor).
+    async fn create(&self, secret: &Secret) -> Result<()>;
+
+    /// The secret with this id, still encrypted; [`ErrorKind::NotFound`] naming the id if
+    /// there is none.
+    async fn get(&self, id: &str) -> Result<Secret>;
+
+    /// A page of secrets matching the query, masked, ordered by `created_at` then `id`.
+    /// An invalid query is [`ErrorKind::InvalidInput`].
+    async fn list(&self, query: &SecretQuery) -> Result<SecretList>;
+
+    /// Deletes the secret with this id; [`ErrorKind::NotFound`] if there is none.
+    async fn delete(&self, id: &str) -> Result<()>;
+
+    /// Replaces the encrypted API secret if it still is `expected` (a compare-and-swap,
+    /// so two rotations cannot overwrite each other): [`ErrorKind::Conflict`] if the
+    /// current ciphertext is another, [`ErrorKind::NotFound`] if there is no such secret.
+    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()>;
+}
+
+/// The not-found error of a secret id, the same for every store.
+pub(crate) fn secret_not_found(id: &str) -> Error {
+    Error::not_found(format!("secret {id:?} not found"))
+}
+
+/// A [`SecretStore`] in process memory, for tests, demos and embedding.
+#[derive(Debug, Default)]
+pub struct MemorySecretStore {
+    secrets: Mutex<BTreeMap<String, Secret>>,
+}
+
+impl MemorySecretStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Secret>> {
+        // Every write is a single map operation, so a poisoned map is still consistent.
+        self.secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemorySecretStore {
+    async fn create(&self, secret: &Secret) -> Result<()> {
+        let mut map = self.lock();
+        if map.contains_key(&secret.id) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a secret with id {:?} already exists", secret.id),
+            ));
+        }
+        if map
+            .values()
+            .any(|s| s.vendor == secret.vendor && s.api_key == secret.api_key)
+        {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "a {} secret with this api_key already exists",
+                    secret.vendor
+                ),
+            ));
+        }
+        map.insert(secret.id.clone(), secret.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Secret> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| secret_not_found(id))
+    }
+
+    async fn list(&self, query: &SecretQuery) -> Result<SecretList> {
+        query.validate()?;
+        let map = self.lock();
+        let mut matching: Vec<&Secret> = map.values().filter(|s| query.matches(s)).collect();
+        matching.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+        Ok(SecretList {
+            total: matching.len() as u64,
+            items: matching
+                .into_iter()
+                .skip(offset)
+                .take(query.page_size as usize)
+                .map(Secret::masked)
+                .collect(),
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.lock()
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| secret_not_found(id))
+    }
+
+    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
+        let mut map = self.lock();
+        let secret = map.get_mut(id).ok_or_else(|| secret_not_found(id))?;
+        if secret.api_secret != expected {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("the api_secret of secret {id:?} changed meanwhile"),
+            ));
+        }
+        new.clone_into(&mut secret.api_secret);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_defaults_and_validation() {
+        let q: SecretQuery = serde_json::from_str("{}").unwrap();
+        assert_eq!(q, SecretQuery::default());
+        assert_eq!((q.page_size, q.page_number, q.keywords), (20, 1, None));
+        SecretQuery::default().validate().unwrap();
+        let bad = |f: fn(&mut SecretQuery)| {
+            let mut q = SecretQuery::default();
+            f(&mut q);
+            q.validate().unwrap_err().field()
+        };
+        assert_eq!(bad(|q| q.page_size = 0), Some("page_size"));
+        assert_eq!(bad(|q| q.page_size = 1001), Some("page_size"));
+        assert_eq!(bad(|q| q.page_number = 0), Some("page_number"));
+        let q = SecretQuery {
+            page_size: 1000,
+            page_number: 3,
+            keywords: None,
+        };
+        q.validate().unwrap();
+        assert_eq!(q.offset(), 2000);
+    }
+}

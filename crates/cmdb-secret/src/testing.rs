@@ -1,0 +1,518 @@
+//! The conformance suite every [`SecretStore`] must pass.
+//!
+//! The suite panics with a message naming the broken rule. It works only with secrets it
+//! creates (unique ids, API keys and descriptions per run), so it may run against a store
+//! that other tests use at the same time, and it deletes what it created when it passes.
+//! It spawns tasks, so run it inside a tokio runtime.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use cmdb_secret::{testing, Cipher, MemorySecretStore};
+//!
+//! let cipher = Cipher::new(Cipher::generate_key());
+//! testing::secret_store_conformance(Arc::new(MemorySecretStore::new()), &cipher).await;
+//! # });
+//! ```
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{Duration, SubsecRound, TimeZone, Utc};
+use cmdb_core::{ErrorKind, Vendor};
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::cipher::Cipher;
+use crate::rotate::{rotate_secret, Rotation};
+use crate::secret::{mask_api_key, NewSecret, Secret, MASKED_API_SECRET};
+use crate::store::{SecretQuery, SecretStore};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A token no other run of the suite uses, in this process or another.
+fn unique_run() -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut salt = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    format!("sc{nanos:x}n{n}r{}", hex::encode(salt))
+}
+
+/// The run's secrets, so they can be deleted at the end.
+struct Run<'a> {
+    token: String,
+    store: &'a dyn SecretStore,
+    cipher: &'a Cipher,
+    created: Vec<String>,
+}
+
+impl Run<'_> {
+    fn new_secret(&self, tag: &str, vendor: Vendor) -> NewSecret {
+        NewSecret {
+            vendor,
+            description: format!("conformance {}-{tag}", self.token),
+            api_key: format!("AK{}{tag}", self.token),
+            api_secret: Zeroizing::new(format!("sk-{tag}-{}", self.token)),
+            allowed_regions: vec!["cn-hangzhou".into(), "cn-beijing".into()],
+            request_rate: Some(7),
+            address: Some(format!("https://{tag}.endpoint.example:8443/api")),
+        }
+    }
+
+    fn seal(&self, tag: &str, vendor: Vendor) -> Secret {
+        self.new_secret(tag, vendor)
+            .seal(self.cipher)
+            .expect("seal")
+    }
+
+    async fn create(&mut self, secret: &Secret) {
+        self.store
+            .create(secret)
+            .await
+            .unwrap_or_else(|e| panic!("create {}: {e}", secret.id));
+        self.created.push(secret.id.clone());
+    }
+
+    async fn total(&self, keywords: &str) -> u64 {
+        self.store
+            .list(&SecretQuery {
+                page_size: 100,
+                page_number: 1,
+                keywords: Some(keywords.to_owned()),
+            })
+            .await
+            .expect("list")
+            .total
+    }
+}
+
+/// Runs every check of the [`SecretStore`] contract against `store`; `cipher` seals the
+/// secrets the suite creates.
+pub async fn secret_store_conformance(store: Arc<dyn SecretStore>, cipher: &Cipher) {
+    let mut run = Run {
+        token: unique_run(),
+        store: &*store,
+        cipher,
+        created: Vec::new(),
+    };
+    round_trip(&mut run).await;
+    duplicates_conflict(&mut run).await;
+    unknown_ids_are_not_found(&run).await;
+    delete_removes(&mut run).await;
+    listing_is_masked_paged_and_ordered(&mut run).await;
+    keywords_filter(&mut run).await;
+    invalid_queries_are_refused(&run).await;
+    replace_is_compare_and_swap(&mut run).await;
+    rotation(&mut run).await;
+    concurrent_creates_of_one_key(Arc::clone(&store), &mut run).await;
+
+    for id in std::mem::take(&mut run.created) {
+        match store.delete(&id).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => panic!("delete {id}: {e}"),
+        }
+    }
+}
+
+async fn round_trip(run: &mut Run<'_>) {
+    let secret = run.seal("rt", Vendor::Aliyun);
+    run.create(&secret).await;
+    let got = run
+        .store
+        .get(&secret.id)
+        .await
+        .expect("get a created secret");
+    assert_eq!(
+        got, secret,
+        "a stored secret reads back unchanged (created_at to the µs)"
+    );
+    let creds = run
+        .cipher
+        .decrypt_credentials(&got)
+        .expect("the stored ciphertext decrypts");
+    assert_eq!(creds.api_secret(), format!("sk-rt-{}", run.token));
+    assert_eq!(creds.api_key(), secret.api_key);
+
+    let mut vsphere = run.seal("rt-vs", Vendor::Vsphere);
+    vsphere.allowed_regions = vec!["*".into()];
+    vsphere.request_rate = 1000;
+    run.create(&vsphere).await;
+    assert_eq!(run.store.get(&vsphere.id).await.unwrap(), vsphere);
+    let mut bare = run.seal("rt-bare", Vendor::Huawei);
+    bare.address = None;
+    run.create(&bare).await;
+    assert_eq!(run.store.get(&bare.id).await.unwrap().address, None);
+}
+
+async fn duplicates_conflict(run: &mut Run<'_>) {
+    let first = run.seal("dup", Vendor::Tencent);
+    run.create(&first).await;
+
+    let same_key = run.seal("dup", Vendor::Tencent);
+    assert_ne!(same_key.id, first.id);
+    let err = run
+        .store
+        .create(&same_key)
+        .await
+        .expect_err("duplicate api_key");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Conflict,
+        "same vendor and api_key: {err}"
+    );
+    let err = run.store.get(&same_key.id).await.expect_err("not stored");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "a refused secret is not stored"
+    );
+
+    let mut same_id = run.seal("dup-other", Vendor::Tencent);
+    same_id.id.clone_from(&first.id);
+    let err = run.store.create(&same_id).await.expect_err("duplicate id");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "same id: {err}");
+    assert_eq!(run.store.get(&first.id).await.unwrap(), first, "first kept");
+
+    let other_vendor = run.seal("dup", Vendor::Huawei);
+    run.create(&other_vendor).await;
+    assert_eq!(run.store.get(&other_vendor.id).await.unwrap(), other_vendor);
+}
+
+async fn unknown_ids_are_not_found(run: &Run<'_>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let err = run.store.get(&id).await.expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "get: {err}");
+    assert!(err.message().contains(&id), "the error names the id: {err}");
+    let err = run.store.delete(&id).await.expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "delete: {err}");
+    let err = run
+        .store
+        .replace_api_secret(&id, "v1:00000000:AAAA", "v1:00000000:BBBB")
+        .await
+        .expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "replace_api_secret: {err}");
+}
+
+async fn delete_removes(run: &mut Run<'_>) {
+    let secret = run.seal("del", Vendor::Aliyun);
+    run.create(&secret).await;
+    run.store.delete(&secret.id).await.expect("delete");
+    let err = run.store.get(&secret.id).await.expect_err("deleted");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "get after delete: {err}");
+    let err = run
+        .store
+        .delete(&secret.id)
+        .await
+        .expect_err("deleted twice");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "delete twice: {err}");
+    assert_eq!(
+        run.total(&secret.id).await,
+        0,
+        "a deleted secret is not listed"
+    );
+    // Its api_key is free again.
+    let again = run.seal("del", Vendor::Aliyun);
+    run.create(&again).await;
+}
+
+async fn listing_is_masked_paged_and_ordered(run: &mut Run<'_>) {
+    let base = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    let offsets = [3_000_001, 1_000_000, 1_000_000, 0, 2_000_123];
+    let mut secrets = Vec::new();
+    for (i, micros) in offsets.into_iter().enumerate() {
+        let mut s = run.seal(&format!("page{i}"), Vendor::ALL[i % Vendor::ALL.len()]);
+        s.created_at = (base + Duration::microseconds(micros)).trunc_subsecs(6);
+        run.create(&s).await;
+        secrets.push(s);
+    }
+    let mut expected: Vec<&Secret> = secrets.iter().collect();
+    expected.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let expected_ids: Vec<&str> = expected.iter().map(|s| s.id.as_str()).collect();
+
+    let keywords = format!("{}-page", run.token);
+    let mut listed = Vec::new();
+    for (page_number, size) in [(1, 2), (2, 2), (3, 1), (4, 0)] {
+        let page = run
+            .store
+            .list(&SecretQuery {
+                page_size: 2,
+                page_number,
+                keywords: Some(keywords.clone()),
+            })
+            .await
+            .expect("list");
+        assert_eq!(page.total, 5, "total does not depend on the page");
+        assert_eq!(page.items.len(), size, "page {page_number} size");
+        listed.extend(page.items);
+    }
+    let listed_ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        listed_ids, expected_ids,
+        "ordered by created_at then id, no repeats"
+    );
+
+    let json = serde_json::to_string(&listed).expect("listing serializes");
+    for (masked, secret) in listed.iter().zip(&expected) {
+        assert_eq!(
+            *masked,
+            secret.masked(),
+            "a listed secret is the masked secret"
+        );
+        assert_eq!(masked.api_secret, MASKED_API_SECRET);
+        assert_eq!(masked.api_key, mask_api_key(&secret.api_key));
+        assert!(
+            !json.contains(&secret.api_secret),
+            "the listing contains a ciphertext"
+        );
+        let b64 = secret.api_secret.rsplit(':').next().unwrap();
+        assert!(!json.contains(b64), "the listing contains ciphertext bytes");
+        assert!(
+            !json.contains(&secret.api_key),
+            "the listing shows an api_key in clear"
+        );
+    }
+}
+
+async fn keywords_filter(run: &mut Run<'_>) {
+    let aliyun = run.seal("kw-a", Vendor::Aliyun);
+    let tencent = run.seal("kw-t", Vendor::Tencent);
+    run.create(&aliyun).await;
+    run.create(&tencent).await;
+    let token = run.token.clone();
+
+    assert_eq!(
+        run.total(&format!("{token}-kw-")).await,
+        2,
+        "description keyword"
+    );
+    assert_eq!(
+        run.total(&format!("CONFORMANCE {}-KW-", token.to_ascii_uppercase()))
+            .await,
+        2,
+        "keywords ignore ASCII case"
+    );
+    assert_eq!(run.total(&aliyun.api_key).await, 1, "api_key keyword");
+    assert_eq!(run.total(&tencent.id).await, 1, "id keyword");
+    assert_eq!(run.total(&format!("{token}-nothing")).await, 0, "no match");
+    assert_eq!(
+        run.total(&format!("{token}%")).await,
+        0,
+        "% is not a wildcard"
+    );
+    assert_eq!(
+        run.total(&format!("{token}_kw")).await,
+        0,
+        "_ is not a wildcard"
+    );
+    assert_eq!(
+        run.total(&format!("{token}' OR '1'='1")).await,
+        0,
+        "keywords are data, not syntax"
+    );
+
+    // Vendor keyword: the shared store may hold many tencent secrets; find ours and make
+    // sure the aliyun one of this run is not among them.
+    let mut found = false;
+    let mut page_number = 1;
+    loop {
+        let page = run
+            .store
+            .list(&SecretQuery {
+                page_size: 1000,
+                page_number,
+                keywords: Some("TENCENT".into()),
+            })
+            .await
+            .expect("list");
+        for item in &page.items {
+            assert_ne!(item.id, aliyun.id, "vendor keyword matched another vendor");
+            found |= item.id == tencent.id;
+        }
+        if page.items.len() < 1000 {
+            break;
+        }
+        page_number += 1;
+    }
+    assert!(found, "vendor keyword");
+}
+
+async fn invalid_queries_are_refused(run: &Run<'_>) {
+    for (query, field) in [
+        (
+            SecretQuery {
+                page_size: 0,
+                ..SecretQuery::default()
+            },
+            "page_size",
+        ),
+        (
+            SecretQuery {
+                page_size: 1001,
+                ..SecretQuery::default()
+            },
+            "page_size",
+        ),
+        (
+            SecretQuery {
+                page_number: 0,
+                ..SecretQuery::default()
+            },
+            "page_number",
+        ),
+    ] {
+        let err = run.store.list(&query).await.expect_err("invalid query");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{query:?}: {err}");
+        assert_eq!(err.field(), Some(field), "{query:?}: {err}");
+    }
+    let full = SecretQuery {
+        page_size: 1000,
+        ..SecretQuery::default()
+    };
+    run.store
+        .list(&full)
+        .await
+        .expect("page_size 1000 is valid");
+}
+
+async fn replace_is_compare_and_swap(run: &mut Run<'_>) {
+    let secret = run.seal("cas", Vendor::Huawei);
+    run.create(&secret).await;
+    let fresh = run.cipher.encrypt(&secret.id, b"new value").unwrap();
+
+    let wrong = run.cipher.encrypt(&secret.id, b"sk-cas").unwrap();
+    let err = run
+        .store
+        .replace_api_secret(&secret.id, &wrong, &fresh)
+        .await
+        .expect_err("stale expected value");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(
+        run.store.get(&secret.id).await.unwrap(),
+        secret,
+        "unchanged on conflict"
+    );
+
+    run.store
+        .replace_api_secret(&secret.id, &secret.api_secret, &fresh)
+        .await
+        .expect("replace with the current value expected");
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(got.api_secret, fresh, "ciphertext replaced");
+    assert_eq!(
+        Secret {
+            api_secret: secret.api_secret.clone(),
+            ..got.clone()
+        },
+        secret,
+        "nothing but the ciphertext changes"
+    );
+    assert_eq!(
+        run.cipher.decrypt_credentials(&got).unwrap().api_secret(),
+        "new value"
+    );
+
+    let err = run
+        .store
+        .replace_api_secret(&secret.id, &secret.api_secret, &wrong)
+        .await
+        .expect_err("the old value is stale now");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(run.store.get(&secret.id).await.unwrap().api_secret, fresh);
+}
+
+async fn rotation(run: &mut Run<'_>) {
+    let (old_key, new_key) = (Cipher::generate_key(), Cipher::generate_key());
+    let old = Cipher::new(old_key);
+    let rotating = Cipher::new(new_key).with_decryption_key(old_key);
+    let new_only = Cipher::new(new_key);
+
+    let mut secrets = Vec::new();
+    for (i, vendor) in [Vendor::Aliyun, Vendor::Vsphere].into_iter().enumerate() {
+        let s = run
+            .new_secret(&format!("rot{i}"), vendor)
+            .seal(&old)
+            .unwrap();
+        run.create(&s).await;
+        secrets.push(s);
+    }
+    for s in &secrets {
+        let outcome = rotate_secret(run.store, &rotating, &s.id)
+            .await
+            .expect("rotate");
+        assert_eq!(
+            outcome,
+            Rotation::Rotated,
+            "a secret under an old key is rotated"
+        );
+        let got = run.store.get(&s.id).await.unwrap();
+        assert_eq!(
+            Cipher::key_id_of(&got.api_secret),
+            Some(new_only.active_key_id())
+        );
+        let creds = new_only
+            .decrypt_credentials(&got)
+            .expect("the new key alone decrypts a rotated secret");
+        assert_eq!(
+            creds.api_secret(),
+            old.decrypt_credentials(s).unwrap().api_secret(),
+            "rotation keeps the value"
+        );
+        let again = rotate_secret(run.store, &rotating, &s.id).await.unwrap();
+        assert_eq!(
+            again,
+            Rotation::AlreadyCurrent,
+            "a second rotation changes nothing"
+        );
+    }
+}
+
+async fn concurrent_creates_of_one_key(store: Arc<dyn SecretStore>, run: &mut Run<'_>) {
+    let contenders: Vec<Secret> = (0..8).map(|_| run.seal("race", Vendor::Aliyun)).collect();
+    let tasks: Vec<_> = contenders
+        .iter()
+        .cloned()
+        .map(|s| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create(&s).await.map(|()| s.id) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("create task") {
+            Ok(id) => winners.push(id),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "losers conflict: {e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of concurrent duplicates is stored"
+    );
+    run.created.extend(winners);
+    assert_eq!(run.total(&format!("{}-race", run.token)).await, 1);
+
+    // Distinct keys created concurrently are all stored.
+    let distinct: Vec<Secret> = (0..8)
+        .map(|i| run.seal(&format!("par{i}"), Vendor::ALL[i % Vendor::ALL.len()]))
+        .collect();
+    let tasks: Vec<_> = distinct
+        .iter()
+        .cloned()
+        .map(|s| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create(&s).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .expect("create task")
+            .expect("distinct keys do not conflict");
+    }
+    run.created.extend(distinct.iter().map(|s| s.id.clone()));
+    let ids: HashSet<&str> = distinct.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(run.total(&format!("{}-par", run.token)).await, 8);
+}

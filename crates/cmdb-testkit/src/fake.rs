@@ -1,0 +1,201 @@
+//! A fake provider that makes up hosts page by page.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+
+use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, HostStatus, PayMode, Result, Vendor};
+
+use crate::gauge::PageGauge;
+
+type HostFn = Arc<dyn Fn(&mut Host) + Send + Sync>;
+
+/// A [`HostProvider`] that lists `count` made-up hosts in pages of `page_size`, lazily:
+/// nothing is built before a page is polled. It can fail at a chosen page, wait before
+/// each page, alter hosts, and count the pages it has handed out.
+#[derive(Clone)]
+pub struct FakeProvider {
+    vendor: Vendor,
+    region: String,
+    count: u64,
+    page_size: u64,
+    fail_at: Option<(u64, ErrorKind)>,
+    delay: Option<Duration>,
+    report_total: bool,
+    host_fn: Option<HostFn>,
+    gauge: Option<Arc<PageGauge>>,
+    requests: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for FakeProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeProvider")
+            .field("vendor", &self.vendor)
+            .field("region", &self.region)
+            .field("count", &self.count)
+            .field("page_size", &self.page_size)
+            .field("fail_at", &self.fail_at)
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeProvider {
+    /// `count` hosts of `vendor` in `region`, `page_size` per page (at least 1).
+    pub fn new(vendor: Vendor, region: impl Into<String>, count: u64, page_size: u64) -> Self {
+        FakeProvider {
+            vendor,
+            region: region.into(),
+            count,
+            page_size: page_size.max(1),
+            fail_at: None,
+            delay: None,
+            report_total: true,
+            host_fn: None,
+            gauge: None,
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Fail with an error of `kind` instead of returning page `page` (0-based); the stream
+    /// ends after the error.
+    pub fn with_failure_at(mut self, page: u64, kind: ErrorKind) -> Self {
+        self.fail_at = Some((page, kind));
+        self
+    }
+
+    /// Wait `delay` (tokio time) before each page, like a vendor's latency.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Whether pages report the total (default true).
+    pub fn with_total(mut self, report: bool) -> Self {
+        self.report_total = report;
+        self
+    }
+
+    /// Alter every host after it is made (e.g. to change a field between two syncs).
+    pub fn with_host_fn(mut self, f: impl Fn(&mut Host) + Send + Sync + 'static) -> Self {
+        self.host_fn = Some(Arc::new(f));
+        self
+    }
+
+    /// Report each page handed out to `gauge`.
+    pub fn with_gauge(mut self, gauge: Arc<PageGauge>) -> Self {
+        self.gauge = Some(gauge);
+        self
+    }
+
+    /// Pages requested so far over every listing of this provider and its clones.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The instance id of host number `i`.
+    pub fn instance_id(&self, i: u64) -> String {
+        format!("{}-{}-{i:07}", self.vendor, self.region)
+    }
+
+    /// Host number `i` as this provider lists it.
+    pub fn host(&self, i: u64) -> Host {
+        let mut h = Host::new(self.vendor, self.instance_id(i), self.region.clone());
+        h.name = format!("host-{i}");
+        h.zone = Some(format!("{}-a", self.region));
+        h.status = HostStatus::Running;
+        h.raw_status = "Running".into();
+        h.instance_type = Some("fake.large".into());
+        h.cpu = Some(2);
+        h.memory_mib = Some(4096);
+        h.pay_mode = PayMode::Postpaid;
+        h.private_ips = vec![format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)];
+        if let Some(f) = &self.host_fn {
+            f(&mut h);
+        }
+        h
+    }
+
+    fn page(&self, index: u64) -> Result<HostPage> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some((at, kind)) = self.fail_at {
+            if at == index {
+                return Err(Error::new(kind, format!("fake failure at page {index}")));
+            }
+        }
+        let start = index * self.page_size;
+        let end = (start + self.page_size).min(self.count);
+        let hosts = (start..end).map(|i| self.host(i)).collect();
+        if let Some(g) = &self.gauge {
+            g.produced();
+        }
+        Ok(HostPage::new(hosts, self.report_total.then_some(self.count)))
+    }
+}
+
+impl HostProvider for FakeProvider {
+    fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
+        let this = self.clone();
+        // An empty listing is still one (empty) page, as a vendor answers one request.
+        let pages = self.count.div_ceil(self.page_size).max(1);
+        stream::unfold(Some(0u64), move |state| {
+            let this = this.clone();
+            async move {
+                let index = state?;
+                if index >= pages {
+                    return None;
+                }
+                if let Some(d) = this.delay {
+                    tokio::time::sleep(d).await;
+                }
+                match this.page(index) {
+                    Ok(page) => Some((Ok(page), Some(index + 1))),
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmdb_core::testing::{self, ProviderExpectation};
+
+    #[tokio::test]
+    async fn fake_provider_passes_the_provider_conformance_suite() {
+        for (count, page) in [(0, 10), (1, 10), (10, 10), (250, 100)] {
+            let p = Arc::new(FakeProvider::new(Vendor::Tencent, "ap-guangzhou", count, page));
+            let expect = ProviderExpectation { hosts: Some(count), max_pages: 100 };
+            assert_eq!(testing::host_provider_conformance(p, expect).await, count);
+        }
+    }
+
+    #[tokio::test]
+    async fn failure_ends_the_stream_after_the_pages_before_it() {
+        let p = FakeProvider::new(Vendor::Aliyun, "cn-hangzhou", 500, 100)
+            .with_failure_at(2, ErrorKind::Unavailable);
+        assert_eq!(testing::host_provider_error_conformance(Arc::new(p)).await, 2);
+    }
+
+    #[tokio::test]
+    async fn pages_are_lazy() {
+        let p = FakeProvider::new(Vendor::Huawei, "cn-north-4", 1000, 10);
+        let mut s = p.pages();
+        assert_eq!(p.requests(), 0, "nothing is fetched before polling");
+        s.next().await.unwrap().unwrap();
+        assert_eq!(p.requests(), 1, "one request per page");
+    }
+}

@@ -1,0 +1,146 @@
+//! A store wrapper for tests: counts pages alive, slows down, fails on demand.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cmdb_core::{
+    Error, Host, HostList, HostQuery, HostStore, Result, ScopeStats, StoredHost, SyncScope,
+    UpsertOutcome, Vendor,
+};
+
+/// Counts pages a provider has produced and a store has not finished with yet, and the
+/// most that were ever alive at once.
+#[derive(Debug, Default)]
+pub struct PageGauge {
+    current: AtomicI64,
+    max: AtomicI64,
+}
+
+impl PageGauge {
+    /// A gauge at zero.
+    pub fn new() -> Arc<PageGauge> {
+        Arc::new(PageGauge::default())
+    }
+
+    /// A page was produced.
+    pub fn produced(&self) {
+        let now = self.current.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// A page was consumed (stored, or given up).
+    pub fn consumed(&self) {
+        self.current.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Pages alive now.
+    pub fn current(&self) -> i64 {
+        self.current.load(Ordering::SeqCst)
+    }
+
+    /// The most pages that were alive at once.
+    pub fn max(&self) -> i64 {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+/// A [`HostStore`] wrapper for tests. It can mark a page consumed on a [`PageGauge`] when
+/// its upsert returns (so `gauge.max()` is the most pages a sync ever held at once), take
+/// time over each upsert (tokio time), and fail the n-th upsert.
+#[derive(Debug)]
+pub struct InstrumentedStore<S> {
+    inner: S,
+    gauge: Option<Arc<PageGauge>>,
+    delay: Option<Duration>,
+    fail_on_upsert: Option<u64>,
+    upserts: AtomicU64,
+}
+
+impl<S> InstrumentedStore<S> {
+    /// Wraps `inner`, changing nothing yet.
+    pub fn new(inner: S) -> Self {
+        InstrumentedStore {
+            inner,
+            gauge: None,
+            delay: None,
+            fail_on_upsert: None,
+            upserts: AtomicU64::new(0),
+        }
+    }
+
+    /// Reports each finished upsert to `gauge`.
+    pub fn with_gauge(mut self, gauge: Arc<PageGauge>) -> Self {
+        self.gauge = Some(gauge);
+        self
+    }
+
+    /// Takes `delay` over each upsert.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Fails the `n`-th upsert (1-based) with a store error, storing nothing of it.
+    pub fn with_failure_on_upsert(mut self, n: u64) -> Self {
+        self.fail_on_upsert = Some(n);
+        self
+    }
+
+    /// Upserts called so far.
+    pub fn upserts(&self) -> u64 {
+        self.upserts.load(Ordering::SeqCst)
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl<S: HostStore> HostStore for InstrumentedStore<S> {
+    async fn upsert(
+        &self,
+        scope: &SyncScope,
+        hosts: &[Host],
+        seen_at: DateTime<Utc>,
+    ) -> Result<Vec<UpsertOutcome>> {
+        let n = self.upserts.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        let out = if self.fail_on_upsert == Some(n) {
+            Err(Error::store(format!("injected failure of upsert {n}")))
+        } else {
+            self.inner.upsert(scope, hosts, seen_at).await
+        };
+        if let Some(g) = &self.gauge {
+            g.consumed();
+        }
+        out
+    }
+
+    async fn scope_stats(&self, scope: &SyncScope, seen_before: DateTime<Utc>) -> Result<ScopeStats> {
+        self.inner.scope_stats(scope, seen_before).await
+    }
+
+    async fn release_missing(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+        released_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.inner.release_missing(scope, seen_before, released_at).await
+    }
+
+    async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
+        self.inner.get(vendor, instance_id).await
+    }
+
+    async fn query(&self, query: &HostQuery) -> Result<HostList> {
+        self.inner.query(query).await
+    }
+}
