@@ -114,7 +114,10 @@ impl Error {
 
     /// An invalid-input error about one named field.
     pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Error {
-        let mut e = Error::new(ErrorKind::InvalidInput, format!("{field}: {}", message.into()));
+        let mut e = Error::new(
+            ErrorKind::InvalidInput,
+            format!("{field}: {}", message.into()),
+        );
         e.field = Some(field);
         e
     }
@@ -265,7 +268,10 @@ mod tests {
         assert_eq!(v.code.as_deref(), Some("Throttling.User"));
         assert_eq!(v.request_id.as_deref(), Some("RID-1"));
         let shown = e.to_string();
-        assert!(shown.starts_with("rate_limited: aliyun error Throttling.User (HTTP 400)"), "{shown}");
+        assert!(
+            shown.starts_with("rate_limited: aliyun error Throttling.User (HTTP 400)"),
+            "{shown}"
+        );
         assert!(shown.contains("RID-1"));
     }
 
@@ -273,7 +279,9 @@ mod tests {
     fn retryable_defaults_follow_kind() {
         assert!(Error::new(ErrorKind::Timeout, "t").is_retryable());
         assert!(!Error::new(ErrorKind::Unauthenticated, "a").is_retryable());
-        assert!(!Error::new(ErrorKind::Timeout, "t").with_retryable(false).is_retryable());
+        assert!(!Error::new(ErrorKind::Timeout, "t")
+            .with_retryable(false)
+            .is_retryable());
     }
 
     #[test]

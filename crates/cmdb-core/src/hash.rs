@@ -146,8 +146,10 @@ mod tests {
         h.security_groups = vec!["sg-b".into(), "sg-a".into()];
         h.tags.insert("env".into(), "prod".into());
         h.tags.insert("team".into(), "infra".into());
-        h.extra
-            .insert("fault".into(), serde_json::json!({"b": 1, "a": [true, null]}));
+        h.extra.insert(
+            "fault".into(),
+            serde_json::json!({"b": 1, "a": [true, null]}),
+        );
         h
     }
 

@@ -95,8 +95,7 @@ impl HostStore for MemoryHostStore {
                         UpsertOutcome::Created
                     }
                     Some(stored) => {
-                        let unchanged =
-                            stored.content_hash == hash && stored.released_at.is_none();
+                        let unchanged = stored.content_hash == hash && stored.released_at.is_none();
                         stored.host = host;
                         stored.content_hash = hash;
                         stored.last_seen_at = seen_at;

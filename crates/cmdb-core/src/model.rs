@@ -84,7 +84,9 @@ impl Vendor {
 }
 
 /// The kind of resource a sync lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ResourceType {
     /// Virtual machines.
@@ -183,9 +185,29 @@ impl OsType {
         } else if w.is_empty() || w == "other" || w == "unknown" {
             OsType::Other
         } else if [
-            "linux", "centos", "ubuntu", "debian", "redhat", "rhel", "suse", "sles", "fedora",
-            "alma", "rocky", "anolis", "alinux", "aliyun", "tencentos", "tlinux", "euler",
-            "openeuler", "coreos", "oracle", "freebsd", "kylin", "uos",
+            "linux",
+            "centos",
+            "ubuntu",
+            "debian",
+            "redhat",
+            "rhel",
+            "suse",
+            "sles",
+            "fedora",
+            "alma",
+            "rocky",
+            "anolis",
+            "alinux",
+            "aliyun",
+            "tencentos",
+            "tlinux",
+            "euler",
+            "openeuler",
+            "coreos",
+            "oracle",
+            "freebsd",
+            "kylin",
+            "uos",
         ]
         .iter()
         .any(|k| w.contains(k))
@@ -446,14 +468,26 @@ mod tests {
 
     #[test]
     fn serde_names_match_design() {
-        assert_eq!(serde_json::to_string(&Vendor::Vsphere).unwrap(), "\"vsphere\"");
+        assert_eq!(
+            serde_json::to_string(&Vendor::Vsphere).unwrap(),
+            "\"vsphere\""
+        );
         assert_eq!(
             serde_json::to_string(&HostStatus::CreateFailed).unwrap(),
             "\"CREATE_FAILED\""
         );
-        assert_eq!(serde_json::to_string(&PayMode::Postpaid).unwrap(), "\"POSTPAID\"");
-        assert_eq!(serde_json::to_string(&OsType::Windows).unwrap(), "\"windows\"");
-        assert_eq!(serde_json::to_string(&ResourceType::Rds).unwrap(), "\"rds\"");
+        assert_eq!(
+            serde_json::to_string(&PayMode::Postpaid).unwrap(),
+            "\"POSTPAID\""
+        );
+        assert_eq!(
+            serde_json::to_string(&OsType::Windows).unwrap(),
+            "\"windows\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ResourceType::Rds).unwrap(),
+            "\"rds\""
+        );
         for s in HostStatus::ALL {
             let json = serde_json::to_string(s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
@@ -486,7 +520,8 @@ mod tests {
     fn host_round_trips_through_json() {
         let mut h = Host::new(Vendor::Tencent, "ins-1", "ap-guangzhou");
         h.tags.insert("env".into(), "prod".into());
-        h.extra.insert("RestrictState".into(), serde_json::json!("NORMAL"));
+        h.extra
+            .insert("RestrictState".into(), serde_json::json!("NORMAL"));
         h.created_at = Some("2024-01-02T03:04:05Z".parse().unwrap());
         let json = serde_json::to_string(&h).unwrap();
         let back: Host = serde_json::from_str(&json).unwrap();

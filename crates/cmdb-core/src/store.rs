@@ -89,7 +89,10 @@ impl HostQuery {
     pub fn matches(&self, h: &StoredHost) -> bool {
         self.vendor.is_none_or(|v| h.host.vendor == v)
             && self.region.as_deref().is_none_or(|r| h.host.region == r)
-            && self.secret_id.as_deref().is_none_or(|s| h.host.secret_id == s)
+            && self
+                .secret_id
+                .as_deref()
+                .is_none_or(|s| h.host.secret_id == s)
             && self.status.is_none_or(|s| h.host.status == s)
             && self.released.is_none_or(|r| h.released_at.is_some() == r)
             && self
@@ -137,8 +140,11 @@ pub trait HostStore: Debug + Send + Sync + 'static {
 
     /// Counts the active hosts of `scope` and those among them last seen before
     /// `seen_before`.
-    async fn scope_stats(&self, scope: &SyncScope, seen_before: DateTime<Utc>)
-        -> Result<ScopeStats>;
+    async fn scope_stats(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+    ) -> Result<ScopeStats>;
 
     /// Marks as released, at `released_at`, every active host of `scope` last seen before
     /// `seen_before`, and returns how many were marked. Hosts are never deleted.

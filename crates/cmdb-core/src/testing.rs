@@ -52,7 +52,9 @@ pub fn sample_host(scope: &SyncScope, instance_id: &str) -> Host {
 }
 
 fn ids(scope: &SyncScope, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{}-i{i:03}", scope.secret_id)).collect()
+    (0..n)
+        .map(|i| format!("{}-i{i:03}", scope.secret_id))
+        .collect()
 }
 
 /// Runs every check of the [`HostStore`] contract against `store`.
@@ -66,10 +68,20 @@ pub async fn host_store_conformance(store: Arc<dyn HostStore>) {
 
 async fn created_unchanged_updated(store: &dyn HostStore) {
     let scope = SyncScope::hosts(unique("conf-cu"), Vendor::Aliyun, "cn-hangzhou");
-    let hosts: Vec<Host> = ids(&scope, 3).iter().map(|id| sample_host(&scope, id)).collect();
+    let hosts: Vec<Host> = ids(&scope, 3)
+        .iter()
+        .map(|id| sample_host(&scope, id))
+        .collect();
 
-    let out = store.upsert(&scope, &hosts, at(0)).await.expect("first upsert");
-    assert_eq!(out, vec![UpsertOutcome::Created; 3], "first upsert creates every host");
+    let out = store
+        .upsert(&scope, &hosts, at(0))
+        .await
+        .expect("first upsert");
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Created; 3],
+        "first upsert creates every host"
+    );
 
     let stored = store
         .get(Vendor::Aliyun, &hosts[0].instance_id)
@@ -82,11 +94,26 @@ async fn created_unchanged_updated(store: &dyn HostStore) {
     assert_eq!(stored.last_seen_at, at(0));
     assert_eq!(stored.released_at, None);
 
-    let out = store.upsert(&scope, &hosts, at(10)).await.expect("second upsert");
-    assert_eq!(out, vec![UpsertOutcome::Unchanged; 3], "same content is unchanged");
-    let stored = store.get(Vendor::Aliyun, &hosts[0].instance_id).await.unwrap().unwrap();
+    let out = store
+        .upsert(&scope, &hosts, at(10))
+        .await
+        .expect("second upsert");
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Unchanged; 3],
+        "same content is unchanged"
+    );
+    let stored = store
+        .get(Vendor::Aliyun, &hosts[0].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.first_seen_at, at(0), "first_seen_at never moves");
-    assert_eq!(stored.last_seen_at, at(10), "unchanged host still moves last_seen_at");
+    assert_eq!(
+        stored.last_seen_at,
+        at(10),
+        "unchanged host still moves last_seen_at"
+    );
 
     let mut changed = hosts.clone();
     changed[1].status = HostStatus::Stopped;
@@ -97,18 +124,33 @@ async fn created_unchanged_updated(store: &dyn HostStore) {
     reordered.private_ips.reverse();
     store.upsert(&scope, &changed[2..3], at(15)).await.unwrap();
     let out = store
-        .upsert(&scope, &[changed[0].clone(), changed[1].clone(), reordered], at(20))
+        .upsert(
+            &scope,
+            &[changed[0].clone(), changed[1].clone(), reordered],
+            at(20),
+        )
         .await
         .expect("third upsert");
     assert_eq!(
         out,
-        vec![UpsertOutcome::Unchanged, UpsertOutcome::Updated, UpsertOutcome::Unchanged],
+        vec![
+            UpsertOutcome::Unchanged,
+            UpsertOutcome::Updated,
+            UpsertOutcome::Unchanged
+        ],
         "only the changed host is updated; list order is not a change"
     );
-    let stored = store.get(Vendor::Aliyun, &hosts[1].instance_id).await.unwrap().unwrap();
+    let stored = store
+        .get(Vendor::Aliyun, &hosts[1].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.host.status, HostStatus::Stopped, "update is stored");
 
-    let missing = store.get(Vendor::Aliyun, "no-such-host").await.expect("get");
+    let missing = store
+        .get(Vendor::Aliyun, "no-such-host")
+        .await
+        .expect("get");
     assert!(missing.is_none(), "unknown host is None");
 }
 
@@ -123,18 +165,36 @@ async fn failed_host_does_not_lose_the_batch(store: &dyn HostStore) {
     let out = store.upsert(&scope, &batch, at(0)).await.expect("upsert");
     assert_eq!(out.len(), 3, "one outcome per host");
     assert_eq!(out[0], UpsertOutcome::Created);
-    assert!(matches!(out[1], UpsertOutcome::Failed(_)), "empty id fails: {:?}", out[1]);
-    assert_eq!(out[2], UpsertOutcome::Created, "hosts after a failed one are stored");
-    assert!(store.get(Vendor::Tencent, &good[1]).await.unwrap().is_some());
+    assert!(
+        matches!(out[1], UpsertOutcome::Failed(_)),
+        "empty id fails: {:?}",
+        out[1]
+    );
+    assert_eq!(
+        out[2],
+        UpsertOutcome::Created,
+        "hosts after a failed one are stored"
+    );
+    assert!(store
+        .get(Vendor::Tencent, &good[1])
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn release_and_reappear(store: &dyn HostStore) {
     let scope = SyncScope::hosts(unique("conf-rel"), Vendor::Huawei, "cn-north-4");
     let other = SyncScope::hosts(unique("conf-rel-other"), Vendor::Huawei, "cn-north-4");
-    let hosts: Vec<Host> = ids(&scope, 4).iter().map(|id| sample_host(&scope, id)).collect();
+    let hosts: Vec<Host> = ids(&scope, 4)
+        .iter()
+        .map(|id| sample_host(&scope, id))
+        .collect();
     let other_host = sample_host(&other, &format!("{}-x", other.secret_id));
     store.upsert(&scope, &hosts, at(0)).await.unwrap();
-    store.upsert(&other, &[other_host.clone()], at(0)).await.unwrap();
+    store
+        .upsert(&other, std::slice::from_ref(&other_host), at(0))
+        .await
+        .unwrap();
 
     // Run two sees three of the four hosts.
     store.upsert(&scope, &hosts[..3], at(100)).await.unwrap();
@@ -147,21 +207,51 @@ async fn release_and_reappear(store: &dyn HostStore) {
         .await
         .expect("release");
     assert_eq!(released, 1, "exactly the missing host is released");
-    let gone = store.get(Vendor::Huawei, &hosts[3].instance_id).await.unwrap().unwrap();
+    let gone = store
+        .get(Vendor::Huawei, &hosts[3].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(gone.released_at, Some(at(101)), "released, not deleted");
-    let kept = store.get(Vendor::Huawei, &hosts[0].instance_id).await.unwrap().unwrap();
+    let kept = store
+        .get(Vendor::Huawei, &hosts[0].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.released_at, None);
-    let untouched = store.get(Vendor::Huawei, &other_host.instance_id).await.unwrap().unwrap();
-    assert_eq!(untouched.released_at, None, "release never reaches another scope");
+    let untouched = store
+        .get(Vendor::Huawei, &other_host.instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        untouched.released_at, None,
+        "release never reaches another scope"
+    );
 
     let stats = store.scope_stats(&scope, at(100)).await.unwrap();
-    assert_eq!((stats.active, stats.missing), (3, 0), "released hosts are not active");
-    let again = store.release_missing(&scope, at(100), at(102)).await.unwrap();
+    assert_eq!(
+        (stats.active, stats.missing),
+        (3, 0),
+        "released hosts are not active"
+    );
+    let again = store
+        .release_missing(&scope, at(100), at(102))
+        .await
+        .unwrap();
     assert_eq!(again, 0, "release is idempotent");
 
     let out = store.upsert(&scope, &hosts[3..], at(200)).await.unwrap();
-    assert_eq!(out, vec![UpsertOutcome::Updated], "a reappearing host is updated");
-    let back = store.get(Vendor::Huawei, &hosts[3].instance_id).await.unwrap().unwrap();
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Updated],
+        "a reappearing host is updated"
+    );
+    let back = store
+        .get(Vendor::Huawei, &hosts[3].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(back.released_at, None, "a reappearing host is active again");
     assert_eq!(back.first_seen_at, at(0));
 }
@@ -171,7 +261,10 @@ async fn queries_filter_sort_and_page(store: &dyn HostStore) {
     let ali = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-beijing");
     let ali2 = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-shanghai");
     let tc = SyncScope::hosts(secret.clone(), Vendor::Tencent, "ap-beijing");
-    let mut a: Vec<Host> = ids(&ali, 5).iter().map(|id| sample_host(&ali, id)).collect();
+    let mut a: Vec<Host> = ids(&ali, 5)
+        .iter()
+        .map(|id| sample_host(&ali, id))
+        .collect();
     a[0].name = "Zeta-web".into();
     a[0].public_ips = vec!["203.0.113.77".into()];
     a[1].status = HostStatus::Stopped;
@@ -201,15 +294,47 @@ async fn queries_filter_sort_and_page(store: &dyn HostStore) {
     let total = |q: HostQuery| async move { store.query(&q).await.expect("query").total };
 
     assert_eq!(total(base.clone()).await, 12, "every host of the secret");
-    assert_eq!(total(q(&|q| q.vendor = Some(Vendor::Tencent))).await, 4, "vendor filter");
-    assert_eq!(total(q(&|q| q.region = Some("cn-shanghai".into()))).await, 3, "region filter");
-    assert_eq!(total(q(&|q| q.status = Some(HostStatus::Stopped))).await, 1, "status filter");
-    assert_eq!(total(q(&|q| q.released = Some(true))).await, 1, "released filter");
-    assert_eq!(total(q(&|q| q.released = Some(false))).await, 11, "active filter");
-    assert_eq!(total(q(&|q| q.keywords = Some("zeta".into()))).await, 1, "name keyword");
-    assert_eq!(total(q(&|q| q.keywords = Some("203.0.113".into()))).await, 1, "ip keyword");
+    assert_eq!(
+        total(q(&|q| q.vendor = Some(Vendor::Tencent))).await,
+        4,
+        "vendor filter"
+    );
+    assert_eq!(
+        total(q(&|q| q.region = Some("cn-shanghai".into()))).await,
+        3,
+        "region filter"
+    );
+    assert_eq!(
+        total(q(&|q| q.status = Some(HostStatus::Stopped))).await,
+        1,
+        "status filter"
+    );
+    assert_eq!(
+        total(q(&|q| q.released = Some(true))).await,
+        1,
+        "released filter"
+    );
+    assert_eq!(
+        total(q(&|q| q.released = Some(false))).await,
+        11,
+        "active filter"
+    );
+    assert_eq!(
+        total(q(&|q| q.keywords = Some("zeta".into()))).await,
+        1,
+        "name keyword"
+    );
+    assert_eq!(
+        total(q(&|q| q.keywords = Some("203.0.113".into()))).await,
+        1,
+        "ip keyword"
+    );
     let id_kw = format!("{secret}-t");
-    assert_eq!(total(q(&|q| q.keywords = Some(id_kw.clone()))).await, 4, "id keyword");
+    assert_eq!(
+        total(q(&|q| q.keywords = Some(id_kw.clone()))).await,
+        4,
+        "id keyword"
+    );
     let other_secret = HostQuery {
         secret_id: Some(unique("conf-q-none")),
         ..base.clone()
@@ -256,7 +381,11 @@ async fn queries_filter_sort_and_page(store: &dyn HostStore) {
         .query(&q(&|q| q.sort = HostSort::LastSeenDesc))
         .await
         .unwrap();
-    assert_eq!(recent.items[0].last_seen_at, at(10), "most recently seen first");
+    assert_eq!(
+        recent.items[0].last_seen_at,
+        at(10),
+        "most recently seen first"
+    );
 
     for bad in [0, crate::store::MAX_PAGE_SIZE + 1] {
         let err = store
@@ -277,8 +406,10 @@ async fn concurrent_upserts_of_different_scopes(store: Arc<dyn HostStore>) {
         .map(|scope| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                let hosts: Vec<Host> =
-                    ids(&scope, 40).iter().map(|id| sample_host(&scope, id)).collect();
+                let hosts: Vec<Host> = ids(&scope, 40)
+                    .iter()
+                    .map(|id| sample_host(&scope, id))
+                    .collect();
                 for chunk in hosts.chunks(10) {
                     let out = store.upsert(&scope, chunk, at(0)).await.expect("upsert");
                     assert!(out.iter().all(|o| *o == UpsertOutcome::Created));
@@ -313,7 +444,11 @@ pub async fn host_provider_conformance(
     provider: Arc<dyn HostProvider>,
     expect: ProviderExpectation,
 ) -> u64 {
-    let max_pages = if expect.max_pages == 0 { 100_000 } else { expect.max_pages };
+    let max_pages = if expect.max_pages == 0 {
+        100_000
+    } else {
+        expect.max_pages
+    };
     let first = drain(&*provider, max_pages).await;
     let second = drain(&*provider, max_pages).await;
     assert_eq!(first, second, "listing twice gives the same hosts");
@@ -332,7 +467,10 @@ async fn drain(provider: &dyn HostProvider, max_pages: u64) -> Vec<String> {
     let mut pages = 0u64;
     while let Some(page) = stream.next().await {
         pages += 1;
-        assert!(pages <= max_pages, "the stream did not end within {max_pages} pages");
+        assert!(
+            pages <= max_pages,
+            "the stream did not end within {max_pages} pages"
+        );
         let page = page.unwrap_or_else(|e| panic!("page {pages} failed: {e}"));
         if let Some(t) = page.total {
             if let Some(prev) = reported {
@@ -370,6 +508,9 @@ pub async fn host_provider_error_conformance(provider: Arc<dyn HostProvider>) ->
             None => panic!("the provider was expected to fail, but its stream ended cleanly"),
         }
     }
-    assert!(stream.next().await.is_none(), "the stream ends after an error");
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends after an error"
+    );
     ok_pages
 }

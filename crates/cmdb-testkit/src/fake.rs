@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
 
-use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, HostStatus, PayMode, Result, Vendor};
+use cmdb_core::{
+    Error, ErrorKind, Host, HostPage, HostProvider, HostStatus, PayMode, Result, Vendor,
+};
 
 use crate::gauge::PageGauge;
 
@@ -112,7 +114,12 @@ impl FakeProvider {
         h.cpu = Some(2);
         h.memory_mib = Some(4096);
         h.pay_mode = PayMode::Postpaid;
-        h.private_ips = vec![format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)];
+        h.private_ips = vec![format!(
+            "10.{}.{}.{}",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        )];
         if let Some(f) = &self.host_fn {
             f(&mut h);
         }
@@ -132,7 +139,10 @@ impl FakeProvider {
         if let Some(g) = &self.gauge {
             g.produced();
         }
-        Ok(HostPage::new(hosts, self.report_total.then_some(self.count)))
+        Ok(HostPage::new(
+            hosts,
+            self.report_total.then_some(self.count),
+        ))
     }
 }
 
@@ -177,8 +187,16 @@ mod tests {
     #[tokio::test]
     async fn fake_provider_passes_the_provider_conformance_suite() {
         for (count, page) in [(0, 10), (1, 10), (10, 10), (250, 100)] {
-            let p = Arc::new(FakeProvider::new(Vendor::Tencent, "ap-guangzhou", count, page));
-            let expect = ProviderExpectation { hosts: Some(count), max_pages: 100 };
+            let p = Arc::new(FakeProvider::new(
+                Vendor::Tencent,
+                "ap-guangzhou",
+                count,
+                page,
+            ));
+            let expect = ProviderExpectation {
+                hosts: Some(count),
+                max_pages: 100,
+            };
             assert_eq!(testing::host_provider_conformance(p, expect).await, count);
         }
     }
@@ -187,7 +205,10 @@ mod tests {
     async fn failure_ends_the_stream_after_the_pages_before_it() {
         let p = FakeProvider::new(Vendor::Aliyun, "cn-hangzhou", 500, 100)
             .with_failure_at(2, ErrorKind::Unavailable);
-        assert_eq!(testing::host_provider_error_conformance(Arc::new(p)).await, 2);
+        assert_eq!(
+            testing::host_provider_error_conformance(Arc::new(p)).await,
+            2
+        );
     }
 
     #[tokio::test]

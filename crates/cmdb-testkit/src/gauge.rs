@@ -123,7 +123,11 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
         out
     }
 
-    async fn scope_stats(&self, scope: &SyncScope, seen_before: DateTime<Utc>) -> Result<ScopeStats> {
+    async fn scope_stats(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+    ) -> Result<ScopeStats> {
         self.inner.scope_stats(scope, seen_before).await
     }
 
@@ -133,7 +137,9 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
         seen_before: DateTime<Utc>,
         released_at: DateTime<Utc>,
     ) -> Result<u64> {
-        self.inner.release_missing(scope, seen_before, released_at).await
+        self.inner
+            .release_missing(scope, seen_before, released_at)
+            .await
     }
 
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {

@@ -1,0 +1,541 @@
+//! Lazy page streams over token-paged and offset-paged vendor APIs.
+//!
+//! Each helper turns a `fetch` function (one vendor request per call) into a
+//! `BoxStream<'static, Result<T>>` that requests a page only when the previous one has
+//! been consumed (or, for [`offset_pages_concurrent`], a bounded number ahead), ends after
+//! the last page, and ends right after yielding an error: an `Err` item means the
+//! listing is incomplete.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use cmdb_core::{Error, Result};
+use futures::stream::{self, BoxStream, StreamExt};
+
+/// Pages by continuation token (Alibaba `NextToken`, vSphere `token`).
+///
+/// `fetch(None)` asks for the first page, then `fetch(Some(token))` for each next one,
+/// with the token the previous page returned. The stream ends when a page returns no
+/// token or an empty one. A token the server already returned would loop forever: the
+/// stream then yields that page, then a [`Decode`](cmdb_core::ErrorKind::Decode) error
+/// saying the token repeated, and ends.
+///
+/// ```
+/// use futures::TryStreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cmdb_core::Result<()> {
+/// let pages = cmdb_http::token_pages(|token: Option<String>| async move {
+///     Ok(match token.as_deref() {
+///         None => (vec![1, 2], Some("t1".to_owned())),
+///         Some("t1") => (vec![3], Some(String::new())),
+///         Some(_) => unreachable!(),
+///     })
+/// });
+/// assert_eq!(pages.try_collect::<Vec<_>>().await?, vec![vec![1, 2], vec![3]]);
+/// # Ok(()) }
+/// ```
+pub fn token_pages<T, F, Fut>(fetch: F) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(T, Option<String>)>> + Send + 'static,
+    T: Send + 'static,
+{
+    enum State {
+        Start,
+        Next(String),
+        Failed(Error),
+        Done,
+    }
+
+    struct Pager<F> {
+        fetch: F,
+        seen: HashSet<String>,
+        pages: u64,
+    }
+
+    stream::unfold(
+        (
+            State::Start,
+            Pager {
+                fetch,
+                seen: HashSet::new(),
+                pages: 0,
+            },
+        ),
+        |(state, mut pager)| async move {
+            let token = match state {
+                State::Start => None,
+                State::Next(token) => Some(token),
+                State::Failed(error) => return Some((Err(error), (State::Done, pager))),
+                State::Done => return None,
+            };
+            match (pager.fetch)(token).await {
+                Err(error) => Some((Err(error), (State::Done, pager))),
+                Ok((page, next)) => {
+                    pager.pages += 1;
+                    let state = match next.filter(|t| !t.is_empty()) {
+                        None => State::Done,
+                        Some(token) if pager.seen.insert(token.clone()) => State::Next(token),
+                        Some(_) => State::Failed(Error::decode(format!(
+                            "the server repeated a page token it had already returned, after {} pages; \
+                             stopping to avoid an endless listing",
+                            pager.pages
+                        ))),
+                    };
+                    Some((Ok(page), (state, pager)))
+                }
+            }
+        },
+    )
+    .boxed()
+}
+
+/// What an offset-paged response says about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageInfo {
+    /// Items in this page.
+    pub items: usize,
+    /// Items asked for per page (the `limit` / `PageSize` sent).
+    pub page_size: usize,
+    /// Items in the whole listing, when the vendor reports it.
+    pub total: Option<u64>,
+}
+
+impl PageInfo {
+    /// A page of `items` out of `page_size` asked for, with the listing's total if known.
+    pub fn new(items: usize, page_size: usize, total: Option<u64>) -> PageInfo {
+        PageInfo {
+            items,
+            page_size,
+            total,
+        }
+    }
+
+    /// Whether no page follows one that ends at `seen` items in all: this page is short
+    /// (or empty), or the reported total is reached.
+    fn is_last(&self, seen: u64) -> bool {
+        self.items == 0
+            || self.items < self.page_size
+            || self.total.is_some_and(|total| seen >= total)
+    }
+}
+
+/// Pages by page index (Huawei `offset`, a page number from 1; Alibaba `PageNumber`).
+///
+/// `fetch(i)` is called with `start`, `start + 1`, ...; it sends the index as the vendor
+/// wants it (for an item offset, `i * page_size`) and returns the page and its
+/// [`PageInfo`]. The stream ends after a short page (fewer items than `page_size`,
+/// empty included) or once the items so far reach the reported total.
+pub fn offset_pages<T, F, Fut>(start: u64, fetch: F) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
+    T: Send + 'static,
+{
+    sequential(start, 0, fetch)
+}
+
+/// Offset paging from page `index`, `seen` items already listed.
+fn sequential<T, F, Fut>(index: u64, seen: u64, fetch: F) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
+    T: Send + 'static,
+{
+    stream::unfold(Some((index, seen, fetch)), |state| async move {
+        let (index, seen, mut fetch) = state?;
+        match fetch(index).await {
+            Err(error) => Some((Err(error), None)),
+            Ok((page, info)) => {
+                let seen = seen + info.items as u64;
+                let next = if info.is_last(seen) {
+                    None
+                } else {
+                    Some((index + 1, seen, fetch))
+                };
+                Some((Ok(page), next))
+            }
+        }
+    })
+    .boxed()
+}
+
+/// [`offset_pages`] with up to `concurrency` pages in flight.
+///
+/// The first page is fetched alone. If it reports a total, the remaining page indexes are
+/// known and fetched `concurrency` at a time; pages are still yielded in index order.
+/// Without a total it goes on one page at a time, like [`offset_pages`]. The stream ends
+/// at the first error (pages in flight behind it are dropped) and after a short page.
+///
+/// The page count is fixed by the first page's total: hosts created during the listing
+/// may be missed, as with any offset paging. A `concurrency` of 0 is taken as 1.
+pub fn offset_pages_concurrent<T, F, Fut>(
+    start: u64,
+    concurrency: usize,
+    fetch: F,
+) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
+    T: Send + 'static,
+{
+    let concurrency = concurrency.max(1);
+    let first = async move {
+        let mut fetch = fetch;
+        let (page, info) = match fetch(start).await {
+            Ok(first) => first,
+            Err(error) => return stream::iter([Err(error)]).boxed(),
+        };
+        let head = stream::iter([Ok(page)]);
+        let seen = info.items as u64;
+        if info.is_last(seen) {
+            return head.boxed();
+        }
+        let Some(total) = info.total.filter(|_| info.page_size > 0) else {
+            return head.chain(sequential(start + 1, seen, fetch)).boxed();
+        };
+        let remaining = total.saturating_sub(seen).div_ceil(info.page_size as u64);
+        let pages = stream::iter(start + 1..start + 1 + remaining)
+            .map(fetch)
+            .buffered(concurrency)
+            .boxed();
+        // Not `scan`/`take_while`: they poll the inner stream once more after the last
+        // item, which would start yet another request.
+        let rest = stream::unfold(Some(pages), |pages| async move {
+            let mut pages = pages?;
+            match pages.next().await? {
+                Err(error) => Some((Err(error), None)),
+                Ok((page, info)) => {
+                    let short = info.items == 0 || info.items < info.page_size;
+                    Some((Ok(page), (!short).then_some(pages)))
+                }
+            }
+        });
+        head.chain(rest).boxed()
+    };
+    stream::once(first).flatten().boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use cmdb_core::ErrorKind;
+    use futures::StreamExt;
+
+    use std::future::ready;
+
+    use super::*;
+
+    fn boom() -> Error {
+        Error::new(ErrorKind::Unavailable, "boom")
+    }
+
+    /// A token server: page i returns token `t{i+1}`, the last one `last_token`.
+    fn tokens(
+        pages: usize,
+        last_token: Option<&'static str>,
+        calls: Arc<Mutex<Vec<Option<String>>>>,
+    ) -> BoxStream<'static, Result<usize>> {
+        token_pages(move |token: Option<String>| {
+            calls.lock().unwrap().push(token.clone());
+            let i = token.map_or(0, |t| t[1..].parse::<usize>().unwrap());
+            async move {
+                let next = if i + 1 == pages {
+                    last_token.map(str::to_owned)
+                } else {
+                    Some(format!("t{}", i + 1))
+                };
+                Ok((i, next))
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn tokens_stop_on_an_empty_or_missing_token() {
+        for last in [None, Some("")] {
+            let calls = Arc::new(Mutex::new(Vec::new()));
+            let pages: Vec<_> = tokens(3, last, calls.clone()).collect().await;
+            let pages: Vec<usize> = pages.into_iter().map(|p| p.unwrap()).collect();
+            assert_eq!(pages, vec![0, 1, 2]);
+            assert_eq!(
+                *calls.lock().unwrap(),
+                vec![None, Some("t1".to_owned()), Some("t2".to_owned())]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_token_yields_the_page_then_an_error_and_ends() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let stream = token_pages(move |token: Option<String>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                // t1 -> t2 -> t1 again.
+                let next = match token.as_deref() {
+                    None => "t1",
+                    Some("t1") => "t2",
+                    _ => "t1",
+                };
+                Ok((token, Some(next.to_owned())))
+            }
+        });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert!(items[..3].iter().all(|i| i.is_ok()));
+        let error = items[3].as_ref().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Decode);
+        assert!(error.message().contains("repeated"), "{error}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "no request after the repeat"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_error_ends_the_stream() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let stream = token_pages(move |token: Option<String>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match token {
+                    None => Ok((1, Some("t1".to_owned()))),
+                    Some(_) => Err(boom()),
+                }
+            }
+        });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 2);
+        assert_eq!(*items[0].as_ref().unwrap(), 1);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn token_pages_are_lazy() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut stream = tokens(100, None, calls.clone());
+        assert!(
+            calls.lock().unwrap().is_empty(),
+            "nothing before the first poll"
+        );
+        stream.next().await.unwrap().unwrap();
+        stream.next().await.unwrap().unwrap();
+        assert_eq!(
+            calls.lock().unwrap().len(),
+            2,
+            "one request per page consumed"
+        );
+    }
+
+    /// An offset server over `total` items, `page_size` per page, pages numbered from 1.
+    fn listing(
+        total: u64,
+        page_size: usize,
+        report_total: bool,
+    ) -> impl FnMut(u64) -> std::future::Ready<Result<(Vec<u64>, PageInfo)>> + Send + 'static {
+        move |page: u64| {
+            let from = (page - 1) * page_size as u64;
+            let items: Vec<u64> = (from..total.min(from + page_size as u64)).collect();
+            let info = PageInfo::new(items.len(), page_size, report_total.then_some(total));
+            ready(Ok((items, info)))
+        }
+    }
+
+    async fn drain(stream: BoxStream<'static, Result<Vec<u64>>>) -> Vec<u64> {
+        let pages: Vec<_> = stream.collect().await;
+        pages.into_iter().flat_map(|p| p.unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn offset_stops_on_a_short_page() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let mut inner = listing(25, 10, false);
+        let stream = offset_pages(1, move |i| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            inner(i)
+        });
+        assert_eq!(drain(stream).await, (0..25).collect::<Vec<_>>());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn offset_stops_at_the_total_without_an_empty_request() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let mut inner = listing(30, 10, true);
+        let stream = offset_pages(1, move |i| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            inner(i)
+        });
+        assert_eq!(drain(stream).await, (0..30).collect::<Vec<_>>());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the total makes a 4th, empty page needless"
+        );
+    }
+
+    #[tokio::test]
+    async fn offset_without_total_asks_one_empty_page_after_full_ones() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let mut inner = listing(20, 10, false);
+        let stream = offset_pages(1, move |i| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            inner(i)
+        });
+        assert_eq!(drain(stream).await.len(), 20);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn offset_errors_end_the_stream() {
+        let stream = offset_pages(0, |i: u64| {
+            ready(if i < 2 {
+                Ok((i, PageInfo::new(10, 10, None)))
+            } else {
+                Err(boom())
+            })
+        });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 3);
+        assert_eq!(*items[1].as_ref().unwrap(), 1);
+        assert!(items[2].is_err());
+    }
+
+    #[tokio::test]
+    async fn offset_with_a_zero_page_size_stops_on_an_empty_page() {
+        let stream = offset_pages(0, |i: u64| {
+            ready(Ok((i, PageInfo::new(if i < 3 { 1 } else { 0 }, 0, None))))
+        });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 4);
+    }
+
+    /// A fetch that counts the requests in flight and takes `delay` of (paused) time.
+    fn tracked(
+        total: u64,
+        page_size: usize,
+        report_total: bool,
+        fail_at: Option<u64>,
+        in_flight: Arc<AtomicUsize>,
+        max_in_flight: Arc<AtomicUsize>,
+        calls: Arc<AtomicUsize>,
+    ) -> impl FnMut(u64) -> BoxFuture<Vec<u64>> + Send + 'static {
+        let mut inner = listing(total, page_size, report_total);
+        move |page: u64| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let result = inner(page).into_inner();
+            let (in_flight, max_in_flight) = (in_flight.clone(), max_in_flight.clone());
+            Box::pin(async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                max_in_flight.fetch_max(now, Ordering::SeqCst);
+                // Later pages answer sooner, to show that order is kept anyway.
+                tokio::time::sleep(Duration::from_millis(100 - page.min(90))).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                if fail_at == Some(page) {
+                    return Err(boom());
+                }
+                result
+            })
+        }
+    }
+
+    type BoxFuture<T> = futures::future::BoxFuture<'static, Result<(T, PageInfo)>>;
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_pages_come_in_order_with_bounded_in_flight() {
+        let (in_flight, max, calls) = Default::default();
+        let fetch = tracked(
+            95,
+            10,
+            true,
+            None,
+            Arc::clone(&in_flight),
+            Arc::clone(&max),
+            Arc::clone(&calls),
+        );
+        let stream = offset_pages_concurrent(1, 3, fetch);
+        assert_eq!(drain(stream).await, (0..95).collect::<Vec<_>>());
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert_eq!(
+            max.load(Ordering::SeqCst),
+            3,
+            "up to 3 in flight, and it did overlap"
+        );
+        assert_eq!(in_flight.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_pages_end_at_the_first_error() {
+        let (in_flight, max, calls): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
+            Default::default();
+        let fetch = tracked(
+            100,
+            10,
+            true,
+            Some(4),
+            in_flight,
+            max.clone(),
+            calls.clone(),
+        );
+        let items: Vec<_> = offset_pages_concurrent(1, 2, fetch).collect().await;
+        assert_eq!(items.len(), 4, "pages 1-3, then the error of page 4");
+        assert!(items[..3].iter().all(|i| i.is_ok()));
+        assert_eq!(
+            items[3].as_ref().unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            5,
+            "no page requested once the error is yielded"
+        );
+        assert!(max.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_falls_back_to_sequential_without_a_total() {
+        let (in_flight, max, calls): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
+            Default::default();
+        let fetch = tracked(35, 10, false, None, in_flight, max.clone(), calls.clone());
+        let stream = offset_pages_concurrent(1, 4, fetch);
+        assert_eq!(drain(stream).await, (0..35).collect::<Vec<_>>());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(max.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_single_page_and_first_error() {
+        let one = offset_pages_concurrent(1, 4, listing(5, 10, true));
+        assert_eq!(drain(one).await, (0..5).collect::<Vec<_>>());
+        let empty = offset_pages_concurrent(1, 4, listing(0, 10, true));
+        assert_eq!(drain(empty).await, Vec::<u64>::new());
+        let failed: Vec<Result<u64>> = offset_pages_concurrent(1, 4, |_| ready(Err(boom())))
+            .collect()
+            .await;
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].is_err());
+    }
+
+    #[tokio::test]
+    async fn concurrent_stops_after_a_short_page_in_the_middle() {
+        // The total says 5 pages, but the listing shrank: page 3 is short.
+        let stream = offset_pages_concurrent(1, 2, |i: u64| {
+            let items = if i == 3 { 4 } else { 10 };
+            ready(Ok((i, PageInfo::new(items, 10, Some(50)))))
+        });
+        let pages: Vec<u64> = stream.map(|p| p.unwrap()).collect().await;
+        assert_eq!(pages, vec![1, 2, 3]);
+    }
+}

@@ -1,0 +1,133 @@
+//! What a sync answers.
+
+use serde::{Deserialize, Serialize};
+
+use cmdb_core::{Error, ErrorKind, UpsertOutcome, Vendor};
+
+/// The outcome for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDetail {
+    /// The vendor's id of the host.
+    pub instance_id: String,
+    /// The host's name.
+    pub name: String,
+    /// Whether the host is stored.
+    pub is_success: bool,
+    /// `created`, `updated`, `unchanged`, or why the host failed.
+    pub message: String,
+}
+
+impl SyncDetail {
+    pub(crate) fn new(instance_id: &str, name: &str, outcome: &UpsertOutcome) -> SyncDetail {
+        let message = match outcome {
+            UpsertOutcome::Created => "created".to_owned(),
+            UpsertOutcome::Updated => "updated".to_owned(),
+            UpsertOutcome::Unchanged => "unchanged".to_owned(),
+            UpsertOutcome::Failed(reason) => reason.clone(),
+        };
+        SyncDetail {
+            instance_id: instance_id.to_owned(),
+            name: name.to_owned(),
+            is_success: outcome.is_success(),
+            message,
+        }
+    }
+}
+
+/// An error as a response carries it: the kind, the message and the vendor's details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReport {
+    /// The kind of error.
+    pub kind: ErrorKind,
+    /// The full message.
+    pub message: String,
+    /// The vendor that answered, when one did.
+    pub vendor: Option<Vendor>,
+    /// The vendor's error code.
+    pub code: Option<String>,
+    /// The HTTP status of the vendor's answer.
+    pub http_status: Option<u16>,
+    /// The vendor's request id.
+    pub request_id: Option<String>,
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> ErrorReport {
+        let v = e.vendor_error();
+        ErrorReport {
+            kind: e.kind(),
+            message: e.to_string(),
+            vendor: v.and_then(|v| v.vendor),
+            code: v.and_then(|v| v.code.clone()),
+            http_status: v.and_then(|v| v.http_status),
+            request_id: v.and_then(|v| v.request_id.clone()),
+        }
+    }
+}
+
+/// The answer to a sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Hosts stored.
+    pub total_succeed: u64,
+    /// Hosts listed that could not be stored.
+    pub total_failed: u64,
+    /// Per-host outcomes, as the request's [`DetailsMode`](crate::DetailsMode) asks.
+    pub details: Vec<SyncDetail>,
+    /// Hosts new to the store.
+    pub created: u64,
+    /// Hosts whose content changed (or that came back after a release).
+    pub updated: u64,
+    /// Hosts seen again unchanged.
+    pub unchanged: u64,
+    /// Hosts of the scope marked released because the vendor no longer lists them.
+    pub released: u64,
+    /// Why no release was made, when none was made although hosts were missing.
+    pub release_skipped: Option<String>,
+    /// Whether the vendor's listing ended cleanly and every page was stored.
+    pub complete: bool,
+    /// Pages stored.
+    pub pages: u64,
+    /// Duration of the run in milliseconds.
+    pub elapsed_ms: u64,
+    /// The error that ended an incomplete run.
+    pub error: Option<ErrorReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_the_documented_field_names() {
+        let r = SyncResponse {
+            details: vec![SyncDetail::new("i-1", "web", &UpsertOutcome::Created)],
+            ..SyncResponse::default()
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "complete",
+                "created",
+                "details",
+                "elapsed_ms",
+                "error",
+                "pages",
+                "release_skipped",
+                "released",
+                "total_failed",
+                "total_succeed",
+                "unchanged",
+                "updated"
+            ]
+        );
+        assert_eq!(
+            v["details"][0],
+            serde_json::json!({"instance_id": "i-1", "name": "web", "is_success": true, "message": "created"})
+        );
+        assert!(v["error"].is_null() && v["release_skipped"].is_null());
+    }
+}

@@ -1,0 +1,530 @@
+//! The sync engine: validate, decrypt, list, store, release.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::future::{self, Either};
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use cmdb_core::{Error, ErrorKind, HostPage, HostStore, Result, SyncScope, UpsertOutcome};
+use cmdb_http::RateLimiter;
+use cmdb_secret::{Cipher, Secret, SecretStore};
+
+use crate::progress::{SyncProgress, SyncState};
+use crate::registry::{ProviderContext, ProviderRegistry};
+use crate::request::{DetailsMode, SyncRequest};
+use crate::response::{ErrorReport, SyncDetail, SyncResponse};
+
+/// Tuning of a [`Syncer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOptions {
+    /// The largest share (0.0 to 1.0) of a scope's active hosts one run may release
+    /// without `force_release`. Default 0.5.
+    pub max_release_share: f64,
+    /// Pages buffered between the listing and the store. With the page being fetched and
+    /// the page being stored, at most `queue_pages + 2` pages are alive. Default 1.
+    pub queue_pages: usize,
+    /// The longest a run may take; past it the run ends with a `Timeout` error (pages
+    /// stored so far are kept, nothing is released). Default one hour.
+    pub run_timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            max_release_share: 0.5,
+            queue_pages: 1,
+            run_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Runs syncs: one at a time per scope, any number of scopes at once.
+pub struct Syncer {
+    secrets: Arc<dyn SecretStore>,
+    hosts: Arc<dyn HostStore>,
+    cipher: Arc<Cipher>,
+    registry: ProviderRegistry,
+    options: SyncOptions,
+    running: Arc<Mutex<HashSet<SyncScope>>>,
+    limiters: Mutex<HashMap<String, (u32, Weak<RateLimiter>)>>,
+    last_start: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Syncer")
+            .field("secrets", &self.secrets)
+            .field("hosts", &self.hosts)
+            .field("cipher", &self.cipher)
+            .field("registry", &self.registry)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a single insert or remove: a panic cannot leave the
+    // data half-changed, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes its scope from the running set when the run ends or its future is dropped.
+struct ScopeGuard {
+    running: Arc<Mutex<HashSet<SyncScope>>>,
+    scope: SyncScope,
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        lock(&self.running).remove(&self.scope);
+    }
+}
+
+/// What the drain has done so far; kept outside the drain's future so that a timeout
+/// still knows what was stored.
+#[derive(Default)]
+struct Tally {
+    pages: u64,
+    seen: u64,
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    failed: u64,
+    expected: Option<u64>,
+    details: Vec<SyncDetail>,
+    error: Option<Error>,
+}
+
+impl Tally {
+    fn stored(&self) -> u64 {
+        self.created + self.updated + self.unchanged
+    }
+
+    fn progress(&self, state: SyncState) -> SyncProgress {
+        SyncProgress {
+            state,
+            pages: self.pages,
+            hosts_seen: self.seen,
+            stored: self.stored(),
+            failed: self.failed,
+            expected_total: self.expected,
+        }
+    }
+}
+
+impl Syncer {
+    /// A syncer over the given stores, cipher and providers, with default options.
+    pub fn new(
+        secrets: Arc<dyn SecretStore>,
+        hosts: Arc<dyn HostStore>,
+        cipher: Arc<Cipher>,
+        registry: ProviderRegistry,
+    ) -> Syncer {
+        Syncer {
+            secrets,
+            hosts,
+            cipher,
+            registry,
+            options: SyncOptions::default(),
+            running: Arc::default(),
+            limiters: Mutex::default(),
+            last_start: Mutex::default(),
+        }
+    }
+
+    /// Replaces the options.
+    pub fn with_options(mut self, options: SyncOptions) -> Syncer {
+        self.options = options;
+        self
+    }
+
+    /// The host store syncs write to.
+    pub fn host_store(&self) -> &Arc<dyn HostStore> {
+        &self.hosts
+    }
+
+    /// The secret store syncs read from.
+    pub fn secret_store(&self) -> &Arc<dyn SecretStore> {
+        &self.secrets
+    }
+
+    /// Runs one sync to its end.
+    ///
+    /// Errors found before anything was stored (invalid request, unknown secret, region
+    /// not allowed, wrong key, vendor failure on the first page, a sync of the same scope
+    /// already running) are returned as `Err`. A failure after some pages were stored is
+    /// an `Ok` response with `complete: false` and `error` set. Dropping the future stops
+    /// the run at a page boundary: stored pages stay, nothing is released.
+    pub async fn sync(&self, request: SyncRequest) -> Result<SyncResponse> {
+        self.run(request, None).await
+    }
+
+    /// [`sync`](Self::sync), publishing live counters to `progress` as pages are stored.
+    pub async fn sync_with_progress(
+        &self,
+        request: SyncRequest,
+        progress: &watch::Sender<SyncProgress>,
+    ) -> Result<SyncResponse> {
+        self.run(request, Some(progress)).await
+    }
+
+    async fn run(
+        &self,
+        request: SyncRequest,
+        progress: Option<&watch::Sender<SyncProgress>>,
+    ) -> Result<SyncResponse> {
+        let started = tokio::time::Instant::now();
+        let publish = |p: SyncProgress| {
+            if let Some(tx) = progress {
+                tx.send_replace(p);
+            }
+        };
+        let prepared = self.prepare(&request).await;
+        let (scope, provider, _guard) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                publish(SyncProgress {
+                    state: SyncState::Failed,
+                    ..SyncProgress::default()
+                });
+                return Err(e);
+            }
+        };
+        publish(SyncProgress {
+            state: SyncState::Running,
+            ..SyncProgress::default()
+        });
+        let run_start = self.next_run_start();
+        tracing::info!(scope = %scope, "sync started");
+
+        let mut tally = Tally::default();
+        let drain = self.drain(
+            &scope,
+            provider.pages(),
+            run_start,
+            request.details,
+            &mut tally,
+            &publish,
+        );
+        if tokio::time::timeout(self.options.run_timeout, drain)
+            .await
+            .is_err()
+        {
+            tally.error = Some(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the run did not finish within {} s",
+                    self.options.run_timeout.as_secs_f64()
+                ),
+            ));
+        }
+
+        if let Some(e) = tally.error.take() {
+            if tally.pages == 0 {
+                tracing::warn!(scope = %scope, error = %e, "sync failed before storing anything");
+                publish(tally.progress(SyncState::Failed));
+                return Err(e);
+            }
+            tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
+            tally.error = Some(e);
+        }
+        let complete = tally.error.is_none();
+        let (released, release_skipped, release_error) = if !complete {
+            (
+                0,
+                Some("the listing is incomplete; nothing is released".to_owned()),
+                None,
+            )
+        } else if tally.failed > 0 {
+            let reason = format!(
+                "{} hosts failed to store; nothing is released",
+                tally.failed
+            );
+            (0, Some(reason), None)
+        } else {
+            match self.release(&scope, run_start, request.force_release).await {
+                Ok((n, skipped)) => (n, skipped, None),
+                Err(e) => (0, Some(format!("release failed: {e}")), Some(e)),
+            }
+        };
+        let error = tally
+            .error
+            .as_ref()
+            .or(release_error.as_ref())
+            .map(ErrorReport::from);
+        let state = if complete && tally.failed == 0 && error.is_none() {
+            SyncState::Succeeded
+        } else {
+            SyncState::Partial
+        };
+        publish(tally.progress(state));
+        let response = SyncResponse {
+            total_succeed: tally.stored(),
+            total_failed: tally.failed,
+            details: std::mem::take(&mut tally.details),
+            created: tally.created,
+            updated: tally.updated,
+            unchanged: tally.unchanged,
+            released,
+            release_skipped,
+            complete,
+            pages: tally.pages,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error,
+        };
+        tracing::info!(
+            scope = %scope,
+            stored = response.total_succeed,
+            failed = response.total_failed,
+            created = response.created,
+            updated = response.updated,
+            released = response.released,
+            complete = response.complete,
+            elapsed_ms = response.elapsed_ms,
+            "sync finished"
+        );
+        Ok(response)
+    }
+
+    /// Everything before the first vendor request: validation, secret, key, provider,
+    /// and the scope's lock.
+    async fn prepare(
+        &self,
+        request: &SyncRequest,
+    ) -> Result<(SyncScope, Arc<dyn cmdb_core::HostProvider>, ScopeGuard)> {
+        request.validate()?;
+        let secret = self.secrets.get(&request.secret_id).await?;
+        if secret.vendor.requires_region() && request.region.is_empty() {
+            return Err(Error::invalid_field(
+                "region",
+                format!("is required for {} secrets", secret.vendor),
+            ));
+        }
+        if !request.region.is_empty() && !secret.is_allow_region(&request.region) {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "region {:?} is not allowed by secret {}; allowed: {}",
+                    request.region,
+                    secret.id,
+                    secret.allowed_regions.join(", ")
+                ),
+            ));
+        }
+        let credentials = self.cipher.decrypt_credentials(&secret)?;
+        let provider = self.registry.host_provider(ProviderContext {
+            secret_id: secret.id.clone(),
+            vendor: secret.vendor,
+            credentials,
+            region: request.region.clone(),
+            endpoint: secret.address.clone(),
+            request_rate: secret.request_rate,
+            limiter: self.limiter_for(&secret),
+        })?;
+        if provider.vendor() != secret.vendor {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "the provider registered for {} lists {} hosts",
+                    secret.vendor,
+                    provider.vendor()
+                ),
+            ));
+        }
+        let scope = SyncScope {
+            secret_id: secret.id.clone(),
+            vendor: secret.vendor,
+            // vSphere's region is the vCenter host, which the provider knows.
+            region: provider.region().to_owned(),
+            resource_type: request.resource_type,
+        };
+        let guard = self.lock_scope(&scope)?;
+        Ok((scope, provider, guard))
+    }
+
+    fn lock_scope(&self, scope: &SyncScope) -> Result<ScopeGuard> {
+        if !lock(&self.running).insert(scope.clone()) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a sync of {scope} is already running"),
+            ));
+        }
+        Ok(ScopeGuard {
+            running: Arc::clone(&self.running),
+            scope: scope.clone(),
+        })
+    }
+
+    /// One limiter per secret, shared by its concurrent runs (several regions at once
+    /// still respect the secret's rate).
+    fn limiter_for(&self, secret: &Secret) -> Arc<RateLimiter> {
+        let mut map = lock(&self.limiters);
+        if let Some((rate, weak)) = map.get(&secret.id) {
+            if *rate == secret.request_rate {
+                if let Some(limiter) = weak.upgrade() {
+                    return limiter;
+                }
+            }
+        }
+        let limiter = Arc::new(RateLimiter::per_second(secret.request_rate));
+        map.retain(|_, (_, w)| w.strong_count() > 0);
+        map.insert(
+            secret.id.clone(),
+            (secret.request_rate, Arc::downgrade(&limiter)),
+        );
+        limiter
+    }
+
+    /// The time every host of this run is marked as seen at; hosts of the scope seen
+    /// before it are the missing ones. Strictly increasing and in whole microseconds, so
+    /// two quick runs never share it and SQL stores keep it exactly.
+    fn next_run_start(&self) -> DateTime<Utc> {
+        let mut last = lock(&self.last_start);
+        let mut now = Utc::now().trunc_subsecs(6);
+        if let Some(prev) = *last {
+            if now <= prev {
+                now = prev + chrono::Duration::microseconds(1);
+            }
+        }
+        *last = Some(now);
+        now
+    }
+
+    /// Stores pages while the next ones are fetched: the listing runs ahead by at most
+    /// `queue_pages` pages. When storing fails the listing is dropped at once.
+    fn drain<'a>(
+        &'a self,
+        scope: &'a SyncScope,
+        mut pages: futures::stream::BoxStream<'static, Result<HostPage>>,
+        seen_at: DateTime<Utc>,
+        details: DetailsMode,
+        tally: &'a mut Tally,
+        publish: &'a (dyn Fn(SyncProgress) + Sync),
+    ) -> impl Future<Output = ()> + 'a {
+        let (tx, mut rx) = mpsc::channel::<Result<HostPage>>(self.options.queue_pages.max(1));
+        let producer = async move {
+            while let Some(item) = pages.next().await {
+                let last = item.is_err();
+                if tx.send(item).await.is_err() || last {
+                    break;
+                }
+            }
+        };
+        let consumer = async move {
+            while let Some(item) = rx.recv().await {
+                let mut page = match item {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tally.error = Some(e);
+                        break;
+                    }
+                };
+                tally.expected = page.total.or(tally.expected);
+                for h in &mut page.hosts {
+                    h.secret_id.clone_from(&scope.secret_id);
+                }
+                let outcomes = match self.hosts.upsert(scope, &page.hosts, seen_at).await {
+                    Ok(o) if o.len() == page.hosts.len() => o,
+                    Ok(o) => {
+                        tally.error = Some(Error::store(format!(
+                            "the store answered {} outcomes for {} hosts",
+                            o.len(),
+                            page.hosts.len()
+                        )));
+                        break;
+                    }
+                    Err(e) => {
+                        tally.error = Some(e.context(format!("storing page {}", tally.pages + 1)));
+                        break;
+                    }
+                };
+                tally.pages += 1;
+                tally.seen += page.hosts.len() as u64;
+                for (host, outcome) in page.hosts.iter().zip(&outcomes) {
+                    match outcome {
+                        UpsertOutcome::Created => tally.created += 1,
+                        UpsertOutcome::Updated => tally.updated += 1,
+                        UpsertOutcome::Unchanged => tally.unchanged += 1,
+                        UpsertOutcome::Failed(reason) => {
+                            tally.failed += 1;
+                            tracing::warn!(scope = %scope, instance_id = %host.instance_id, %reason, "host not stored");
+                        }
+                    }
+                    let wanted = match details {
+                        DetailsMode::All => true,
+                        DetailsMode::Failed => !outcome.is_success(),
+                        DetailsMode::None => false,
+                    };
+                    if wanted {
+                        tally
+                            .details
+                            .push(SyncDetail::new(&host.instance_id, &host.name, outcome));
+                    }
+                }
+                publish(tally.progress(SyncState::Running));
+            }
+        };
+        async move {
+            // When the consumer stops first (store error), the producer is dropped with
+            // whatever request it had in flight.
+            match future::select(pin!(consumer), pin!(producer)).await {
+                Either::Left(((), _producer)) => {}
+                Either::Right(((), consumer)) => consumer.await,
+            }
+        }
+    }
+
+    /// Releases the scope's missing hosts unless the guard refuses; answers how many
+    /// were released and why none were when the guard refused.
+    async fn release(
+        &self,
+        scope: &SyncScope,
+        run_start: DateTime<Utc>,
+        force: bool,
+    ) -> Result<(u64, Option<String>)> {
+        let stats = self.hosts.scope_stats(scope, run_start).await?;
+        if stats.missing == 0 {
+            return Ok((0, None));
+        }
+        if !force {
+            if stats.missing >= stats.active {
+                return Ok((
+                    0,
+                    Some(format!(
+                        "refusing to release all {} hosts of the scope: the vendor listed none \
+                         of them, which is as often a permission problem as an empty region; \
+                         pass force_release to release them",
+                        stats.active
+                    )),
+                ));
+            }
+            let share = stats.missing as f64 / stats.active as f64;
+            if share > self.options.max_release_share {
+                return Ok((
+                    0,
+                    Some(format!(
+                        "refusing to release {} of {} hosts ({:.0}%), more than the allowed \
+                         {:.0}%; pass force_release to release them",
+                        stats.missing,
+                        stats.active,
+                        share * 100.0,
+                        self.options.max_release_share * 100.0
+                    )),
+                ));
+            }
+        }
+        let released = self
+            .hosts
+            .release_missing(scope, run_start, Utc::now())
+            .await?;
+        tracing::info!(scope = %scope, released, "released hosts the vendor no longer lists");
+        Ok((released, None))
+    }
+}
