@@ -33,7 +33,15 @@
 
 pub use cmdb_core as core;
 pub use cmdb_http as http;
+#[cfg(feature = "aliyun")]
+pub use cmdb_provider_aliyun as aliyun;
+#[cfg(feature = "huawei")]
+pub use cmdb_provider_huawei as huawei;
+#[cfg(feature = "tencent")]
+pub use cmdb_provider_tencent as tencent;
 pub use cmdb_secret as secret;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use cmdb_store_sql as store_sql;
 pub use cmdb_sync as sync;
 #[cfg(feature = "testing")]
 pub use cmdb_testkit as testkit;

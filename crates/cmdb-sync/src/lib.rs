@@ -41,6 +41,7 @@
 //! # });
 //! ```
 
+mod builtin;
 mod progress;
 mod registry;
 mod request;

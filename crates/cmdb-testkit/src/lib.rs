@@ -13,8 +13,11 @@
 //! # });
 //! ```
 
+pub mod aliyun;
 mod fake;
 mod gauge;
+pub mod huawei;
+pub mod tencent;
 
 pub use fake::FakeProvider;
 pub use gauge::{InstrumentedStore, PageGauge};

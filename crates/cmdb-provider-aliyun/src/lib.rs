@@ -1,0 +1,1 @@
+//! cmdb host provider for Aliyun Cloud (being built).

@@ -1,0 +1,1 @@
+//! cmdb host provider for Huawei Cloud (being built).

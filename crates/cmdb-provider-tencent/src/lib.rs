@@ -1,0 +1,1 @@
+//! cmdb host provider for Tencent Cloud (being built).

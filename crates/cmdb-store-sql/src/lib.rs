@@ -1,0 +1,1 @@
+//! SQL stores for cmdb (being built).

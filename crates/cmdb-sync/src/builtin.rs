@@ -1,0 +1,29 @@
+//! The providers compiled in behind features.
+
+use cmdb_core::Vendor;
+
+use crate::registry::ProviderRegistry;
+
+#[cfg(feature = "aliyun")]
+mod aliyun;
+#[cfg(feature = "huawei")]
+mod huawei;
+#[cfg(feature = "tencent")]
+mod tencent;
+
+impl ProviderRegistry {
+    /// A registry with every provider compiled into this build: features `aliyun`,
+    /// `tencent`, `huawei` (and later `vsphere`) of this crate or of the `cmdb` facade.
+    pub fn with_builtin_providers() -> ProviderRegistry {
+        #[allow(unused_mut)]
+        let mut registry = ProviderRegistry::new();
+        #[cfg(feature = "aliyun")]
+        registry.register(Vendor::Aliyun, aliyun::factory);
+        #[cfg(feature = "tencent")]
+        registry.register(Vendor::Tencent, tencent::factory);
+        #[cfg(feature = "huawei")]
+        registry.register(Vendor::Huawei, huawei::factory);
+        let _ = Vendor::ALL;
+        registry
+    }
+}

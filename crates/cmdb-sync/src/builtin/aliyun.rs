@@ -1,0 +1,1 @@
+//! Registration of the aliyun provider (being built).

@@ -1,0 +1,1 @@
+//! Registration of the huawei provider (being built).

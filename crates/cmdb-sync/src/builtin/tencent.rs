@@ -1,0 +1,1 @@
+//! Registration of the tencent provider (being built).

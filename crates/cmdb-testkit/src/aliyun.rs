@@ -1,0 +1,1 @@
+//! A simulated Alibaba Cloud ECS API (being built).

@@ -1,0 +1,1 @@
+//! A simulated Huawei Cloud ECS API (being built).

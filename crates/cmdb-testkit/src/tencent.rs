@@ -1,0 +1,1 @@
+//! A simulated Tencent Cloud CVM API (being built).
