@@ -31,4 +31,4 @@ pub use model::{
     SyncScope, UpsertOutcome, Vendor,
 };
 pub use provider::HostProvider;
-pub use store::{HostList, HostQuery, HostSort, HostStore, ScopeStats, MAX_PAGE_SIZE};
+pub use store::{HostList, HostQuery, HostSort, HostStore, ScopeLease, ScopeStats, MAX_PAGE_SIZE};

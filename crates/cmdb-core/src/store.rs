@@ -120,6 +120,30 @@ pub struct ScopeStats {
     pub missing: u64,
 }
 
+/// A held lock on a scope, shared by every process using the same store; dropping it
+/// releases the lock. See [`HostStore::try_lock_scope`].
+pub struct ScopeLease(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+
+impl ScopeLease {
+    /// A lease that holds `guard` until it is dropped (a connection holding an advisory
+    /// lock, a lock row's owner, ...).
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> ScopeLease {
+        ScopeLease(Box::new(guard))
+    }
+
+    /// A lease that holds nothing: for stores that live in one process, where the
+    /// `Syncer`'s own lock is enough.
+    pub fn local() -> ScopeLease {
+        ScopeLease(Box::new(()))
+    }
+}
+
+impl Debug for ScopeLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScopeLease")
+    }
+}
+
 /// Where hosts are kept.
 ///
 /// Hosts are keyed by `(vendor, instance_id)`. Implementations must be safe to call from
@@ -154,6 +178,16 @@ pub trait HostStore: Debug + Send + Sync + 'static {
         seen_before: DateTime<Utc>,
         released_at: DateTime<Utc>,
     ) -> Result<u64>;
+
+    /// Takes the lock that lets one sync of `scope` run at a time across every process
+    /// sharing this store: `Ok(None)` when another holder has it. The lock must not
+    /// outlive its holder's process (a crashed holder's lock is released, e.g. with its
+    /// connection). The default is a [`ScopeLease::local`] lease, right for stores that
+    /// live in one process.
+    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
+        let _ = scope;
+        Ok(Some(ScopeLease::local()))
+    }
 
     /// One host by its key.
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>>;

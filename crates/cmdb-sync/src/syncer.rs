@@ -12,7 +12,9 @@ use futures::future::{self, Either};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
-use cmdb_core::{Error, ErrorKind, HostPage, HostStore, Result, SyncScope, UpsertOutcome};
+use cmdb_core::{
+    Error, ErrorKind, HostPage, HostStore, Result, ScopeLease, SyncScope, UpsertOutcome,
+};
 use cmdb_http::RateLimiter;
 use cmdb_secret::{Cipher, Secret, SecretStore};
 
@@ -85,6 +87,12 @@ impl Drop for ScopeGuard {
     fn drop(&mut self) {
         lock(&self.running).remove(&self.scope);
     }
+}
+
+/// Both locks of a running scope: this process's and the store's.
+struct ScopeLocks {
+    _local: ScopeGuard,
+    _store: ScopeLease,
 }
 
 /// What the drain has done so far; kept outside the drain's future so that a timeout
@@ -298,7 +306,7 @@ impl Syncer {
     async fn prepare(
         &self,
         request: &SyncRequest,
-    ) -> Result<(SyncScope, Arc<dyn cmdb_core::HostProvider>, ScopeGuard)> {
+    ) -> Result<(SyncScope, Arc<dyn cmdb_core::HostProvider>, ScopeLocks)> {
         request.validate()?;
         let secret = self.secrets.get(&request.secret_id).await?;
         if secret.vendor.requires_region() && request.region.is_empty() {
@@ -346,7 +354,21 @@ impl Syncer {
             resource_type: request.resource_type,
         };
         let guard = self.lock_scope(&scope)?;
-        Ok((scope, provider, guard))
+        // Then the store's lock, which other processes sharing the store also take.
+        let lease = self.hosts.try_lock_scope(&scope).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!("a sync of {scope} is already running in another process"),
+            )
+        })?;
+        Ok((
+            scope,
+            provider,
+            ScopeLocks {
+                _local: guard,
+                _store: lease,
+            },
+        ))
     }
 
     fn lock_scope(&self, scope: &SyncScope) -> Result<ScopeGuard> {

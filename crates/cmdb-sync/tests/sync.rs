@@ -449,6 +449,21 @@ async fn same_scope_twice_at_once_is_a_conflict_other_scopes_run() {
 }
 
 #[tokio::test]
+async fn a_scope_locked_by_another_process_is_a_conflict() {
+    let env = Env::new(10).await;
+    let store =
+        Arc::new(InstrumentedStore::new(MemoryHostStore::new()).with_scope_locks_held_elsewhere());
+    let e = env
+        .syncer_over(store.clone())
+        .sync(env.request())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.message().contains("another process"), "{e}");
+    assert_eq!(store.upserts(), 0);
+}
+
+#[tokio::test]
 async fn a_thousand_page_sync_never_holds_more_than_three_pages() {
     let env = Env::new(0).await;
     let gauge = PageGauge::new();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cmdb_core::{
-    Error, Host, HostList, HostQuery, HostStore, Result, ScopeStats, StoredHost, SyncScope,
-    UpsertOutcome, Vendor,
+    Error, Host, HostList, HostQuery, HostStore, Result, ScopeLease, ScopeStats, StoredHost,
+    SyncScope, UpsertOutcome, Vendor,
 };
 
 /// Counts pages a provider has produced and a store has not finished with yet, and the
@@ -56,6 +56,7 @@ pub struct InstrumentedStore<S> {
     gauge: Option<Arc<PageGauge>>,
     delay: Option<Duration>,
     fail_on_upsert: Option<u64>,
+    lock_held_elsewhere: bool,
     upserts: AtomicU64,
 }
 
@@ -67,6 +68,7 @@ impl<S> InstrumentedStore<S> {
             gauge: None,
             delay: None,
             fail_on_upsert: None,
+            lock_held_elsewhere: false,
             upserts: AtomicU64::new(0),
         }
     }
@@ -86,6 +88,12 @@ impl<S> InstrumentedStore<S> {
     /// Fails the `n`-th upsert (1-based) with a store error, storing nothing of it.
     pub fn with_failure_on_upsert(mut self, n: u64) -> Self {
         self.fail_on_upsert = Some(n);
+        self
+    }
+
+    /// Answers every scope lock as held by another process.
+    pub fn with_scope_locks_held_elsewhere(mut self) -> Self {
+        self.lock_held_elsewhere = true;
         self
     }
 
@@ -140,6 +148,13 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
         self.inner
             .release_missing(scope, seen_before, released_at)
             .await
+    }
+
+    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
+        if self.lock_held_elsewhere {
+            return Ok(None);
+        }
+        self.inner.try_lock_scope(scope).await
     }
 
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
