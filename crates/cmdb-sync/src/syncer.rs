@@ -13,7 +13,8 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use cmdb_core::{
-    Error, ErrorKind, HostPage, HostStore, Result, ScopeLease, SyncScope, UpsertOutcome,
+    Error, ErrorKind, HostPage, HostProvider, HostStore, Result, ScopeLease, SyncScope,
+    UpsertOutcome,
 };
 use cmdb_http::RateLimiter;
 use cmdb_secret::{Cipher, Secret, SecretStore};
@@ -163,6 +164,11 @@ impl Syncer {
         &self.secrets
     }
 
+    /// The cipher that decrypts the secrets (and encrypts new ones).
+    pub fn cipher(&self) -> &Arc<Cipher> {
+        &self.cipher
+    }
+
     /// Runs one sync to its end.
     ///
     /// Errors found before anything was stored (invalid request, unknown secret, region
@@ -171,7 +177,7 @@ impl Syncer {
     /// an `Ok` response with `complete: false` and `error` set. Dropping the future stops
     /// the run at a page boundary: stored pages stay, nothing is released.
     pub async fn sync(&self, request: SyncRequest) -> Result<SyncResponse> {
-        self.run(request, None).await
+        self.prepare(request).await?.run(None).await
     }
 
     /// [`sync`](Self::sync), publishing live counters to `progress` as pages are stored.
@@ -180,133 +186,39 @@ impl Syncer {
         request: SyncRequest,
         progress: &watch::Sender<SyncProgress>,
     ) -> Result<SyncResponse> {
-        self.run(request, Some(progress)).await
-    }
-
-    async fn run(
-        &self,
-        request: SyncRequest,
-        progress: Option<&watch::Sender<SyncProgress>>,
-    ) -> Result<SyncResponse> {
-        let started = tokio::time::Instant::now();
-        let publish = |p: SyncProgress| {
-            if let Some(tx) = progress {
-                tx.send_replace(p);
-            }
-        };
-        let prepared = self.prepare(&request).await;
-        let (scope, provider, _guard) = match prepared {
-            Ok(p) => p,
+        match self.prepare(request).await {
+            Ok(prepared) => prepared.run(Some(progress)).await,
             Err(e) => {
-                publish(SyncProgress {
+                progress.send_replace(SyncProgress {
                     state: SyncState::Failed,
                     ..SyncProgress::default()
                 });
-                return Err(e);
+                Err(e)
             }
-        };
-        publish(SyncProgress {
-            state: SyncState::Running,
-            ..SyncProgress::default()
-        });
-        let run_start = self.next_run_start();
-        tracing::info!(scope = %scope, "sync started");
-
-        let mut tally = Tally::default();
-        let drain = self.drain(
-            &scope,
-            provider.pages(),
-            run_start,
-            request.details,
-            &mut tally,
-            &publish,
-        );
-        if tokio::time::timeout(self.options.run_timeout, drain)
-            .await
-            .is_err()
-        {
-            tally.error = Some(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the run did not finish within {} s",
-                    self.options.run_timeout.as_secs_f64()
-                ),
-            ));
         }
-
-        if let Some(e) = tally.error.take() {
-            if tally.pages == 0 {
-                tracing::warn!(scope = %scope, error = %e, "sync failed before storing anything");
-                publish(tally.progress(SyncState::Failed));
-                return Err(e);
-            }
-            tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
-            tally.error = Some(e);
-        }
-        let complete = tally.error.is_none();
-        let (released, release_skipped, release_error) = if !complete {
-            (
-                0,
-                Some("the listing is incomplete; nothing is released".to_owned()),
-                None,
-            )
-        } else if tally.failed > 0 {
-            let reason = format!(
-                "{} hosts failed to store; nothing is released",
-                tally.failed
-            );
-            (0, Some(reason), None)
-        } else {
-            match self.release(&scope, run_start, request.force_release).await {
-                Ok((n, skipped)) => (n, skipped, None),
-                Err(e) => (0, Some(format!("release failed: {e}")), Some(e)),
-            }
-        };
-        let error = tally
-            .error
-            .as_ref()
-            .or(release_error.as_ref())
-            .map(ErrorReport::from);
-        let state = if complete && tally.failed == 0 && error.is_none() {
-            SyncState::Succeeded
-        } else {
-            SyncState::Partial
-        };
-        publish(tally.progress(state));
-        let response = SyncResponse {
-            total_succeed: tally.stored(),
-            total_failed: tally.failed,
-            details: std::mem::take(&mut tally.details),
-            created: tally.created,
-            updated: tally.updated,
-            unchanged: tally.unchanged,
-            released,
-            release_skipped,
-            complete,
-            pages: tally.pages,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            error,
-        };
-        tracing::info!(
-            scope = %scope,
-            stored = response.total_succeed,
-            failed = response.total_failed,
-            created = response.created,
-            updated = response.updated,
-            released = response.released,
-            complete = response.complete,
-            elapsed_ms = response.elapsed_ms,
-            "sync finished"
-        );
-        Ok(response)
     }
 
-    /// Everything before the first vendor request: validation, secret, key, provider,
-    /// and the scope's lock.
-    async fn prepare(
+    /// Everything a run checks before its first vendor request: the request, the
+    /// secret, the region, the key, the provider, and the scope's locks (in this process
+    /// and in the store). The returned [`PreparedSync`] holds the locks until it is run
+    /// or dropped, so a caller can answer these errors at once and run the listing in
+    /// the background.
+    pub async fn prepare(&self, request: SyncRequest) -> Result<PreparedSync<'_>> {
+        let (scope, provider, locks) = self.check(&request).await?;
+        Ok(PreparedSync {
+            syncer: self,
+            request,
+            scope,
+            provider,
+            _locks: locks,
+        })
+    }
+
+    /// Validation, secret, key, provider, and the scope's locks.
+    async fn check(
         &self,
         request: &SyncRequest,
-    ) -> Result<(SyncScope, Arc<dyn cmdb_core::HostProvider>, ScopeLocks)> {
+    ) -> Result<(SyncScope, Arc<dyn HostProvider>, ScopeLocks)> {
         request.validate()?;
         let secret = self.secrets.get(&request.secret_id).await?;
         if secret.vendor.requires_region() && request.region.is_empty() {
@@ -548,5 +460,147 @@ impl Syncer {
             .await?;
         tracing::info!(scope = %scope, released, "released hosts the vendor no longer lists");
         Ok((released, None))
+    }
+}
+
+/// A sync that passed every check and holds its scope's locks; nothing is listed yet.
+/// Made by [`Syncer::prepare`]; dropping it releases the locks.
+pub struct PreparedSync<'a> {
+    syncer: &'a Syncer,
+    request: SyncRequest,
+    scope: SyncScope,
+    provider: Arc<dyn HostProvider>,
+    _locks: ScopeLocks,
+}
+
+impl fmt::Debug for PreparedSync<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedSync")
+            .field("request", &self.request)
+            .field("scope", &self.scope)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedSync<'_> {
+    /// The scope the run lists and may release in.
+    pub fn scope(&self) -> &SyncScope {
+        &self.scope
+    }
+
+    /// Lists, stores and releases (see [`Syncer::sync`]), publishing live counters to
+    /// `progress` when given.
+    pub async fn run(self, progress: Option<&watch::Sender<SyncProgress>>) -> Result<SyncResponse> {
+        let started = tokio::time::Instant::now();
+        let publish = |p: SyncProgress| {
+            if let Some(tx) = progress {
+                tx.send_replace(p);
+            }
+        };
+        let PreparedSync {
+            syncer,
+            request,
+            scope,
+            provider,
+            _locks,
+        } = self;
+        publish(SyncProgress {
+            state: SyncState::Running,
+            ..SyncProgress::default()
+        });
+        let run_start = syncer.next_run_start();
+        tracing::info!(scope = %scope, "sync started");
+
+        let mut tally = Tally::default();
+        let drain = syncer.drain(
+            &scope,
+            provider.pages(),
+            run_start,
+            request.details,
+            &mut tally,
+            &publish,
+        );
+        if tokio::time::timeout(syncer.options.run_timeout, drain)
+            .await
+            .is_err()
+        {
+            tally.error = Some(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the run did not finish within {} s",
+                    syncer.options.run_timeout.as_secs_f64()
+                ),
+            ));
+        }
+
+        if let Some(e) = tally.error.take() {
+            if tally.pages == 0 {
+                tracing::warn!(scope = %scope, error = %e, "sync failed before storing anything");
+                publish(tally.progress(SyncState::Failed));
+                return Err(e);
+            }
+            tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
+            tally.error = Some(e);
+        }
+        let complete = tally.error.is_none();
+        let (released, release_skipped, release_error) = if !complete {
+            (
+                0,
+                Some("the listing is incomplete; nothing is released".to_owned()),
+                None,
+            )
+        } else if tally.failed > 0 {
+            let reason = format!(
+                "{} hosts failed to store; nothing is released",
+                tally.failed
+            );
+            (0, Some(reason), None)
+        } else {
+            match syncer
+                .release(&scope, run_start, request.force_release)
+                .await
+            {
+                Ok((n, skipped)) => (n, skipped, None),
+                Err(e) => (0, Some(format!("release failed: {e}")), Some(e)),
+            }
+        };
+        let error = tally
+            .error
+            .as_ref()
+            .or(release_error.as_ref())
+            .map(ErrorReport::from);
+        let state = if complete && tally.failed == 0 && error.is_none() {
+            SyncState::Succeeded
+        } else {
+            SyncState::Partial
+        };
+        publish(tally.progress(state));
+        let response = SyncResponse {
+            total_succeed: tally.stored(),
+            total_failed: tally.failed,
+            details: std::mem::take(&mut tally.details),
+            created: tally.created,
+            updated: tally.updated,
+            unchanged: tally.unchanged,
+            released,
+            release_skipped,
+            complete,
+            pages: tally.pages,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error,
+        };
+        tracing::info!(
+            scope = %scope,
+            stored = response.total_succeed,
+            failed = response.total_failed,
+            created = response.created,
+            updated = response.updated,
+            released = response.released,
+            complete = response.complete,
+            elapsed_ms = response.elapsed_ms,
+            "sync finished"
+        );
+        Ok(response)
     }
 }

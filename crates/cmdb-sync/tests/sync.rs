@@ -449,6 +449,29 @@ async fn same_scope_twice_at_once_is_a_conflict_other_scopes_run() {
 }
 
 #[tokio::test]
+async fn a_prepared_sync_holds_the_scope_until_run_or_dropped() {
+    let env = Env::new(120).await;
+    let syncer = env.syncer();
+    let prepared = syncer.prepare(env.request()).await.unwrap();
+    assert_eq!(prepared.scope().region, REGION);
+    assert_eq!(prepared.scope().secret_id, env.secret.id);
+    let e = syncer.prepare(env.request()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "the scope is held");
+    assert_eq!(env.hosts.len(), 0, "preparing lists nothing");
+    drop(prepared);
+    let prepared = syncer
+        .prepare(env.request())
+        .await
+        .expect("dropping released the scope");
+    let r = prepared.run(None).await.unwrap();
+    assert_eq!(r.created, 120);
+    syncer
+        .prepare(env.request())
+        .await
+        .expect("running released the scope");
+}
+
+#[tokio::test]
 async fn a_scope_locked_by_another_process_is_a_conflict() {
     let env = Env::new(10).await;
     let store =
