@@ -1,0 +1,132 @@
+//! How errors become HTTP answers: `{"code": "<error kind>", "message": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use cmdb_core::{Error, ErrorKind};
+use cmdb_sync::ErrorReport;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    /// The error kind (`invalid_input`, `not_found`, `conflict`, ...).
+    pub code: String,
+    /// What went wrong, for people; vendor errors carry the vendor's code and request id.
+    pub message: String,
+}
+
+/// The HTTP status of an error: errors a vendor reported are the gateway's (502, or 429 and
+/// 504 for throttling and time-outs) so that a client never mistakes a cloud credential
+/// problem for its own.
+pub fn status_of(kind: ErrorKind, from_vendor: bool) -> StatusCode {
+    match (kind, from_vendor) {
+        (ErrorKind::RateLimited, _) => StatusCode::TOO_MANY_REQUESTS,
+        (ErrorKind::Timeout, _) => StatusCode::GATEWAY_TIMEOUT,
+        (_, true) => StatusCode::BAD_GATEWAY,
+        (ErrorKind::InvalidInput, _) => StatusCode::BAD_REQUEST,
+        (ErrorKind::NotFound, _) => StatusCode::NOT_FOUND,
+        (ErrorKind::Unauthenticated, _) => StatusCode::UNAUTHORIZED,
+        (ErrorKind::PermissionDenied, _) => StatusCode::FORBIDDEN,
+        (ErrorKind::Conflict, _) => StatusCode::CONFLICT,
+        (ErrorKind::Unavailable | ErrorKind::Vendor | ErrorKind::Decode, _) => {
+            StatusCode::BAD_GATEWAY
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    /// An answer with an explicit status.
+    pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: kind.as_str().to_owned(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let status = status_of(e.kind(), e.vendor_error().is_some());
+        if status.is_server_error() && e.vendor_error().is_none() {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError::new(status, e.kind(), e.to_string())
+    }
+}
+
+impl From<&ErrorReport> for ApiError {
+    fn from(e: &ErrorReport) -> ApiError {
+        ApiError::new(
+            status_of(e.kind, e.vendor.is_some()),
+            e.kind,
+            e.message.clone(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_documented_table() {
+        assert_eq!(
+            status_of(ErrorKind::InvalidInput, false),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(status_of(ErrorKind::NotFound, false), StatusCode::NOT_FOUND);
+        assert_eq!(status_of(ErrorKind::Conflict, false), StatusCode::CONFLICT);
+        assert_eq!(
+            status_of(ErrorKind::PermissionDenied, false),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_of(ErrorKind::Unauthenticated, false),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_of(ErrorKind::Unauthenticated, true),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            status_of(ErrorKind::RateLimited, true),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            status_of(ErrorKind::Timeout, true),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            status_of(ErrorKind::Store, false),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status_of(ErrorKind::Crypto, false),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

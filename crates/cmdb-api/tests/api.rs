@@ -1,0 +1,557 @@
+//! The API over real HTTP: the router on a random port, a reqwest client.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use cmdb_api::Api;
+use cmdb_core::{HostProvider, MemoryHostStore, Vendor};
+use cmdb_secret::{Cipher, MemorySecretStore};
+use cmdb_sync::{ProviderContext, ProviderRegistry, Syncer};
+use cmdb_testkit::FakeProvider;
+
+const TOKEN: &str = "test-token-0123456789";
+const API_SECRET: &str = "very-secret-value-42";
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    api: Api,
+    listing: Arc<Mutex<(u64, Duration)>>,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let listing = Arc::new(Mutex::new((250u64, Duration::ZERO)));
+        let registry = {
+            let listing = Arc::clone(&listing);
+            let factory = move |ctx: ProviderContext| {
+                let (count, delay) = *listing.lock().unwrap();
+                let mut p = FakeProvider::new(ctx.vendor, ctx.region, count, 100);
+                if !delay.is_zero() {
+                    p = p.with_delay(delay);
+                }
+                let p: Arc<dyn HostProvider> = Arc::new(p);
+                Ok(p)
+            };
+            ProviderRegistry::new()
+                .with(Vendor::Aliyun, factory.clone())
+                .with(Vendor::Tencent, factory)
+        };
+        let syncer = Syncer::new(
+            Arc::new(MemorySecretStore::new()),
+            Arc::new(MemoryHostStore::new()),
+            Arc::new(Cipher::new(Cipher::generate_key())),
+            registry,
+        );
+        let api = Api::new(Arc::new(syncer))
+            .with_token(TOKEN)
+            .with_body_limit(4096);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = api.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Server {
+            base,
+            http: reqwest::Client::new(),
+            api,
+            listing,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_with(method, path, body, Some(TOKEN)).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        self.seen.lock().unwrap().push(text.clone());
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, value)
+    }
+
+    async fn raw(&self, path: &str, content_type: &str, body: String) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        self.seen.lock().unwrap().push(text.clone());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn create_secret(&self, vendor: &str, api_key: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/secrets", Some(new_secret(vendor, api_key)))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    fn assert_secret_never_answered(&self) {
+        for text in self.seen.lock().unwrap().iter() {
+            assert!(
+                !text.contains(API_SECRET),
+                "an answer carried the API secret: {text}"
+            );
+        }
+    }
+}
+
+fn new_secret(vendor: &str, api_key: &str) -> Value {
+    json!({
+        "vendor": vendor,
+        "description": "team account",
+        "api_key": api_key,
+        "api_secret": API_SECRET,
+        "allowed_regions": ["cn-hangzhou", "cn-beijing"],
+        "request_rate": 50
+    })
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn token_is_required_everywhere_but_healthz() {
+    let s = Server::start().await;
+    let (status, body) = s.call_with(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    for path in [
+        "/secrets",
+        "/hosts",
+        "/tasks",
+        "/openapi.json",
+        "/secrets/x",
+    ] {
+        let (status, body) = s.call_with(Method::GET, path, None, None).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+        let (status, body) = s.call_with(Method::GET, path, None, Some("wrong")).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert!(
+            !body.to_string().contains("wrong"),
+            "the token is not echoed"
+        );
+    }
+    let (status, _) = s.call(Method::GET, "/secrets", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn secrets_are_created_listed_masked_and_deleted() {
+    let s = Server::start().await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/secrets",
+            Some(new_secret("aliyun", "LTAI5tAbCdEfGh12")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["api_secret"], "******");
+    assert_eq!(body["api_key"], "LTAI****Gh12");
+    assert_eq!(body["request_rate"], 50);
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = s.call(Method::GET, &format!("/secrets/{id}"), None).await;
+    assert_eq!(
+        (status, body["api_key"].as_str()),
+        (StatusCode::OK, Some("LTAI****Gh12"))
+    );
+    s.create_secret("tencent", "AKIDzzzzzzzzzzzzzzzz").await;
+    let (_, list) = s
+        .call(Method::GET, "/secrets?page_size=1&page_number=2", None)
+        .await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, found) = s.call(Method::GET, "/secrets?keywords=tencent", None).await;
+    assert_eq!(found["total"], 1);
+
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/secrets",
+            Some(new_secret("aliyun", "LTAI5tAbCdEfGh12")),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+
+    let (status, _) = s
+        .call(Method::DELETE, &format!("/secrets/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = s.call(Method::GET, &format!("/secrets/{id}"), None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = s
+        .call(Method::DELETE, &format!("/secrets/{id}"), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    s.assert_secret_never_answered();
+}
+
+#[tokio::test]
+async fn bad_secret_input_gets_the_documented_errors() {
+    let s = Server::start().await;
+    let mut long = new_secret("aliyun", "k1");
+    long["description"] = json!("x".repeat(101));
+    let (status, body) = s.call(Method::POST, "/secrets", Some(long)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    assert!(
+        body["message"].as_str().unwrap().contains("description"),
+        "{body}"
+    );
+
+    let mut scheme = new_secret("aliyun", "k2");
+    scheme["address"] = json!("file:///etc/passwd");
+    let (status, body) = s.call(Method::POST, "/secrets", Some(scheme)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    assert!(
+        body["message"].as_str().unwrap().contains("address"),
+        "{body}"
+    );
+
+    let mut rate = new_secret("aliyun", "k3");
+    rate["request_rate"] = json!(1_000_000);
+    let (status, body) = s.call(Method::POST, "/secrets", Some(rate)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+
+    let mut unknown = new_secret("aliyun", "k4");
+    unknown["colour"] = json!("blue");
+    let (status, body) = s.call(Method::POST, "/secrets", Some(unknown)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("colour"),
+        "{body}"
+    );
+
+    let (status, body) = s
+        .call(Method::POST, "/secrets", Some(new_secret("azure", "k5")))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+
+    let (status, body) = s
+        .raw("/secrets", "application/json", "{not json".into())
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+    let (status, _) = s.raw("/secrets", "text/plain", "{}".into()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = format!("{{\"description\": \"{}\"}}", "x".repeat(10_000));
+    let (status, _) = s.raw("/secrets", "application/json", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    s.assert_secret_never_answered();
+}
+
+#[tokio::test]
+async fn sync_then_query_hosts() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tSync000001").await;
+
+    let (status, r) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["total_succeed"].as_u64(), r["created"].as_u64()),
+        (Some(250), Some(250))
+    );
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["details"].as_array().unwrap().len(), 250);
+
+    // The same options as query parameters.
+    let (status, r) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync?region=cn-hangzhou&details=none"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["unchanged"], 250);
+    assert!(r["details"].as_array().unwrap().is_empty());
+
+    let (status, hosts) = s
+        .call(
+            Method::GET,
+            "/hosts?vendor=aliyun&region=cn-hangzhou&status=RUNNING&page_size=100&page_number=3",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hosts["total"], 250);
+    assert_eq!(hosts["items"].as_array().unwrap().len(), 50);
+    let first = &hosts["items"][0];
+    for field in [
+        "vendor",
+        "instance_id",
+        "secret_id",
+        "region",
+        "status",
+        "first_seen_at",
+        "last_seen_at",
+        "released_at",
+        "memory_mib",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "host field {field} missing: {first}"
+        );
+    }
+    let instance = first["instance_id"].as_str().unwrap();
+    let (status, one) = s
+        .call(Method::GET, &format!("/hosts/aliyun/{instance}"), None)
+        .await;
+    assert_eq!(
+        (status, one["instance_id"].as_str()),
+        (StatusCode::OK, Some(instance))
+    );
+    let (_, found) = s
+        .call(Method::GET, "/hosts?keywords=host-12&released=false", None)
+        .await;
+    assert_eq!(found["total"], 11, "host-12 and host-120..129");
+    let (_, none) = s
+        .call(Method::GET, "/hosts?keywords=%27%20OR%201%3D1%20--", None)
+        .await;
+    assert_eq!(none["total"], 0, "filters are data");
+
+    let (status, body) = s.call(Method::GET, "/hosts/aliyun/nope", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = s.call(Method::GET, "/hosts/azure/x", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    let (status, body) = s.call(Method::GET, "/hosts?page_size=0", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    let (status, body) = s.call(Method::GET, "/hosts?page_size=5000", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    let (status, body) = s.call(Method::GET, "/hosts?vendr=aliyun", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    s.assert_secret_never_answered();
+}
+
+#[tokio::test]
+async fn sync_errors_have_their_statuses() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tErrs000001").await;
+    let sync = |path: String, body: Value| {
+        let s = &s;
+        async move { s.call(Method::POST, &path, Some(body)).await }
+    };
+    let (status, body) = sync(
+        "/secrets/nope/sync".into(),
+        json!({"region": "cn-hangzhou"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = sync(
+        format!("/secrets/{id}/sync"),
+        json!({"region": "us-west-1"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
+    let (status, body) = sync(format!("/secrets/{id}/sync"), json!({})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    assert!(body["message"].as_str().unwrap().contains("region"));
+    let (status, body) = sync(
+        format!("/secrets/{id}/sync"),
+        json!({"region": "cn-hangzhou/../x"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    let (status, body) = sync(
+        format!("/secrets/{id}/sync"),
+        json!({"region": "cn-hangzhou", "resource_type": "rds"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    let (status, body) = sync(
+        format!("/secrets/{id}/sync"),
+        json!({"region": "cn-hangzhou", "wiat": false}),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+}
+
+#[tokio::test]
+async fn background_sync_is_polled_to_completion() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tTask000001").await;
+    s.listing.lock().unwrap().1 = Duration::from_millis(20);
+    let (status, started) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-beijing", "wait": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let task_id = started["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(started["location"], format!("/tasks/{task_id}"));
+
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        let (status, task) = s
+            .call(Method::GET, &format!("/tasks/{task_id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if task["finished_at"].is_string() {
+            last = task;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(last["state"], "succeeded", "{last}");
+    assert_eq!(last["progress"]["stored"], 250);
+    assert_eq!(last["progress"]["expected_total"], 250);
+    assert_eq!(last["result"]["created"], 250);
+    assert_eq!(last["region"], "cn-beijing");
+
+    let (_, tasks) = s
+        .call(Method::GET, &format!("/tasks?secret_id={id}"), None)
+        .await;
+    assert_eq!(tasks["total"], 1);
+    let (_, none) = s.call(Method::GET, "/tasks?secret_id=other", None).await;
+    assert_eq!(none["total"], 0);
+    let (status, body) = s.call(Method::GET, "/tasks/unknown", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn concurrent_sync_of_one_scope_is_a_conflict() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tConc000001").await;
+    s.listing.lock().unwrap().1 = Duration::from_millis(100);
+    let path = format!("/secrets/{id}/sync");
+    let body = json!({"region": "cn-hangzhou", "details": "none"});
+    let (a, b) = tokio::join!(
+        s.call(Method::POST, &path, Some(body.clone())),
+        s.call(Method::POST, &path, Some(body.clone()))
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let conflict = if a.0 == StatusCode::CONFLICT {
+        a.1
+    } else {
+        b.1
+    };
+    assert_eq!(conflict["code"], "conflict");
+}
+
+#[tokio::test]
+async fn shutdown_stops_running_syncs_and_their_tasks_say_so() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tStop000001").await;
+    *s.listing.lock().unwrap() = (100_000, Duration::from_millis(20));
+    let (status, started) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou", "wait": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task_id = started["task_id"].as_str().unwrap();
+    s.api.shutdown().await;
+    let (_, task) = s
+        .call(Method::GET, &format!("/tasks/{task_id}"), None)
+        .await;
+    assert!(task["finished_at"].is_string(), "{task}");
+    assert!(
+        task["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutdown"),
+        "{task}"
+    );
+    assert!(
+        ["partial", "failed"].contains(&task["state"].as_str().unwrap()),
+        "{task}"
+    );
+    assert!(task["progress"]["stored"].as_u64().unwrap() < 100_000);
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let s = Server::start().await;
+    let (status, doc) = s.call(Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{vendor}", "aliyun")
+            .replace("{instance_id}", "x");
+        for method in ops.as_object().unwrap().keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (m == Method::POST).then(|| json!({}));
+            let (status, body) = s.call(m, &concrete, body).await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_ne!(body["message"], "no such route", "{method} {path}");
+        }
+    }
+    let (status, body) = s.call(Method::GET, "/nowhere", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
