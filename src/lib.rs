@@ -41,6 +41,8 @@ pub use cmdb_api as api;
 pub use cmdb_provider_huawei as huawei;
 #[cfg(feature = "tencent")]
 pub use cmdb_provider_tencent as tencent;
+#[cfg(feature = "vsphere")]
+pub use cmdb_provider_vsphere as vsphere;
 pub use cmdb_secret as secret;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use cmdb_store_sql as store_sql;

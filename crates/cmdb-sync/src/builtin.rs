@@ -10,10 +10,12 @@ mod aliyun;
 mod huawei;
 #[cfg(feature = "tencent")]
 mod tencent;
+#[cfg(feature = "vsphere")]
+mod vsphere;
 
 impl ProviderRegistry {
     /// A registry with every provider compiled into this build: features `aliyun`,
-    /// `tencent`, `huawei` (and later `vsphere`) of this crate or of the `cmdb` facade.
+    /// `tencent`, `huawei` and `vsphere` of this crate or of the `cmdb` facade.
     pub fn with_builtin_providers() -> ProviderRegistry {
         #[allow(unused_mut)]
         let mut registry = ProviderRegistry::new();
@@ -23,6 +25,8 @@ impl ProviderRegistry {
         registry.register(Vendor::Tencent, tencent::factory);
         #[cfg(feature = "huawei")]
         registry.register(Vendor::Huawei, huawei::factory);
+        #[cfg(feature = "vsphere")]
+        registry.register(Vendor::Vsphere, vsphere::factory);
         let _ = Vendor::ALL;
         registry
     }

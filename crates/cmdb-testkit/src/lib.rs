@@ -18,6 +18,7 @@ mod fake;
 mod gauge;
 pub mod huawei;
 pub mod tencent;
+pub mod vsphere;
 
 pub use fake::FakeProvider;
 pub use gauge::{InstrumentedStore, PageGauge};

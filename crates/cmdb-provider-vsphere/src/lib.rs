@@ -1,0 +1,1 @@
+//! cmdb host provider for VMware vSphere (being built).

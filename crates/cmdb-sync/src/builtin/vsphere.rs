@@ -1,0 +1,1 @@
+//! Registration of the vsphere provider (being built).

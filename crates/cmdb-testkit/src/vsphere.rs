@@ -1,0 +1,1 @@
+//! A simulated vSphere vim25 SOAP endpoint (being built).
