@@ -150,6 +150,37 @@ impl Cipher {
         Ok(cipher)
     }
 
+    /// A cipher whose active key is kept in the file `path` (base64 of 32 bytes), created
+    /// with a new random key, readable by the owner only (mode 0600), when it does not
+    /// exist. Answers whether the file was created, so the caller can warn that the key
+    /// must be kept (secrets encrypted with it are lost without it).
+    pub fn load_or_create_key_file(path: &std::path::Path) -> Result<(Cipher, bool)> {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = decode_key(&text, "key file").map_err(|e| e.context(&shown))?;
+                Ok((Cipher::new(*key), false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Zeroizing::new(Cipher::generate_key());
+                let text = Zeroizing::new(BASE64.encode(*key));
+                write_private(path, text.as_bytes()).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Crypto,
+                        format!("cannot create key file {shown}: {e}"),
+                    )
+                    .with_source(e)
+                })?;
+                Ok((Cipher::new(*key), true))
+            }
+            Err(e) => Err(Error::new(
+                ErrorKind::Crypto,
+                format!("cannot read key file {shown}: {e}"),
+            )
+            .with_source(e)),
+        }
+    }
+
     /// A new random key from the operating system's generator.
     pub fn generate_key() -> [u8; 32] {
         let mut key = [0u8; 32];
@@ -292,6 +323,21 @@ impl fmt::Debug for Cipher {
 }
 
 /// Decodes a base64 key of exactly 32 bytes; errors name `var`, never the value.
+/// Creates `path` (never overwriting) with owner-only permissions and writes `bytes`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 fn decode_key(key_b64: &str, var: &'static str) -> Result<Zeroizing<[u8; 32]>> {
     let decoded = Zeroizing::new(
         BASE64
@@ -571,6 +617,35 @@ mod tests {
             .with_decryption_key_base64(&too_short)
             .unwrap_err();
         assert_eq!(e.field(), Some("CMDB_DECRYPT_KEYS"));
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = std::env::temp_dir().join(format!("cmdb-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cmdb.db.key");
+        let (first, created) = Cipher::load_or_create_key_file(&path).unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "owner-only key file");
+        }
+        let sealed = first.encrypt("id-1", b"s3cret").unwrap();
+        let (again, created) = Cipher::load_or_create_key_file(&path).unwrap();
+        assert!(!created);
+        assert_eq!(again.active_key_id(), first.active_key_id());
+        assert_eq!(&*again.decrypt("id-1", &sealed).unwrap(), b"s3cret");
+
+        std::fs::write(&path, "not a key").unwrap();
+        let e = Cipher::load_or_create_key_file(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(
+            !e.to_string().contains("not a key"),
+            "the content is not echoed: {e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -116,8 +116,26 @@ impl NewSecret {
     /// `cipher`, binding the ciphertext to the id (the id is the associated data, so a
     /// ciphertext copied onto another secret does not decrypt).
     pub fn seal(self, cipher: &Cipher) -> Result<Secret> {
+        self.seal_with_id(uuid::Uuid::new_v4().to_string(), cipher)
+    }
+
+    /// [`seal`](Self::seal) with an id chosen by the caller, for secrets that must keep
+    /// one id across processes (e.g. a CLI that derives it from the vendor and key). The
+    /// id is at most 100 characters of letters, digits, `-`, `_` and `.`.
+    pub fn seal_with_id(self, id: impl Into<String>, cipher: &Cipher) -> Result<Secret> {
         self.validate()?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = id.into();
+        if id.is_empty()
+            || id.len() > 100
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(Error::invalid_field(
+                "id",
+                "must be 1 to 100 letters, digits, '-', '_' or '.'",
+            ));
+        }
         let api_secret = cipher.encrypt(&id, self.api_secret.as_bytes())?;
         let address = self.address().map(str::to_owned);
         Ok(Secret {
@@ -453,6 +471,22 @@ mod tests {
         ];
         for (expected, new) in &cases {
             assert_eq!(field_of(new), *expected, "for {new:?}");
+        }
+    }
+
+    #[test]
+    fn seal_with_id_keeps_the_id_and_checks_it() {
+        let cipher = Cipher::new([3; 32]);
+        let s = new_secret(Vendor::Tencent)
+            .seal_with_id("cli-tencent-abc123", &cipher)
+            .unwrap();
+        assert_eq!(s.id, "cli-tencent-abc123");
+        assert_eq!(cipher.decrypt_credentials(&s).unwrap().api_key(), s.api_key);
+        for bad in ["", "a/b", "x' OR 1=1", &"x".repeat(101)] {
+            let e = new_secret(Vendor::Tencent)
+                .seal_with_id(bad, &cipher)
+                .unwrap_err();
+            assert_eq!(e.field(), Some("id"), "{bad:?}");
         }
     }
 
