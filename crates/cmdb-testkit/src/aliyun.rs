@@ -1,1 +1,659 @@
-//! A simulated Alibaba Cloud ECS API (being built).
+//! A simulated Alibaba Cloud ECS API on wiremock.
+//!
+//! [`SimulatedAliyun`] answers `DescribeInstances` and `DescribeRegions` (RPC style: `POST /`
+//! with the parameters in the query) like the real service: it verifies every request's
+//! `ACS3-HMAC-SHA256` signature with its own implementation (this crate never depends on
+//! the provider it tests), rejects a date more than 15 minutes off and a reused nonce,
+//! and answers errors with the service's codes in its JSON envelope. It serves generated
+//! hosts in the real JSON shape, `NextToken`-paged, and can throttle, fail, slow down and
+//! change its hosts between runs.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use cmdb_testkit::aliyun::SimulatedAliyun;
+//!
+//! let sim = SimulatedAliyun::start("cn-hangzhou", 250).await;
+//! assert_eq!(sim.host_count(), 250);
+//! sim.remove_host(&sim.instance_id(3));
+//! assert_eq!(sim.host_count(), 249);
+//! assert!(sim.uri().starts_with("http://"));
+//! # });
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The access key id the simulator accepts unless told otherwise.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "LTAI5tSimulatedKey0001";
+/// The access key secret the simulator accepts unless told otherwise.
+pub const DEFAULT_ACCESS_KEY_SECRET: &str = "simulated-access-key-secret";
+
+/// How far `x-acs-date` may be from the simulator's clock.
+const MAX_SKEW_SECONDS: i64 = 15 * 60;
+
+struct State {
+    region: String,
+    access_key_id: String,
+    access_key_secret: String,
+    hosts: Vec<Value>,
+    next_index: u64,
+    nonces: HashSet<String>,
+    tokens: HashMap<String, usize>,
+    accepted: u64,
+    received: u64,
+    throttle_every: u64,
+    failures: Vec<u16>,
+    latency: Option<Duration>,
+    answered: Vec<String>,
+    request_serial: u64,
+}
+
+/// A simulated ECS endpoint. See the [module docs](self).
+pub struct SimulatedAliyun {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimulatedAliyun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = lock(&self.state);
+        f.debug_struct("SimulatedAliyun")
+            .field("uri", &self.server.uri())
+            .field("region", &s.region)
+            .field("hosts", &s.hosts.len())
+            .field("access_key_secret", &"******")
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SimulatedAliyun {
+    /// Starts a simulator of `region` holding `hosts` generated hosts, accepting
+    /// [`DEFAULT_ACCESS_KEY_ID`] / [`DEFAULT_ACCESS_KEY_SECRET`].
+    pub async fn start(region: &str, hosts: u64) -> SimulatedAliyun {
+        let state = Arc::new(Mutex::new(State {
+            region: region.to_owned(),
+            access_key_id: DEFAULT_ACCESS_KEY_ID.to_owned(),
+            access_key_secret: DEFAULT_ACCESS_KEY_SECRET.to_owned(),
+            hosts: (0..hosts).map(|i| instance_json(region, i)).collect(),
+            next_index: hosts,
+            nonces: HashSet::new(),
+            tokens: HashMap::new(),
+            accepted: 0,
+            received: 0,
+            throttle_every: 0,
+            failures: Vec::new(),
+            latency: None,
+            answered: Vec::new(),
+            request_serial: 0,
+        }));
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/"))
+            .respond_with(Responder {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        SimulatedAliyun { server, state }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:PORT`: a secret's endpoint override.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The region simulated.
+    pub fn region(&self) -> String {
+        lock(&self.state).region.clone()
+    }
+
+    /// The access key id accepted.
+    pub fn access_key_id(&self) -> String {
+        lock(&self.state).access_key_id.clone()
+    }
+
+    /// The access key secret accepted.
+    pub fn access_key_secret(&self) -> String {
+        lock(&self.state).access_key_secret.clone()
+    }
+
+    /// Accepts another key pair (and no longer the previous one).
+    pub fn set_credentials(&self, access_key_id: &str, access_key_secret: &str) {
+        let mut s = lock(&self.state);
+        s.access_key_id = access_key_id.to_owned();
+        s.access_key_secret = access_key_secret.to_owned();
+    }
+
+    /// The instance id of generated host number `i`.
+    pub fn instance_id(&self, i: u64) -> String {
+        instance_id(i)
+    }
+
+    /// The number of hosts listed now.
+    pub fn host_count(&self) -> u64 {
+        lock(&self.state).hosts.len() as u64
+    }
+
+    /// Removes a host; whether it was there.
+    pub fn remove_host(&self, instance_id: &str) -> bool {
+        let mut s = lock(&self.state);
+        let before = s.hosts.len();
+        s.hosts.retain(|h| h["InstanceId"] != instance_id);
+        s.hosts.len() != before
+    }
+
+    /// Adds `n` new generated hosts at the end of the listing; answers their ids.
+    pub fn add_hosts(&self, n: u64) -> Vec<String> {
+        let mut s = lock(&self.state);
+        let start = s.next_index;
+        s.next_index += n;
+        let region = s.region.clone();
+        (start..start + n)
+            .map(|i| {
+                s.hosts.push(instance_json(&region, i));
+                instance_id(i)
+            })
+            .collect()
+    }
+
+    /// Changes a host's JSON in place (e.g. `h["Status"] = "Stopped".into()`); whether it
+    /// was there.
+    pub fn update_host(&self, instance_id: &str, f: impl FnOnce(&mut Value)) -> bool {
+        let mut s = lock(&self.state);
+        match s.hosts.iter_mut().find(|h| h["InstanceId"] == instance_id) {
+            Some(h) => {
+                f(h);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers every `k`-th authenticated request with `Throttling.User` (0: never).
+    pub fn throttle_every(&self, k: u64) {
+        lock(&self.state).throttle_every = k;
+    }
+
+    /// Answers the next `n` authenticated requests with `status`: 503 is
+    /// `ServiceUnavailable`, 500 `InternalError`, others `InternalError` with that status.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        lock(&self.state)
+            .failures
+            .extend(std::iter::repeat_n(status, n));
+    }
+
+    /// Delays every answer by `latency` (real time, on the server's side).
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        lock(&self.state).latency = latency;
+    }
+
+    /// Requests received, rejected ones included.
+    pub fn requests(&self) -> u64 {
+        lock(&self.state).received
+    }
+
+    /// The answer of every request so far: the action for a success, the error code
+    /// otherwise, in order.
+    pub fn answers(&self) -> Vec<String> {
+        lock(&self.state).answered.clone()
+    }
+}
+
+fn instance_id(i: u64) -> String {
+    format!("i-sim{i:08}")
+}
+
+/// Generated host number `i`, in the real JSON shape, with the service's quirks spread
+/// over the hosts: classic and VPC networks, NIC-only addresses, empty EIP objects,
+/// minute- and second-precision times, the 2099 sentinel, spot, locks, GPUs, every status,
+/// non-ASCII names and tags.
+fn instance_json(region: &str, i: u64) -> Value {
+    let statuses = [
+        "Running", "Running", "Stopped", "Pending", "Starting", "Stopping",
+    ];
+    let status = statuses[(i % statuses.len() as u64) as usize];
+    let (a, b) = ((i >> 8) & 255, i & 255);
+    let classic = i % 5 == 4;
+    let nic_only = !classic && i % 7 == 6;
+    let private = format!("172.16.{a}.{b}");
+    let prepaid = i % 3 == 2;
+    let spot = !prepaid && i % 10 == 7;
+    let minute = |day: u64| {
+        format!(
+            "2024-0{}-{:02}T0{}:{:02}Z",
+            1 + day % 9,
+            1 + day % 28,
+            day % 10,
+            day % 60
+        )
+    };
+    let created = if i % 2 == 0 {
+        minute(i)
+    } else {
+        format!(
+            "2023-1{}-{:02}T12:{:02}:{:02}Z",
+            i % 3,
+            1 + i % 28,
+            i % 60,
+            (i * 7) % 60
+        )
+    };
+    let windows = i % 8 == 7;
+    let mut tags = vec![
+        json!({"TagKey": "env", "TagValue": if i % 2 == 0 { "prod" } else { "test" }}),
+        json!({"TagKey": "app", "TagValue": format!("app-{}", i % 5)}),
+    ];
+    if i % 4 == 0 {
+        tags.push(json!({"TagKey": "负责人", "TagValue": "张三"}));
+    }
+    let mut host = json!({
+        "InstanceId": instance_id(i),
+        "InstanceName": if i % 3 == 0 { format!("网站-{i}") } else { format!("web-{i}") },
+        "Description": if i % 2 == 0 { String::new() } else { format!("simulated host {i}") },
+        "HostName": format!("iZsim{i:08}Z"),
+        "RegionId": region,
+        "ZoneId": format!("{region}-{}", ["a", "b", "h"][(i % 3) as usize]),
+        "Status": status,
+        "InstanceType": if i % 17 == 3 { "ecs.gn7i-c8g1.2xlarge" } else { "ecs.g7.large" },
+        "InstanceTypeFamily": if i % 17 == 3 { "ecs.gn7i" } else { "ecs.g7" },
+        "Cpu": if i % 17 == 3 { 8 } else { 2 },
+        "Memory": if i % 17 == 3 { 30720 } else { 8192 },
+        "GPUAmount": if i % 17 == 3 { 1 } else { 0 },
+        "GPUSpec": if i % 17 == 3 { "NVIDIA A10" } else { "" },
+        "OSType": if windows { "windows" } else { "linux" },
+        "OSName": if windows { "Windows Server  2022 数据中心版 64位中文版" } else { "Alibaba Cloud Linux  3.2104 LTS 64位" },
+        "OSNameEn": if windows { "Windows Server  2022 Data Center Edition 64bit Chinese Edition" } else { "Alibaba Cloud Linux  3.2104 LTS 64 bit" },
+        "ImageId": if windows { "win2022_21H2_x64_dtc_zh-cn_40G_alibase_20240101.vhd" } else { "aliyun_3_x64_20G_alibase_20240101.vhd" },
+    });
+    let network = json!({
+        "InstanceNetworkType": if classic { "classic" } else { "vpc" },
+        "PublicIpAddress": {"IpAddress": if i % 3 == 0 { vec![format!("121.40.{a}.{b}")] } else { vec![] }},
+        "InnerIpAddress": {"IpAddress": if classic { vec![format!("10.80.{a}.{b}")] } else { vec![] }},
+        "EipAddress": if i % 4 == 1 {
+            json!({"IpAddress": format!("47.96.{a}.{b}"), "AllocationId": format!("eip-sim{i:06}"), "InternetChargeType": "PayByTraffic"})
+        } else {
+            json!({"IpAddress": "", "AllocationId": "", "InternetChargeType": ""})
+        },
+        "VpcAttributes": if classic {
+            json!({"VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": {"IpAddress": []}})
+        } else {
+            json!({
+                "VpcId": format!("vpc-sim{}", i % 3),
+                "VSwitchId": format!("vsw-sim{}", i % 6),
+                "NatIpAddress": "",
+                "PrivateIpAddress": {"IpAddress": if nic_only { vec![] } else { vec![private.clone()] }}
+            })
+        },
+        "NetworkInterfaces": {"NetworkInterface": if classic { vec![] } else { vec![json!({
+            "Type": "Primary",
+            "PrimaryIpAddress": private,
+            "NetworkInterfaceId": format!("eni-sim{i:06}"),
+            "MacAddress": format!("00:16:3e:00:{a:02x}:{b:02x}"),
+        })] }},
+    });
+    let rest = json!({
+        "SecurityGroupIds": {"SecurityGroupId": [format!("sg-sim{}", i % 4)]},
+        "Tags": {"Tag": tags},
+        "OperationLocks": {"LockReason": if i % 13 == 5 { vec![json!({"LockReason": "financial"})] } else { vec![] }},
+        "InstanceChargeType": if prepaid { "PrePaid" } else { "PostPaid" },
+        "SpotStrategy": if spot { "SpotAsPriceGo" } else { "NoSpot" },
+        "SpotPriceLimit": 0,
+        "InternetChargeType": "PayByTraffic",
+        "CreationTime": created,
+        "StartTime": created,
+        "ExpiredTime": if prepaid { minute(i + 3).replace("2024-", "2027-") } else { "2099-12-31T15:59Z".to_owned() },
+        "AutoReleaseTime": "",
+        "KeyPairName": if i % 2 == 0 { "ops-key" } else { "" },
+        "SerialNumber": format!("5e0c{i:08x}-1a2b-4c3d-8e9f-00163e{i:06x}"),
+        "ResourceGroupId": "",
+        "DeletionProtection": false,
+        "IoOptimized": true,
+        "DeviceAvailable": true,
+        "Recyclable": false,
+        "StoppedMode": if status == "Stopped" { "KeepCharging" } else { "Not-applicable" },
+        "MetadataOptions": {"HttpTokens": "optional", "HttpEndpoint": "enabled"},
+        "CpuOptions": {"CoreCount": 1, "ThreadsPerCore": 2, "Numa": ""},
+        "DedicatedHostAttribute": {"DedicatedHostId": "", "DedicatedHostName": ""},
+        "EcsCapacityReservationAttr": {"CapacityReservationPreference": "", "CapacityReservationId": ""}
+    });
+    for part in [network, rest] {
+        if let (Some(target), Value::Object(fields)) = (host.as_object_mut(), part) {
+            target.extend(fields);
+        }
+    }
+    host
+}
+
+struct Responder {
+    state: Arc<Mutex<State>>,
+}
+
+/// An answer: status, body, extra headers.
+type Answer = (u16, Value, Vec<(&'static str, String)>);
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut s = lock(&self.state);
+        s.received += 1;
+        s.request_serial += 1;
+        let request_id = format!(
+            "5E0C{:04X}-SIMU-4A1B-9C2D-{:012X}",
+            s.request_serial % 0xFFFF,
+            s.request_serial
+        );
+        let (status, mut body, headers) = match handle(&mut s, request) {
+            Ok(body) => (200, body, Vec::new()),
+            Err(answer) => answer,
+        };
+        let label = body
+            .get("Code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| header(request, "x-acs-action").unwrap_or_default());
+        s.answered.push(label);
+        body["RequestId"] = Value::String(request_id.clone());
+        if status != 200 {
+            body["HostId"] = Value::String("ecs.aliyuncs.com".into());
+            body["Recommend"] = Value::String(format!(
+                "https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={request_id}",
+                body["Code"].as_str().unwrap_or_default()
+            ));
+        }
+        let mut template = ResponseTemplate::new(status)
+            .insert_header("x-acs-request-id", request_id.as_str())
+            .set_body_json(body);
+        for (name, value) in headers {
+            template = template.insert_header(name, value.as_str());
+        }
+        if let Some(latency) = s.latency {
+            template = template.set_delay(latency);
+        }
+        template
+    }
+}
+
+fn header(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
+    (
+        status,
+        json!({"Code": code, "Message": message.into()}),
+        Vec::new(),
+    )
+}
+
+fn handle(s: &mut State, request: &Request) -> Result<Value, Answer> {
+    verify_signature(s, request)?;
+    s.accepted += 1;
+    if !s.failures.is_empty() {
+        let status = s.failures.remove(0);
+        return Err(match status {
+            503 => error(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            ),
+            _ => error(
+                status,
+                "InternalError",
+                "The request processing has failed due to some unknown error.",
+            ),
+        });
+    }
+    if s.throttle_every > 0 && s.accepted % s.throttle_every == 0 {
+        let (status, body, _) = error(
+            400,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        );
+        return Err((status, body, vec![("x-acs-retry-after", "20".to_owned())]));
+    }
+    let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+    match header(request, "x-acs-action").as_deref() {
+        Some("DescribeInstances") => describe_instances(s, &query),
+        Some("DescribeRegions") => Ok(describe_regions(s)),
+        Some(other) => Err(error(404, "InvalidAction.NotFound", format!("Specified api {other} is not found, please check your url and method."))),
+        None => Err(error(400, "MissingParameter", "The input parameter \"Action\" that is mandatory for processing this request is not supplied.")),
+    }
+}
+
+fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<Value, Answer> {
+    match query.get("RegionId") {
+        None => return Err(error(400, "MissingParameter", "The input parameter \"RegionId\" that is mandatory for processing this request is not supplied.")),
+        Some(r) if *r != s.region => return Err(error(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")),
+        Some(_) => {}
+    }
+    let max = match query.get("MaxResults").map(|m| m.parse::<usize>()) {
+        None => 10,
+        Some(Ok(m)) if (1..=100).contains(&m) => m,
+        Some(_) => {
+            return Err(error(
+                400,
+                "InvalidParameter",
+                "The specified parameter \"MaxResults\" is not valid.",
+            ))
+        }
+    };
+    let offset = match query.get("NextToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => match s.tokens.get(token) {
+            Some(offset) => *offset,
+            None => {
+                return Err(error(
+                    400,
+                    "InvalidParameter.NextToken",
+                    "The specified parameter \"NextToken\" is not valid.",
+                ))
+            }
+        },
+    };
+    let end = (offset + max).min(s.hosts.len());
+    let page: Vec<Value> = s.hosts.get(offset..end).unwrap_or_default().to_vec();
+    let next = if end < s.hosts.len() {
+        let token = hex::encode(&Sha256::digest(format!("{}:{end}", s.region))[..16]);
+        s.tokens.insert(token.clone(), end);
+        token
+    } else {
+        String::new()
+    };
+    Ok(json!({
+        "TotalCount": s.hosts.len(),
+        "PageSize": max,
+        "NextToken": next,
+        "Instances": {"Instance": page},
+    }))
+}
+
+fn describe_regions(s: &State) -> Value {
+    let regions: Vec<Value> = [s.region.as_str(), "cn-beijing", "ap-southeast-1"]
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || **r != s.region)
+        .map(|(_, r)| json!({"RegionId": r, "RegionEndpoint": format!("ecs.{r}.aliyuncs.com"), "LocalName": r}))
+        .collect();
+    json!({"Regions": {"Region": regions}})
+}
+
+/// RFC 3986 encoding as the service canonicalizes it, written independently of the
+/// provider: form-encode, then undo form encoding's differences.
+fn rfc3986(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+        .replace('*', "%2A")
+        .replace("%7E", "~")
+}
+
+/// Checks the request's `ACS3-HMAC-SHA256` signature, date and nonce like the service.
+fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
+    let Some(authorization) = header(request, "authorization") else {
+        return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: Authorization header is missing."));
+    };
+    let Some(fields) = authorization.strip_prefix("ACS3-HMAC-SHA256 ") else {
+        return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: unsupported signature algorithm."));
+    };
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in fields.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => credential = Some(v.to_owned()),
+            Some(("SignedHeaders", v)) => signed_headers = Some(v.to_owned()),
+            Some(("Signature", v)) => signature = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
+        return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: Credential, SignedHeaders and Signature are required."));
+    };
+    if credential != s.access_key_id {
+        return Err(error(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ));
+    }
+    let names: Vec<&str> = signed_headers.split(';').collect();
+    for required in [
+        "host",
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+    ] {
+        if !names.contains(&required) || header(request, required).is_none() {
+            return Err(error(400, "IncompleteSignature", format!("The request signature does not conform to Aliyun standards: header {required} must be signed.")));
+        }
+    }
+    let body_hash = hex::encode(Sha256::digest(&request.body));
+    if header(request, "x-acs-content-sha256").as_deref() != Some(body_hash.as_str()) {
+        return Err(error(
+            400,
+            "SignatureDoesNotMatch",
+            "The x-acs-content-sha256 header does not match the body.",
+        ));
+    }
+    let date = header(request, "x-acs-date").unwrap_or_default();
+    match NaiveDateTime::parse_from_str(&date, "%Y-%m-%dT%H:%M:%SZ") {
+        Ok(at) if (Utc::now().naive_utc() - at).num_seconds().abs() <= MAX_SKEW_SECONDS => {}
+        Ok(_) => {
+            return Err(error(
+                400,
+                "InvalidTimeStamp.Expired",
+                format!("Specified time stamp or date value is expired: {date}."),
+            ))
+        }
+        Err(_) => {
+            return Err(error(
+                400,
+                "InvalidTimeStamp.Format",
+                format!("Specified time stamp or date value is not well formatted: {date}."),
+            ))
+        }
+    }
+    let nonce = header(request, "x-acs-signature-nonce").unwrap_or_default();
+    if s.nonces.contains(&nonce) {
+        return Err(error(
+            400,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        ));
+    }
+
+    let mut query: Vec<(String, String)> = request
+        .url
+        .query_pairs()
+        .map(|(k, v)| (rfc3986(&k), rfc3986(&v)))
+        .collect();
+    query.sort();
+    let canonical_query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut sorted_names = names.clone();
+    sorted_names.sort_unstable();
+    let canonical_headers: String = sorted_names
+        .iter()
+        .map(|n| format!("{n}:{}\n", header(request, n).unwrap_or_default()))
+        .collect();
+    let canonical_request = format!(
+        "{}\n{}\n{canonical_query}\n{canonical_headers}\n{}\n{body_hash}",
+        request.method.as_str(),
+        request.url.path(),
+        sorted_names.join(";"),
+    );
+    let string_to_sign = format!(
+        "ACS3-HMAC-SHA256\n{}",
+        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    );
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(s.access_key_secret.as_bytes()).expect("any key length");
+    mac.update(string_to_sign.as_bytes());
+    let expected = hex::encode(mac.finalize().into_bytes());
+    if expected != signature {
+        return Err(error(
+            400,
+            "SignatureDoesNotMatch",
+            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        ));
+    }
+    s.nonces.insert(nonce);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3986_encoding_matches_the_spec() {
+        assert_eq!(rfc3986("a b*c~d/e"), "a%20b%2Ac~d%2Fe");
+        assert_eq!(rfc3986("杭"), "%E6%9D%AD");
+    }
+
+    #[test]
+    fn generated_hosts_carry_the_quirks() {
+        let hosts: Vec<Value> = (0..40).map(|i| instance_json("cn-hangzhou", i)).collect();
+        assert!(hosts.iter().any(|h| h["InstanceNetworkType"] == "classic"));
+        assert!(hosts.iter().any(|h| h["EipAddress"]["IpAddress"] == ""));
+        assert!(hosts
+            .iter()
+            .any(|h| h["ExpiredTime"] == "2099-12-31T15:59Z"));
+        assert!(hosts.iter().any(|h| h["SpotStrategy"] == "SpotAsPriceGo"));
+        assert!(hosts.iter().any(|h| h["OperationLocks"]["LockReason"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())));
+        assert!(hosts.iter().any(|h| h["GPUAmount"] == 1));
+        for status in ["Running", "Stopped", "Pending", "Starting", "Stopping"] {
+            assert!(hosts.iter().any(|h| h["Status"] == status), "{status}");
+        }
+        let ids: HashSet<_> = hosts
+            .iter()
+            .map(|h| h["InstanceId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 40);
+    }
+}

@@ -1,1 +1,22 @@
-//! Registration of the aliyun provider (being built).
+//! Registration of the Alibaba Cloud ECS provider.
+
+use std::sync::Arc;
+
+use cmdb_core::HostProvider;
+use cmdb_provider_aliyun::AliyunBuilder;
+
+use crate::registry::ProviderContext;
+
+/// Builds the ECS provider of one run: the secret's credentials, region and endpoint
+/// override, and the secret's shared rate limiter (its `request_rate` is already in it).
+pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
+    let mut builder = AliyunBuilder::new()
+        .with_credentials(ctx.credentials)
+        .with_region(ctx.region)
+        .with_request_rate(ctx.request_rate)
+        .with_limiter(ctx.limiter);
+    if let Some(endpoint) = ctx.endpoint.filter(|e| !e.trim().is_empty()) {
+        builder = builder.with_endpoint(endpoint);
+    }
+    Ok(Arc::new(builder.build()?))
+}

@@ -1,0 +1,457 @@
+//! [`AliyunClient`]: one method per ECS API call, and [`AliyunHostProvider`], the
+//! [`HostProvider`] built on it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Utc;
+use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, Result, Vendor};
+use cmdb_http::{
+    sensitive_header_value, token_pages, ClientStats, Endpoint, HttpClient, RawResponse,
+};
+use cmdb_secret::Credentials;
+use futures::stream::BoxStream;
+use http::{HeaderName, HeaderValue, Method};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::map;
+use crate::model::{self, DescribeInstancesResponse, DescribeRegionsResponse, Instance};
+use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
+
+/// The ECS API version every request names.
+pub const API_VERSION: &str = "2014-05-26";
+
+/// The largest `MaxResults` ECS accepts, and the page size used by default.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// The public ECS host of `region` when `DescribeRegions` cannot tell:
+/// `ecs.<region>.aliyuncs.com`, except for the regions whose documented endpoint differs.
+pub fn default_endpoint_host(region: &str) -> String {
+    match region {
+        // The SDKs' endpoint table sends the first region to its historical host.
+        "cn-hangzhou" => "ecs-cn-hangzhou.aliyuncs.com".to_owned(),
+        _ => format!("ecs.{region}.aliyuncs.com"),
+    }
+}
+
+/// One region as `DescribeRegions` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliyunRegion {
+    /// The region id, e.g. `cn-hangzhou`.
+    pub region_id: String,
+    /// The region's ECS endpoint host (`RegionEndpoint`), when reported.
+    pub endpoint: Option<String>,
+    /// The region's display name.
+    pub local_name: String,
+}
+
+/// One page of `DescribeInstances`, mapped to hosts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstancePage {
+    /// The hosts of the page.
+    pub hosts: Vec<Host>,
+    /// The token of the next page; `None` (or empty) after the last one.
+    pub next_token: Option<String>,
+    /// `TotalCount`: the instances of the whole listing.
+    pub total: Option<u64>,
+    /// The request id of the answer.
+    pub request_id: String,
+}
+
+#[derive(Debug)]
+pub(crate) enum EndpointChoice {
+    /// The secret's override: used for every call.
+    Override(Endpoint),
+    /// Ask `DescribeRegions` at `fallback` once, use the endpoint it reports, else
+    /// `fallback`.
+    Discover {
+        fallback: Endpoint,
+        resolved: OnceCell<Endpoint>,
+    },
+}
+
+/// A client of the ECS API for one region and one access key. Cheap to clone.
+///
+/// Every attempt of every request is signed afresh (`ACS3-HMAC-SHA256`, a new nonce and
+/// the current UTC date), inside [`HttpClient::send`]'s per-attempt closure, so retries
+/// never reuse a nonce.
+#[derive(Clone)]
+pub struct AliyunClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HttpClient,
+    credentials: Credentials,
+    region: String,
+    endpoint: EndpointChoice,
+    page_size: u32,
+}
+
+impl fmt::Debug for AliyunClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AliyunClient")
+            .field("region", &self.inner.region)
+            .field("credentials", &self.inner.credentials)
+            .field("endpoint", &self.inner.endpoint)
+            .field("page_size", &self.inner.page_size)
+            .field("http", &self.inner.http)
+            .finish()
+    }
+}
+
+impl AliyunClient {
+    pub(crate) fn new(
+        http: HttpClient,
+        credentials: Credentials,
+        region: String,
+        endpoint: EndpointChoice,
+        page_size: u32,
+    ) -> AliyunClient {
+        AliyunClient {
+            inner: Arc::new(Inner {
+                http,
+                credentials,
+                region,
+                endpoint,
+                page_size,
+            }),
+        }
+    }
+
+    /// The region this client lists.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// Requests, retries and throttled answers so far.
+    pub fn stats(&self) -> ClientStats {
+        self.inner.http.stats()
+    }
+
+    /// The endpoint requests go to: the override when set; else the one `DescribeRegions`
+    /// reports for the region (asked once, then remembered); else
+    /// [`default_endpoint_host`]. Authentication errors of `DescribeRegions` are returned,
+    /// other failures fall back to the default host.
+    pub async fn endpoint(&self) -> Result<Endpoint> {
+        match &self.inner.endpoint {
+            EndpointChoice::Override(e) => Ok(e.clone()),
+            EndpointChoice::Discover { fallback, resolved } => resolved
+                .get_or_try_init(|| async {
+                    match self.regions_at(fallback).await {
+                        Ok(regions) => Ok(pick_endpoint(&regions, &self.inner.region)
+                            .unwrap_or_else(|| fallback.clone())),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::Unauthenticated | ErrorKind::PermissionDenied
+                            ) =>
+                        {
+                            Err(e)
+                        }
+                        Err(e) => {
+                            tracing::warn!(region = %self.inner.region, error = %e,
+                                "DescribeRegions failed; using the default ECS endpoint");
+                            Ok(fallback.clone())
+                        }
+                    }
+                })
+                .await
+                .cloned(),
+        }
+    }
+
+    /// `DescribeRegions`: the regions the key can use, with their endpoints. Sent to the
+    /// override when set, else to the default endpoint of the client's region.
+    pub async fn describe_regions(&self) -> Result<Vec<AliyunRegion>> {
+        let endpoint = match &self.inner.endpoint {
+            EndpointChoice::Override(e) => e.clone(),
+            EndpointChoice::Discover { fallback, .. } => fallback.clone(),
+        };
+        self.regions_at(&endpoint).await
+    }
+
+    async fn regions_at(&self, endpoint: &Endpoint) -> Result<Vec<AliyunRegion>> {
+        let params = vec![("RegionId".to_owned(), self.inner.region.clone())];
+        let response = self.call(endpoint, "DescribeRegions", &params).await?;
+        let (value, header_id) = json_body(&response, "DescribeRegions")?;
+        let body: DescribeRegionsResponse = model::decode(&value)
+            .map_err(|(field, e)| decode_error("DescribeRegions", field, &e, &header_id))?;
+        Ok(body
+            .regions
+            .region
+            .into_iter()
+            .map(|r| AliyunRegion {
+                region_id: r.region_id,
+                endpoint: Some(r.region_endpoint).filter(|e| !e.trim().is_empty()),
+                local_name: r.local_name,
+            })
+            .collect())
+    }
+
+    /// `DescribeInstances`: one page of the region's instances, `MaxResults` per page,
+    /// continuing from `next_token`. Malformed answers are
+    /// [`Decode`](ErrorKind::Decode) errors naming the field and the request id.
+    pub async fn describe_instances(&self, next_token: Option<&str>) -> Result<InstancePage> {
+        let endpoint = self.endpoint().await?;
+        let mut params = vec![
+            ("RegionId".to_owned(), self.inner.region.clone()),
+            ("MaxResults".to_owned(), self.inner.page_size.to_string()),
+        ];
+        if let Some(token) = next_token.filter(|t| !t.is_empty()) {
+            params.push(("NextToken".to_owned(), token.to_owned()));
+        }
+        let response = self.call(&endpoint, "DescribeInstances", &params).await?;
+        let (value, header_id) = json_body(&response, "DescribeInstances")?;
+        let body: DescribeInstancesResponse = model::decode(&value)
+            .map_err(|(field, e)| decode_error("DescribeInstances", field, &e, &header_id))?;
+        let request_id = if body.request_id.is_empty() {
+            header_id.unwrap_or_default()
+        } else {
+            body.request_id
+        };
+        let Some(instances) = body.instances else {
+            return Err(Error::decode(format!(
+                "DescribeInstances: field `Instances` is missing [request id {request_id}]"
+            )));
+        };
+        let mut hosts = Vec::with_capacity(instances.instance.len());
+        for raw in instances.instance {
+            let instance: Instance = model::decode(&raw).map_err(|(field, e)| {
+                let id = raw.get("InstanceId").and_then(Value::as_str).unwrap_or("?");
+                Error::decode(format!(
+                    "DescribeInstances: field `{}` of instance {id:?}: {e} [request id {request_id}]",
+                    field.as_deref().unwrap_or("?")
+                ))
+                .with_source(e)
+            })?;
+            hosts.push(map::to_host(instance, &self.inner.region, &request_id)?);
+        }
+        Ok(InstancePage {
+            hosts,
+            next_token: body.next_token.filter(|t| !t.is_empty()),
+            total: body.total_count,
+            request_id,
+        })
+    }
+
+    /// Sends one signed RPC call, retrying as the HTTP client is configured to.
+    async fn call(
+        &self,
+        endpoint: &Endpoint,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<RawResponse> {
+        self.inner
+            .http
+            .send(|| self.signed_request(endpoint, action, params))
+            .await
+    }
+
+    /// Builds and signs one attempt: a fresh nonce and the current date every time.
+    fn signed_request(
+        &self,
+        endpoint: &Endpoint,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<reqwest::Request> {
+        let date = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let body_sha256 = hex_sha256(b"");
+        let acs_headers = [
+            ("x-acs-action", action.to_owned()),
+            ("x-acs-version", API_VERSION.to_owned()),
+            ("x-acs-date", date),
+            ("x-acs-signature-nonce", nonce),
+            ("x-acs-content-sha256", body_sha256.clone()),
+        ];
+        let mut url = endpoint.join("/");
+        let query = canonical_query(params);
+        if !query.is_empty() {
+            // Already encoded exactly as signed; `url` leaves these characters alone.
+            url.set_query(Some(&query));
+        }
+        let mut signed: Vec<(String, String)> = vec![("host".into(), endpoint.host_header())];
+        signed.extend(
+            acs_headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone())),
+        );
+        let signature = sign(
+            &SigningRequest {
+                method: "POST",
+                path: url.path(),
+                query: params,
+                headers: &signed,
+                body_sha256: &body_sha256,
+            },
+            self.inner.credentials.api_key(),
+            self.inner.credentials.api_secret(),
+        );
+        let mut request = reqwest::Request::new(Method::POST, url);
+        let headers = request.headers_mut();
+        for (name, value) in acs_headers {
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("invalid value for header {name}"),
+                )
+            })?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        headers.insert(
+            http::header::AUTHORIZATION,
+            sensitive_header_value(&signature.authorization)?,
+        );
+        *request.body_mut() = Some(reqwest::Body::from(Vec::<u8>::new()));
+        Ok(request)
+    }
+}
+
+/// The endpoint `DescribeRegions` reports for `region`, if any.
+pub(crate) fn pick_endpoint(regions: &[AliyunRegion], region: &str) -> Option<Endpoint> {
+    let host = regions
+        .iter()
+        .find(|r| r.region_id == region)?
+        .endpoint
+        .as_deref()?;
+    match Endpoint::https_host(host) {
+        Ok(e) => Some(e),
+        Err(_) => {
+            tracing::warn!(
+                region,
+                "DescribeRegions reported an invalid endpoint; ignoring it"
+            );
+            None
+        }
+    }
+}
+
+fn json_body(response: &RawResponse, action: &str) -> Result<(Value, Option<String>)> {
+    let header_id = cmdb_http::request_id(&response.headers);
+    let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
+        Error::decode(format!(
+            "{action}: the answer is not JSON ({e}): {} [request id {}]",
+            response.body_preview(),
+            header_id.as_deref().unwrap_or("unknown")
+        ))
+        .with_source(e)
+    })?;
+    if !value.is_object() {
+        return Err(Error::decode(format!(
+            "{action}: the answer is not a JSON object [request id {}]",
+            header_id.as_deref().unwrap_or("unknown")
+        )));
+    }
+    let body_id = value
+        .get("RequestId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((value, body_id.or(header_id)))
+}
+
+fn decode_error(
+    action: &str,
+    field: Option<String>,
+    e: &serde_json::Error,
+    request_id: &Option<String>,
+) -> Error {
+    Error::decode(format!(
+        "{action}: field `{}`: {e} [request id {}]",
+        field.as_deref().unwrap_or("?"),
+        request_id.as_deref().unwrap_or("unknown")
+    ))
+}
+
+/// The ECS hosts of one region, as a [`HostProvider`]: one `DescribeInstances` request
+/// per page, made only when the page is polled.
+///
+/// An empty first page is not an error (a RAM user without permission gets an empty list
+/// too, not an error): it is logged as a warning, and the sync's release guard refuses to
+/// release a whole scope on such a listing.
+#[derive(Debug, Clone)]
+pub struct AliyunHostProvider {
+    client: AliyunClient,
+}
+
+impl AliyunHostProvider {
+    /// A provider listing through `client`.
+    pub fn new(client: AliyunClient) -> AliyunHostProvider {
+        AliyunHostProvider { client }
+    }
+
+    /// The client underneath.
+    pub fn client(&self) -> &AliyunClient {
+        &self.client
+    }
+}
+
+impl HostProvider for AliyunHostProvider {
+    fn vendor(&self) -> Vendor {
+        Vendor::Aliyun
+    }
+
+    fn region(&self) -> &str {
+        self.client.region()
+    }
+
+    fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
+        let client = self.client.clone();
+        token_pages(move |token: Option<String>| {
+            let client = client.clone();
+            async move {
+                let first = token.is_none();
+                let page = client.describe_instances(token.as_deref()).await?;
+                if first && page.hosts.is_empty() && page.next_token.is_none() {
+                    tracing::warn!(
+                        region = client.region(),
+                        request_id = %page.request_id,
+                        "aliyun listed no instances in this region; if it has some, check that \
+                         the AccessKey's RAM policy allows ecs:DescribeInstances"
+                    );
+                }
+                Ok((HostPage::new(page.hosts, page.total), page.next_token))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(id: &str, endpoint: &str) -> AliyunRegion {
+        AliyunRegion {
+            region_id: id.into(),
+            endpoint: Some(endpoint.to_owned()).filter(|e| !e.is_empty()),
+            local_name: id.into(),
+        }
+    }
+
+    #[test]
+    fn discovered_endpoints_are_used_when_valid() {
+        let regions = [
+            region("cn-hangzhou", "ecs.aliyuncs.com"),
+            region("cn-qingdao-nebula", "ecs.cn-qingdao-nebula.aliyuncs.com"),
+            region("cn-empty", ""),
+            region("cn-bad", "evil.example/x"),
+        ];
+        assert_eq!(
+            pick_endpoint(&regions, "cn-hangzhou")
+                .unwrap()
+                .host_header(),
+            "ecs.aliyuncs.com"
+        );
+        assert_eq!(
+            pick_endpoint(&regions, "cn-qingdao-nebula")
+                .unwrap()
+                .base_url()
+                .as_str(),
+            "https://ecs.cn-qingdao-nebula.aliyuncs.com/"
+        );
+        assert!(pick_endpoint(&regions, "cn-empty").is_none());
+        assert!(pick_endpoint(&regions, "cn-bad").is_none());
+        assert!(pick_endpoint(&regions, "us-west-1").is_none());
+    }
+}

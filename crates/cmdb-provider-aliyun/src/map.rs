@@ -1,0 +1,424 @@
+//! `Instance` DTO -> normalized [`Host`], with every ECS quirk handled here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use serde_json::Value;
+
+use crate::model::Instance;
+
+/// Pay-as-you-go instances report this `ExpiredTime` (or a later one): no expiry.
+const NO_EXPIRY_FROM: &str = "2099-12-31T00:00:00Z";
+
+/// Normalizes an ECS `Status` (Pending, Starting, Running, Stopping, Stopped).
+pub(crate) fn status(raw: &str) -> HostStatus {
+    match raw {
+        "Pending" => HostStatus::Pending,
+        "Starting" => HostStatus::Starting,
+        "Running" => HostStatus::Running,
+        "Stopping" => HostStatus::Stopping,
+        "Stopped" => HostStatus::Stopped,
+        _ => HostStatus::Unknown,
+    }
+}
+
+/// Normalizes `InstanceChargeType` and `SpotStrategy`: a pay-as-you-go instance with a
+/// spot strategy other than `NoSpot` is a spot instance.
+pub(crate) fn pay_mode(charge_type: &str, spot_strategy: &str) -> PayMode {
+    match charge_type {
+        "PrePaid" => PayMode::Prepaid,
+        "PostPaid" if !spot_strategy.is_empty() && spot_strategy != "NoSpot" => PayMode::Spot,
+        "PostPaid" => PayMode::Postpaid,
+        _ => PayMode::Unknown,
+    }
+}
+
+/// Parses an ECS time: second precision (`2024-01-02T03:04:05Z`, RFC 3339 in general) or
+/// minute precision (`2017-12-10T04:04Z`). `""` is `None`.
+pub(crate) fn parse_time(value: &str) -> std::result::Result<Option<DateTime<Utc>>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(value, format) {
+            return Ok(Some(Utc.from_utc_datetime(&t)));
+        }
+    }
+    Err(format!("{value:?} is not a time"))
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn push_unique(list: &mut Vec<String>, ip: &str) {
+    let ip = ip.trim();
+    if !ip.is_empty() && !list.iter().any(|i| i == ip) {
+        list.push(ip.to_owned());
+    }
+}
+
+/// Maps one instance to a [`Host`] of `region`. Fails with a
+/// [`Decode`](cmdb_core::ErrorKind::Decode) error naming the field and the request id
+/// when a time does not parse or the id is missing.
+pub(crate) fn to_host(instance: Instance, region: &str, request_id: &str) -> Result<Host> {
+    let bad = |field: &str, why: String| {
+        Error::decode(format!(
+            "DescribeInstances: field `{field}` of instance {:?}: {why} [request id {request_id}]",
+            instance.instance_id
+        ))
+    };
+    if instance.instance_id.trim().is_empty() {
+        return Err(bad("InstanceId", "is missing or empty".into()));
+    }
+    let created_at = parse_time(&instance.creation_time).map_err(|e| bad("CreationTime", e))?;
+    let no_expiry: DateTime<Utc> = NO_EXPIRY_FROM.parse().expect("a valid constant");
+    let expire_at = parse_time(&instance.expired_time)
+        .map_err(|e| bad("ExpiredTime", e))?
+        .filter(|t| *t < no_expiry);
+
+    let mut host = Host::new(Vendor::Aliyun, instance.instance_id.trim(), region);
+    host.zone = non_empty(&instance.zone_id);
+    host.name = instance.instance_name.clone();
+    host.description = non_empty(&instance.description);
+    host.hostname = non_empty(&instance.host_name);
+    host.status = status(&instance.status);
+    host.raw_status = instance.status.clone();
+    host.instance_type = non_empty(&instance.instance_type);
+    host.cpu = instance.cpu;
+    host.memory_mib = instance.memory;
+    host.gpu_count = instance.gpu_amount;
+    host.gpu_spec = non_empty(&instance.gpu_spec);
+    host.os_type = if instance.os_type.trim().is_empty() {
+        OsType::from_vendor(&instance.os_name_en)
+    } else {
+        OsType::from_vendor(&instance.os_type)
+    };
+    host.os_name = non_empty(&instance.os_name).or_else(|| non_empty(&instance.os_name_en));
+    host.image_id = non_empty(&instance.image_id);
+
+    for ip in &instance.public_ip_address.ip_address {
+        push_unique(&mut host.public_ips, ip);
+    }
+    push_unique(&mut host.public_ips, &instance.eip_address.ip_address);
+
+    // VPC instances list their addresses under VpcAttributes, classic ones under
+    // InnerIpAddress; some answers carry only the network interfaces.
+    for ip in &instance.vpc_attributes.private_ip_address.ip_address {
+        push_unique(&mut host.private_ips, ip);
+    }
+    if host.private_ips.is_empty() {
+        for ip in &instance.inner_ip_address.ip_address {
+            push_unique(&mut host.private_ips, ip);
+        }
+    }
+    if host.private_ips.is_empty() {
+        let nics = &instance.network_interfaces.network_interface;
+        if let Some(nic) = nics
+            .iter()
+            .find(|n| n.kind.eq_ignore_ascii_case("Primary"))
+            .or_else(|| nics.first())
+        {
+            push_unique(&mut host.private_ips, &nic.primary_ip_address);
+        }
+    }
+
+    host.pay_mode = pay_mode(&instance.instance_charge_type, &instance.spot_strategy);
+    host.created_at = created_at;
+    host.expire_at = expire_at;
+    host.tags = instance
+        .tags
+        .tag
+        .iter()
+        .filter(|t| !t.tag_key.is_empty())
+        .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+        .collect::<BTreeMap<_, _>>();
+    host.vpc_id = non_empty(&instance.vpc_attributes.vpc_id);
+    host.security_groups = instance
+        .security_group_ids
+        .security_group_id
+        .iter()
+        .filter_map(|s| non_empty(s))
+        .collect();
+    host.key_pairs = non_empty(&instance.key_pair_name).into_iter().collect();
+    host.serial_number = non_empty(&instance.serial_number);
+
+    let locks: Vec<Value> = instance
+        .operation_locks
+        .lock_reason
+        .iter()
+        .filter_map(|l| non_empty(&l.lock_reason))
+        .map(Value::String)
+        .collect();
+    if !locks.is_empty() {
+        host.extra
+            .insert("OperationLocks".into(), Value::Array(locks));
+    }
+    let mut keep = |key: &str, value: &str| {
+        if let Some(v) = non_empty(value) {
+            host.extra.insert(key.into(), Value::String(v));
+        }
+    };
+    keep("InstanceNetworkType", &instance.instance_network_type);
+    keep("VSwitchId", &instance.vpc_attributes.v_switch_id);
+    keep("ResourceGroupId", &instance.resource_group_id);
+    keep("EipAllocationId", &instance.eip_address.allocation_id);
+    keep("InstanceChargeType", &instance.instance_charge_type);
+    if host.pay_mode == PayMode::Spot {
+        keep("SpotStrategy", &instance.spot_strategy);
+    }
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::decode;
+
+    fn host(v: Value) -> Host {
+        let instance: Instance = decode(&v).expect("decodes");
+        to_host(instance, "cn-shenzhen", "RID-TEST").expect("maps")
+    }
+
+    /// A VPC, subscription, GPU instance as DescribeInstances shows it.
+    fn vpc_prepaid() -> Value {
+        json!({
+            "InstanceId": "i-wz9gpu0000000001",
+            "InstanceName": "训练节点-01",
+            "Description": "gpu trainer",
+            "HostName": "trainer-01",
+            "RegionId": "cn-shenzhen",
+            "ZoneId": "cn-shenzhen-e",
+            "Status": "Running",
+            "InstanceType": "ecs.gn6i-c4g1.xlarge",
+            "Cpu": 4,
+            "Memory": 15360,
+            "GPUAmount": 1,
+            "GPUSpec": "NVIDIA T4",
+            "OSType": "linux",
+            "OSName": "Ubuntu  22.04 64位",
+            "OSNameEn": "Ubuntu  22.04 64 bit",
+            "ImageId": "ubuntu_22_04_x64_20G_alibase_20240101.vhd",
+            "InstanceNetworkType": "vpc",
+            "PublicIpAddress": {"IpAddress": []},
+            "InnerIpAddress": {"IpAddress": []},
+            "EipAddress": {"IpAddress": "47.106.10.20", "AllocationId": "eip-wz9abc", "InternetChargeType": "PayByTraffic"},
+            "VpcAttributes": {
+                "VpcId": "vpc-wz9main",
+                "VSwitchId": "vsw-wz9a",
+                "NatIpAddress": "",
+                "PrivateIpAddress": {"IpAddress": ["172.16.3.7", "172.16.3.8"]}
+            },
+            "NetworkInterfaces": {"NetworkInterface": [
+                {"Type": "Primary", "PrimaryIpAddress": "172.16.3.7", "NetworkInterfaceId": "eni-1"}
+            ]},
+            "SecurityGroupIds": {"SecurityGroupId": ["sg-wz9a", "sg-wz9b"]},
+            "Tags": {"Tag": [
+                {"TagKey": "env", "TagValue": "prod"},
+                {"TagKey": "团队", "TagValue": "算法"}
+            ]},
+            "OperationLocks": {"LockReason": []},
+            "InstanceChargeType": "PrePaid",
+            "SpotStrategy": "NoSpot",
+            "CreationTime": "2024-03-01T08:30Z",
+            "ExpiredTime": "2025-03-01T16:00Z",
+            "KeyPairName": "ops-key",
+            "SerialNumber": "4b1f0c7e-1111-2222-3333-444455556666",
+            "ResourceGroupId": "rg-acfm0001",
+            "DeletionProtection": true,
+            "CpuOptions": {"CoreCount": 2, "ThreadsPerCore": 2, "Numa": ""}
+        })
+    }
+
+    #[test]
+    fn vpc_subscription_gpu_instance_maps_every_field() {
+        let h = host(vpc_prepaid());
+        assert_eq!(h.vendor, Vendor::Aliyun);
+        assert_eq!(h.instance_id, "i-wz9gpu0000000001");
+        assert_eq!(h.region, "cn-shenzhen");
+        assert_eq!(h.zone.as_deref(), Some("cn-shenzhen-e"));
+        assert_eq!(h.name, "训练节点-01");
+        assert_eq!(h.description.as_deref(), Some("gpu trainer"));
+        assert_eq!(h.hostname.as_deref(), Some("trainer-01"));
+        assert_eq!(
+            (h.status, h.raw_status.as_str()),
+            (HostStatus::Running, "Running")
+        );
+        assert_eq!(h.instance_type.as_deref(), Some("ecs.gn6i-c4g1.xlarge"));
+        assert_eq!((h.cpu, h.memory_mib), (Some(4), Some(15360)));
+        assert_eq!(
+            (h.gpu_count, h.gpu_spec.as_deref()),
+            (Some(1), Some("NVIDIA T4"))
+        );
+        assert_eq!(h.os_type, OsType::Linux);
+        assert_eq!(h.os_name.as_deref(), Some("Ubuntu  22.04 64位"));
+        assert_eq!(
+            h.image_id.as_deref(),
+            Some("ubuntu_22_04_x64_20G_alibase_20240101.vhd")
+        );
+        assert_eq!(
+            h.public_ips,
+            vec!["47.106.10.20"],
+            "the EIP is a public address"
+        );
+        assert_eq!(h.private_ips, vec!["172.16.3.7", "172.16.3.8"]);
+        assert_eq!(h.pay_mode, PayMode::Prepaid);
+        assert_eq!(h.created_at, Some("2024-03-01T08:30:00Z".parse().unwrap()));
+        assert_eq!(h.expire_at, Some("2025-03-01T16:00:00Z".parse().unwrap()));
+        assert_eq!(h.tags.get("团队").map(String::as_str), Some("算法"));
+        assert_eq!(h.tags.len(), 2);
+        assert_eq!(h.vpc_id.as_deref(), Some("vpc-wz9main"));
+        assert_eq!(h.security_groups, vec!["sg-wz9a", "sg-wz9b"]);
+        assert_eq!(h.key_pairs, vec!["ops-key"]);
+        assert_eq!(
+            h.serial_number.as_deref(),
+            Some("4b1f0c7e-1111-2222-3333-444455556666")
+        );
+        assert!(
+            !h.extra.contains_key("OperationLocks"),
+            "no locks, no entry"
+        );
+        assert_eq!(h.extra["VSwitchId"], json!("vsw-wz9a"));
+        assert_eq!(h.extra["EipAllocationId"], json!("eip-wz9abc"));
+    }
+
+    #[test]
+    fn classic_postpaid_instance_uses_inner_ips_and_the_2099_sentinel() {
+        let h = host(json!({
+            "InstanceId": "i-bp1classic01",
+            "InstanceName": "legacy",
+            "Status": "Stopped",
+            "Cpu": 2,
+            "Memory": 8192,
+            "GPUAmount": 0,
+            "GPUSpec": "",
+            "OSType": "windows",
+            "OSName": "Windows Server  2019 数据中心版 64位中文版",
+            "InstanceNetworkType": "classic",
+            "PublicIpAddress": {"IpAddress": ["121.40.1.2"]},
+            "InnerIpAddress": {"IpAddress": ["10.80.1.2"]},
+            "EipAddress": {"IpAddress": "", "AllocationId": "", "InternetChargeType": ""},
+            "VpcAttributes": {"VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": {"IpAddress": []}},
+            "SecurityGroupIds": {"SecurityGroupId": ["sg-bp1"]},
+            "Tags": {"Tag": []},
+            "InstanceChargeType": "PostPaid",
+            "SpotStrategy": "NoSpot",
+            "CreationTime": "2019-11-11T08:35Z",
+            "ExpiredTime": "2099-12-31T15:59Z",
+            "KeyPairName": "",
+            "SerialNumber": ""
+        }));
+        assert_eq!(h.status, HostStatus::Stopped);
+        assert_eq!(h.os_type, OsType::Windows);
+        assert_eq!(
+            h.public_ips,
+            vec!["121.40.1.2"],
+            "an empty EIP adds nothing"
+        );
+        assert_eq!(
+            h.private_ips,
+            vec!["10.80.1.2"],
+            "classic network: InnerIpAddress"
+        );
+        assert_eq!(h.pay_mode, PayMode::Postpaid);
+        assert_eq!(h.expire_at, None, "the 2099 sentinel means no expiry");
+        assert_eq!(h.created_at, Some("2019-11-11T08:35:00Z".parse().unwrap()));
+        assert_eq!((h.gpu_count, h.gpu_spec), (Some(0), None));
+        assert_eq!(h.vpc_id, None);
+        assert!(h.key_pairs.is_empty() && h.serial_number.is_none() && h.tags.is_empty());
+        assert_eq!(h.extra["InstanceNetworkType"], json!("classic"));
+    }
+
+    #[test]
+    fn spot_locked_instance_with_nic_only_addresses() {
+        let h = host(json!({
+            "InstanceId": "i-spot0001",
+            "Status": "Starting",
+            "InstanceChargeType": "PostPaid",
+            "SpotStrategy": "SpotAsPriceGo",
+            "VpcAttributes": {"VpcId": "vpc-1", "PrivateIpAddress": {"IpAddress": []}},
+            "NetworkInterfaces": {"NetworkInterface": [
+                {"Type": "Secondary", "PrimaryIpAddress": "192.168.9.9"},
+                {"Type": "Primary", "PrimaryIpAddress": "192.168.1.5"}
+            ]},
+            "OperationLocks": {"LockReason": [{"LockReason": "financial"}, {"LockReason": "security", "LockMsg": "x"}]},
+            "CreationTime": "2024-05-06T07:08:09Z",
+            "ExpiredTime": ""
+        }));
+        assert_eq!(h.status, HostStatus::Starting);
+        assert_eq!(h.pay_mode, PayMode::Spot);
+        assert_eq!(h.extra["SpotStrategy"], json!("SpotAsPriceGo"));
+        assert_eq!(
+            h.private_ips,
+            vec!["192.168.1.5"],
+            "the primary NIC's address"
+        );
+        assert_eq!(h.extra["OperationLocks"], json!(["financial", "security"]));
+        assert_eq!(h.created_at, Some("2024-05-06T07:08:09Z".parse().unwrap()));
+        assert_eq!(h.expire_at, None, "an empty ExpiredTime is no expiry");
+        assert_eq!(h.name, "");
+    }
+
+    #[test]
+    fn statuses_and_pay_modes_normalize_keeping_the_raw_word() {
+        for (raw, expected) in [
+            ("Pending", HostStatus::Pending),
+            ("Starting", HostStatus::Starting),
+            ("Running", HostStatus::Running),
+            ("Stopping", HostStatus::Stopping),
+            ("Stopped", HostStatus::Stopped),
+            ("Expired", HostStatus::Unknown),
+            ("", HostStatus::Unknown),
+        ] {
+            assert_eq!(status(raw), expected, "{raw}");
+            let h = host(json!({"InstanceId": "i-1", "Status": raw}));
+            assert_eq!(h.raw_status, raw);
+        }
+        assert_eq!(pay_mode("PrePaid", "NoSpot"), PayMode::Prepaid);
+        assert_eq!(pay_mode("PostPaid", ""), PayMode::Postpaid);
+        assert_eq!(pay_mode("PostPaid", "SpotWithPriceLimit"), PayMode::Spot);
+        assert_eq!(pay_mode("Mystery", ""), PayMode::Unknown);
+    }
+
+    #[test]
+    fn times_of_both_precisions_parse_and_bad_ones_name_the_field() {
+        assert_eq!(
+            parse_time("2017-12-10T04:04Z").unwrap(),
+            Some("2017-12-10T04:04:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_time("2017-12-10T04:04:05Z").unwrap(),
+            Some("2017-12-10T04:04:05Z".parse().unwrap())
+        );
+        assert_eq!(parse_time("").unwrap(), None);
+        assert!(parse_time("yesterday").is_err());
+        let instance: Instance =
+            decode(&json!({"InstanceId": "i-bad", "CreationTime": "10/12/2017"})).unwrap();
+        let e = to_host(instance, "r", "RID-9").unwrap_err();
+        assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
+        assert!(e.message().contains("CreationTime"), "{e}");
+        assert!(e.message().contains("RID-9"), "{e}");
+        assert!(e.message().contains("i-bad"), "{e}");
+    }
+
+    #[test]
+    fn public_ips_dedupe_and_empty_ids_fail() {
+        let h = host(json!({
+            "InstanceId": "i-dup",
+            "PublicIpAddress": {"IpAddress": ["1.2.3.4"]},
+            "EipAddress": {"IpAddress": "1.2.3.4"}
+        }));
+        assert_eq!(h.public_ips, vec!["1.2.3.4"]);
+        let instance: Instance = decode(&json!({"InstanceName": "x"})).unwrap();
+        let e = to_host(instance, "r", "RID").unwrap_err();
+        assert!(e.message().contains("InstanceId"), "{e}");
+    }
+}

@@ -1,0 +1,159 @@
+#![cfg_attr(not(feature = "aliyun"), allow(missing_docs))]
+#![cfg(feature = "aliyun")]
+//! End to end: the built-in Alibaba Cloud provider, through the `Syncer`, against the
+//! signature-checking simulator, into the memory store.
+
+use std::sync::Arc;
+
+use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
+use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
+use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb_testkit::aliyun::SimulatedAliyun;
+
+const REGION: &str = "cn-shanghai";
+
+struct Env {
+    sim: SimulatedAliyun,
+    hosts: Arc<MemoryHostStore>,
+    secret: Secret,
+    syncer: Syncer,
+}
+
+impl Env {
+    async fn new(count: u64) -> Env {
+        let sim = SimulatedAliyun::start(REGION, count).await;
+        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+        let secrets = Arc::new(MemorySecretStore::new());
+        let secret = NewSecret {
+            vendor: Vendor::Aliyun,
+            description: "simulated account".into(),
+            api_key: sim.access_key_id(),
+            api_secret: sim.access_key_secret().into(),
+            allowed_regions: vec![REGION.into()],
+            request_rate: Some(1000),
+            address: Some(sim.uri()),
+        }
+        .seal(&cipher)
+        .unwrap();
+        secrets.create(&secret).await.unwrap();
+        let hosts = Arc::new(MemoryHostStore::new());
+        let syncer = Syncer::new(
+            secrets,
+            hosts.clone(),
+            cipher,
+            ProviderRegistry::with_builtin_providers(),
+        );
+        Env {
+            sim,
+            hosts,
+            secret,
+            syncer,
+        }
+    }
+
+    fn request(&self) -> SyncRequest {
+        SyncRequest::new(&self.secret.id, REGION)
+    }
+
+    async fn count(&self, released: bool) -> u64 {
+        let q = HostQuery {
+            released: Some(released),
+            ..HostQuery::default()
+        };
+        self.hosts.query(&q).await.unwrap().total
+    }
+}
+
+#[tokio::test]
+async fn sync_creates_then_is_unchanged_then_releases_a_removed_host() {
+    let env = Env::new(250).await;
+    assert!(ProviderRegistry::with_builtin_providers()
+        .vendors()
+        .contains(&Vendor::Aliyun));
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    assert_eq!((r.pages, r.total_succeed, r.total_failed), (3, 250, 0));
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (250, 0, 0, 0)
+    );
+    assert_eq!(env.count(false).await, 250);
+    let stored = env
+        .hosts
+        .get(Vendor::Aliyun, &env.sim.instance_id(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.host.secret_id, env.secret.id);
+    assert_eq!(stored.host.region, REGION);
+    assert_eq!(stored.host.name, "网站-0");
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete);
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (0, 0, 250, 0)
+    );
+
+    let gone = env.sim.instance_id(17);
+    assert!(env.sim.remove_host(&gone));
+    let changed = env.sim.instance_id(18);
+    assert!(env
+        .sim
+        .update_host(&changed, |h| h["Status"] = "Stopped".into()));
+    let added = env.sim.add_hosts(2);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (2, 1, 248, 1)
+    );
+    let released = env.hosts.get(Vendor::Aliyun, &gone).await.unwrap().unwrap();
+    assert!(
+        released.released_at.is_some(),
+        "the removed host is released"
+    );
+    let new = env
+        .hosts
+        .get(Vendor::Aliyun, &added[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(new.released_at.is_none());
+    assert_eq!((env.count(false).await, env.count(true).await), (251, 1));
+}
+
+#[tokio::test]
+async fn sync_completes_through_injected_throttling_and_server_errors() {
+    let env = Env::new(300).await;
+    env.sim.throttle_every(2);
+    env.sim.fail_next(1, 503);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    assert_eq!((r.created, r.total_failed), (300, 0));
+    let answers = env.sim.answers();
+    assert!(
+        answers.iter().any(|a| a == "Throttling.User"),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a == "ServiceUnavailable"),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_the_sync_without_retrying() {
+    let env = Env::new(10).await;
+    env.sim
+        .set_credentials(&env.sim.access_key_id(), "rotated-secret");
+    let e = env.syncer.sync(env.request()).await.unwrap_err();
+    assert_eq!(e.kind(), cmdb_core::ErrorKind::Unauthenticated);
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("SignatureDoesNotMatch")
+    );
+    assert_eq!(env.sim.requests(), 1);
+    assert_eq!(env.count(false).await, 0);
+}
