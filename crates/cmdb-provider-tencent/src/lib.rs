@@ -1,1 +1,41 @@
-//! cmdb host provider for Tencent Cloud (being built).
+//! cmdb host provider for Tencent Cloud CVM.
+//!
+//! - [`TencentBuilder`] takes the SecretId/SecretKey ([`Credentials`](cmdb_secret::Credentials)),
+//!   the region, an optional endpoint override, the secret's shared rate limiter and the
+//!   paging settings, and builds a [`TencentClient`] or a [`TencentHostProvider`].
+//! - [`TencentClient`] signs every call with `TC3-HMAC-SHA256` (the service signed is the
+//!   API's, `cvm` or `region`, never the host's) and offers
+//!   [`describe_instances`](TencentClient::describe_instances) and
+//!   [`describe_regions`](TencentClient::describe_regions).
+//! - [`TencentHostProvider`] lists a region with `Offset`/`Limit` paging (100 a page),
+//!   fetching later pages concurrently but yielding them in order.
+//!
+//! Tencent Cloud answers errors with HTTP 200 and `Response.Error`: they become typed
+//! [`cmdb_core::Error`]s with the code, message and request id. Throttling
+//! (`RequestLimitExceeded*`), `InternalError` and `ServiceUnavailable` are retried;
+//! `AuthFailure.*` and `UnauthorizedOperation` never are, and say what to check.
+//!
+//! ```no_run
+//! use cmdb_core::HostProvider;
+//! use cmdb_provider_tencent::TencentBuilder;
+//! use futures::TryStreamExt;
+//!
+//! # async fn demo() -> cmdb_core::Result<()> {
+//! let provider = TencentBuilder::from_env().with_region("ap-guangzhou").build()?;
+//! let pages: Vec<_> = provider.pages().try_collect().await?;
+//! let hosts: usize = pages.iter().map(|p| p.hosts.len()).sum();
+//! println!("{hosts} instances");
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod client;
+mod error;
+mod map;
+mod model;
+mod provider;
+mod sign;
+
+pub use builder::{TencentBuilder, DEFAULT_CONCURRENCY};
+pub use client::{InstancePage, TencentClient, TencentRegion, MAX_PAGE_SIZE};
+pub use provider::TencentHostProvider;

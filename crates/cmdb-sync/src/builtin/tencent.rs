@@ -1,1 +1,23 @@
-//! Registration of the tencent provider (being built).
+//! Registration of the Tencent Cloud CVM provider.
+
+use std::sync::Arc;
+
+use cmdb_core::HostProvider;
+use cmdb_provider_tencent::TencentBuilder;
+
+use crate::registry::ProviderContext;
+
+/// Builds the Tencent provider of one run: the secret's key pair, region and endpoint
+/// override, and the secret's shared rate limiter (Tencent throttles per account, so
+/// every run of the secret draws from one bucket). No request is made here.
+pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
+    let mut builder = TencentBuilder::new()
+        .with_credentials(ctx.credentials)
+        .with_region(ctx.region)
+        .with_limiter(ctx.limiter)
+        .with_request_rate(ctx.request_rate);
+    if let Some(endpoint) = ctx.endpoint.filter(|e| !e.trim().is_empty()) {
+        builder = builder.with_endpoint(endpoint);
+    }
+    Ok(Arc::new(builder.build()?))
+}

@@ -1,0 +1,306 @@
+//! One method per Tencent Cloud API call, signed with TC3 and sent through `cmdb-http`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cmdb_core::{Error, Host, Result};
+use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, RawResponse};
+use cmdb_secret::Credentials;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderValue;
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::map::{decode_instance, to_host};
+use crate::model::{
+    DescribeInstancesRequest, DescribeRegionsRequest, DescribeRegionsResponse, Envelope,
+};
+use crate::sign::{sign, SignInput};
+
+/// The most instances `DescribeInstances` returns per call (its `Limit` maximum).
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The one `Content-Type` sent, and therefore the one signed.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// The root domain of the public endpoints.
+const ROOT_DOMAIN: &str = "tencentcloudapi.com";
+
+/// Unix seconds now; injectable so tests can sign in the past or future.
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The current time from the system clock.
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp())
+}
+
+/// One API of one service: what is signed (`service`) is the API's, never the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Api {
+    pub(crate) service: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) action: &'static str,
+    /// Whether `X-TC-Region` is sent.
+    pub(crate) regional: bool,
+}
+
+/// CVM `DescribeInstances`, version 2017-03-12.
+pub(crate) const DESCRIBE_INSTANCES: Api = Api {
+    service: "cvm",
+    version: "2017-03-12",
+    action: "DescribeInstances",
+    regional: true,
+};
+
+/// Region `DescribeRegions`, version 2022-06-27.
+pub(crate) const DESCRIBE_REGIONS: Api = Api {
+    service: "region",
+    version: "2022-06-27",
+    action: "DescribeRegions",
+    regional: false,
+};
+
+/// One page of `DescribeInstances`, mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstancePage {
+    /// The instances of the page, as hosts of the client's region.
+    pub hosts: Vec<Host>,
+    /// `TotalCount`: instances in the whole listing when this page was answered.
+    pub total_count: u64,
+    /// Tencent's `RequestId`.
+    pub request_id: Option<String>,
+}
+
+/// One region of `DescribeRegions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TencentRegion {
+    /// The region id, e.g. `ap-guangzhou`.
+    pub region: String,
+    /// Its display name, e.g. `South China (Guangzhou)`.
+    pub name: Option<String>,
+    /// `AVAILABLE` or another state word.
+    pub state: Option<String>,
+}
+
+/// A Tencent Cloud API client for one secret and one region: built by
+/// [`TencentBuilder::build_client`](crate::TencentBuilder::build_client).
+///
+/// Every call is a `POST` of a JSON body to `/`, signed with `TC3-HMAC-SHA256` afresh for
+/// each attempt. The body is serialized once; the same bytes are hashed and sent. With an
+/// endpoint override, every call (CVM and region service alike) goes there, and is still
+/// signed for its API's service. Cloning is cheap.
+#[derive(Clone)]
+pub struct TencentClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HttpClient,
+    credentials: Credentials,
+    region: String,
+    endpoint: Option<Endpoint>,
+    clock: Clock,
+}
+
+impl fmt::Debug for TencentClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TencentClient")
+            .field("region", &self.inner.region)
+            .field("endpoint", &self.inner.endpoint)
+            // Credentials' own Debug masks the key and hides the secret.
+            .field("credentials", &self.inner.credentials)
+            .field("http", &self.inner.http)
+            .finish()
+    }
+}
+
+impl TencentClient {
+    pub(crate) fn new(
+        http: HttpClient,
+        credentials: Credentials,
+        region: String,
+        endpoint: Option<Endpoint>,
+        clock: Clock,
+    ) -> TencentClient {
+        TencentClient {
+            inner: Arc::new(Inner {
+                http,
+                credentials,
+                region,
+                endpoint,
+                clock,
+            }),
+        }
+    }
+
+    /// The region listed.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The HTTP client (for its [`stats`](HttpClient::stats)).
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    /// Where `service`'s calls go: the override, else the public host. The finance
+    /// regions (`*-fsi`) are only served by their regional host
+    /// `<service>.<region>.tencentcloudapi.com`; others use `<service>.tencentcloudapi.com`
+    /// with the region in `X-TC-Region`.
+    pub(crate) fn endpoint_for(&self, api: Api) -> Result<Endpoint> {
+        if let Some(endpoint) = &self.inner.endpoint {
+            return Ok(endpoint.clone());
+        }
+        let region = &self.inner.region;
+        if api.regional && region.ends_with("-fsi") {
+            Endpoint::https_host(&format!("{}.{region}.{ROOT_DOMAIN}", api.service))
+        } else {
+            Endpoint::https_host(&format!("{}.{ROOT_DOMAIN}", api.service))
+        }
+    }
+
+    /// Sends one call: serializes `body` once, then signs and sends the same bytes on
+    /// every attempt, and returns the response the classifier accepted.
+    async fn call(&self, api: Api, body: &impl Serialize) -> Result<RawResponse> {
+        let body = Bytes::from(serde_json::to_vec(body)?);
+        let endpoint = self.endpoint_for(api)?;
+        let host = endpoint.host_header();
+        let url = endpoint.join("/");
+        let inner = &self.inner;
+        tracing::debug!(
+            service = api.service,
+            action = api.action,
+            host = %host,
+            "tencent call"
+        );
+        inner
+            .http
+            .send(|| {
+                let timestamp = (inner.clock)();
+                let signed = sign(
+                    &SignInput {
+                        method: "POST",
+                        query: "",
+                        headers: &[("Content-Type", JSON_CONTENT_TYPE), ("Host", host.as_str())],
+                        body: &body,
+                        service: api.service,
+                        timestamp,
+                    },
+                    inner.credentials.api_key(),
+                    inner.credentials.api_secret(),
+                )?;
+                let mut request = reqwest::Request::new(Method::POST, url.clone());
+                let headers = request.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+                headers.insert("X-TC-Action", HeaderValue::from_static(api.action));
+                headers.insert("X-TC-Version", HeaderValue::from_static(api.version));
+                headers.insert("X-TC-Timestamp", HeaderValue::from(timestamp));
+                if api.regional {
+                    let region = HeaderValue::from_str(&inner.region)
+                        .map_err(|_| Error::invalid_field("region", "is not a header value"))?;
+                    headers.insert("X-TC-Region", region);
+                }
+                headers.insert(
+                    AUTHORIZATION,
+                    sensitive_header_value(&signed.authorization)?,
+                );
+                *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+                Ok(request)
+            })
+            .await
+    }
+
+    /// CVM `DescribeInstances` with `Offset` and `Limit` (at most [`MAX_PAGE_SIZE`]).
+    ///
+    /// Errors: the classified `Response.Error`, or [`Decode`](cmdb_core::ErrorKind::Decode)
+    /// naming the field when the body does not fit the schema.
+    pub async fn describe_instances(&self, offset: u64, limit: u64) -> Result<InstancePage> {
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let response = self
+            .call(
+                DESCRIBE_INSTANCES,
+                &DescribeInstancesRequest { offset, limit },
+            )
+            .await?;
+        self.decode_instances(&response)
+    }
+
+    fn decode_instances(&self, response: &RawResponse) -> Result<InstancePage> {
+        let body: Value = response.json()?;
+        let Some(Value::Object(mut r)) = body.get("Response").cloned() else {
+            return Err(Error::decode(
+                "DescribeInstances: the body has no Response object",
+            ));
+        };
+        let total_count = r.get("TotalCount").and_then(Value::as_u64).ok_or_else(|| {
+            Error::decode(
+                "DescribeInstances: Response.TotalCount is missing or not a non-negative integer",
+            )
+        })?;
+        let request_id = r
+            .get("RequestId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let instances = match r.remove("InstanceSet") {
+            Some(Value::Array(items)) => items,
+            Some(Value::Null) => Vec::new(),
+            None => {
+                return Err(Error::decode(
+                    "DescribeInstances: Response.InstanceSet is missing",
+                ))
+            }
+            Some(_) => {
+                return Err(Error::decode(
+                    "DescribeInstances: Response.InstanceSet is not an array",
+                ))
+            }
+        };
+        let hosts = instances
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| to_host(decode_instance(i, v)?, &self.inner.region))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| match &request_id {
+                Some(id) => e.context(format!("DescribeInstances [request id {id}]")),
+                None => e.context("DescribeInstances"),
+            })?;
+        Ok(InstancePage {
+            hosts,
+            total_count,
+            request_id,
+        })
+    }
+
+    /// The regions where CVM is offered: the `region` service's `DescribeRegions` with
+    /// `{"Product": "cvm"}`.
+    pub async fn describe_regions(&self) -> Result<Vec<TencentRegion>> {
+        let response = self
+            .call(DESCRIBE_REGIONS, &DescribeRegionsRequest { product: "cvm" })
+            .await?;
+        let body: Envelope<DescribeRegionsResponse> = response.json()?;
+        body.response
+            .region_set
+            .ok_or_else(|| Error::decode("DescribeRegions: Response.RegionSet is missing"))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Ok(TencentRegion {
+                    region: r.region.filter(|r| !r.is_empty()).ok_or_else(|| {
+                        Error::decode(format!(
+                            "DescribeRegions: Response.RegionSet[{i}].Region is missing"
+                        ))
+                    })?,
+                    name: r.region_name,
+                    state: r.region_state,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,268 @@
+//! Tencent Cloud errors: the `Response.Error` envelope, classified once.
+//!
+//! Tencent Cloud API 3.0 answers errors with **HTTP 200** and
+//! `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}` (the official Go SDK's
+//! `tencentcloud/common/http/response.go` parses every body this way). Codes:
+//! <https://www.tencentcloud.com/document/api/213/15694> (CVM error codes, "Common Error
+//! Codes" section).
+
+use cmdb_core::{Error, ErrorKind, Vendor, VendorError};
+use cmdb_http::{classify_status, request_id, ErrorClassifier, RawResponse};
+
+use crate::model::{Envelope, ErrorResponse};
+
+/// The kind of a Tencent error code and whether retrying may help.
+///
+/// | code | kind | retried |
+/// |---|---|---|
+/// | `RequestLimitExceeded`, `RequestLimitExceeded.*` | RateLimited | yes |
+/// | `InternalError`, `ServiceUnavailable` | Unavailable | yes |
+/// | `AuthFailure.UnauthorizedOperation`, `UnauthorizedOperation`, `UnauthorizedOperation.*` | PermissionDenied | never |
+/// | `AuthFailure.*` | Unauthenticated | never |
+/// | `InvalidParameter*`, `MissingParameter`, `UnknownParameter`, `InvalidAction`, `UnsupportedOperation*` | InvalidInput | no |
+/// | `ResourceNotFound*`, `InvalidInstanceId.NotFound` | NotFound | no |
+/// | anything else (quotas such as `LimitExceeded.*` included) | Vendor | no |
+pub(crate) fn classify_code(code: &str) -> (ErrorKind, bool) {
+    let under = |prefix: &str| code == prefix || code.starts_with(&format!("{prefix}."));
+    if under("RequestLimitExceeded") {
+        (ErrorKind::RateLimited, true)
+    } else if code == "InternalError" || code == "ServiceUnavailable" {
+        (ErrorKind::Unavailable, true)
+    } else if code == "AuthFailure.UnauthorizedOperation" || under("UnauthorizedOperation") {
+        (ErrorKind::PermissionDenied, false)
+    } else if under("AuthFailure") {
+        (ErrorKind::Unauthenticated, false)
+    } else if code.starts_with("InvalidParameter")
+        || code.starts_with("UnsupportedOperation")
+        || ["MissingParameter", "UnknownParameter", "InvalidAction"].contains(&code)
+    {
+        (ErrorKind::InvalidInput, false)
+    } else if code.starts_with("ResourceNotFound") || code == "InvalidInstanceId.NotFound" {
+        (ErrorKind::NotFound, false)
+    } else {
+        (ErrorKind::Vendor, false)
+    }
+}
+
+/// What to check, for the errors a person must fix.
+fn hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AuthFailure.SignatureExpire" => {
+            "the request timestamp is more than 5 minutes from Tencent Cloud's time: check this machine's clock (NTP)"
+        }
+        "AuthFailure.SecretIdNotFound" => {
+            "the SecretId does not exist or is disabled: check the secret's api_key (no spaces around it) in the CAM console"
+        }
+        "AuthFailure.InvalidSecretId" => {
+            "the api_key is not a Tencent Cloud API SecretId: check the secret's api_key"
+        }
+        "AuthFailure.SignatureFailure" => {
+            "the signature does not match: check the secret's api_secret (SecretKey) and that no proxy rewrites the request"
+        }
+        "AuthFailure.TokenFailure" => "the STS token is invalid or expired: check the token",
+        "AuthFailure.InvalidAuthorization" => {
+            "the Authorization header is malformed: check any proxy between cmdb and Tencent Cloud"
+        }
+        _ if code == "AuthFailure.UnauthorizedOperation" || code.starts_with("UnauthorizedOperation") => {
+            "the key is valid but not allowed: grant the CAM policy for cvm:DescribeInstances (and region:DescribeRegions)"
+        }
+        _ if code.starts_with("AuthFailure") => {
+            "Tencent Cloud rejected the credentials: check the secret's api_key and api_secret"
+        }
+        _ => return None,
+    })
+}
+
+/// Builds the typed error of one Tencent error code.
+pub(crate) fn api_error(
+    http_status: u16,
+    code: String,
+    message: Option<String>,
+    request_id: Option<String>,
+) -> Error {
+    let (kind, retryable) = classify_code(&code);
+    let what = hint(&code);
+    let error = Error::vendor(
+        kind,
+        retryable,
+        VendorError {
+            vendor: Some(Vendor::Tencent),
+            http_status: Some(http_status),
+            code: Some(code),
+            message,
+            request_id,
+        },
+    );
+    match what {
+        Some(what) => error.context(what),
+        None => error,
+    }
+}
+
+/// The [`ErrorClassifier`] of Tencent Cloud API 3.0.
+///
+/// Every body, 2xx included, is read for `Response.Error`; a body with a code is an error
+/// of [`classify_code`]'s kind. A non-2xx body without one (a proxy's page) is classified
+/// by its status. A 2xx body that is not JSON, or has no error, passes: decoding it is
+/// the caller's job, which fails with a `Decode` error naming what is missing.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TencentClassifier;
+
+impl ErrorClassifier for TencentClassifier {
+    fn classify(&self, response: &RawResponse) -> Option<Error> {
+        let status = response.status.as_u16();
+        let parsed = serde_json::from_slice::<Envelope<ErrorResponse>>(&response.body)
+            .ok()
+            .map(|e| e.response);
+        let header_id = request_id(&response.headers);
+        if let Some(ErrorResponse {
+            error: Some(api),
+            request_id,
+        }) = parsed
+        {
+            if let Some(code) = api.code.filter(|c| !c.is_empty()) {
+                return Some(api_error(
+                    status,
+                    code,
+                    api.message,
+                    request_id.or(header_id),
+                ));
+            }
+        }
+        if response.is_success() {
+            return None;
+        }
+        let (kind, retryable) = classify_status(Some(Vendor::Tencent), status);
+        let reason = response
+            .status
+            .canonical_reason()
+            .unwrap_or("unexpected status");
+        let body = response.body_preview();
+        Some(Error::vendor(
+            kind,
+            retryable,
+            VendorError {
+                vendor: Some(Vendor::Tencent),
+                http_status: Some(status),
+                code: None,
+                message: Some(if body.is_empty() {
+                    reason.to_owned()
+                } else {
+                    format!("{reason}: {body}")
+                }),
+                request_id: header_id,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cmdb_http::is_retryable;
+    use http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    fn response(status: u16, body: &str) -> RawResponse {
+        RawResponse::new(
+            StatusCode::from_u16(status).unwrap(),
+            HeaderMap::new(),
+            body.to_owned(),
+        )
+    }
+
+    fn error_body(code: &str) -> String {
+        format!(
+            r#"{{"Response": {{"Error": {{"Code": "{code}", "Message": "said {code}"}}, "RequestId": "rid-{code}"}}}}"#
+        )
+    }
+
+    #[test]
+    fn codes_map_to_kinds_and_retries() {
+        use ErrorKind::*;
+        let cases = [
+            ("RequestLimitExceeded", RateLimited, true),
+            ("RequestLimitExceeded.UinLimitExceeded", RateLimited, true),
+            ("RequestLimitExceeded.IPLimitExceeded", RateLimited, true),
+            (
+                "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
+                RateLimited,
+                true,
+            ),
+            ("InternalError", Unavailable, true),
+            ("ServiceUnavailable", Unavailable, true),
+            ("AuthFailure.SecretIdNotFound", Unauthenticated, false),
+            ("AuthFailure.InvalidSecretId", Unauthenticated, false),
+            ("AuthFailure.SignatureFailure", Unauthenticated, false),
+            ("AuthFailure.SignatureExpire", Unauthenticated, false),
+            ("AuthFailure.TokenFailure", Unauthenticated, false),
+            ("AuthFailure.UnauthorizedOperation", PermissionDenied, false),
+            ("UnauthorizedOperation", PermissionDenied, false),
+            ("UnauthorizedOperation.CamNoAuth", PermissionDenied, false),
+            ("InvalidParameterValue.LimitExceeded", InvalidInput, false),
+            ("InvalidParameter", InvalidInput, false),
+            ("MissingParameter", InvalidInput, false),
+            ("ResourceNotFound.NoDefaultVpc", NotFound, false),
+            ("LimitExceeded.CvmInstanceQuota", Vendor, false),
+            ("RequestLimitExceededSoon", Vendor, false),
+            ("InternalError.TradeUnknownError", Vendor, false),
+        ];
+        for (code, kind, retryable) in cases {
+            assert_eq!(classify_code(code), (kind, retryable), "{code}");
+            let e = TencentClassifier
+                .classify(&response(200, &error_body(code)))
+                .unwrap_or_else(|| panic!("{code} is an error"));
+            assert_eq!(e.kind(), kind, "{code}");
+            assert_eq!(is_retryable(&e), retryable, "{code}");
+            let v = e.vendor_error().unwrap();
+            assert_eq!(v.code.as_deref(), Some(code));
+            assert_eq!(v.message.as_deref(), Some(format!("said {code}").as_str()));
+            assert_eq!(
+                v.request_id.as_deref(),
+                Some(format!("rid-{code}").as_str())
+            );
+            assert_eq!(v.http_status, Some(200));
+            assert_eq!(v.vendor, Some(cmdb_core::Vendor::Tencent));
+        }
+    }
+
+    #[test]
+    fn auth_errors_say_what_to_check() {
+        let e = TencentClassifier
+            .classify(&response(200, &error_body("AuthFailure.SignatureExpire")))
+            .unwrap();
+        assert!(e.to_string().contains("clock"), "{e}");
+        assert!(e.to_string().contains("AuthFailure.SignatureExpire"), "{e}");
+        for (code, word) in [
+            ("AuthFailure.SecretIdNotFound", "api_key"),
+            ("AuthFailure.SignatureFailure", "api_secret"),
+            ("UnauthorizedOperation", "CAM policy"),
+        ] {
+            let e = TencentClassifier
+                .classify(&response(200, &error_body(code)))
+                .unwrap();
+            assert!(e.to_string().contains(word), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn successes_pass_and_other_statuses_are_typed() {
+        let ok = r#"{"Response": {"TotalCount": 0, "InstanceSet": [], "RequestId": "r"}}"#;
+        assert!(TencentClassifier.classify(&response(200, ok)).is_none());
+        // Not JSON at 200: left to the decoder.
+        assert!(TencentClassifier
+            .classify(&response(200, "<html>"))
+            .is_none());
+        let e = TencentClassifier
+            .classify(&response(502, "<html>bad gateway</html>"))
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_retryable());
+        // A code in a non-2xx body wins over the status.
+        let e = TencentClassifier
+            .classify(&response(503, &error_body("AuthFailure.SignatureFailure")))
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        assert_eq!(e.vendor_error().unwrap().http_status, Some(503));
+    }
+}

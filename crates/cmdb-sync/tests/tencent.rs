@@ -1,0 +1,165 @@
+#![cfg_attr(not(feature = "tencent"), allow(missing_docs))]
+#![cfg(feature = "tencent")]
+//! End to end: the builtin Tencent provider, built by the registry from a stored secret
+//! whose address is a `SimulatedTencent`, synced into a `MemoryHostStore`.
+
+use std::sync::Arc;
+
+use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
+use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
+use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb_testkit::tencent::{SimulatedTencent, REGION, SECRET_ID, SECRET_KEY};
+use serde_json::json;
+
+struct Env {
+    sim: SimulatedTencent,
+    hosts: Arc<MemoryHostStore>,
+    secret: Secret,
+    syncer: Syncer,
+}
+
+impl Env {
+    async fn new(count: u64, api_secret: &str) -> Env {
+        let sim = SimulatedTencent::start(count).await;
+        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+        let secrets = Arc::new(MemorySecretStore::new());
+        let secret = NewSecret {
+            vendor: Vendor::Tencent,
+            description: "tencent simulator".into(),
+            api_key: SECRET_ID.into(),
+            api_secret: api_secret.to_owned().into(),
+            allowed_regions: vec![REGION.into()],
+            request_rate: Some(1000),
+            address: Some(sim.uri()),
+        }
+        .seal(&cipher)
+        .unwrap();
+        secrets.create(&secret).await.unwrap();
+        let hosts = Arc::new(MemoryHostStore::new());
+        let syncer = Syncer::new(
+            secrets,
+            hosts.clone(),
+            cipher,
+            ProviderRegistry::with_builtin_providers(),
+        );
+        Env {
+            sim,
+            hosts,
+            secret,
+            syncer,
+        }
+    }
+
+    fn request(&self) -> SyncRequest {
+        SyncRequest::new(&self.secret.id, REGION)
+    }
+
+    async fn active(&self) -> u64 {
+        let q = HostQuery {
+            released: Some(false),
+            ..HostQuery::default()
+        };
+        self.hosts.query(&q).await.unwrap().total
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_sync_creates_keeps_updates_and_releases() {
+    assert!(ProviderRegistry::with_builtin_providers()
+        .vendors()
+        .contains(&Vendor::Tencent));
+    let env = Env::new(250, SECRET_KEY).await;
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{:?}", r.error);
+    assert_eq!((r.pages, r.total_succeed, r.total_failed), (3, 250, 0));
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (250, 0, 0, 0)
+    );
+    let ids = env.sim.instance_ids();
+    let stored = env
+        .hosts
+        .get(Vendor::Tencent, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.host.secret_id, env.secret.id);
+    assert_eq!(stored.host.region, REGION);
+    let raw = env.sim.instance(&ids[0]).unwrap();
+    assert_eq!(
+        stored.host.memory_mib,
+        Some(raw["Memory"].as_u64().unwrap() * 1024)
+    );
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (0, 0, 250, 0)
+    );
+
+    // Between runs: two instances released, one stopped, one created.
+    assert!(env.sim.remove_instance(&ids[10]));
+    assert!(env.sim.remove_instance(&ids[20]));
+    assert!(env
+        .sim
+        .update_instance(&ids[30], |i| i["InstanceState"] = json!("STOPPED")));
+    let added = env.sim.add_instances(1);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete);
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.released),
+        (1, 1, 247, 2)
+    );
+    assert_eq!(env.active().await, 249);
+    let gone = env
+        .hosts
+        .get(Vendor::Tencent, &ids[10])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(gone.released_at.is_some(), "released, not deleted");
+    let stopped = env
+        .hosts
+        .get(Vendor::Tencent, &ids[30])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stopped.host.status, HostStatus::Stopped);
+    assert!(env
+        .hosts
+        .get(Vendor::Tencent, &added[0])
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_sync_completes_under_injected_throttling() {
+    let env = Env::new(250, SECRET_KEY).await;
+    // Every 2nd request is RequestLimitExceeded (HTTP 200): each page needs a retry.
+    env.sim.throttle_every(2);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{:?}", r.error);
+    assert_eq!((r.created, r.total_succeed), (250, 250));
+    // 3 pages and, with every 2nd request throttled, at least 2 throttled answers.
+    assert!(env.sim.requests() >= 5, "{} requests", env.sim.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_sync_with_a_wrong_key_fails_without_releasing() {
+    let env = Env::new(20, "wrong-secret-key").await;
+    let (kind, code) = match env.syncer.sync(env.request()).await {
+        Ok(r) => {
+            assert!(!r.complete);
+            assert_eq!(r.released, 0);
+            let report = r.error.expect("the error is reported");
+            (report.kind, report.code)
+        }
+        Err(e) => (e.kind(), e.vendor_error().and_then(|v| v.code.clone())),
+    };
+    assert_eq!(kind, ErrorKind::Unauthenticated);
+    assert_eq!(code.as_deref(), Some("AuthFailure.SignatureFailure"));
+    assert_eq!(env.active().await, 0);
+    assert_eq!(env.sim.requests(), 1, "auth errors are never retried");
+}
