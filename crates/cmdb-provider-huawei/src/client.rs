@@ -1,0 +1,344 @@
+//! One method per Huawei Cloud API call: IAM KeystoneListProjects and ECS
+//! ListServersDetails, signed with [`crate::sign`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::Utc;
+use cmdb_core::{Error, ErrorKind, Host, HostPage, Result};
+use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, PageInfo};
+use cmdb_secret::Credentials;
+use reqwest::header::HeaderValue;
+use reqwest::Method;
+
+use crate::map::server_to_host;
+use crate::model::{ProjectsResponse, ServersResponse};
+use crate::sign::{self, SignInput, DATE_FORMAT};
+
+/// Largest `limit` ListServersDetails accepts.
+pub(crate) const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Project ids by (IAM endpoint, AK, region).
+type ProjectCache = Mutex<HashMap<(String, String, String), String>>;
+
+/// Project ids looked up so far in this process: a project id never changes, and every
+/// lookup is one more signed request against the key's budget.
+fn project_cache() -> &'static ProjectCache {
+    static CACHE: OnceLock<ProjectCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// A client of Huawei Cloud's IAM and ECS APIs for one access key and region.
+///
+/// Built by [`HuaweiBuilder::build_client`](crate::HuaweiBuilder::build_client). Cloning
+/// is cheap; clones share the HTTP client, its rate limiter and statistics.
+#[derive(Clone)]
+pub struct HuaweiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HttpClient,
+    credentials: Credentials,
+    region: String,
+    iam: Endpoint,
+    ecs: Endpoint,
+    project_id: Option<String>,
+}
+
+impl fmt::Debug for HuaweiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HuaweiClient")
+            .field("credentials", &self.inner.credentials)
+            .field("region", &self.inner.region)
+            .field("iam", &self.inner.iam)
+            .field("ecs", &self.inner.ecs)
+            .field("project_id", &self.inner.project_id)
+            .field("http", &self.inner.http)
+            .finish()
+    }
+}
+
+impl HuaweiClient {
+    pub(crate) fn new(
+        http: HttpClient,
+        credentials: Credentials,
+        region: String,
+        iam: Endpoint,
+        ecs: Endpoint,
+        project_id: Option<String>,
+    ) -> HuaweiClient {
+        HuaweiClient {
+            inner: Arc::new(Inner {
+                http,
+                credentials,
+                region,
+                iam,
+                ecs,
+                project_id,
+            }),
+        }
+    }
+
+    /// The region this client lists.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The HTTP client (for its [`stats`](HttpClient::stats)).
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    /// The project id of the region: the one configured, else the one IAM reports for a
+    /// project named after the region (looked up once per IAM endpoint, AK and region
+    /// in this process).
+    ///
+    /// Errors: [`NotFound`](ErrorKind::NotFound) when IAM lists no such project,
+    /// [`InvalidInput`](ErrorKind::InvalidInput) when it lists several, and the
+    /// request's own errors.
+    pub async fn project_id(&self) -> Result<String> {
+        if let Some(id) = &self.inner.project_id {
+            return Ok(id.clone());
+        }
+        let key = (
+            self.inner.iam.to_string(),
+            self.inner.credentials.api_key().to_owned(),
+            self.inner.region.clone(),
+        );
+        if let Some(id) = lock(project_cache()).get(&key) {
+            return Ok(id.clone());
+        }
+        let region = self.inner.region.clone();
+        let projects = self.keystone_list_projects(&region).await?;
+        let ids: Vec<String> = projects
+            .into_iter()
+            .filter(|(_, name)| name.as_deref().is_none_or(|n| n == region))
+            .map(|(id, _)| id)
+            .collect();
+        match ids.as_slice() {
+            [id] => {
+                lock(project_cache()).insert(key, id.clone());
+                Ok(id.clone())
+            }
+            [] => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "huawei IAM lists no project named {region:?} for this access key: check the \
+                     region, or configure the project id"
+                ),
+            )),
+            several => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "huawei IAM lists {} projects named {region:?} ({}): configure the project id \
+                     to use",
+                    several.len(),
+                    several.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// IAM `GET /v3/projects?name=<name>` (KeystoneListProjects), signed without
+    /// `X-Project-Id`: the `(id, name)` of every project listed with an id.
+    pub async fn keystone_list_projects(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let query = vec![("name".to_owned(), name.to_owned())];
+        let response = self
+            .inner
+            .http
+            .send(|| self.signed_get(&self.inner.iam, "/v3/projects", &query, None))
+            .await?;
+        let body: ProjectsResponse = response.json()?;
+        Ok(body
+            .projects
+            .into_iter()
+            .filter_map(|p| Some((p.id.filter(|id| !id.is_empty())?, p.name)))
+            .collect())
+    }
+
+    /// ECS `GET /v1/<project>/cloudservers/detail?offset=<page>&limit=<limit>`
+    /// (ListServersDetails): page `page` (a page number from 1) of `limit` servers
+    /// (1 to 1000), mapped to hosts, with the `count` the API reports.
+    pub async fn list_servers_details(
+        &self,
+        project_id: &str,
+        page: u64,
+        limit: u32,
+    ) -> Result<HostPage> {
+        let (hosts, info) = self.servers_page(project_id, page, limit).await?;
+        Ok(HostPage::new(hosts, info.total))
+    }
+
+    /// [`list_servers_details`](Self::list_servers_details) with what the pager needs:
+    /// the number of servers in the page (those without an id included).
+    pub(crate) async fn servers_page(
+        &self,
+        project_id: &str,
+        page: u64,
+        limit: u32,
+    ) -> Result<(Vec<Host>, PageInfo)> {
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Error::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let path = format!("/v1/{project_id}/cloudservers/detail");
+        let query = vec![
+            ("limit".to_owned(), limit.to_string()),
+            ("offset".to_owned(), page.max(1).to_string()),
+        ];
+        let response = self
+            .inner
+            .http
+            .send(|| self.signed_get(&self.inner.ecs, &path, &query, Some(project_id)))
+            .await?;
+        let body: ServersResponse = response
+            .json()
+            .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
+        let items = body.servers.len();
+        let region = &self.inner.region;
+        let mut hosts = Vec::with_capacity(items);
+        for server in body.servers {
+            match server_to_host(server, region) {
+                Some(host) => hosts.push(host),
+                None => tracing::warn!(page, "huawei server without an id skipped"),
+            }
+        }
+        Ok((hosts, PageInfo::new(items, limit as usize, body.count)))
+    }
+
+    /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
+    /// and `X-Project-Id` when given. The query sent is the canonical one.
+    fn signed_get(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        query: &[(String, String)],
+        project_id: Option<&str>,
+    ) -> Result<reqwest::Request> {
+        let mut url = endpoint.join(path);
+        let canonical_query = sign::canonical_query(query);
+        url.set_query((!canonical_query.is_empty()).then_some(canonical_query.as_str()));
+        // What reqwest sends as `Host`: the port only when it is not the default one.
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let date = Utc::now().format(DATE_FORMAT).to_string();
+        let mut headers = vec![("Host", host.as_str()), ("X-Sdk-Date", date.as_str())];
+        if let Some(project_id) = project_id {
+            headers.push(("X-Project-Id", project_id));
+        }
+        let signed = sign::sign(
+            &SignInput {
+                method: "GET",
+                path: url.path(),
+                query,
+                headers: &headers,
+                body: b"",
+            },
+            self.inner.credentials.api_secret(),
+        )?;
+        let authorization =
+            sensitive_header_value(&signed.authorization(self.inner.credentials.api_key()))?;
+        let mut request = reqwest::Request::new(Method::GET, url);
+        let h = request.headers_mut();
+        h.insert("X-Sdk-Date", header_value(&date)?);
+        if let Some(project_id) = project_id {
+            h.insert("X-Project-Id", header_value(project_id)?);
+        }
+        h.insert(reqwest::header::AUTHORIZATION, authorization);
+        Ok(request)
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(value).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "invalid characters in a header value",
+        )
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use cmdb_secret::Credentials;
+
+    use crate::HuaweiBuilder;
+
+    fn signed_request(endpoint: &str, project: Option<&str>) -> reqwest::Request {
+        let client = HuaweiBuilder::new()
+            .with_credentials(Credentials::new("AK-HOST", "sk"))
+            .with_region("cn-north-4")
+            .with_endpoint(endpoint)
+            .build_client()
+            .unwrap();
+        let query = vec![("name".to_owned(), "a b".to_owned())];
+        client
+            .signed_get(&client.inner.ecs, "/v3/projects", &query, project)
+            .unwrap()
+    }
+
+    fn authorization(request: &reqwest::Request) -> &str {
+        let value = request.headers().get("authorization").unwrap();
+        assert!(value.is_sensitive(), "Authorization is marked sensitive");
+        value.to_str().unwrap()
+    }
+
+    #[test]
+    fn the_host_signed_carries_the_port_only_when_it_is_not_the_default() {
+        // The signed Host is recomputed from the URL sent; a default port is dropped by
+        // the URL itself, so both sides agree.
+        for (endpoint, host) in [
+            ("https://ecs.example.test:443", "ecs.example.test"),
+            ("http://ecs.example.test:80/", "ecs.example.test"),
+            ("https://ecs.example.test:8443", "ecs.example.test:8443"),
+            ("http://127.0.0.1:9000/base", "127.0.0.1:9000"),
+        ] {
+            let request = signed_request(endpoint, None);
+            let sent = request.url().host_str().unwrap().to_owned()
+                + &request
+                    .url()
+                    .port()
+                    .map(|p| format!(":{p}"))
+                    .unwrap_or_default();
+            assert_eq!(sent, host, "{endpoint}");
+            let date = request.headers()["x-sdk-date"].to_str().unwrap().to_owned();
+            let signed = crate::sign::sign(
+                &crate::sign::SignInput {
+                    method: "GET",
+                    path: request.url().path(),
+                    query: &[("name".to_owned(), "a b".to_owned())],
+                    headers: &[("host", host), ("x-sdk-date", &date)],
+                    body: b"",
+                },
+                "sk",
+            )
+            .unwrap();
+            assert_eq!(authorization(&request), signed.authorization("AK-HOST"));
+        }
+    }
+
+    #[test]
+    fn the_query_sent_is_the_canonical_one_and_the_project_header_is_signed() {
+        let request = signed_request("http://127.0.0.1:9000/base", Some("p-1"));
+        assert_eq!(request.url().path(), "/base/v3/projects");
+        assert_eq!(request.url().query(), Some("name=a%20b"));
+        assert_eq!(request.headers()["x-project-id"], "p-1");
+        assert!(authorization(&request).contains("SignedHeaders=host;x-project-id;x-sdk-date,"));
+        let without = signed_request("http://127.0.0.1:9000", None);
+        assert!(without.headers().get("x-project-id").is_none());
+        assert!(authorization(&without).contains("SignedHeaders=host;x-sdk-date,"));
+    }
+}
