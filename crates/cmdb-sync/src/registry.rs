@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use cmdb_core::{Error, ErrorKind, HostProvider, Result, Vendor};
-use cmdb_http::RateLimiter;
+use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
 /// Everything a provider factory gets to build a provider for one run.
@@ -24,6 +24,9 @@ pub struct ProviderContext {
     pub request_rate: u32,
     /// The rate limiter shared by every run of this secret: give it to the HTTP client.
     pub limiter: Arc<RateLimiter>,
+    /// Timeouts, retries and TLS settings for the provider's HTTP client (from
+    /// [`SyncOptions::http`](crate::SyncOptions::http)).
+    pub http: HttpConfig,
 }
 
 impl fmt::Debug for ProviderContext {
@@ -35,6 +38,7 @@ impl fmt::Debug for ProviderContext {
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field("request_rate", &self.request_rate)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

@@ -16,7 +16,7 @@ use cmdb_core::{
     Error, ErrorKind, HostPage, HostProvider, HostStore, Result, ScopeLease, SyncScope,
     UpsertOutcome,
 };
-use cmdb_http::RateLimiter;
+use cmdb_http::{Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, Secret, SecretStore};
 
 use crate::progress::{SyncProgress, SyncState};
@@ -25,7 +25,7 @@ use crate::request::{DetailsMode, SyncRequest};
 use crate::response::{ErrorReport, SyncDetail, SyncResponse};
 
 /// Tuning of a [`Syncer`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// The largest share (0.0 to 1.0) of a scope's active hosts one run may release
     /// without `force_release`. Default 0.5.
@@ -36,6 +36,12 @@ pub struct SyncOptions {
     /// The longest a run may take; past it the run ends with a `Timeout` error (pages
     /// stored so far are kept, nothing is released). Default one hour.
     pub run_timeout: Duration,
+    /// The HTTP settings given to every provider: timeouts, retries, TLS.
+    pub http: HttpConfig,
+    /// Whether a secret's endpoint may point at a link-local address (169.254.0.0/16,
+    /// fe80::/10), where cloud metadata services live. Default false: such an endpoint
+    /// would let whoever stores a secret make the server query its own metadata.
+    pub allow_link_local_endpoints: bool,
 }
 
 impl Default for SyncOptions {
@@ -44,6 +50,8 @@ impl Default for SyncOptions {
             max_release_share: 0.5,
             queue_pages: 1,
             run_timeout: Duration::from_secs(3600),
+            http: HttpConfig::default(),
+            allow_link_local_endpoints: false,
         }
     }
 }
@@ -238,6 +246,16 @@ impl Syncer {
                 ),
             ));
         }
+        if let Some(address) = secret.address.as_deref().filter(|a| !a.trim().is_empty()) {
+            let endpoint = Endpoint::parse(address)?;
+            if endpoint.is_link_local() && !self.options.allow_link_local_endpoints {
+                return Err(Error::invalid_field(
+                    "address",
+                    "points at a link-local address (a cloud metadata service); allow it \
+                     with SyncOptions::allow_link_local_endpoints",
+                ));
+            }
+        }
         let credentials = self.cipher.decrypt_credentials(&secret)?;
         let provider = self.registry.host_provider(ProviderContext {
             secret_id: secret.id.clone(),
@@ -247,6 +265,7 @@ impl Syncer {
             endpoint: secret.address.clone(),
             request_rate: secret.request_rate,
             limiter: self.limiter_for(&secret),
+            http: self.options.http.clone(),
         })?;
         if provider.vendor() != secret.vendor {
             return Err(Error::new(

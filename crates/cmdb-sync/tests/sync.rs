@@ -383,6 +383,29 @@ async fn wildcard_regions_and_vsphere_without_region() {
 }
 
 #[tokio::test]
+async fn link_local_endpoints_are_refused_unless_allowed() {
+    for address in ["http://169.254.169.254/latest", "http://[fe80::1]:8080"] {
+        let env = Env::with_secret(3, Vendor::Aliyun, vec!["*".into()], Some(address.into())).await;
+        let e = env.syncer().sync(env.request()).await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.field()),
+            (ErrorKind::InvalidInput, Some("address")),
+            "{address}"
+        );
+        assert_eq!(env.hosts.len(), 0);
+        let allowed = env.syncer().with_options(SyncOptions {
+            allow_link_local_endpoints: true,
+            ..SyncOptions::default()
+        });
+        assert_eq!(
+            allowed.sync(env.request()).await.unwrap().created,
+            3,
+            "{address}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn wrong_cipher_key_is_a_crypto_error() {
     let env = Env::new(10).await;
     let other = Arc::new(Cipher::new(Cipher::generate_key()));

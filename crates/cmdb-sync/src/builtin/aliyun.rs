@@ -11,6 +11,7 @@ use crate::registry::ProviderContext;
 /// override, and the secret's shared rate limiter (its `request_rate` is already in it).
 pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
     let mut builder = AliyunBuilder::new()
+        .with_http_config(ctx.http)
         .with_credentials(ctx.credentials)
         .with_region(ctx.region)
         .with_request_rate(ctx.request_rate)

@@ -14,6 +14,7 @@ use crate::registry::ProviderContext;
 /// in a second.
 pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
     let mut builder = HuaweiBuilder::new()
+        .with_http_config(ctx.http)
         .with_credentials(ctx.credentials)
         .with_region(ctx.region)
         .with_limiter(ctx.limiter)

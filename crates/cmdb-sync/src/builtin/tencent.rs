@@ -12,6 +12,7 @@ use crate::registry::ProviderContext;
 /// every run of the secret draws from one bucket). No request is made here.
 pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
     let mut builder = TencentBuilder::new()
+        .with_http_config(ctx.http)
         .with_credentials(ctx.credentials)
         .with_region(ctx.region)
         .with_limiter(ctx.limiter)
