@@ -1,1 +1,790 @@
-//! A simulated vSphere vim25 SOAP endpoint (being built).
+//! A simulated vSphere vim25 SOAP endpoint on wiremock.
+//!
+//! It answers the calls cmdb's provider makes (`RetrieveServiceContent`, `Login`,
+//! `Logout`, `CreateContainerView`, `DestroyView`, `RetrievePropertiesEx`,
+//! `ContinueRetrievePropertiesEx`) at `POST /sdk`, with a session cookie, container
+//! views and paging tokens that belong to their session (as on a real vCenter), and
+//! pages of `maxObjects` objects (govmomi's vcsim does not page). Faults, HTTP errors,
+//! malformed answers and session expiry can be injected; every call is recorded.
+//!
+//! Requests are read with plain string matching: they come from our own client, and
+//! this is a test double, not a SOAP server.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use cmdb_testkit::vsphere::SimulatedVsphere;
+//!
+//! let sim = SimulatedVsphere::start(&[("DC0", 250), ("DC1", 10)]).await;
+//! sim.add_template("DC0");
+//! assert_eq!(sim.vm_count(), 261, "templates included");
+//! assert!(sim.sdk_url().ends_with("/sdk"));
+//! # });
+//! ```
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// One simulated virtual machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimVm {
+    /// Managed object id, e.g. `vm-42`.
+    pub moref: String,
+    /// Display name.
+    pub name: String,
+    /// `config.instanceUuid`.
+    pub instance_uuid: String,
+    /// `config.uuid` (BIOS uuid).
+    pub bios_uuid: String,
+    /// `config.template`.
+    pub template: bool,
+    /// `config.hardware.numCPU`.
+    pub num_cpu: u32,
+    /// `config.hardware.memoryMB`.
+    pub memory_mb: u64,
+    /// `config.guestId`.
+    pub guest_id: String,
+    /// `config.guestFullName`.
+    pub guest_full_name: String,
+    /// `runtime.powerState`.
+    pub power_state: String,
+    /// Guest addresses (`guest.net[0].ipAddress`); the first is `guest.ipAddress`.
+    pub ips: Vec<String>,
+    /// `guest.hostName`.
+    pub host_name: Option<String>,
+    /// No config readable and `runtime.connectionState` = inaccessible.
+    pub inaccessible: bool,
+}
+
+impl SimVm {
+    fn generated(n: usize, datacenter: &str, i: usize) -> SimVm {
+        let windows = i % 4 == 3;
+        SimVm {
+            moref: format!("vm-{n}"),
+            name: format!("{datacenter}-vm-{i:04}"),
+            instance_uuid: format!("5000{n:04x}-0000-4000-8000-{n:012x}"),
+            bios_uuid: format!("4200{n:04x}-0000-4000-8000-{n:012x}"),
+            template: false,
+            num_cpu: 1 << (i % 3),
+            memory_mb: 1024 << (i % 4),
+            guest_id: if windows {
+                "windows2019srv_64Guest"
+            } else {
+                "ubuntu64Guest"
+            }
+            .into(),
+            guest_full_name: if windows {
+                "Microsoft Windows Server 2019 (64-bit)"
+            } else {
+                "Ubuntu Linux (64-bit)"
+            }
+            .into(),
+            power_state: if i % 5 == 4 {
+                "poweredOff"
+            } else {
+                "poweredOn"
+            }
+            .into(),
+            ips: if i % 5 == 4 {
+                Vec::new()
+            } else {
+                vec![
+                    format!("10.{}.{}.{}", n / 65536 % 256, n / 256 % 256, n % 256),
+                    format!("2001:db8::{n:x}"),
+                    "fe80::250:56ff:fe00:1".into(),
+                ]
+            },
+            host_name: Some(format!("{datacenter}-vm-{i:04}.example.internal").to_lowercase()),
+            inaccessible: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Datacenter {
+    moref: String,
+    name: String,
+    vms: Vec<SimVm>,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    /// View id -> (container moref, type).
+    views: HashMap<String, (String, String)>,
+    /// Token -> the rest of a retrieval.
+    tokens: HashMap<String, Remaining>,
+}
+
+/// What a paging token stands for.
+#[derive(Debug)]
+struct Remaining {
+    kind: String,
+    ids: VecDeque<String>,
+    paths: Vec<String>,
+    max: usize,
+}
+
+/// What the next call of an operation answers instead of its result.
+#[derive(Debug, Clone)]
+enum Injected {
+    Fault { fault: String, message: String },
+    Status(u16),
+    Malformed,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    datacenters: Vec<Datacenter>,
+    next_id: usize,
+    sessions: HashMap<String, Session>,
+    /// Cookies issued by RetrieveServiceContent and not yet logged in.
+    anonymous: Vec<String>,
+    calls: Vec<String>,
+    login_attempts: usize,
+    expire_after: Option<usize>,
+    /// Operation -> (the how-many-th call of it, what it answers).
+    injected: HashMap<String, Vec<(usize, Injected)>>,
+    page_cap: Option<usize>,
+}
+
+/// A vim25 SOAP endpoint on a wiremock server: see the [module](self) docs.
+#[derive(Clone)]
+pub struct SimulatedVsphere {
+    server: Arc<MockServer>,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimulatedVsphere {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatedVsphere")
+            .field("uri", &self.server.uri())
+            .field("vms", &self.vm_count())
+            .finish()
+    }
+}
+
+impl SimulatedVsphere {
+    /// The user the simulator accepts.
+    pub const USER: &'static str = "administrator@vsphere.local";
+    /// The password the simulator accepts.
+    pub const PASSWORD: &'static str = "Sim-P@ss<&>word";
+
+    /// Starts a simulator with these datacenters and numbers of virtual machines.
+    /// Machines get deterministic names (`<dc>-vm-0007`), uuids, sizes, power states
+    /// (every fifth is off) and addresses (IPv4, IPv6 and a link-local one).
+    pub async fn start(datacenters: &[(&str, usize)]) -> SimulatedVsphere {
+        let mut state = State::default();
+        for (d, (name, count)) in datacenters.iter().enumerate() {
+            let mut dc = Datacenter {
+                moref: format!("datacenter-{}", d + 1),
+                name: (*name).to_owned(),
+                vms: Vec::new(),
+            };
+            for i in 0..*count {
+                state.next_id += 1;
+                dc.vms.push(SimVm::generated(state.next_id, name, i));
+            }
+            state.datacenters.push(dc);
+        }
+        let state = Arc::new(Mutex::new(state));
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/sdk"))
+            .respond_with(Handler {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        SimulatedVsphere {
+            server: Arc::new(server),
+            state,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The server's base URL (`http://127.0.0.1:<port>`): the address of a secret.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The SDK URL, `<uri>/sdk`.
+    pub fn sdk_url(&self) -> String {
+        format!("{}/sdk", self.server.uri())
+    }
+
+    /// Number of machines, templates and inaccessible ones included.
+    pub fn vm_count(&self) -> usize {
+        self.state().datacenters.iter().map(|d| d.vms.len()).sum()
+    }
+
+    /// The instance uuids of every machine, in inventory order.
+    pub fn instance_uuids(&self) -> Vec<String> {
+        self.state()
+            .datacenters
+            .iter()
+            .flat_map(|d| d.vms.iter().map(|v| v.instance_uuid.clone()))
+            .collect()
+    }
+
+    /// Every machine, in inventory order.
+    pub fn vms(&self) -> Vec<SimVm> {
+        self.state()
+            .datacenters
+            .iter()
+            .flat_map(|d| d.vms.iter().cloned())
+            .collect()
+    }
+
+    fn add(&self, datacenter: &str, shape: impl FnOnce(&mut SimVm)) -> String {
+        let mut state = self.state();
+        state.next_id += 1;
+        let n = state.next_id;
+        let dc = state
+            .datacenters
+            .iter_mut()
+            .find(|d| d.name == datacenter)
+            .unwrap_or_else(|| panic!("no datacenter {datacenter}"));
+        let mut vm = SimVm::generated(n, datacenter, dc.vms.len());
+        shape(&mut vm);
+        let id = vm.instance_uuid.clone();
+        dc.vms.push(vm);
+        id
+    }
+
+    /// Adds a template (which providers skip) to `datacenter`; returns its instance uuid.
+    pub fn add_template(&self, datacenter: &str) -> String {
+        self.add(datacenter, |vm| {
+            vm.template = true;
+            vm.power_state = "poweredOff".into();
+            vm.name = format!("{}-template", vm.name);
+        })
+    }
+
+    /// Adds a machine whose configuration cannot be read (connection state
+    /// `inaccessible`, no `config.*` properties); returns its moref.
+    pub fn add_inaccessible(&self, datacenter: &str) -> String {
+        let mut moref = String::new();
+        self.add(datacenter, |vm| {
+            vm.inaccessible = true;
+            vm.ips.clear();
+            vm.host_name = None;
+            moref = vm.moref.clone();
+        });
+        moref
+    }
+
+    /// Sets a machine's power state (`poweredOn`, `poweredOff`, `suspended`).
+    pub fn set_power_state(&self, instance_uuid: &str, power_state: &str) {
+        let mut state = self.state();
+        let vm = state
+            .datacenters
+            .iter_mut()
+            .flat_map(|d| d.vms.iter_mut())
+            .find(|v| v.instance_uuid == instance_uuid)
+            .unwrap_or_else(|| panic!("no machine {instance_uuid}"));
+        vm.power_state = power_state.to_owned();
+    }
+
+    /// Removes a machine, as a destroy would.
+    pub fn remove_vm(&self, instance_uuid: &str) {
+        for dc in &mut self.state().datacenters {
+            dc.vms.retain(|v| v.instance_uuid != instance_uuid);
+        }
+    }
+
+    /// Caps every page at `n` objects, whatever `maxObjects` asks.
+    pub fn cap_pages(&self, n: usize) {
+        self.state().page_cap = Some(n.max(1));
+    }
+
+    /// Ends every session after `calls` more answered calls: the next call answers a
+    /// `NotAuthenticated` fault, and the session's views and tokens are gone.
+    pub fn expire_sessions_after(&self, calls: usize) {
+        self.state().expire_after = Some(calls);
+    }
+
+    /// The next call of `operation` answers HTTP 500 with a vim25 `fault` (e.g.
+    /// `NoPermission`) and `message`.
+    pub fn fail_next(&self, operation: &str, fault: &str, message: &str) {
+        let nth = self.count(operation) + 1;
+        self.fail_nth(operation, nth, fault, message);
+    }
+
+    /// The `nth` call (from 1, counting every call made so far) of `operation` answers
+    /// HTTP 500 with a vim25 `fault`.
+    pub fn fail_nth(&self, operation: &str, nth: usize, fault: &str, message: &str) {
+        self.inject(
+            operation,
+            nth,
+            Injected::Fault {
+                fault: fault.to_owned(),
+                message: message.to_owned(),
+            },
+        );
+    }
+
+    /// The `nth` call of `operation` answers this HTTP status with an empty body.
+    pub fn fail_nth_with_status(&self, operation: &str, nth: usize, status: u16) {
+        self.inject(operation, nth, Injected::Status(status));
+    }
+
+    /// The next call of `operation` answers HTTP 200 with a truncated envelope.
+    pub fn malformed_next(&self, operation: &str) {
+        let nth = self.count(operation) + 1;
+        self.inject(operation, nth, Injected::Malformed);
+    }
+
+    fn inject(&self, operation: &str, nth: usize, what: Injected) {
+        self.state()
+            .injected
+            .entry(operation.to_owned())
+            .or_default()
+            .push((nth, what));
+    }
+
+    /// The operations called so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.state().calls.clone()
+    }
+
+    /// How many times `operation` was called.
+    pub fn count(&self, operation: &str) -> usize {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| *c == operation)
+            .count()
+    }
+
+    /// `Login` calls so far, failed ones included.
+    pub fn login_attempts(&self) -> usize {
+        self.state().login_attempts
+    }
+
+    /// Logged-in sessions not logged out (nor expired).
+    pub fn sessions_alive(&self) -> usize {
+        self.state().sessions.len()
+    }
+
+    /// Container views not destroyed, over live sessions.
+    pub fn views_alive(&self) -> usize {
+        self.state().sessions.values().map(|s| s.views.len()).sum()
+    }
+}
+
+struct Handler {
+    state: Arc<Mutex<State>>,
+}
+
+impl Respond for Handler {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let cookie = request
+            .headers
+            .get("cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| {
+                c.split(';')
+                    .map(str::trim)
+                    .find_map(|p| p.strip_prefix("vmware_soap_session="))
+            })
+            .map(str::to_owned);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(op) = operation(&body) else {
+            return fault_response("InvalidRequest", "not a SOAP request");
+        };
+        state.calls.push(op.clone());
+        let content_type_ok = request
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/xml"));
+        let action_ok = request
+            .headers
+            .get("soapaction")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("urn:vim25/"));
+        if !content_type_ok || !action_ok {
+            return fault_response("InvalidRequest", "missing Content-Type or SOAPAction");
+        }
+        let nth = state.calls.iter().filter(|c| **c == op).count();
+        let injected = state.injected.get_mut(&op).and_then(|list| {
+            let at = list.iter().position(|(n, _)| *n == nth)?;
+            Some(list.remove(at).1)
+        });
+        if let Some(injected) = injected {
+            if op == "Login" {
+                state.login_attempts += 1;
+            }
+            return match injected {
+                Injected::Fault { fault, message } => fault_response(&fault, &message),
+                Injected::Status(status) => ResponseTemplate::new(status),
+                Injected::Malformed => ResponseTemplate::new(200)
+                    .insert_header("content-type", "text/xml; charset=utf-8")
+                    .set_body_string(format!(
+                        r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="{ENV}"><soapenv:Body><{op}Response xmlns="urn:vim25"><returnval>"#
+                    )),
+            };
+        }
+        state.answer(&op, &body, cookie)
+    }
+}
+
+const ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+
+impl State {
+    fn answer(&mut self, op: &str, body: &str, cookie: Option<String>) -> ResponseTemplate {
+        match op {
+            "RetrieveServiceContent" => {
+                // Like vCenter, the first call gets a cookie that Login then authenticates.
+                let cookie = format!("sim-{:08x}", self.calls.len() * 7919 + 17);
+                self.anonymous.push(cookie.clone());
+                return answer(
+                    op,
+                    r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>Simulated vCenter</name><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager></returnval>"#,
+                )
+                .insert_header(
+                    "set-cookie",
+                    format!("vmware_soap_session=\"{cookie}\"; Path=/; HttpOnly; Secure;"),
+                );
+            }
+            "Login" => {
+                self.login_attempts += 1;
+                let user = unescape(between(body, "<userName>", "</userName>").unwrap_or_default());
+                let password =
+                    unescape(between(body, "<password>", "</password>").unwrap_or_default());
+                if user != SimulatedVsphere::USER || password != SimulatedVsphere::PASSWORD {
+                    return fault_response(
+                        "InvalidLogin",
+                        "Cannot complete login due to an incorrect user name or password.",
+                    );
+                }
+                // Authenticate the anonymous session, or start one.
+                let cookie = match cookie.filter(|c| self.anonymous.contains(c)) {
+                    Some(c) => {
+                        self.anonymous.retain(|a| *a != c);
+                        c
+                    }
+                    None => format!("sim-login-{:08x}", self.calls.len() * 104_729 + 3),
+                };
+                self.sessions.insert(cookie.clone(), Session::default());
+                return answer(
+                    op,
+                    &format!(
+                        "<returnval><key>{cookie}</key><userName>{}</userName></returnval>",
+                        escape(&user)
+                    ),
+                )
+                .insert_header(
+                    "set-cookie",
+                    format!("vmware_soap_session=\"{cookie}\"; Path=/; HttpOnly; Secure;"),
+                );
+            }
+            _ => {}
+        }
+        // Everything else needs a session.
+        let Some(cookie) = cookie.filter(|c| self.sessions.contains_key(c)) else {
+            return fault_response("NotAuthenticated", "The session is not authenticated.");
+        };
+        if let Some(left) = self.expire_after.as_mut() {
+            if *left == 0 {
+                self.expire_after = None;
+                self.sessions.remove(&cookie);
+                return fault_response("NotAuthenticated", "The session is not authenticated.");
+            }
+            *left -= 1;
+        }
+        let calls = self.calls.len();
+        let page_cap = self.page_cap;
+        let datacenters = &self.datacenters;
+        let session = self.sessions.get_mut(&cookie).expect("checked above");
+        match op {
+            "Logout" => {
+                self.sessions.remove(&cookie);
+                answer(op, "")
+            }
+            "CreateContainerView" => {
+                let container = between(body, "<container type=\"", "</container>")
+                    .and_then(|c| c.split_once("\">"))
+                    .map(|(_, v)| v.to_owned())
+                    .unwrap_or_default();
+                let kind = between(body, "</container><type>", "</type>")
+                    .unwrap_or_default()
+                    .to_owned();
+                let known =
+                    container == "group-d1" || datacenters.iter().any(|d| d.moref == container);
+                if !known {
+                    return fault_response("ManagedObjectNotFound", "no such container");
+                }
+                let id = format!("session[{cookie}]view-{calls}");
+                session.views.insert(id.clone(), (container, kind));
+                answer(
+                    op,
+                    &format!(
+                        r#"<returnval type="ContainerView">{}</returnval>"#,
+                        escape(&id)
+                    ),
+                )
+            }
+            "DestroyView" => {
+                let id = unescape(
+                    between(body, "<_this type=\"ContainerView\">", "</_this>").unwrap_or_default(),
+                );
+                if session.views.remove(&id).is_none() {
+                    return fault_response("ManagedObjectNotFound", "no such view");
+                }
+                answer(op, "")
+            }
+            "RetrievePropertiesEx" => {
+                let view = unescape(
+                    between(body, "<obj type=\"ContainerView\">", "</obj>").unwrap_or_default(),
+                );
+                let Some((container, kind)) = session.views.get(&view).cloned() else {
+                    return fault_response("ManagedObjectNotFound", "no such view");
+                };
+                let paths: Vec<String> = body
+                    .split("<pathSet>")
+                    .skip(1)
+                    .filter_map(|p| p.split_once("</pathSet>").map(|(p, _)| p.to_owned()))
+                    .collect();
+                let max = between(body, "<maxObjects>", "</maxObjects>")
+                    .and_then(|m| m.parse::<usize>().ok())
+                    .unwrap_or(usize::MAX);
+                let ids: VecDeque<String> = match kind.as_str() {
+                    "Datacenter" => datacenters.iter().map(|d| d.moref.clone()).collect(),
+                    "VirtualMachine" => datacenters
+                        .iter()
+                        .filter(|d| container == "group-d1" || d.moref == container)
+                        .flat_map(|d| d.vms.iter().map(|v| v.moref.clone()))
+                        .collect(),
+                    _ => return fault_response("InvalidType", "unsupported type"),
+                };
+                let rest = Remaining {
+                    kind,
+                    ids,
+                    paths,
+                    max: max.min(page_cap.unwrap_or(usize::MAX)),
+                };
+                page(op, session, datacenters, rest, calls)
+            }
+            "ContinueRetrievePropertiesEx" => {
+                let token = unescape(between(body, "<token>", "</token>").unwrap_or_default());
+                let Some(rest) = session.tokens.remove(&token) else {
+                    return fault_response("InvalidArgument", "invalid token");
+                };
+                page(op, session, datacenters, rest, calls)
+            }
+            other => fault_response("MethodNotFound", &format!("{other} is not simulated")),
+        }
+    }
+}
+
+/// Answers the next page of `rest`, keeping a token for what remains after it.
+fn page(
+    op: &str,
+    session: &mut Session,
+    datacenters: &[Datacenter],
+    rest: Remaining,
+    calls: usize,
+) -> ResponseTemplate {
+    let Remaining {
+        kind,
+        mut ids,
+        paths,
+        max,
+    } = rest;
+    let max = max.max(1);
+    let take = max.min(ids.len());
+    let now: Vec<String> = ids.drain(..take).collect();
+    let more = !ids.is_empty();
+    if now.is_empty() && !more {
+        return answer(op, "");
+    }
+    let mut out = String::from("<returnval>");
+    if more {
+        let token = format!("tok-{calls}");
+        out.push_str(&format!("<token>{token}</token>"));
+        session.tokens.insert(
+            token,
+            Remaining {
+                kind: kind.clone(),
+                ids,
+                paths: paths.clone(),
+                max,
+            },
+        );
+    }
+    for id in &now {
+        match kind.as_str() {
+            "Datacenter" => {
+                if let Some(dc) = datacenters.iter().find(|d| d.moref == *id) {
+                    out.push_str(&format!(
+                        r#"<objects><obj type="Datacenter">{}</obj><propSet><name>name</name><val xsi:type="xsd:string">{}</val></propSet></objects>"#,
+                        dc.moref,
+                        escape(&dc.name)
+                    ));
+                }
+            }
+            _ => {
+                // A machine removed since the listing started is skipped, as vCenter does.
+                if let Some(vm) = datacenters
+                    .iter()
+                    .flat_map(|d| &d.vms)
+                    .find(|v| v.moref == *id)
+                {
+                    out.push_str(&vm_object(vm, &paths));
+                }
+            }
+        }
+    }
+    out.push_str("</returnval>");
+    answer(op, &out)
+}
+
+fn vm_object(vm: &SimVm, paths: &[String]) -> String {
+    let mut props: BTreeMap<&str, String> = BTreeMap::new();
+    let s = |v: &str| format!(r#"<val xsi:type="xsd:string">{}</val>"#, escape(v));
+    props.insert("name", s(&vm.name));
+    props.insert(
+        "runtime.connectionState",
+        s(if vm.inaccessible {
+            "inaccessible"
+        } else {
+            "connected"
+        }),
+    );
+    props.insert(
+        "runtime.powerState",
+        format!(
+            r#"<val xsi:type="VirtualMachinePowerState">{}</val>"#,
+            vm.power_state
+        ),
+    );
+    if !vm.inaccessible {
+        props.insert("config.instanceUuid", s(&vm.instance_uuid));
+        props.insert("config.uuid", s(&vm.bios_uuid));
+        props.insert(
+            "config.template",
+            format!(r#"<val xsi:type="xsd:boolean">{}</val>"#, vm.template),
+        );
+        props.insert(
+            "config.hardware.numCPU",
+            format!(r#"<val xsi:type="xsd:int">{}</val>"#, vm.num_cpu),
+        );
+        props.insert(
+            "config.hardware.memoryMB",
+            format!(r#"<val xsi:type="xsd:int">{}</val>"#, vm.memory_mb),
+        );
+        props.insert("config.guestId", s(&vm.guest_id));
+        props.insert("config.guestFullName", s(&vm.guest_full_name));
+        props.insert(
+            "config.createDate",
+            r#"<val xsi:type="xsd:dateTime">2024-01-02T03:04:05.123Z</val>"#.into(),
+        );
+        if let Some(first) = vm.ips.first() {
+            props.insert("guest.ipAddress", s(first));
+            let ips: String = vm
+                .ips
+                .iter()
+                .map(|ip| format!("<ipAddress>{}</ipAddress>", escape(ip)))
+                .collect();
+            props.insert(
+                "guest.net",
+                format!(r#"<val xsi:type="ArrayOfGuestNicInfo"><GuestNicInfo><network>VM Network</network>{ips}<macAddress>00:50:56:00:00:01</macAddress><connected>true</connected><deviceConfigId>4000</deviceConfigId></GuestNicInfo></val>"#),
+            );
+        }
+        if let Some(h) = &vm.host_name {
+            props.insert("guest.hostName", s(h));
+        }
+    }
+    let mut out = format!(r#"<objects><obj type="VirtualMachine">{}</obj>"#, vm.moref);
+    for path in paths {
+        if let Some(val) = props.get(path.as_str()) {
+            out.push_str(&format!("<propSet><name>{path}</name>{val}</propSet>"));
+        }
+    }
+    out.push_str("</objects>");
+    out
+}
+
+fn answer(op: &str, inner: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "text/xml; charset=utf-8")
+        .set_body_string(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{ENV}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><{op}Response xmlns="urn:vim25">{inner}</{op}Response></soapenv:Body></soapenv:Envelope>"#
+        ))
+}
+
+fn fault_response(fault: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(500)
+        .insert_header("content-type", "text/xml; charset=utf-8")
+        .set_body_string(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{ENV}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{}</faultstring><detail><{fault}Fault xmlns="urn:vim25" xsi:type="{fault}"></{fault}Fault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#,
+            escape(message)
+        ))
+}
+
+/// The operation of a request: the first element in the SOAP body.
+fn operation(body: &str) -> Option<String> {
+    let rest = &body[body.find("Body>")? + 5..];
+    let rest = &rest[rest.find('<')? + 1..];
+    let name = &rest[..rest.find([' ', '>', '/'])?];
+    Some(name.rsplit(':').next().unwrap_or(name).to_owned())
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_found_in_envelopes() {
+        let body = r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="x"><soapenv:Body><Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this></Login></soapenv:Body></soapenv:Envelope>"#;
+        assert_eq!(operation(body).as_deref(), Some("Login"));
+        assert_eq!(operation("<nothing/>"), None);
+        assert_eq!(unescape(&escape("a<&>\"'b")), "a<&>\"'b");
+    }
+
+    #[tokio::test]
+    async fn machines_are_generated_and_shaped() {
+        let sim = SimulatedVsphere::start(&[("DC0", 3), ("DC1", 2)]).await;
+        let t = sim.add_template("DC1");
+        let moref = sim.add_inaccessible("DC0");
+        let vms = sim.vms();
+        assert_eq!(vms.len(), 7);
+        assert!(vms.iter().any(|v| v.instance_uuid == t && v.template));
+        assert!(vms.iter().any(|v| v.moref == moref && v.inaccessible));
+        let ids = sim.instance_uuids();
+        sim.remove_vm(&ids[0]);
+        sim.set_power_state(&ids[1], "suspended");
+        assert_eq!(sim.vm_count(), 6);
+        assert_eq!(sim.vms()[0].power_state, "suspended");
+    }
+}

@@ -1,0 +1,483 @@
+#![cfg(feature = "vsphere")]
+//! End-to-end syncs of vSphere secrets through the `Syncer`: against the testkit's
+//! `SimulatedVsphere` (token paging, faults, session expiry), and against govmomi's real
+//! simulator when `CMDB_TEST_VCSIM_URL` is set (`.ci/vcsim.sh` starts one).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, OsType, Vendor};
+use cmdb_http::{build_request, DefaultClassifier, HttpClient, HttpConfig, RetryConfig};
+use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
+use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb_testkit::vsphere::SimulatedVsphere;
+
+struct Fixture {
+    syncer: Syncer,
+    store: Arc<MemoryHostStore>,
+    secret_id: String,
+}
+
+async fn fixture(address: &str, user: &str, password: &str) -> Fixture {
+    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+    let secrets = Arc::new(MemorySecretStore::new());
+    let secret = NewSecret {
+        vendor: Vendor::Vsphere,
+        description: "lab vCenter".into(),
+        api_key: user.into(),
+        api_secret: String::from(password).into(),
+        allowed_regions: vec!["*".into()],
+        request_rate: None,
+        address: Some(address.into()),
+    }
+    .seal(&cipher)
+    .unwrap();
+    secrets.create(&secret).await.unwrap();
+    let store = Arc::new(MemoryHostStore::new());
+    let syncer = Syncer::new(
+        secrets,
+        Arc::clone(&store) as Arc<dyn HostStore>,
+        cipher,
+        ProviderRegistry::with_builtin_providers(),
+    );
+    Fixture {
+        syncer,
+        store,
+        secret_id: secret.id,
+    }
+}
+
+fn region_of(address: &str) -> String {
+    let url = url_parts(address);
+    url.0
+}
+
+/// (host[:port], sdk path) of an http(s) URL, without a URL crate.
+fn url_parts(address: &str) -> (String, String) {
+    let rest = address.split_once("://").map(|(_, r)| r).unwrap_or(address);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = authority
+        .strip_suffix(":443")
+        .filter(|_| address.starts_with("https"))
+        .or_else(|| {
+            authority
+                .strip_suffix(":80")
+                .filter(|_| address.starts_with("http:"))
+        })
+        .unwrap_or(authority);
+    (authority.to_owned(), path.to_owned())
+}
+
+async fn stored(
+    store: &MemoryHostStore,
+    region: &str,
+    secret_id: &str,
+) -> Vec<cmdb_core::StoredHost> {
+    let mut all = Vec::new();
+    let mut query = HostQuery {
+        vendor: Some(Vendor::Vsphere),
+        region: Some(region.to_owned()),
+        secret_id: Some(secret_id.to_owned()),
+        page_size: cmdb_core::MAX_PAGE_SIZE,
+        page_number: 1,
+        ..HostQuery::default()
+    };
+    loop {
+        let list = store.query(&query).await.unwrap();
+        let done = list.items.len() < query.page_size as usize;
+        all.extend(list.items);
+        if done {
+            return all;
+        }
+        query.page_number += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Against the testkit's simulator.
+
+#[tokio::test]
+async fn a_simulated_vcenter_syncs_every_page_and_datacenter() {
+    let sim = SimulatedVsphere::start(&[("DC-East", 230), ("DC-West", 40)]).await;
+    sim.add_template("DC-East");
+    sim.add_inaccessible("DC-West");
+    let f = fixture(
+        &sim.uri(),
+        SimulatedVsphere::USER,
+        SimulatedVsphere::PASSWORD,
+    )
+    .await;
+    let response = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(response.complete, "{response:?}");
+    assert_eq!(
+        response.total_succeed, 271,
+        "270 machines and 1 inaccessible one"
+    );
+    assert_eq!((response.created, response.total_failed), (271, 0));
+    // 230 machines in pages of 100, one template skipped: 3 pages; 41 in DC-West: 1.
+    assert_eq!(response.pages, 4);
+    let region = region_of(&sim.uri());
+    let hosts = stored(&f.store, &region, &f.secret_id).await;
+    assert_eq!(hosts.len(), 271);
+    let east = hosts
+        .iter()
+        .filter(|h| h.host.zone.as_deref() == Some("DC-East"))
+        .count();
+    assert_eq!(east, 230);
+    let unknown: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.host.status == HostStatus::Unknown)
+        .collect();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].host.raw_status, "inaccessible");
+    assert_eq!(sim.sessions_alive(), 0, "logged out");
+    assert_eq!(sim.views_alive(), 0, "views destroyed");
+}
+
+#[tokio::test]
+async fn a_second_sync_updates_power_changes_and_releases_removed_machines() {
+    let sim = SimulatedVsphere::start(&[("DC0", 30)]).await;
+    let f = fixture(
+        &sim.uri(),
+        SimulatedVsphere::USER,
+        SimulatedVsphere::PASSWORD,
+    )
+    .await;
+    let first = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!(first.created, 30);
+    let ids = sim.instance_uuids();
+    sim.set_power_state(&ids[0], "poweredOff");
+    sim.set_power_state(&ids[1], "suspended");
+    sim.remove_vm(&ids[2]);
+    let second = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(second.complete);
+    assert_eq!(
+        (
+            second.total_succeed,
+            second.updated,
+            second.unchanged,
+            second.released
+        ),
+        (29, 2, 27, 1)
+    );
+    let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
+    let by_id: BTreeMap<_, _> = hosts
+        .iter()
+        .map(|h| (h.host.instance_id.as_str(), h))
+        .collect();
+    assert_eq!(by_id[ids[0].as_str()].host.status, HostStatus::Stopped);
+    assert_eq!(by_id[ids[1].as_str()].host.status, HostStatus::Suspended);
+    assert!(by_id[ids[2].as_str()].released_at.is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_the_sync_as_unauthenticated_without_release() {
+    let sim = SimulatedVsphere::start(&[("DC0", 5)]).await;
+    let f = fixture(&sim.uri(), SimulatedVsphere::USER, "wrong").await;
+    let result = f.syncer.sync(SyncRequest::new(&f.secret_id, "")).await;
+    // The Syncer answers an error that ends the listing before any page as an error.
+    let (kind, code) = match result {
+        Ok(response) => {
+            assert!(!response.complete);
+            let report = response.error.expect("an error report");
+            (report.kind, report.code)
+        }
+        Err(e) => (e.kind(), e.vendor_error().and_then(|v| v.code.clone())),
+    };
+    assert_eq!(kind, ErrorKind::Unauthenticated);
+    assert_eq!(code.as_deref(), Some("InvalidLogin"));
+    assert_eq!(f.store.query(&HostQuery::default()).await.unwrap().total, 0);
+    assert_eq!(sim.login_attempts(), 1, "a wrong password is never retried");
+}
+
+// ---------------------------------------------------------------------------------------
+// Against govmomi's vcsim.
+
+/// A tiny vim25 client of our own for the test's side of the story: what vcsim reports,
+/// and changes made through its API. Independent of the provider under test.
+struct Vim {
+    http: HttpClient,
+    sdk: String,
+    cookie: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct VcsimVm {
+    moref: String,
+    name: String,
+    power_state: String,
+    num_cpu: u32,
+    memory_mb: u64,
+    template: bool,
+    ip: Option<String>,
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+impl Vim {
+    async fn login(sdk: &str) -> Vim {
+        // vcsim started with -tls has a self-signed certificate: trust it only when told
+        // to, as the provider does (govc's GOVC_INSECURE).
+        let insecure = std::env::var("GOVC_INSECURE").is_ok_and(|v| v == "1" || v == "true");
+        let config = HttpConfig::default()
+            .with_retry(RetryConfig::no_retry())
+            .with_accept_invalid_certs(insecure);
+        let http = HttpClient::new(config, None, DefaultClassifier::new(None)).unwrap();
+        let mut vim = Vim {
+            http,
+            sdk: sdk.to_owned(),
+            cookie: String::new(),
+        };
+        let (_, cookie) = vim
+            .call_raw(
+                r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>tester</userName><password>tester</password></Login>"#,
+            )
+            .await;
+        let cookie = cookie.expect("vcsim sets a session cookie at login");
+        vim.cookie = cookie.split(';').next().unwrap().to_owned();
+        vim
+    }
+
+    async fn call_raw(&self, body: &str) -> (String, Option<String>) {
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
+        );
+        let response = self
+            .http
+            .send(|| {
+                let mut b = self
+                    .http
+                    .reqwest()
+                    .post(&self.sdk)
+                    .header("Content-Type", "text/xml; charset=utf-8")
+                    .header("SOAPAction", "urn:vim25/6.5")
+                    .body(xml.clone());
+                if !self.cookie.is_empty() {
+                    b = b.header("Cookie", self.cookie.clone());
+                }
+                build_request(b)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("vcsim call failed: {e}"));
+        (
+            response.text(),
+            response.header("set-cookie").map(str::to_owned),
+        )
+    }
+
+    async fn call(&self, body: &str) -> String {
+        self.call_raw(body).await.0
+    }
+
+    /// Every virtual machine, templates included, from one container view.
+    async fn vms(&self) -> Vec<VcsimVm> {
+        let view = self
+            .call(r#"<CreateContainerView xmlns="urn:vim25"><_this type="ViewManager">ViewManager</_this><container type="Folder">group-d1</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"#)
+            .await;
+        let view = between(&view, "<returnval type=\"ContainerView\">", "</returnval>")
+            .expect("a container view")
+            .to_owned();
+        let mut answer = self.call(&format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet><pathSet>config.template</pathSet><pathSet>config.hardware.numCPU</pathSet><pathSet>config.hardware.memoryMB</pathSet><pathSet>guest.ipAddress</pathSet></propSet><objectSet><obj type="ContainerView">{view}</obj><skip>true</skip><selectSet xsi:type="TraversalSpec"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"#
+        )).await;
+        let mut vms = Vec::new();
+        loop {
+            for object in answer.split("<objects>").skip(1) {
+                let mut vm = VcsimVm {
+                    moref: between(object, "<obj type=\"VirtualMachine\">", "</obj>")
+                        .unwrap()
+                        .to_owned(),
+                    ..VcsimVm::default()
+                };
+                for prop in object.split("<propSet>").skip(1) {
+                    let name = between(prop, "<name>", "</name>").unwrap();
+                    let val = between(prop, "<val", "</val>")
+                        .and_then(|v| v.split_once('>'))
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    match name {
+                        "name" => vm.name = val.to_owned(),
+                        "runtime.powerState" => vm.power_state = val.to_owned(),
+                        "config.template" => vm.template = val == "true",
+                        "config.hardware.numCPU" => vm.num_cpu = val.parse().unwrap(),
+                        "config.hardware.memoryMB" => vm.memory_mb = val.parse().unwrap(),
+                        "guest.ipAddress" if !val.is_empty() => vm.ip = Some(val.to_owned()),
+                        _ => {}
+                    }
+                }
+                vms.push(vm);
+            }
+            match between(&answer, "<token>", "</token>") {
+                Some(token) => {
+                    answer = self.call(&format!(r#"<ContinueRetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><token>{token}</token></ContinueRetrievePropertiesEx>"#)).await;
+                }
+                None => break,
+            }
+        }
+        self.call(&format!(r#"<DestroyView xmlns="urn:vim25"><_this type="ContainerView">{view}</_this></DestroyView>"#)).await;
+        vms
+    }
+
+    /// Runs a VM task and waits until its effect shows in the inventory (vcsim finishes
+    /// tasks at once and forgets them; a real vCenter may take a while).
+    async fn task(&self, method: &str, vm: &str, done: impl Fn(Option<&VcsimVm>) -> bool) {
+        let answer = self
+            .call(&format!(r#"<{method} xmlns="urn:vim25"><_this type="VirtualMachine">{vm}</_this></{method}>"#))
+            .await;
+        assert!(
+            answer.contains(r#"<returnval type="Task">"#),
+            "{method} {vm}: {answer}"
+        );
+        for _ in 0..100 {
+            let vms = self.vms().await;
+            if done(vms.iter().find(|v| v.moref == vm)) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("{method} {vm} did not take effect");
+    }
+
+    async fn power_off(&self, vm: &str) {
+        self.task("PowerOffVM_Task", vm, |v| {
+            v.is_some_and(|v| v.power_state == "poweredOff")
+        })
+        .await;
+    }
+
+    async fn destroy(&self, vm: &str) {
+        self.task("Destroy_Task", vm, |v| v.is_none()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vcsim_syncs_every_vm_then_sees_power_offs_and_destroyed_vms() {
+    let Ok(sdk) = std::env::var("CMDB_TEST_VCSIM_URL") else {
+        eprintln!(
+            "skipping vcsim_syncs_every_vm_then_sees_power_offs_and_destroyed_vms: \
+             CMDB_TEST_VCSIM_URL is not set (run `eval \"$(.ci/vcsim.sh)\"` to start vcsim)"
+        );
+        return;
+    };
+    let vim = Vim::login(&sdk).await;
+    let reported = vim.vms().await;
+    let machines: BTreeMap<&str, &VcsimVm> = reported
+        .iter()
+        .filter(|v| !v.template)
+        .map(|v| (v.name.as_str(), v))
+        .collect();
+    assert!(reported.iter().any(|v| v.template), "vcsim has templates");
+    assert!(machines.len() >= 20, "vcsim has a large inventory");
+
+    let f = fixture(&sdk, "cmdb", "vcsim-password").await;
+    let region = region_of(&sdk);
+    let first = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(first.complete, "{:?}", first.error);
+    assert_eq!(first.total_succeed, machines.len() as u64);
+    assert_eq!(first.created, machines.len() as u64);
+    let hosts = stored(&f.store, &region, &f.secret_id).await;
+    assert_eq!(hosts.len(), machines.len());
+    for stored in &hosts {
+        let h = &stored.host;
+        let vm = machines
+            .get(h.name.as_str())
+            .unwrap_or_else(|| panic!("{} is not a vcsim machine", h.name));
+        assert_eq!(h.region, region);
+        // vcsim names machines after their datacenter: DC1_C0_RP0_VM3.
+        assert_eq!(h.zone.as_deref(), vm.name.split('_').next(), "{}", h.name);
+        let expected = match vm.power_state.as_str() {
+            "poweredOn" => HostStatus::Running,
+            "poweredOff" => HostStatus::Stopped,
+            _ => HostStatus::Suspended,
+        };
+        assert_eq!(
+            (h.status, h.raw_status.as_str()),
+            (expected, vm.power_state.as_str())
+        );
+        assert_eq!(
+            (h.cpu, h.memory_mib),
+            (Some(vm.num_cpu), Some(vm.memory_mb))
+        );
+        assert!(h.serial_number.is_some() && !h.instance_id.is_empty());
+        assert_eq!(h.extra["moref"], vm.moref.as_str());
+        assert_ne!(h.os_type, OsType::Windows, "vcsim machines are not Windows");
+        if let Some(ip) = &vm.ip {
+            assert!(
+                h.private_ips.contains(ip),
+                "{}: {:?}",
+                h.name,
+                h.private_ips
+            );
+            let all = h.private_ips.iter().chain(&h.public_ips);
+            assert!(
+                all.clone().all(|a| !a.starts_with("fe80")),
+                "link-local dropped"
+            );
+            assert!(
+                h.public_ips.iter().any(|a| a.contains(':')),
+                "IPv6 kept: {h:?}"
+            );
+        }
+    }
+
+    // Power off three running machines, destroy two others.
+    let running: Vec<&VcsimVm> = machines
+        .values()
+        .copied()
+        .filter(|v| v.power_state == "poweredOn")
+        .collect();
+    assert!(running.len() >= 5);
+    for vm in &running[..3] {
+        vim.power_off(&vm.moref).await;
+    }
+    for vm in &running[3..5] {
+        vim.power_off(&vm.moref).await;
+        vim.destroy(&vm.moref).await;
+    }
+    let second = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(second.complete, "{:?}", second.error);
+    let n = machines.len() as u64;
+    assert_eq!(
+        (
+            second.total_succeed,
+            second.updated,
+            second.released,
+            second.unchanged
+        ),
+        (n - 2, 3, 2, n - 5)
+    );
+    let hosts = stored(&f.store, &region, &f.secret_id).await;
+    for stored in hosts {
+        let name = stored.host.name.as_str();
+        if running[..3].iter().any(|v| v.name == name) {
+            assert_eq!(stored.host.status, HostStatus::Stopped);
+        }
+        if running[3..5].iter().any(|v| v.name == name) {
+            assert!(stored.released_at.is_some(), "{name} released");
+        }
+    }
+}
