@@ -18,6 +18,7 @@ pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostPro
         .endpoint
         .ok_or_else(|| Error::invalid_field("address", "is required for vSphere secrets"))?;
     let provider = VsphereBuilder::new()
+        .with_http_config(ctx.http)
         .with_tls_from_env()?
         .with_address(address)
         .with_credentials(ctx.credentials)
