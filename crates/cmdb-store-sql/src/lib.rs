@@ -1,1 +1,48 @@
-//! SQL stores for cmdb (being built).
+//! SQL stores for cmdb: SQLite (embedded, the default), PostgreSQL and MySQL/MariaDB.
+//!
+//! [`SqlStore`] implements both [`cmdb_core::HostStore`] and
+//! [`cmdb_secret::SecretStore`] on [sqlx](https://docs.rs/sqlx) (tokio, rustls). The schema
+//! is created and upgraded on connect by embedded, versioned migrations
+//! ([`SCHEMA_VERSION`]).
+//!
+//! - Hosts are keyed by `(vendor, instance_id)`; an upserted page is one transaction of
+//!   set-based statements and reports per host whether it was created, updated, unchanged
+//!   or failed. A host that cannot be stored fails alone.
+//! - Host queries filter by vendor, region, secret, status, release state and keyword
+//!   (name ignoring case, instance id, any IP address), sort and page, with the total.
+//! - Secrets keep only the ciphertext of the API secret; an API key is unique per vendor.
+//! - [`HostStore::try_lock_scope`](cmdb_core::HostStore::try_lock_scope) locks a scope for
+//!   every process sharing the database (advisory lock, `GET_LOCK`, or a lock row).
+//!
+//! Features: `sqlite` (default), `postgres`, `mysql`.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use cmdb_core::{Host, HostQuery, HostStore, SyncScope, UpsertOutcome, Vendor};
+//! use cmdb_store_sql::SqlStore;
+//!
+//! let store = SqlStore::connect("sqlite::memory:").await?;
+//! let scope = SyncScope::hosts("secret-1", Vendor::Aliyun, "cn-hangzhou");
+//! let mut host = Host::new(Vendor::Aliyun, "i-bp1abc", "cn-hangzhou");
+//! host.private_ips = vec!["10.0.0.7".into()];
+//! let out = store.upsert(&scope, &[host], chrono::Utc::now()).await?;
+//! assert_eq!(out, vec![UpsertOutcome::Created]);
+//!
+//! let found = store
+//!     .query(&HostQuery { keywords: Some("10.0.0".into()), ..HostQuery::default() })
+//!     .await?;
+//! assert_eq!(found.total, 1);
+//! # Ok::<_, cmdb_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod hosts;
+mod lock;
+mod migrate;
+mod secrets;
+mod sql;
+mod store;
+
+pub use migrate::SCHEMA_VERSION;
+pub use sql::Backend;
+pub use store::{redact_url, SqlStore, SqlStoreBuilder};

@@ -1,0 +1,744 @@
+//! [`HostStore`] for [`SqlStore`].
+//!
+//! An upserted page is one transaction of set-based statements: one `SELECT` of the
+//! stored hashes of the page's keys, one multi-row insert-or-update of the new and changed
+//! hosts, one `UPDATE` of `last_seen_at` for the unchanged ones. Hosts that cannot be
+//! stored (outside the scope, a value too long for its column) are refused before the
+//! transaction; should the multi-row statement fail anyway, the page falls back to one
+//! savepoint per host so that only the failing hosts are lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use cmdb_core::{
+    Error, Host, HostList, HostQuery, HostSort, HostStore, Result, ScopeLease, ScopeStats,
+    StoredHost, SyncScope, UpsertOutcome, Vendor,
+};
+use sqlx::any::AnyRow;
+use sqlx::{Acquire, AnyConnection, Connection};
+
+use crate::sql::{int, opt_int, opt_text, text, Backend, Sql};
+use crate::store::{db_error, SqlStore};
+
+/// Columns of `cmdb_hosts` in the order rows are written and read.
+const COLUMNS: &[&str] = &[
+    "vendor",
+    "instance_id",
+    "secret_id",
+    "region",
+    "zone",
+    "name",
+    "name_lc",
+    "description",
+    "hostname",
+    "status",
+    "raw_status",
+    "instance_type",
+    "cpu",
+    "memory_mib",
+    "gpu_count",
+    "gpu_spec",
+    "os_type",
+    "os_name",
+    "image_id",
+    "public_ips",
+    "private_ips",
+    "ip_search",
+    "pay_mode",
+    "created_at",
+    "expire_at",
+    "tags",
+    "vpc_id",
+    "security_groups",
+    "key_pairs",
+    "serial_number",
+    "extra",
+    "content_hash",
+    "first_seen_at",
+    "last_seen_at",
+    "released_at",
+];
+
+/// Columns an update leaves alone: the key and the first sighting.
+const KEEP_ON_UPDATE: &[&str] = &["vendor", "instance_id", "first_seen_at"];
+
+/// Hosts per multi-row statement: 35 parameters each stays well below every backend's
+/// parameter limit (SQLite 32766, PostgreSQL and MySQL 65535).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Keys per `IN (...)` list.
+const KEYS_PER_STATEMENT: usize = 1000;
+
+/// Separates IP addresses in the `ip_search` column.
+const IP_SEPARATOR: char = '\n';
+
+/// Nanoseconds since the epoch: exact for every bookkeeping time until 2262.
+pub(crate) fn nanos(t: DateTime<Utc>) -> Result<i64> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| Error::invalid_field("seen_at", "must be between 1677 and 2262"))
+}
+
+pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A host ready to be written.
+struct Row {
+    host: Host,
+    hash: String,
+    name_lc: String,
+    ip_search: String,
+    public_ips: String,
+    private_ips: String,
+    tags: String,
+    security_groups: String,
+    key_pairs: String,
+    extra: String,
+}
+
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> std::result::Result<String, String> {
+    serde_json::to_string(v).map_err(|e| format!("cannot encode as JSON: {e}"))
+}
+
+/// Checks a value against its column's limit (in characters) and against NUL, which
+/// PostgreSQL refuses in text.
+fn check(field: &str, value: &str, max_chars: usize) -> std::result::Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("{field} contains a NUL character"));
+    }
+    if max_chars > 0 {
+        let n = value.chars().count();
+        if n > max_chars {
+            return Err(format!(
+                "{field} is {n} characters long, more than the column's {max_chars}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_opt(field: &str, value: Option<&str>, max: usize) -> std::result::Result<(), String> {
+    value.map_or(Ok(()), |v| check(field, v, max))
+}
+
+impl Row {
+    /// The row of `host` as seen by a sync of `scope`, or why it cannot be stored.
+    fn new(scope: &SyncScope, host: &Host) -> std::result::Result<Row, String> {
+        if host.instance_id.trim().is_empty() {
+            return Err("instance_id is empty".to_owned());
+        }
+        if host.vendor != scope.vendor {
+            return Err(format!(
+                "host vendor {} is outside the scope's vendor {}",
+                host.vendor, scope.vendor
+            ));
+        }
+        if host.region != scope.region {
+            return Err(format!(
+                "host region {:?} is outside the scope's region {:?}",
+                host.region, scope.region
+            ));
+        }
+        let mut host = host.clone();
+        host.secret_id.clone_from(&scope.secret_id);
+        let name_lc = host.name.to_lowercase();
+        // Limits match the columns of migration 1 (0: unbounded text).
+        check("instance_id", &host.instance_id, 255)?;
+        check("secret_id", &host.secret_id, 255)?;
+        check("region", &host.region, 255)?;
+        check_opt("zone", host.zone.as_deref(), 255)?;
+        check("name", &host.name, 512)?;
+        check("name", &name_lc, 512)?;
+        check_opt("description", host.description.as_deref(), 0)?;
+        check_opt("hostname", host.hostname.as_deref(), 512)?;
+        check("raw_status", &host.raw_status, 255)?;
+        check_opt("instance_type", host.instance_type.as_deref(), 255)?;
+        check_opt("gpu_spec", host.gpu_spec.as_deref(), 255)?;
+        check_opt("os_name", host.os_name.as_deref(), 512)?;
+        check_opt("image_id", host.image_id.as_deref(), 255)?;
+        check_opt("vpc_id", host.vpc_id.as_deref(), 255)?;
+        check_opt("serial_number", host.serial_number.as_deref(), 255)?;
+        for ip in host.public_ips.iter().chain(&host.private_ips) {
+            check("ip address", ip, 0)?;
+        }
+        if host.memory_mib.is_some_and(|m| i64::try_from(m).is_err()) {
+            return Err("memory_mib is too large".to_owned());
+        }
+        let ip_search = host
+            .public_ips
+            .iter()
+            .chain(&host.private_ips)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(&IP_SEPARATOR.to_string());
+        Ok(Row {
+            hash: host.content_hash(),
+            name_lc,
+            ip_search,
+            public_ips: json(&host.public_ips)?,
+            private_ips: json(&host.private_ips)?,
+            tags: json(&host.tags)?,
+            security_groups: json(&host.security_groups)?,
+            key_pairs: json(&host.key_pairs)?,
+            extra: json(&host.extra)?,
+            host,
+        })
+    }
+
+    /// Binds the row's values in [`COLUMNS`] order.
+    fn bind(&self, sql: &mut Sql, seen_at: i64) {
+        let h = &self.host;
+        let int = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        sql.push("(");
+        sql.bind(h.vendor.as_str().to_owned()).push(", ");
+        sql.bind(h.instance_id.clone()).push(", ");
+        sql.bind(h.secret_id.clone()).push(", ");
+        sql.bind(h.region.clone()).push(", ");
+        sql.bind(h.zone.clone()).push(", ");
+        sql.bind(h.name.clone()).push(", ");
+        sql.bind(self.name_lc.clone()).push(", ");
+        sql.bind(h.description.clone()).push(", ");
+        sql.bind(h.hostname.clone()).push(", ");
+        sql.bind(h.status.as_str().to_owned()).push(", ");
+        sql.bind(h.raw_status.clone()).push(", ");
+        sql.bind(h.instance_type.clone()).push(", ");
+        sql.bind(int(h.cpu.map(u64::from))).push(", ");
+        sql.bind(int(h.memory_mib)).push(", ");
+        sql.bind(int(h.gpu_count.map(u64::from))).push(", ");
+        sql.bind(h.gpu_spec.clone()).push(", ");
+        sql.bind(h.os_type.as_str().to_owned()).push(", ");
+        sql.bind(h.os_name.clone()).push(", ");
+        sql.bind(h.image_id.clone()).push(", ");
+        sql.bind(self.public_ips.clone()).push(", ");
+        sql.bind(self.private_ips.clone()).push(", ");
+        sql.bind(self.ip_search.clone()).push(", ");
+        sql.bind(h.pay_mode.as_str().to_owned()).push(", ");
+        sql.bind(h.created_at.map(rfc3339)).push(", ");
+        sql.bind(h.expire_at.map(rfc3339)).push(", ");
+        sql.bind(self.tags.clone()).push(", ");
+        sql.bind(h.vpc_id.clone()).push(", ");
+        sql.bind(self.security_groups.clone()).push(", ");
+        sql.bind(self.key_pairs.clone()).push(", ");
+        sql.bind(h.serial_number.clone()).push(", ");
+        sql.bind(self.extra.clone()).push(", ");
+        sql.bind(self.hash.clone()).push(", ");
+        sql.bind(seen_at).push(", ");
+        sql.bind(seen_at).push(", ");
+        sql.bind(None::<i64>).push(")");
+    }
+}
+
+/// `INSERT ... VALUES (row), (row) ... ON CONFLICT/DUPLICATE KEY UPDATE ...` for `rows`.
+fn upsert_statement(backend: Backend, rows: &[&Row], seen_at: i64) -> Sql {
+    let mut sql = Sql::new(
+        backend,
+        &format!("INSERT INTO cmdb_hosts ({}) VALUES ", COLUMNS.join(", ")),
+    );
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        row.bind(&mut sql, seen_at);
+    }
+    let updated = COLUMNS.iter().filter(|c| !KEEP_ON_UPDATE.contains(c));
+    let set: Vec<String> = match backend {
+        Backend::MySql => updated.map(|c| format!("{c} = VALUES({c})")).collect(),
+        Backend::Sqlite | Backend::Postgres => {
+            updated.map(|c| format!("{c} = excluded.{c}")).collect()
+        }
+    };
+    match backend {
+        Backend::MySql => sql.push(" ON DUPLICATE KEY UPDATE "),
+        Backend::Sqlite | Backend::Postgres => {
+            sql.push(" ON CONFLICT (vendor, instance_id) DO UPDATE SET ")
+        }
+    };
+    sql.push(&set.join(", "));
+    sql
+}
+
+fn select_columns() -> String {
+    COLUMNS.join(", ")
+}
+
+fn decode(row: &AnyRow) -> Result<StoredHost> {
+    fn parse_json<T: serde::de::DeserializeOwned>(field: &str, s: &str) -> Result<T> {
+        serde_json::from_str(s).map_err(|e| Error::decode(format!("stored {field}: {e}")))
+    }
+    fn parse_enum<T: std::str::FromStr>(s: &str) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        s.parse().map_err(|e: T::Err| Error::decode(e.to_string()))
+    }
+    fn parse_time(field: &str, s: Option<String>) -> Result<Option<DateTime<Utc>>> {
+        s.map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Error::decode(format!("stored {field} {s:?}: {e}")))
+        })
+        .transpose()
+    }
+    fn small(field: &str, v: Option<i64>) -> Result<Option<u32>> {
+        v.map(|v| u32::try_from(v).map_err(|_| Error::decode(format!("stored {field} {v}"))))
+            .transpose()
+    }
+    let host = Host {
+        vendor: parse_enum(&text(row, 0)?)?,
+        instance_id: text(row, 1)?,
+        secret_id: text(row, 2)?,
+        region: text(row, 3)?,
+        zone: opt_text(row, 4)?,
+        name: text(row, 5)?,
+        description: opt_text(row, 7)?,
+        hostname: opt_text(row, 8)?,
+        status: parse_enum(&text(row, 9)?)?,
+        raw_status: text(row, 10)?,
+        instance_type: opt_text(row, 11)?,
+        cpu: small("cpu", opt_int(row, 12)?)?,
+        memory_mib: opt_int(row, 13)?
+            .map(|v| u64::try_from(v).map_err(|_| Error::decode("stored memory_mib")))
+            .transpose()?,
+        gpu_count: small("gpu_count", opt_int(row, 14)?)?,
+        gpu_spec: opt_text(row, 15)?,
+        os_type: parse_enum(&text(row, 16)?)?,
+        os_name: opt_text(row, 17)?,
+        image_id: opt_text(row, 18)?,
+        public_ips: parse_json("public_ips", &text(row, 19)?)?,
+        private_ips: parse_json("private_ips", &text(row, 20)?)?,
+        pay_mode: parse_enum(&text(row, 22)?)?,
+        created_at: parse_time("created_at", opt_text(row, 23)?)?,
+        expire_at: parse_time("expire_at", opt_text(row, 24)?)?,
+        tags: parse_json("tags", &text(row, 25)?)?,
+        vpc_id: opt_text(row, 26)?,
+        security_groups: parse_json("security_groups", &text(row, 27)?)?,
+        key_pairs: parse_json("key_pairs", &text(row, 28)?)?,
+        serial_number: opt_text(row, 29)?,
+        extra: parse_json("extra", &text(row, 30)?)?,
+    };
+    Ok(StoredHost {
+        host,
+        content_hash: text(row, 31)?,
+        first_seen_at: from_nanos(int(row, 32)?),
+        last_seen_at: from_nanos(int(row, 33)?),
+        released_at: opt_int(row, 34)?.map(from_nanos),
+    })
+}
+
+/// The stored state of a key that decides its outcome.
+#[derive(Clone)]
+struct Known {
+    hash: String,
+    released: bool,
+}
+
+/// Whether a database error is about one row's values (so only that host fails) rather
+/// than the connection or the database as a whole.
+fn is_row_error(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(_))
+}
+
+impl SqlStore {
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let pool = &self.inner.pool;
+        let mut attempts = 0;
+        let conn = loop {
+            let mut conn = pool.acquire().await.map_err(db_error)?;
+            if self.inner.backend == Backend::Sqlite {
+                // A transaction dropped mid-way leaves its rollback queued on the
+                // connection's worker; let it run first.
+                conn.ping().await.map_err(db_error)?;
+            }
+            if !conn.is_in_transaction() {
+                break conn;
+            }
+            // A future dropped right after its BEGIN was acknowledged leaves a
+            // transaction nobody owns: never write into it, drop the connection.
+            attempts += 1;
+            tracing::warn!("discarding a pooled connection left inside a transaction");
+            conn.close_on_drop();
+            drop(conn);
+            if attempts > 16 {
+                return Err(Error::store("no pooled connection outside a transaction"));
+            }
+        };
+        let statement = match self.inner.backend {
+            // Take the write lock up front: a deferred transaction that reads and then
+            // writes can fail with SQLITE_BUSY under concurrent writers.
+            Backend::Sqlite => Some("BEGIN IMMEDIATE".into()),
+            Backend::Postgres | Backend::MySql => None,
+        };
+        sqlx::Transaction::begin(conn, statement)
+            .await
+            .map_err(db_error)
+    }
+
+    /// The stored hash and release state of `ids` of `vendor`.
+    async fn known(
+        &self,
+        conn: &mut AnyConnection,
+        vendor: Vendor,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Known>> {
+        let backend = self.inner.backend;
+        let mut known = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let mut sql = Sql::new(
+                backend,
+                "SELECT instance_id, content_hash, released_at FROM cmdb_hosts WHERE vendor = ",
+            );
+            sql.bind(vendor.as_str().to_owned())
+                .push(" AND instance_id IN ")
+                .bind_list(chunk.iter().copied());
+            let rows = sql.build()?.fetch_all(&mut *conn).await.map_err(db_error)?;
+            for row in rows {
+                known.insert(
+                    text(&row, 0)?,
+                    Known {
+                        hash: text(&row, 1)?,
+                        released: opt_int(&row, 2)?.is_some(),
+                    },
+                );
+            }
+        }
+        Ok(known)
+    }
+
+    /// Writes `rows` with multi-row statements; on a database error, retries them one by
+    /// one in savepoints. Returns the failures by row index.
+    async fn write_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        rows: &[&Row],
+        seen_at: i64,
+    ) -> Result<HashMap<usize, String>> {
+        let backend = self.inner.backend;
+        let mut failed = HashMap::new();
+        for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let mut sp = tx.begin().await.map_err(db_error)?;
+            let mut sql = upsert_statement(backend, chunk, seen_at);
+            match sql.build()?.execute(&mut *sp).await {
+                Ok(_) => sp.commit().await.map_err(db_error)?,
+                Err(e) if is_row_error(&e) => {
+                    sp.rollback().await.map_err(db_error)?;
+                    tracing::debug!(error = %e, "multi-row upsert failed; retrying per host");
+                    for (i, row) in chunk.iter().enumerate() {
+                        let mut sp = tx.begin().await.map_err(db_error)?;
+                        let mut sql = upsert_statement(backend, &[row], seen_at);
+                        match sql.build()?.execute(&mut *sp).await {
+                            Ok(_) => sp.commit().await.map_err(db_error)?,
+                            Err(e) if is_row_error(&e) => {
+                                sp.rollback().await.map_err(db_error)?;
+                                failed.insert(
+                                    chunk_index * ROWS_PER_STATEMENT + i,
+                                    format!("database refused the host: {e}"),
+                                );
+                            }
+                            Err(e) => return Err(db_error(e)),
+                        }
+                    }
+                }
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Moves `last_seen_at` (and the secret that saw them) of unchanged hosts.
+    async fn touch(
+        &self,
+        conn: &mut AnyConnection,
+        scope: &SyncScope,
+        ids: &[&str],
+        seen_at: i64,
+    ) -> Result<()> {
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET last_seen_at = ");
+            sql.bind(seen_at)
+                .push(", secret_id = ")
+                .bind(scope.secret_id.clone())
+                .push(" WHERE vendor = ")
+                .bind(scope.vendor.as_str().to_owned())
+                .push(" AND instance_id IN ")
+                .bind_list(chunk.iter().copied());
+            sql.build()?.execute(&mut *conn).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes PostgreSQL's planner statistics each time the hosts this store created
+    /// double. A table that grew from empty without `ANALYZE` (autovacuum off, or not yet
+    /// run) is estimated at one row, and the planner may then scan every host of a vendor
+    /// for each page's key look-up instead of probing the primary key.
+    async fn refresh_statistics(&self, created: u64) {
+        if self.inner.backend != Backend::Postgres || created == 0 {
+            return;
+        }
+        let inner = &self.inner;
+        let total = inner
+            .created_since_analyze
+            .fetch_add(created, Ordering::Relaxed)
+            + created;
+        let next = inner.next_analyze.load(Ordering::Relaxed);
+        if total < next
+            || inner
+                .next_analyze
+                .compare_exchange(
+                    next,
+                    next.saturating_mul(2),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = sqlx::raw_sql("ANALYZE cmdb_hosts")
+            .execute(self.pool())
+            .await
+        {
+            tracing::warn!(error = %e, "ANALYZE cmdb_hosts failed");
+        }
+    }
+
+    /// Appends `WHERE ...` for a host query.
+    fn push_filters(&self, sql: &mut Sql, q: &HostQuery) {
+        sql.push(" WHERE 1 = 1");
+        if let Some(v) = q.vendor {
+            sql.push(" AND vendor = ").bind(v.as_str().to_owned());
+        }
+        if let Some(r) = &q.region {
+            sql.push(" AND region = ").bind(r.clone());
+        }
+        if let Some(s) = &q.secret_id {
+            sql.push(" AND secret_id = ").bind(s.clone());
+        }
+        if let Some(s) = q.status {
+            sql.push(" AND status = ").bind(s.as_str().to_owned());
+        }
+        match q.released {
+            Some(true) => {
+                sql.push(" AND released_at IS NOT NULL");
+            }
+            Some(false) => {
+                sql.push(" AND released_at IS NULL");
+            }
+            None => {}
+        }
+        if let Some(k) = q.keywords.as_deref().filter(|k| !k.is_empty()) {
+            sql.push(" AND (");
+            sql.contains("name_lc", &k.to_lowercase());
+            sql.push(" OR ");
+            sql.contains("instance_id", k);
+            // IPs are joined with a separator no address contains, so a needle without
+            // it matches within one address only.
+            if !k.contains(IP_SEPARATOR) {
+                sql.push(" OR ");
+                sql.contains("ip_search", k);
+            }
+            sql.push(")");
+        }
+    }
+
+    fn push_scope(&self, sql: &mut Sql, scope: &SyncScope) {
+        sql.push(" WHERE secret_id = ")
+            .bind(scope.secret_id.clone())
+            .push(" AND vendor = ")
+            .bind(scope.vendor.as_str().to_owned())
+            .push(" AND region = ")
+            .bind(scope.region.clone())
+            .push(" AND released_at IS NULL");
+    }
+}
+
+#[async_trait]
+impl HostStore for SqlStore {
+    async fn upsert(
+        &self,
+        scope: &SyncScope,
+        hosts: &[Host],
+        seen_at: DateTime<Utc>,
+    ) -> Result<Vec<UpsertOutcome>> {
+        let seen = nanos(seen_at)?;
+        let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; hosts.len()];
+        let mut rows: Vec<(usize, Row)> = Vec::with_capacity(hosts.len());
+        for (i, host) in hosts.iter().enumerate() {
+            match Row::new(scope, host) {
+                Ok(row) => rows.push((i, row)),
+                Err(reason) => outcomes[i] = Some(UpsertOutcome::Failed(reason)),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
+
+        let mut tx = self.begin().await?;
+        let mut ids: Vec<&str> = rows
+            .iter()
+            .map(|(_, r)| r.host.instance_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored = self.known(&mut tx, scope.vendor, &ids).await?;
+
+        // Outcomes in input order, as if the hosts were written one after the other; then
+        // only the last state of each key is written.
+        let mut state: HashMap<&str, Option<Known>> = HashMap::with_capacity(ids.len());
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+        for (n, (i, row)) in rows.iter().enumerate() {
+            let id = row.host.instance_id.as_str();
+            let current = state.entry(id).or_insert_with(|| stored.get(id).cloned());
+            outcomes[*i] = Some(match current {
+                None => UpsertOutcome::Created,
+                Some(k) if k.hash == row.hash && !k.released => UpsertOutcome::Unchanged,
+                Some(_) => UpsertOutcome::Updated,
+            });
+            *current = Some(Known {
+                hash: row.hash.clone(),
+                released: false,
+            });
+            last.insert(id, n);
+        }
+        let mut to_write: Vec<usize> = Vec::new();
+        let mut to_touch: Vec<&str> = Vec::new();
+        for (id, n) in &last {
+            let row = &rows[*n].1;
+            match stored.get(*id) {
+                Some(k) if k.hash == row.hash && !k.released => to_touch.push(id),
+                _ => to_write.push(*n),
+            }
+        }
+        to_write.sort_unstable();
+        to_touch.sort_unstable();
+        let write: Vec<&Row> = to_write.iter().map(|n| &rows[*n].1).collect();
+        let failed = self.write_rows(&mut tx, &write, seen).await?;
+        self.touch(&mut tx, scope, &to_touch, seen).await?;
+        tx.commit().await.map_err(db_error)?;
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, Some(UpsertOutcome::Created)))
+            .count() as u64;
+        self.refresh_statistics(created).await;
+
+        if !failed.is_empty() {
+            // Every occurrence of a key whose write failed fails.
+            let failed_ids: HashMap<&str, &String> = failed
+                .iter()
+                .map(|(w, reason)| (write[*w].host.instance_id.as_str(), reason))
+                .collect();
+            for (i, row) in &rows {
+                if let Some(reason) = failed_ids.get(row.host.instance_id.as_str()) {
+                    outcomes[*i] = Some(UpsertOutcome::Failed((*reason).clone()));
+                }
+            }
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    async fn scope_stats(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+    ) -> Result<ScopeStats> {
+        if scope.resource_type != cmdb_core::ResourceType::Host {
+            return Ok(ScopeStats::default());
+        }
+        let mut sql = Sql::new(
+            self.inner.backend,
+            "SELECT COUNT(*), COUNT(CASE WHEN last_seen_at < ",
+        );
+        sql.bind(nanos(seen_before)?)
+            .push(" THEN 1 END) FROM cmdb_hosts");
+        self.push_scope(&mut sql, scope);
+        let row = sql
+            .build()?
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(ScopeStats {
+            active: u64::try_from(int(&row, 0)?).unwrap_or_default(),
+            missing: u64::try_from(int(&row, 1)?).unwrap_or_default(),
+        })
+    }
+
+    async fn release_missing(
+        &self,
+        scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+        released_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        if scope.resource_type != cmdb_core::ResourceType::Host {
+            return Ok(0);
+        }
+        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET released_at = ");
+        sql.bind(nanos(released_at)?);
+        self.push_scope(&mut sql, scope);
+        sql.push(" AND last_seen_at < ").bind(nanos(seen_before)?);
+        let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
+        crate::lock::try_lock_scope(self, scope).await
+    }
+
+    async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
+        let mut sql = Sql::new(
+            self.inner.backend,
+            &format!(
+                "SELECT {} FROM cmdb_hosts WHERE vendor = ",
+                select_columns()
+            ),
+        );
+        sql.bind(vendor.as_str().to_owned())
+            .push(" AND instance_id = ")
+            .bind(instance_id.to_owned());
+        let row = sql
+            .build()?
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn query(&self, query: &HostQuery) -> Result<HostList> {
+        query.validate()?;
+        let backend = self.inner.backend;
+        let mut count = Sql::new(backend, "SELECT COUNT(*) FROM cmdb_hosts");
+        self.push_filters(&mut count, query);
+        let row = count
+            .build()?
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        let total = u64::try_from(int(&row, 0)?).unwrap_or_default();
+
+        let mut page = Sql::new(
+            backend,
+            &format!("SELECT {} FROM cmdb_hosts", select_columns()),
+        );
+        self.push_filters(&mut page, query);
+        page.push(match query.sort {
+            HostSort::InstanceId => " ORDER BY vendor, instance_id",
+            HostSort::Name => " ORDER BY name, vendor, instance_id",
+            HostSort::LastSeenDesc => " ORDER BY last_seen_at DESC, vendor, instance_id",
+        });
+        page.push(" LIMIT ")
+            .bind(i64::from(query.page_size))
+            .push(" OFFSET ")
+            .bind(i64::try_from(query.offset()).unwrap_or(i64::MAX));
+        let rows = page
+            .build()?
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+        Ok(HostList { total, items })
+    }
+}

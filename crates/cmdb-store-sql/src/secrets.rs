@@ -1,0 +1,196 @@
+//! [`SecretStore`] for [`SqlStore`]. The `api_secret` column holds only the ciphertext
+//! the [`Secret`] carries; listings are masked.
+
+use async_trait::async_trait;
+use cmdb_core::{Error, ErrorKind, Result};
+use cmdb_secret::{Secret, SecretList, SecretQuery, SecretStore};
+use sqlx::any::AnyRow;
+
+use crate::hosts::{from_nanos, nanos};
+use crate::sql::{int, opt_text, text, Sql};
+use crate::store::{db_error, SqlStore};
+
+const COLUMNS: &str =
+    "id, vendor, description, api_key, api_secret, allowed_regions, request_rate, address, created_at";
+
+fn not_found(id: &str) -> Error {
+    Error::not_found(format!("secret {id:?} not found"))
+}
+
+fn decode(row: &AnyRow) -> Result<Secret> {
+    let vendor = text(row, 1)?;
+    Ok(Secret {
+        id: text(row, 0)?,
+        vendor: vendor
+            .parse()
+            .map_err(|e: cmdb_core::ParseEnumError| Error::decode(e.to_string()))?,
+        description: text(row, 2)?,
+        api_key: text(row, 3)?,
+        api_secret: text(row, 4)?,
+        allowed_regions: serde_json::from_str(&text(row, 5)?)
+            .map_err(|e| Error::decode(format!("stored allowed_regions: {e}")))?,
+        request_rate: u32::try_from(int(row, 6)?)
+            .map_err(|_| Error::decode("stored request_rate out of range"))?,
+        address: opt_text(row, 7)?,
+        created_at: from_nanos(int(row, 8)?),
+    })
+}
+
+impl SqlStore {
+    async fn secret_ciphertext(&self, id: &str) -> Result<Option<String>> {
+        let mut sql = Sql::new(
+            self.inner.backend,
+            "SELECT api_secret FROM cmdb_secrets WHERE id = ",
+        );
+        sql.bind(id.to_owned());
+        let row = sql
+            .build()?
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_error)?;
+        row.map(|r| text(&r, 0)).transpose()
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqlStore {
+    async fn create(&self, secret: &Secret) -> Result<()> {
+        let regions = serde_json::to_string(&secret.allowed_regions)
+            .map_err(|e| Error::store(format!("cannot encode allowed_regions: {e}")))?;
+        let mut sql = Sql::new(
+            self.inner.backend,
+            &format!(
+                "INSERT INTO cmdb_secrets ({COLUMNS}, id_lc, description_lc, api_key_lc) VALUES ("
+            ),
+        );
+        sql.bind(secret.id.clone())
+            .push(", ")
+            .bind(secret.vendor.as_str().to_owned())
+            .push(", ")
+            .bind(secret.description.clone())
+            .push(", ")
+            .bind(secret.api_key.clone())
+            .push(", ")
+            .bind(secret.api_secret.clone())
+            .push(", ")
+            .bind(regions)
+            .push(", ")
+            .bind(i64::from(secret.request_rate))
+            .push(", ")
+            .bind(secret.address.clone())
+            .push(", ")
+            .bind(nanos(secret.created_at)?)
+            .push(", ")
+            .bind(secret.id.to_ascii_lowercase())
+            .push(", ")
+            .bind(secret.description.to_ascii_lowercase())
+            .push(", ")
+            .bind(secret.api_key.to_ascii_lowercase())
+            .push(")");
+        match sql.build()?.execute(self.pool()).await.map_err(db_error) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                let message = if self.secret_ciphertext(&secret.id).await?.is_some() {
+                    format!("a secret with id {:?} already exists", secret.id)
+                } else {
+                    format!(
+                        "a {} secret with this api_key already exists",
+                        secret.vendor
+                    )
+                };
+                Err(Error::new(ErrorKind::Conflict, message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Secret> {
+        let mut sql = Sql::new(
+            self.inner.backend,
+            &format!("SELECT {COLUMNS} FROM cmdb_secrets WHERE id = "),
+        );
+        sql.bind(id.to_owned());
+        let row = sql
+            .build()?
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_error)?;
+        match row {
+            Some(row) => decode(&row),
+            None => Err(not_found(id)),
+        }
+    }
+
+    async fn list(&self, query: &SecretQuery) -> Result<SecretList> {
+        query.validate()?;
+        let backend = self.inner.backend;
+        let filter = |sql: &mut Sql| {
+            if let Some(k) = query.keywords.as_deref().filter(|k| !k.is_empty()) {
+                let needle = k.to_ascii_lowercase();
+                sql.push(" WHERE ");
+                sql.contains("description_lc", &needle).push(" OR ");
+                sql.contains("api_key_lc", &needle).push(" OR ");
+                sql.contains("vendor", &needle).push(" OR ");
+                sql.contains("id_lc", &needle);
+            }
+        };
+        let mut count = Sql::new(backend, "SELECT COUNT(*) FROM cmdb_secrets");
+        filter(&mut count);
+        let row = count
+            .build()?
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        let total = u64::try_from(int(&row, 0)?).unwrap_or_default();
+
+        let mut page = Sql::new(backend, &format!("SELECT {COLUMNS} FROM cmdb_secrets"));
+        filter(&mut page);
+        page.push(" ORDER BY created_at, id LIMIT ")
+            .bind(i64::from(query.page_size))
+            .push(" OFFSET ")
+            .bind(i64::try_from(query.offset()).unwrap_or(i64::MAX));
+        let rows = page
+            .build()?
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let items = rows
+            .iter()
+            .map(|r| decode(r).map(|s| s.masked()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SecretList { total, items })
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        let mut sql = Sql::new(self.inner.backend, "DELETE FROM cmdb_secrets WHERE id = ");
+        sql.bind(id.to_owned());
+        let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
+        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_secrets SET api_secret = ");
+        sql.bind(new.to_owned())
+            .push(" WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND api_secret = ")
+            .bind(expected.to_owned());
+        let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        // No row changed: unknown id, another ciphertext, or (MySQL counts only rows it
+        // changed) the new value equal to the expected one.
+        match self.secret_ciphertext(id).await? {
+            None => Err(not_found(id)),
+            Some(current) if current == expected && current == new => Ok(()),
+            Some(_) => Err(Error::new(
+                ErrorKind::Conflict,
+                format!("the api_secret of secret {id:?} changed meanwhile"),
+            )),
+        }
+    }
+}

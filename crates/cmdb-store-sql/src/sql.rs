@@ -1,0 +1,190 @@
+//! Dialects and a small statement builder that binds parameters with each database's
+//! placeholder syntax (`$n` on PostgreSQL, `?` elsewhere).
+
+use std::fmt::Write as _;
+
+use cmdb_core::{Error, Result};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Arguments, Encode, Row, Type};
+
+/// The database behind a [`SqlStore`](crate::SqlStore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite (a file, or in memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl Backend {
+    /// The backend a connection URL names, from its scheme.
+    pub fn from_url(url: &str) -> Result<Backend> {
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            _ => Err(Error::invalid_field(
+                "database_url",
+                "must start with sqlite:, postgres://, postgresql:// or mysql://",
+            )),
+        }
+    }
+
+    /// The name of the backend, as in the URL scheme.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+
+    /// Whether this build was compiled with the backend's cargo feature.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+            Backend::Postgres => cfg!(feature = "postgres"),
+            Backend::MySql => cfg!(feature = "mysql"),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SQL text with its bound arguments.
+pub(crate) struct Sql {
+    backend: Backend,
+    text: String,
+    args: AnyArguments<'static>,
+    count: usize,
+    error: Option<String>,
+}
+
+impl Sql {
+    pub(crate) fn new(backend: Backend, text: &str) -> Sql {
+        Sql {
+            backend,
+            text: text.to_owned(),
+            args: AnyArguments::default(),
+            count: 0,
+            error: None,
+        }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Sql
+    where
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        self.count += 1;
+        match self.backend {
+            Backend::Postgres => {
+                let _ = write!(self.text, "${}", self.count);
+            }
+            Backend::Sqlite | Backend::MySql => self.text.push('?'),
+        }
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert_with(|| e.to_string());
+        }
+        self
+    }
+
+    /// Appends `(?, ?, ...)` for a list of values; an empty list becomes `(NULL)`, which
+    /// matches nothing.
+    pub(crate) fn bind_list<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Sql {
+        self.push("(");
+        let mut first = true;
+        for v in values {
+            if !first {
+                self.push(", ");
+            }
+            first = false;
+            self.bind(v.to_owned());
+        }
+        if first {
+            self.push("NULL");
+        }
+        self.push(")")
+    }
+
+    /// Appends a case-sensitive, literal "`column` contains `needle`" test (no LIKE, so
+    /// `%` and `_` are plain characters).
+    pub(crate) fn contains(&mut self, column: &str, needle: &str) -> &mut Sql {
+        match self.backend {
+            Backend::Sqlite => {
+                self.push("instr(").push(column).push(", ");
+                self.bind(needle.to_owned()).push(") > 0")
+            }
+            Backend::Postgres => {
+                self.push("strpos(").push(column).push(", ");
+                self.bind(needle.to_owned()).push(") > 0")
+            }
+            Backend::MySql => {
+                self.push("LOCATE(");
+                self.bind(needle.to_owned())
+                    .push(", ")
+                    .push(column)
+                    .push(") > 0")
+            }
+        }
+    }
+
+    /// The query, ready to run once (the arguments move into it).
+    pub(crate) fn build(&mut self) -> Result<sqlx::query::Query<'_, Any, AnyArguments<'_>>> {
+        if let Some(e) = &self.error {
+            return Err(Error::store(format!("cannot bind a parameter: {e}")));
+        }
+        let args: AnyArguments<'_> = std::mem::take(&mut self.args);
+        Ok(sqlx::query_with(self.text.as_str(), args))
+    }
+}
+
+/// A text column. MySQL reports `TEXT` columns as blobs to the `any` driver, so a blob
+/// holding UTF-8 is accepted too.
+pub(crate) fn text(row: &AnyRow, index: usize) -> Result<String> {
+    opt_text(row, index)?.ok_or_else(|| Error::decode(format!("column {index} is NULL")))
+}
+
+/// A nullable text column; see [`text`].
+pub(crate) fn opt_text(row: &AnyRow, index: usize) -> Result<Option<String>> {
+    match row.try_get::<Option<String>, _>(index) {
+        Ok(v) => Ok(v),
+        Err(first) => match row.try_get::<Option<Vec<u8>>, _>(index) {
+            Ok(Some(bytes)) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| Error::decode(format!("column {index} is not UTF-8: {e}"))),
+            Ok(None) => Ok(None),
+            Err(_) => Err(Error::decode(format!("column {index}: {first}"))),
+        },
+    }
+}
+
+/// An integer column.
+pub(crate) fn int(row: &AnyRow, index: usize) -> Result<i64> {
+    row.try_get::<i64, _>(index)
+        .map_err(|e| Error::decode(format!("column {index}: {e}")))
+}
+
+/// A nullable integer column.
+pub(crate) fn opt_int(row: &AnyRow, index: usize) -> Result<Option<i64>> {
+    row.try_get::<Option<i64>, _>(index)
+        .map_err(|e| Error::decode(format!("column {index}: {e}")))
+}

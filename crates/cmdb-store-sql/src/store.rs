@@ -1,0 +1,348 @@
+//! [`SqlStore`]: connecting, pool set-up and error mapping.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cmdb_core::{Error, ErrorKind, Result};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+
+use crate::migrate::{self, SCHEMA_VERSION};
+use crate::sql::Backend;
+
+/// A host and secret store on SQLite, PostgreSQL or MySQL/MariaDB.
+///
+/// Implements [`cmdb_core::HostStore`] and [`cmdb_secret::SecretStore`]. Cloning is cheap
+/// and shares the connection pool. `Debug` shows the URL with its password redacted.
+///
+/// ```no_run
+/// # async fn demo() -> cmdb_core::Result<()> {
+/// use cmdb_store_sql::SqlStore;
+///
+/// // Created if missing, WAL mode, schema migrated to the current version.
+/// let store = SqlStore::connect("sqlite://cmdb.db").await?;
+/// assert_eq!(store.schema_version().await?, cmdb_store_sql::SCHEMA_VERSION);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    /// The URL with its password redacted, for `Debug` and messages.
+    pub(crate) redacted_url: String,
+    /// What tells this store's scope locks apart from another store's on the same server
+    /// (PostgreSQL schema, MySQL database).
+    pub(crate) namespace: String,
+    /// Hosts created by this store since it last refreshed PostgreSQL's statistics, and
+    /// the count that triggers the next refresh (doubling each time).
+    pub(crate) created_since_analyze: AtomicU64,
+    pub(crate) next_analyze: AtomicU64,
+}
+
+impl fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.inner.backend)
+            .field("url", &self.inner.redacted_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`SqlStore`]: `SqlStore::builder(url).max_connections(4).connect()`.
+#[derive(Clone)]
+pub struct SqlStoreBuilder {
+    url: String,
+    max_connections: Option<u32>,
+    schema: Option<String>,
+    acquire_timeout: Duration,
+}
+
+impl fmt::Debug for SqlStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStoreBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStoreBuilder {
+    /// The most connections the pool opens (default: 10 for servers, 4 for a SQLite file;
+    /// always 1 for an in-memory SQLite database, which lives in its one connection).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// Keeps the tables in a schema of their own, created if missing: a PostgreSQL schema
+    /// (set as the connections' `search_path`) or a MySQL database (replacing the URL's).
+    /// Letters, digits and `_` only. Ignored on SQLite.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = Some(name.into());
+        self
+    }
+
+    /// How long to wait for a pooled connection (default 30 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Connects and migrates the schema to [`SCHEMA_VERSION`].
+    pub async fn connect(self) -> Result<SqlStore> {
+        self.connect_at(SCHEMA_VERSION).await
+    }
+
+    /// Connects and migrates the schema up to `version` only (to build older databases in
+    /// tests of the upgrade path).
+    #[doc(hidden)]
+    pub async fn connect_at(self, version: i64) -> Result<SqlStore> {
+        let backend = Backend::from_url(&self.url)?;
+        if !backend.is_enabled() {
+            return Err(Error::invalid_field(
+                "database_url",
+                format!(
+                    "cmdb-store-sql was built without the `{}` feature",
+                    match backend {
+                        Backend::MySql => "mysql",
+                        other => other.as_str(),
+                    }
+                ),
+            ));
+        }
+        sqlx::any::install_default_drivers();
+        if let Some(schema) = &self.schema {
+            if schema.is_empty()
+                || schema.len() > 63
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(Error::invalid_field(
+                    "schema",
+                    "must be 1 to 63 letters, digits or _",
+                ));
+            }
+        }
+        let redacted_url = redact_url(&self.url);
+        let mut url = self.url.clone();
+        let mut namespace = String::new();
+        let mut init: Vec<String> = Vec::new();
+        let mut memory = false;
+        match backend {
+            Backend::Sqlite => {
+                memory = url.contains(":memory:") || url.contains("mode=memory");
+                if !memory && !url.contains("mode=") {
+                    // Create the file if it is missing.
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str("mode=rwc");
+                }
+                if !memory {
+                    init.push("PRAGMA journal_mode = WAL".into());
+                    init.push("PRAGMA synchronous = NORMAL".into());
+                }
+                init.push("PRAGMA busy_timeout = 10000".into());
+            }
+            Backend::Postgres => {
+                if let Some(schema) = &self.schema {
+                    let mut conn = connect_one(&url, &redacted_url).await?;
+                    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                        .execute(&mut conn)
+                        .await
+                        .map_err(db_error)?;
+                    let _ = conn.close().await;
+                    init.push(format!("SET search_path TO \"{schema}\""));
+                    namespace.clone_from(schema);
+                }
+            }
+            Backend::MySql => {
+                if let Some(schema) = &self.schema {
+                    let mut conn = connect_one(&url, &redacted_url).await?;
+                    sqlx::raw_sql(&format!(
+                        "CREATE DATABASE IF NOT EXISTS `{schema}` \
+                         CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                    ))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(db_error)?;
+                    let _ = conn.close().await;
+                    let mut parsed = url::Url::parse(&url).map_err(|e| {
+                        Error::invalid_field("database_url", format!("not a URL: {e}"))
+                    })?;
+                    parsed.set_path(&format!("/{schema}"));
+                    url = parsed.to_string();
+                }
+                namespace = url::Url::parse(&url)
+                    .map(|u| u.path().trim_start_matches('/').to_owned())
+                    .unwrap_or_default();
+                // Refuse values too long for a column instead of truncating them.
+                init.push("SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')".into());
+            }
+        }
+        let options: AnyConnectOptions = url
+            .parse::<AnyConnectOptions>()
+            .map_err(|e| Error::invalid_field("database_url", format!("{redacted_url}: {e}")))?
+            .disable_statement_logging();
+        let max = if memory {
+            1
+        } else {
+            self.max_connections.unwrap_or(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres | Backend::MySql => 10,
+            })
+        };
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(self.acquire_timeout);
+        if memory {
+            // The database lives and dies with its only connection: keep it forever.
+            pool_options = pool_options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let init = Arc::new(init);
+        let pool = pool_options
+            .after_connect(move |conn, _meta| {
+                let init = Arc::clone(&init);
+                Box::pin(async move {
+                    for statement in init.iter() {
+                        conn.execute(statement.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error(e).context(format!("cannot connect to {redacted_url}")))?;
+        migrate::migrate(&pool, backend, version).await?;
+        Ok(SqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                redacted_url,
+                namespace,
+                created_since_analyze: AtomicU64::new(0),
+                next_analyze: AtomicU64::new(1000),
+            }),
+        })
+    }
+}
+
+async fn connect_one(url: &str, redacted: &str) -> Result<sqlx::AnyConnection> {
+    let options: AnyConnectOptions = url
+        .parse::<AnyConnectOptions>()
+        .map_err(|e| Error::invalid_field("database_url", format!("{redacted}: {e}")))?
+        .disable_statement_logging();
+    options
+        .connect()
+        .await
+        .map_err(|e| db_error(e).context(format!("cannot connect to {redacted}")))
+}
+
+impl SqlStore {
+    /// Connects to `url` with the default options and migrates the schema: see
+    /// [`SqlStoreBuilder`].
+    ///
+    /// - `sqlite://path/cmdb.db` (created if missing, WAL journal), `sqlite::memory:`
+    /// - `postgres://user:password@host:5432/db`
+    /// - `mysql://user:password@host:3306/db` (MySQL 8 or MariaDB 10.5+)
+    pub async fn connect(url: &str) -> Result<SqlStore> {
+        SqlStore::builder(url).connect().await
+    }
+
+    /// Options for a connection to `url`.
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder {
+        SqlStoreBuilder {
+            url: url.into(),
+            max_connections: None,
+            schema: None,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The database behind the store.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The schema version of the database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let mut conn = self.inner.pool.acquire().await.map_err(db_error)?;
+        migrate::current_version(&mut conn).await
+    }
+
+    /// Closes every connection of the pool; later calls fail.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// The pool, for tests in this crate.
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.inner.pool
+    }
+}
+
+/// `url` with the password (and any `password=` query value) replaced by `****`, for
+/// logs and messages.
+///
+/// ```
+/// assert_eq!(
+///     cmdb_store_sql::redact_url("postgres://cmdb:s3cret@db:5432/cmdb"),
+///     "postgres://cmdb:****@db:5432/cmdb",
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("****"));
+            }
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret =
+                        k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "****".into()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
+                })
+                .collect();
+            if !pairs.is_empty() {
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        // Not a URL (e.g. `sqlite::memory:`): show only the part before any `@`.
+        Err(_) => match url.rfind('@') {
+            Some(at) => format!("****{}", &url[at..]),
+            None => url.to_owned(),
+        },
+    }
+}
+
+/// Maps a database error into a store error; unique violations are conflicts.
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    let kind = match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => ErrorKind::Conflict,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Store,
+    };
+    let retryable = kind == ErrorKind::Unavailable;
+    Error::new(kind, format!("database: {e}")).with_retryable(retryable)
+}

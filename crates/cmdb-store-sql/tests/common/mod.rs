@@ -1,0 +1,70 @@
+//! Stores for the tests: SQLite files under the temp dir, in-memory SQLite, and
+//! PostgreSQL / MySQL when `CMDB_TEST_POSTGRES_URL` / `CMDB_TEST_MYSQL_URL` are set, each
+//! in a schema (database) of its own so tests run in parallel.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cmdb_store_sql::{SqlStore, SqlStoreBuilder};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test of this run or an earlier one uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!(
+        "{prefix}_{}_{nanos:x}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A path for a new SQLite file.
+pub fn sqlite_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("cmdb-store-sql-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("{}.db", unique(name)))
+}
+
+pub fn sqlite_url(name: &str) -> String {
+    format!("sqlite://{}", sqlite_path(name).display())
+}
+
+/// The builders of every backend available: (label, builder). Several calls of a
+/// builder's clone reach the same database.
+pub fn builders(name: &str) -> Vec<(&'static str, SqlStoreBuilder)> {
+    let mut out = vec![("sqlite-file", SqlStore::builder(sqlite_url(name)))];
+    if let Some(b) = postgres(name) {
+        out.push(("postgres", b));
+    }
+    if let Some(b) = mysql(name) {
+        out.push(("mysql", b));
+    }
+    out
+}
+
+pub fn postgres(name: &str) -> Option<SqlStoreBuilder> {
+    server("CMDB_TEST_POSTGRES_URL", "postgres", name)
+}
+
+pub fn mysql(name: &str) -> Option<SqlStoreBuilder> {
+    server("CMDB_TEST_MYSQL_URL", "mysql", name)
+}
+
+fn server(var: &str, feature: &str, name: &str) -> Option<SqlStoreBuilder> {
+    let Ok(url) = std::env::var(var) else {
+        eprintln!("skipping {feature} for {name}: {var} is not set");
+        return None;
+    };
+    let enabled = match feature {
+        "postgres" => cfg!(feature = "postgres"),
+        _ => cfg!(feature = "mysql"),
+    };
+    if !enabled {
+        eprintln!("skipping {feature} for {name}: built without the `{feature}` feature");
+        return None;
+    }
+    Some(SqlStore::builder(url).schema(unique(&format!("t_{name}"))))
+}

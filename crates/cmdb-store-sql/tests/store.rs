@@ -1,0 +1,280 @@
+//! Behaviour of the SQL stores beyond the conformance suites, on every backend available.
+
+mod common;
+
+use std::sync::Arc;
+use std::task::Poll;
+
+use chrono::{TimeZone, Utc};
+use cmdb_core::{
+    Host, HostProvider, HostQuery, HostStatus, HostStore, SyncScope, UpsertOutcome, Vendor,
+};
+use cmdb_secret::{Cipher, NewSecret, SecretStore};
+use cmdb_store_sql::{SqlStore, SCHEMA_VERSION};
+use cmdb_sync::{ProviderContext, ProviderRegistry, SyncRequest, Syncer};
+use cmdb_testkit::FakeProvider;
+
+fn at(seconds: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
+}
+
+fn hosts(scope: &SyncScope, n: usize, status: HostStatus) -> Vec<Host> {
+    (0..n)
+        .map(|i| {
+            let mut h = Host::new(
+                scope.vendor,
+                format!("{}-{i:05}", scope.secret_id),
+                &scope.region,
+            );
+            h.name = format!("host-{i}");
+            h.status = status;
+            h.private_ips = vec![format!("10.1.{}.{}", i / 250, i % 250)];
+            h
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_upgrade_an_older_schema() {
+    for (label, builder) in common::builders("mig") {
+        // Version 1 only, with data in it, as an older release left it.
+        let old = builder.clone().connect_at(1).await.expect("connect at v1");
+        assert_eq!(old.schema_version().await.unwrap(), 1, "{label}");
+        let scope = SyncScope::hosts("mig-secret", Vendor::Aliyun, "cn-hangzhou");
+        let page = hosts(&scope, 3, HostStatus::Running);
+        old.upsert(&scope, &page, at(0)).await.unwrap();
+        old.close().await;
+
+        let new = builder.clone().connect().await.expect("upgrade");
+        assert_eq!(
+            new.schema_version().await.unwrap(),
+            SCHEMA_VERSION,
+            "{label}"
+        );
+        let kept = HostStore::get(&new, Vendor::Aliyun, &page[1].instance_id)
+            .await
+            .unwrap();
+        assert_eq!(kept.expect("data survives the upgrade").host, {
+            let mut h = page[1].clone();
+            h.secret_id = scope.secret_id.clone();
+            h
+        });
+        // Version 2's lock table exists now.
+        assert!(
+            new.try_lock_scope(&scope).await.unwrap().is_some(),
+            "{label}"
+        );
+
+        // Connecting again changes nothing.
+        let again = builder.clone().connect().await.expect("connect twice");
+        assert_eq!(
+            again.schema_version().await.unwrap(),
+            SCHEMA_VERSION,
+            "{label}"
+        );
+        let out = again.upsert(&scope, &page, at(1)).await.unwrap();
+        assert_eq!(out, vec![UpsertOutcome::Unchanged; 3], "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_lock_excludes_other_pools_until_dropped() {
+    for (label, builder) in common::builders("lock") {
+        let a = builder.clone().connect().await.unwrap();
+        let b = builder.clone().connect().await.unwrap();
+        let scope = SyncScope::hosts(common::unique("lock"), Vendor::Tencent, "ap-guangzhou");
+        let other = SyncScope::hosts(common::unique("lock"), Vendor::Tencent, "ap-guangzhou");
+
+        let lease = a.try_lock_scope(&scope).await.unwrap().expect("first lock");
+        assert!(
+            b.try_lock_scope(&scope).await.unwrap().is_none(),
+            "{label}: a second pool must not get a held scope"
+        );
+        assert!(
+            a.try_lock_scope(&scope).await.unwrap().is_none(),
+            "{label}: nor the same pool"
+        );
+        let other_lease = b.try_lock_scope(&other).await.unwrap();
+        assert!(other_lease.is_some(), "{label}: other scopes are free");
+
+        drop(lease);
+        let again = b.try_lock_scope(&scope).await.unwrap();
+        assert!(
+            again.is_some(),
+            "{label}: free again once the lease is dropped"
+        );
+        assert!(a.try_lock_scope(&scope).await.unwrap().is_none(), "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_value_fails_only_its_host() {
+    for (label, builder) in common::builders("long") {
+        let store = builder.connect().await.unwrap();
+        let scope = SyncScope::hosts(common::unique("long"), Vendor::Huawei, "cn-north-4");
+        let mut page = hosts(&scope, 5, HostStatus::Running);
+        page[2].name = "x".repeat(600);
+        page[3].instance_type = Some("y".repeat(300));
+        let out = store.upsert(&scope, &page, at(0)).await.unwrap();
+        assert_eq!(out[0], UpsertOutcome::Created, "{label}");
+        assert!(
+            matches!(&out[2], UpsertOutcome::Failed(r) if r.contains("name")),
+            "{label}: {out:?}"
+        );
+        assert!(
+            matches!(&out[3], UpsertOutcome::Failed(r) if r.contains("instance_type")),
+            "{label}"
+        );
+        assert_eq!(out[4], UpsertOutcome::Created, "{label}");
+        let stats = store.scope_stats(&scope, at(1)).await.unwrap();
+        assert_eq!(stats.active, 3, "{label}: the other hosts are stored");
+        assert!(HostStore::get(&store, Vendor::Huawei, &page[2].instance_id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+/// Dropping an upsert at any point (a crash mid-page) leaves the page all stored or not
+/// at all: never half of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_upsert_leaves_the_previous_state() {
+    for (label, builder) in common::builders("crash") {
+        let store = builder.connect().await.unwrap();
+        let scope = SyncScope::hosts(common::unique("crash"), Vendor::Aliyun, "cn-beijing");
+        // Over one multi-row statement's worth, so the page takes several statements.
+        let before = hosts(&scope, 1200, HostStatus::Running);
+        store.upsert(&scope, &before, at(0)).await.unwrap();
+        let after = hosts(&scope, 1200, HostStatus::Stopped);
+
+        let stopped = |store: SqlStore, scope: SyncScope| async move {
+            store
+                .query(&HostQuery {
+                    secret_id: Some(scope.secret_id.clone()),
+                    status: Some(HostStatus::Stopped),
+                    page_size: 1,
+                    ..HostQuery::default()
+                })
+                .await
+                .unwrap()
+                .total
+        };
+        let mut dropped_early = 0;
+        for polls in [1usize, 2, 3, 5, 8, 13, 21, 34] {
+            let mut fut = Box::pin(store.upsert(&scope, &after, at(10)));
+            let mut done = false;
+            for _ in 0..polls {
+                if let Poll::Ready(r) = futures::poll!(&mut fut) {
+                    r.unwrap();
+                    done = true;
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(fut);
+            let n = stopped(store.clone(), scope.clone()).await;
+            if done {
+                assert_eq!(n, 1200, "{label}: a finished upsert is stored");
+                break;
+            }
+            dropped_early += 1;
+            assert!(
+                n == 0 || n == 1200,
+                "{label}: half a page stored ({n}) after {polls} polls"
+            );
+            let first = HostStore::get(&store, Vendor::Aliyun, &before[0].instance_id)
+                .await
+                .unwrap()
+                .unwrap();
+            if n == 0 {
+                assert_eq!(
+                    first.last_seen_at,
+                    at(0),
+                    "{label}: nothing of the page moved"
+                );
+            }
+        }
+        assert!(
+            dropped_early > 0,
+            "{label}: the upsert was never interrupted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_redacts_the_password() {
+    let b = SqlStore::builder("postgres://cmdb:hunter2@db.example:5432/cmdb");
+    let shown = format!("{b:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("****"), "{shown}");
+    let store = SqlStore::connect("sqlite::memory:").await.unwrap();
+    assert!(format!("{store:?}").contains("sqlite"));
+    assert_eq!(
+        cmdb_store_sql::redact_url("mysql://root:pw@127.0.0.1:3306/x?password=pw2"),
+        "mysql://root:****@127.0.0.1:3306/x?password=****"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_scheme_is_invalid_input() {
+    let err = SqlStore::connect("oracle://x").await.unwrap_err();
+    assert_eq!(err.kind(), cmdb_core::ErrorKind::InvalidInput);
+}
+
+/// Two syncers in two tasks, each on its own pool, syncing different scopes into one
+/// database: every host of both is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncers_on_separate_pools_lose_nothing() {
+    for (label, builder) in common::builders("sync") {
+        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+        let setup = builder.clone().connect().await.unwrap();
+        let mut tasks = Vec::new();
+        let mut secrets = Vec::new();
+        for (i, region) in ["cn-hangzhou", "cn-shanghai"].into_iter().enumerate() {
+            let secret = NewSecret {
+                vendor: Vendor::Aliyun,
+                description: format!("sync test {i}"),
+                api_key: common::unique("AK"),
+                api_secret: String::from("not-a-secret").into(),
+                allowed_regions: vec![region.into()],
+                request_rate: Some(1000),
+                address: None,
+            }
+            .seal(&cipher)
+            .unwrap();
+            setup.create(&secret).await.unwrap();
+            secrets.push(secret.id.clone());
+            let store = Arc::new(builder.clone().max_connections(3).connect().await.unwrap());
+            let registry =
+                ProviderRegistry::new().with(Vendor::Aliyun, move |ctx: ProviderContext| {
+                    let p: Arc<dyn HostProvider> = Arc::new(FakeProvider::new(
+                        Vendor::Aliyun,
+                        ctx.region.clone(),
+                        1500,
+                        100,
+                    ));
+                    Ok(p)
+                });
+            let syncer = Syncer::new(store.clone(), store, cipher.clone(), registry);
+            let request = SyncRequest::new(&secret.id, region);
+            tasks.push(tokio::spawn(async move { syncer.sync(request).await }));
+        }
+        for t in tasks {
+            let r = t.await.unwrap().expect("sync");
+            assert!(r.complete, "{label}");
+            assert_eq!((r.created, r.total_failed), (1500, 0), "{label}");
+        }
+        for id in &secrets {
+            let q = HostQuery {
+                secret_id: Some(id.clone()),
+                page_size: 1,
+                ..HostQuery::default()
+            };
+            assert_eq!(
+                setup.query(&q).await.unwrap().total,
+                1500,
+                "{label}: hosts of {id}"
+            );
+        }
+    }
+}
