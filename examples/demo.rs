@@ -1,40 +1,38 @@
-//! A demo sync: a simulated cloud of 1,234 hosts in two regions, synced three times into
-//! an in-memory store, showing created, unchanged, updated and released hosts and the
-//! release guard. Run with `cargo run --example demo`.
+//! The demo: four simulated clouds synced into a SQLite database, with no network and no
+//! setup. Run with `cargo run --example demo`.
+//!
+//! It starts the simulated Alibaba Cloud, Tencent Cloud, Huawei Cloud and vSphere APIs of
+//! `cmdb-testkit` on 127.0.0.1 (each checks our request signatures as the real service
+//! would), stores four encrypted secrets in `sqlite://cmdb-demo.db`, syncs each vendor,
+//! changes the simulated clouds (hosts removed, changed, added), syncs again, and prints
+//! what each run created, updated, left unchanged and released, and a few stored hosts.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use cmdb::core::{HostProvider, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
-use cmdb::secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
-use cmdb::sync::{
-    DetailsMode, ProviderContext, ProviderRegistry, SyncRequest, SyncResponse, Syncer,
-};
-use cmdb_testkit::FakeProvider;
+use cmdb::core::{HostQuery, HostSort, HostStore, Vendor};
+use cmdb::secret::{Cipher, NewSecret, SecretStore};
+use cmdb::store_sql::SqlStore;
+use cmdb::sync::{DetailsMode, ProviderRegistry, SyncRequest, SyncResponse, Syncer};
+use cmdb_testkit::aliyun::{self, SimulatedAliyun};
+use cmdb_testkit::huawei::{self, SimulatedHuawei};
+use cmdb_testkit::tencent::{self, SimulatedTencent};
+use cmdb_testkit::vsphere::SimulatedVsphere;
 
-/// The simulated cloud: how many hosts each run lists, and which are changed.
-fn registry(hosts: u64, stop_every: u64) -> ProviderRegistry {
-    ProviderRegistry::new().with(Vendor::Aliyun, move |ctx: ProviderContext| {
-        let provider =
-            FakeProvider::new(Vendor::Aliyun, ctx.region, hosts, 100).with_host_fn(move |h| {
-                let n: u64 = h
-                    .instance_id
-                    .rsplit('-')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                if stop_every > 0 && n % stop_every == 0 {
-                    h.status = HostStatus::Stopped;
-                    h.raw_status = "Stopped".into();
-                }
-            });
-        let p: Arc<dyn HostProvider> = Arc::new(provider);
-        Ok(p)
-    })
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const DATABASE: &str = "cmdb-demo.db";
+
+/// One simulated cloud and the secret that reaches it.
+struct Cloud {
+    vendor: Vendor,
+    region: String,
+    secret_id: String,
 }
 
-fn summary(label: &str, r: &SyncResponse) {
+fn print_run(label: &str, vendor: Vendor, r: &SyncResponse) {
     println!(
-        "{label:<34} pages={:<3} succeed={:<5} failed={} created={:<5} updated={:<4} unchanged={:<5} released={:<4} complete={} {}",
+        "{label:<7} {vendor:<8} pages={:<3} stored={:<4} failed={} created={:<4} updated={:<3} unchanged={:<4} released={:<3} complete={}{}",
         r.pages,
         r.total_succeed,
         r.total_failed,
@@ -43,99 +41,180 @@ fn summary(label: &str, r: &SyncResponse) {
         r.unchanged,
         r.released,
         r.complete,
-        r.release_skipped.as_deref().map(|s| format!("\n{:<35}release skipped: {s}", "")).unwrap_or_default()
+        r.release_skipped
+            .as_deref()
+            .map(|s| format!("  (release skipped: {s})"))
+            .unwrap_or_default(),
     );
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secrets = Arc::new(MemorySecretStore::new());
-    let hosts = Arc::new(MemoryHostStore::new());
-
-    let secret = NewSecret {
-        vendor: Vendor::Aliyun,
-        description: "demo account".into(),
-        api_key: "LTAI5tDemoAccessKey".into(),
-        api_secret: String::from("demo-secret-never-printed").into(),
-        allowed_regions: vec!["cn-hangzhou".into(), "cn-beijing".into()],
-        request_rate: Some(50),
-        address: None,
+fn remove_file(path: &str) {
+    if Path::new(path).exists() {
+        let _ = std::fs::remove_file(path);
     }
-    .seal(&cipher)?;
-    secrets.create(&secret).await?;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    // A fresh demo database each time: the simulated clouds listen on new ports.
+    for suffix in ["", "-wal", "-shm", ".key"] {
+        remove_file(&format!("{DATABASE}{suffix}"));
+    }
+    let (cipher, _) = Cipher::load_or_create_key_file(Path::new(&format!("{DATABASE}.key")))?;
+    let cipher = Arc::new(cipher);
+    let store = Arc::new(SqlStore::connect(&format!("sqlite://{DATABASE}")).await?);
+
+    println!("starting four simulated clouds on 127.0.0.1 ...");
+    let ali = SimulatedAliyun::start("cn-hangzhou", 430).await;
+    let tc = SimulatedTencent::start(380).await;
+    let hw = SimulatedHuawei::start("cn-north-4", 450).await;
+    let vc = SimulatedVsphere::start(&[("dc-east", 120), ("dc-west", 90)]).await;
+
+    let secrets = [
+        (
+            Vendor::Aliyun,
+            aliyun::DEFAULT_ACCESS_KEY_ID,
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+            ali.uri(),
+            ali.region(),
+        ),
+        (
+            Vendor::Tencent,
+            tencent::SECRET_ID,
+            tencent::SECRET_KEY,
+            tc.uri(),
+            tc.region(),
+        ),
+        (
+            Vendor::Huawei,
+            huawei::ACCESS_KEY,
+            huawei::SECRET_KEY,
+            hw.uri(),
+            "cn-north-4".to_owned(),
+        ),
+        (
+            Vendor::Vsphere,
+            SimulatedVsphere::USER,
+            SimulatedVsphere::PASSWORD,
+            vc.uri(),
+            String::new(),
+        ),
+    ];
+    let mut clouds = Vec::new();
+    for (vendor, key, secret, address, region) in secrets {
+        let sealed = NewSecret {
+            vendor,
+            description: format!("demo {vendor} account"),
+            api_key: key.to_owned(),
+            api_secret: secret.to_owned().into(),
+            allowed_regions: vec!["*".into()],
+            request_rate: Some(200),
+            address: Some(address),
+        }
+        .seal(&cipher)?;
+        store.create(&sealed).await?;
+        clouds.push(Cloud {
+            vendor,
+            region,
+            secret_id: sealed.id,
+        });
+    }
+    let listed = store.list(&Default::default()).await?;
     println!(
-        "stored secret (masked): {}",
-        serde_json::to_string(&secret.masked())?
+        "stored {} secrets, encrypted; as the API lists them:",
+        listed.total
     );
+    for s in &listed.items {
+        println!(
+            "  {:<8} api_key={:<14} api_secret={}  {}",
+            s.vendor, s.api_key, s.api_secret, s.description
+        );
+    }
 
-    let sync = |hosts_listed: u64, stop_every: u64| {
-        Syncer::new(
-            secrets.clone(),
-            hosts.clone(),
-            cipher.clone(),
-            registry(hosts_listed, stop_every),
-        )
+    let syncer = Syncer::new(
+        store.clone(),
+        store.clone(),
+        cipher,
+        ProviderRegistry::with_builtin_providers(),
+    );
+    let sync = |cloud: &Cloud| {
+        SyncRequest::new(&cloud.secret_id, &cloud.region).with_details(DetailsMode::Failed)
     };
-    let request = SyncRequest::new(&secret.id, "cn-hangzhou").with_details(DetailsMode::None);
 
-    summary(
-        "first sync (1,234 hosts)",
-        &sync(1234, 0).sync(request.clone()).await?,
-    );
-    summary(
-        "same listing again",
-        &sync(1234, 0).sync(request.clone()).await?,
-    );
-    summary(
-        "every 100th host stopped",
-        &sync(1234, 100).sync(request.clone()).await?,
-    );
-    summary(
-        "34 hosts gone",
-        &sync(1200, 100).sync(request.clone()).await?,
-    );
-    summary(
-        "empty listing (guard)",
-        &sync(0, 100).sync(request.clone()).await?,
-    );
-    summary(
-        "other region",
-        &sync(300, 0)
-            .sync(SyncRequest::new(&secret.id, "cn-beijing"))
-            .await?,
-    );
+    println!("\nfirst sync:");
+    for cloud in &clouds {
+        print_run("first", cloud.vendor, &syncer.sync(sync(cloud)).await?);
+    }
 
-    let denied = sync(1, 0)
-        .sync(SyncRequest::new(&secret.id, "us-west-1"))
-        .await
-        .unwrap_err();
-    println!("region not allowed -> {denied}");
+    // The clouds change: some hosts go away, some change, some are added.
+    for id in (0..5).map(|i| ali.instance_id(i * 7)) {
+        ali.remove_host(&id);
+    }
+    ali.update_host(&ali.instance_id(1), |h| h["Status"] = "Stopped".into());
+    ali.add_hosts(12);
+    let tc_ids = tc.instance_ids();
+    for id in tc_ids.iter().take(3) {
+        tc.remove_instance(id);
+    }
+    tc.update_instance(&tc_ids[10], |i| {
+        i["InstanceName"] = "renamed-by-demo".into()
+    });
+    tc.add_instances(4);
+    let hw_ids = hw.server_ids("cn-north-4");
+    hw.remove_servers("cn-north-4", &hw_ids[..8]);
+    hw.change_server("cn-north-4", &hw_ids[20], |s| {
+        s["status"] = "SHUTOFF".into()
+    });
+    hw.add_servers("cn-north-4", 6);
+    let vc_ids = vc.instance_uuids();
+    vc.remove_vm(&vc_ids[0]);
+    vc.set_power_state(&vc_ids[3], "poweredOff");
 
-    let active = hosts
+    println!("\nafter the clouds changed:");
+    for cloud in &clouds {
+        print_run("second", cloud.vendor, &syncer.sync(sync(cloud)).await?);
+    }
+
+    let active = store
         .query(&HostQuery {
             released: Some(false),
-            page_size: 3,
+            page_size: 1,
             ..HostQuery::default()
         })
         .await?;
-    let released = hosts
+    let released = store
         .query(&HostQuery {
             released: Some(true),
+            page_size: 1,
             ..HostQuery::default()
         })
         .await?;
     println!(
-        "active hosts: {}, released hosts: {}",
+        "\n{DATABASE}: {} active hosts, {} released",
         active.total, released.total
     );
-    println!(
-        "first active host: {}",
-        serde_json::to_string_pretty(&active.items[0])?
-    );
-    let last = sync(1200, 100)
-        .sync(SyncRequest::new(&secret.id, "cn-hangzhou").with_details(DetailsMode::Failed))
-        .await?;
-    println!("last response: {}", serde_json::to_string(&last)?);
+    for vendor in Vendor::ALL {
+        let q = HostQuery {
+            vendor: Some(*vendor),
+            sort: HostSort::Name,
+            page_size: 1,
+            ..HostQuery::default()
+        };
+        if let Some(h) = store.query(&q).await?.items.first() {
+            let host = &h.host;
+            println!(
+                "  {:<8} {:<38} {:<24} {:<9} {:>2} vCPU {:>6} MiB  {:<15} zone={}",
+                host.vendor,
+                host.instance_id,
+                host.name.chars().take(24).collect::<String>(),
+                host.status,
+                host.cpu.unwrap_or_default(),
+                host.memory_mib.unwrap_or_default(),
+                host.private_ips.first().map(String::as_str).unwrap_or("-"),
+                host.zone.as_deref().unwrap_or("-"),
+            );
+        }
+    }
+    println!("\nquery it yourself: sqlite3 {DATABASE} 'select vendor, instance_id, name, status from cmdb_hosts limit 5'");
     Ok(())
 }

@@ -31,12 +31,12 @@
 //! # });
 //! ```
 
+#[cfg(feature = "api")]
+pub use cmdb_api as api;
 pub use cmdb_core as core;
 pub use cmdb_http as http;
 #[cfg(feature = "aliyun")]
 pub use cmdb_provider_aliyun as aliyun;
-#[cfg(feature = "api")]
-pub use cmdb_api as api;
 #[cfg(feature = "huawei")]
 pub use cmdb_provider_huawei as huawei;
 #[cfg(feature = "tencent")]

@@ -1,0 +1,178 @@
+//! The whole product over real HTTP: the API router on a random port over a SQLite store,
+//! the built-in providers, and the four simulated clouds.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use cmdb::api::Api;
+use cmdb::secret::Cipher;
+use cmdb::store_sql::SqlStore;
+use cmdb::sync::{ProviderRegistry, Syncer};
+use cmdb_testkit::aliyun::{self, SimulatedAliyun};
+use cmdb_testkit::huawei::{self, SimulatedHuawei};
+use cmdb_testkit::tencent::{self, SimulatedTencent};
+use cmdb_testkit::vsphere::SimulatedVsphere;
+
+const TOKEN: &str = "e2e-token";
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value, String) {
+    let mut req = http.request(method, url).bearer_auth(TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, value, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_syncs_through_the_api_into_sqlite() {
+    let ali = SimulatedAliyun::start("cn-hangzhou", 230).await;
+    let tc = SimulatedTencent::start(180).await;
+    let hw = SimulatedHuawei::start("cn-north-4", 260).await;
+    let vc = SimulatedVsphere::start(&[("dc-a", 40), ("dc-b", 25)]).await;
+
+    let store = Arc::new(SqlStore::connect("sqlite::memory:").await.unwrap());
+    let syncer = Syncer::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(Cipher::new(Cipher::generate_key())),
+        ProviderRegistry::with_builtin_providers(),
+    );
+    let api = Api::new(Arc::new(syncer)).with_token(TOKEN);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = api.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+
+    let clouds = [
+        (
+            "aliyun",
+            aliyun::DEFAULT_ACCESS_KEY_ID,
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+            ali.uri(),
+            "cn-hangzhou",
+            230,
+        ),
+        (
+            "tencent",
+            tencent::SECRET_ID,
+            tencent::SECRET_KEY,
+            tc.uri(),
+            tencent::REGION,
+            180,
+        ),
+        (
+            "huawei",
+            huawei::ACCESS_KEY,
+            huawei::SECRET_KEY,
+            hw.uri(),
+            "cn-north-4",
+            260,
+        ),
+        (
+            "vsphere",
+            SimulatedVsphere::USER,
+            SimulatedVsphere::PASSWORD,
+            vc.uri(),
+            "",
+            65,
+        ),
+    ];
+    let mut answers = String::new();
+    for (vendor, key, secret, address, region, expected) in clouds {
+        let (status, created, text) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/secrets"),
+            Some(json!({
+                "vendor": vendor, "description": format!("{vendor} e2e"), "api_key": key,
+                "api_secret": secret, "allowed_regions": ["*"], "request_rate": 500,
+                "address": address,
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{text}");
+        answers.push_str(&text);
+        let id = created["id"].as_str().unwrap().to_owned();
+
+        let (status, r, text) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/secrets/{id}/sync"),
+            Some(json!({"region": region, "details": "failed"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{vendor}: {text}");
+        answers.push_str(&text);
+        assert_eq!(r["complete"], true, "{vendor}: {text}");
+        assert_eq!(r["created"], expected, "{vendor}: {text}");
+        assert_eq!(r["total_failed"], 0, "{vendor}: {text}");
+
+        let (status, hosts, text) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/hosts?vendor={vendor}&secret_id={id}&page_size=1000"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        answers.push_str(&text);
+        assert_eq!(hosts["total"], expected, "{vendor}");
+        let first = &hosts["items"][0];
+        assert_eq!(first["secret_id"], id.as_str());
+        let path = format!(
+            "{base}/hosts/{vendor}/{}",
+            first["instance_id"].as_str().unwrap()
+        );
+        let (status, one, _) = call(&http, reqwest::Method::GET, path, None).await;
+        assert_eq!((status, &one["instance_id"]), (200, &first["instance_id"]));
+    }
+
+    // A vendor that now rejects the key answers 502 with the vendor's code, and nothing
+    // is released.
+    ali.set_credentials(aliyun::DEFAULT_ACCESS_KEY_ID, "rotated-elsewhere");
+    let (_, list, _) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/secrets?keywords=aliyun"),
+        None,
+    )
+    .await;
+    let ali_id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, err, text) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/secrets/{ali_id}/sync"),
+        Some(json!({"region": "cn-hangzhou"})),
+    )
+    .await;
+    assert_eq!(status, 502, "{text}");
+    assert_eq!(err["code"], "unauthenticated");
+    let (_, active, _) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/hosts?vendor=aliyun&released=false"),
+        None,
+    )
+    .await;
+    assert_eq!(active["total"], 230, "a failed sync releases nothing");
+
+    for secret in [
+        aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        tencent::SECRET_KEY,
+        huawei::SECRET_KEY,
+        SimulatedVsphere::PASSWORD,
+    ] {
+        assert!(!answers.contains(secret), "an answer carried an API secret");
+    }
+}

@@ -1,0 +1,144 @@
+//! The `sync` example binary against the simulated clouds: exit codes and `--json`.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+
+use cmdb_testkit::aliyun::{self, SimulatedAliyun};
+use cmdb_testkit::tencent::{self, SimulatedTencent};
+
+/// The example binary `cargo test` built next to this test's own binary.
+fn sync_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap();
+    let bin = target
+        .join("examples")
+        .join(format!("sync{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
+    bin
+}
+
+fn temp_db(name: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("cmdb-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("cli.db").display());
+    (dir, url)
+}
+
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(sync_binary());
+    cmd.args(args).env_clear().env("RUST_LOG", "off");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("--json output is JSON ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliyun_sync_then_release_with_json_output() {
+    let sim = SimulatedAliyun::start("cn-hangzhou", 150).await;
+    let (dir, db) = temp_db("aliyun");
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", aliyun::DEFAULT_ACCESS_KEY_ID),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+    ];
+    let uri = sim.uri();
+    let args = [
+        "--vendor",
+        "aliyun",
+        "--region",
+        "cn-hangzhou",
+        "--endpoint",
+        &uri,
+        "--database-url",
+        &db,
+        "--json",
+        "--rate",
+        "500",
+    ];
+    let out = run(&args, &env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_of(&out);
+    assert_eq!(
+        (r["created"].as_u64(), r["complete"].as_bool()),
+        (Some(150), Some(true))
+    );
+
+    sim.remove_host(&sim.instance_id(3));
+    let out = run(&args, &env).await;
+    assert_eq!(out.status.code(), Some(0));
+    let r = json_of(&out);
+    assert_eq!(
+        (r["unchanged"].as_u64(), r["released"].as_u64()),
+        (Some(149), Some(1))
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_table_output_and_failures_exit_non_zero() {
+    let sim = SimulatedTencent::start(120).await;
+    let (dir, db) = temp_db("tencent");
+    let uri = sim.uri();
+    let args = [
+        "--vendor",
+        "tencent",
+        "--region",
+        tencent::REGION,
+        "--endpoint",
+        &uri,
+        "--database-url",
+        &db,
+    ];
+    let good = [
+        ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID),
+        ("TENCENTCLOUD_SECRET_KEY", tencent::SECRET_KEY),
+    ];
+    let out = run(&args, &good).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("created") && l.trim_end().ends_with("120")),
+        "{table}"
+    );
+
+    let wrong = [
+        ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID),
+        ("TENCENTCLOUD_SECRET_KEY", "wrong-key"),
+    ];
+    let out = run(&args, &wrong).await;
+    assert_eq!(out.status.code(), Some(1), "a rejected key is a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AuthFailure"), "{stderr}");
+    assert!(!stderr.contains("wrong-key"), "the secret is never printed");
+
+    let out = run(&args, &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENCENTCLOUD_SECRET_ID"));
+
+    let out = run(&["--vendor", "azure"], &good).await;
+    assert_eq!(out.status.code(), Some(2), "bad usage");
+    let _ = std::fs::remove_dir_all(dir);
+}
