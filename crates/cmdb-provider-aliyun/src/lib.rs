@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)]
+pub mod bench;
 mod builder;
 mod client;
 mod error;

@@ -25,6 +25,25 @@ pub(crate) struct InstanceList {
     pub(crate) instance: Vec<Value>,
 }
 
+/// [`DescribeInstancesResponse`] with its instances decoded in the same pass: the fast
+/// path, for answers that fit the schema.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct TypedDescribeInstancesResponse {
+    pub(crate) request_id: String,
+    pub(crate) total_count: Option<u64>,
+    pub(crate) next_token: Option<String>,
+    pub(crate) instances: Option<TypedInstanceList>,
+}
+
+/// `Instances` of [`TypedDescribeInstancesResponse`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TypedInstanceList {
+    #[serde(rename = "Instance")]
+    pub(crate) instance: Vec<Instance>,
+}
+
 /// One instance of `Instances.Instance[]`, the fields cmdb keeps.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

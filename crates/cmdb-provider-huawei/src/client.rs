@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 use cmdb_core::{Error, ErrorKind, Host, HostPage, Result};
-use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, PageInfo};
+use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, PageInfo, RawResponse};
 use cmdb_secret::Credentials;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
@@ -198,19 +198,7 @@ impl HuaweiClient {
             .http
             .send(|| self.signed_get(&self.inner.ecs, &path, &query, Some(project_id)))
             .await?;
-        let body: ServersResponse = response
-            .json()
-            .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
-        let items = body.servers.len();
-        let region = &self.inner.region;
-        let mut hosts = Vec::with_capacity(items);
-        for server in body.servers {
-            match server_to_host(server, region) {
-                Some(host) => hosts.push(host),
-                None => tracing::warn!(page, "huawei server without an id skipped"),
-            }
-        }
-        Ok((hosts, PageInfo::new(items, limit as usize, body.count)))
+        decode_servers(&response, &self.inner.region, page, limit)
     }
 
     /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
@@ -269,6 +257,28 @@ fn header_value(value: &str) -> Result<HeaderValue> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Decodes and maps page `page` (of `limit` servers) of a ListServersDetails answer of
+/// `region`.
+pub(crate) fn decode_servers(
+    response: &RawResponse,
+    region: &str,
+    page: u64,
+    limit: u32,
+) -> Result<(Vec<Host>, PageInfo)> {
+    let body: ServersResponse = response
+        .json()
+        .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
+    let items = body.servers.len();
+    let mut hosts = Vec::with_capacity(items);
+    for server in body.servers {
+        match server_to_host(server, region) {
+            Some(host) => hosts.push(host),
+            None => tracing::warn!(page, "huawei server without an id skipped"),
+        }
+    }
+    Ok((hosts, PageInfo::new(items, limit as usize, body.count)))
 }
 
 #[cfg(test)]

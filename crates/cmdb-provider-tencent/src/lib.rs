@@ -28,6 +28,8 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)]
+pub mod bench;
 mod builder;
 mod client;
 mod error;

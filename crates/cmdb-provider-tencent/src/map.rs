@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::model::Instance;
@@ -170,7 +171,8 @@ pub(crate) fn to_host(instance: Instance, region: &str) -> Result<Host> {
 /// Decodes one element of `InstanceSet`; an error names the element, the instance id
 /// when readable, and the first field that does not fit the schema.
 pub(crate) fn decode_instance(index: usize, value: Value) -> Result<Instance> {
-    match serde_json::from_value::<Instance>(value.clone()) {
+    // Deserialized from a reference: no copy of the whole instance for the error path.
+    match Instance::deserialize(&value) {
         Ok(instance) => Ok(instance),
         Err(whole) => {
             let id = value

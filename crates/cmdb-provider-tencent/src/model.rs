@@ -39,6 +39,16 @@ pub(crate) struct DescribeInstancesRequest {
     pub(crate) limit: u64,
 }
 
+/// `Response` of `DescribeInstances`, instances decoded in the same pass (the fast path;
+/// an answer that does not fit is decoded again field by field to say what is wrong).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeInstancesResponse {
+    pub(crate) total_count: Option<u64>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) instance_set: Option<Vec<Instance>>,
+}
+
 /// The body of `DescribeRegions` (region 2022-06-27).
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "PascalCase")]

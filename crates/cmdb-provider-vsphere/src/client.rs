@@ -214,7 +214,7 @@ impl VsphereClient {
                 Retry::Yes,
             )
             .await?;
-        RetrieveResult::from_answer(&answer)
+        RetrieveResult::from_answer(answer)
     }
 
     /// `ContinueRetrievePropertiesEx` with the token of the previous answer.
@@ -235,7 +235,7 @@ impl VsphereClient {
                 Retry::No,
             )
             .await?;
-        RetrieveResult::from_answer(&answer)
+        RetrieveResult::from_answer(answer)
     }
 
     /// Sends one call and returns the answer element (`<op>Response`).

@@ -85,18 +85,22 @@ pub(crate) struct RetrieveResult {
 }
 
 impl RetrieveResult {
-    /// An answer without `returnval` means no objects at all.
-    pub(crate) fn from_answer(answer: &Element) -> Result<RetrieveResult> {
-        let Some(rv) = answer.child("returnval") else {
+    /// An answer without `returnval` means no objects at all. The answer is taken by
+    /// value so that property values move into the result instead of being copied.
+    pub(crate) fn from_answer(answer: Element) -> Result<RetrieveResult> {
+        let Some(rv) = answer.children.into_iter().find(|c| c.name == "returnval") else {
             return Ok(RetrieveResult::default());
         };
+        let token = rv
+            .child_text("token")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
         Ok(RetrieveResult {
-            token: rv
-                .child_text("token")
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty()),
+            token,
             objects: rv
-                .children_named("objects")
+                .children
+                .into_iter()
+                .filter(|c| c.name == "objects")
                 .map(ObjectContent::from_element)
                 .collect::<Result<_>>()?,
         })
@@ -114,23 +118,31 @@ pub(crate) struct ObjectContent {
 }
 
 impl ObjectContent {
-    fn from_element(objects: &Element) -> Result<ObjectContent> {
+    fn from_element(objects: Element) -> Result<ObjectContent> {
         let obj = MoRef::from_element(
             objects
                 .child("obj")
                 .ok_or_else(|| missing("ObjectContent", "obj"))?,
         )?;
         let mut props = BTreeMap::new();
-        for p in objects.children_named("propSet") {
-            let name = p
-                .child_text("name")
-                .ok_or_else(|| missing("DynamicProperty", "name"))?;
-            if let Some(val) = p.child("val") {
-                props.insert(name.to_owned(), val.clone());
+        let mut missing_sets = Vec::new();
+        for p in objects.children {
+            match p.name.as_str() {
+                "propSet" => {
+                    let name = p
+                        .child_text("name")
+                        .ok_or_else(|| missing("DynamicProperty", "name"))?
+                        .to_owned();
+                    if let Some(val) = p.children.into_iter().find(|c| c.name == "val") {
+                        props.insert(name, val);
+                    }
+                }
+                "missingSet" => missing_sets.push(p),
+                _ => {}
             }
         }
         let mut missing_set = BTreeMap::new();
-        for m in objects.children_named("missingSet") {
+        for m in &missing_sets {
             if let Some(path) = m.child_text("path") {
                 let fault = m
                     .child("fault")
@@ -350,7 +362,7 @@ mod tests {
 <propSet><name>availableField</name><val xsi:type="ArrayOfCustomFieldDef"><CustomFieldDef><key>101</key><name>team</name></CustomFieldDef></val></propSet>
 </objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let result = RetrieveResult::from_answer(&answer(&xml)).unwrap();
+        let result = RetrieveResult::from_answer(answer(&xml)).unwrap();
         assert_eq!(result.token.as_deref(), Some("t1"));
         let vm = VirtualMachine::from_object(&result.objects[0]).unwrap();
         assert_eq!(vm.moref, "vm-7");
@@ -372,13 +384,13 @@ mod tests {
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"></RetrievePropertiesExResponse>"#,
         );
         assert_eq!(
-            RetrieveResult::from_answer(&answer(&empty)).unwrap(),
+            RetrieveResult::from_answer(answer(&empty)).unwrap(),
             RetrieveResult::default()
         );
         let bad = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-1</obj><propSet><name>config.hardware.memoryMB</name><val>lots</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let result = RetrieveResult::from_answer(&answer(&bad)).unwrap();
+        let result = RetrieveResult::from_answer(answer(&bad)).unwrap();
         let e = VirtualMachine::from_object(&result.objects[0]).unwrap_err();
         assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
     }

@@ -335,14 +335,19 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Maps a database error into a store error; unique violations are conflicts.
+///
+/// A lost or unreachable database (pool closed or timed out, I/O error) is still a
+/// [`Store`](ErrorKind::Store) error, not `Unavailable` (which means the vendor or its
+/// network): an operator must see that the CMDB's own database failed. It is marked
+/// retryable, since it may come back.
 pub(crate) fn db_error(e: sqlx::Error) -> Error {
     let kind = match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => ErrorKind::Conflict,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            ErrorKind::Unavailable
-        }
         _ => ErrorKind::Store,
     };
-    let retryable = kind == ErrorKind::Unavailable;
+    let retryable = matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    );
     Error::new(kind, format!("database: {e}")).with_retryable(retryable)
 }

@@ -101,6 +101,7 @@ struct State {
     next_server: u64,
     next_request_id: u64,
     throttle_every: Option<u64>,
+    fail_every: Option<(u64, u16)>,
     authenticated: u64,
     fail_next: VecDeque<u16>,
     latency: Option<Duration>,
@@ -250,6 +251,12 @@ impl SimulatedHuawei {
         self.state().fail_next.extend(statuses);
     }
 
+    /// Answers every `k`-th authenticated request with HTTP `status`, as
+    /// [`fail_next`](Self::fail_next) does, until called again; `k` = 0 stops it.
+    pub fn fail_every(&self, k: u64, status: u16) {
+        self.state().fail_every = (k > 0).then_some((k, status));
+    }
+
     /// Delays every answer by `latency` (real time: the server runs on its own thread).
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.state().latency = latency;
@@ -310,6 +317,7 @@ impl State {
             next_server: 0,
             next_request_id: 0,
             throttle_every: None,
+            fail_every: None,
             authenticated: 0,
             fail_next: VecDeque::new(),
             latency: None,
@@ -356,7 +364,7 @@ fn project_id(region: &str, n: usize) -> String {
 }
 
 /// One server in ListServersDetails' documented shape, varied by `i`.
-fn server_json(i: u64, region: &str) -> Value {
+pub fn server_json(i: u64, region: &str) -> Value {
     let id = format!("{:08x}-5e4c-4d00-9a00-{:012x}", i as u32, i);
     let net = format!("{:08x}-0000-4000-8000-0000000000{:02x}", 0xbee5u32, i % 3);
     let name = if i % 5 == 0 {
@@ -506,7 +514,11 @@ fn handle(s: &mut State, request: &Request) -> Reply {
             }),
         );
     }
-    if let Some(status) = s.fail_next.pop_front() {
+    let periodic = s
+        .fail_every
+        .filter(|(k, _)| s.authenticated % k == 0)
+        .map(|(_, status)| status);
+    if let Some(status) = periodic.or_else(|| s.fail_next.pop_front()) {
         s.stats.injected_failures += 1;
         return Reply::new(
             status,

@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -148,6 +149,8 @@ struct State {
     /// Operation -> (the how-many-th call of it, what it answers).
     injected: HashMap<String, Vec<(usize, Injected)>>,
     page_cap: Option<usize>,
+    /// How long every answer is delayed.
+    latency: Option<Duration>,
 }
 
 /// A vim25 SOAP endpoint on a wiremock server: see the [module](self) docs.
@@ -291,6 +294,11 @@ impl SimulatedVsphere {
         vm.power_state = power_state.to_owned();
     }
 
+    /// Delays every answer by `latency` (real time, on the server's own runtime).
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        self.state().latency = latency;
+    }
+
     /// Removes a machine, as a destroy would.
     pub fn remove_vm(&self, instance_uuid: &str) {
         for dc in &mut self.state().datacenters {
@@ -384,6 +392,17 @@ struct Handler {
 
 impl Respond for Handler {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = self.handle(request);
+        let latency = self.state.lock().unwrap_or_else(|e| e.into_inner()).latency;
+        match latency {
+            Some(latency) => answer.set_delay(latency),
+            None => answer,
+        }
+    }
+}
+
+impl Handler {
+    fn handle(&self, request: &Request) -> ResponseTemplate {
         let body = String::from_utf8_lossy(&request.body).into_owned();
         let cookie = request
             .headers
@@ -633,11 +652,7 @@ fn page(
             }
             _ => {
                 // A machine removed since the listing started is skipped, as vCenter does.
-                if let Some(vm) = datacenters
-                    .iter()
-                    .flat_map(|d| &d.vms)
-                    .find(|v| v.moref == *id)
-                {
+                if let Some(vm) = find_vm(datacenters, id) {
                     out.push_str(&vm_object(vm, &paths));
                 }
             }
@@ -645,6 +660,34 @@ fn page(
     }
     out.push_str("</returnval>");
     answer(op, &out)
+}
+
+/// The machine `vm-<n>`. Each datacenter keeps its machines in creation order, so their
+/// moref numbers increase and a binary search finds one: a linear scan per machine made a
+/// listing quadratic in the inventory's size.
+fn find_vm<'a>(datacenters: &'a [Datacenter], moref: &str) -> Option<&'a SimVm> {
+    let number = |m: &str| m.strip_prefix("vm-").and_then(|n| n.parse::<usize>().ok());
+    let Some(n) = number(moref) else {
+        return datacenters
+            .iter()
+            .flat_map(|d| &d.vms)
+            .find(|v| v.moref == moref);
+    };
+    datacenters
+        .iter()
+        .find_map(|d| {
+            d.vms
+                .binary_search_by_key(&Some(n), |v| number(&v.moref))
+                .ok()
+                .map(|i| &d.vms[i])
+        })
+        // Removed (or, were the order ever broken, misplaced): look everywhere.
+        .or_else(|| {
+            datacenters
+                .iter()
+                .flat_map(|d| &d.vms)
+                .find(|v| v.moref == moref)
+        })
 }
 
 fn vm_object(vm: &SimVm, paths: &[String]) -> String {
@@ -713,12 +756,47 @@ fn vm_object(vm: &SimVm, paths: &[String]) -> String {
     out
 }
 
+/// The SOAP answer of a `RetrievePropertiesEx` holding `count` generated machines of
+/// `datacenter` with every property a listing asks for: a page as the simulator serves
+/// it, for benchmarks of the decoding.
+pub fn retrieve_properties_answer(datacenter: &str, count: usize) -> String {
+    let paths: Vec<String> = [
+        "name",
+        "config.instanceUuid",
+        "config.uuid",
+        "config.template",
+        "config.hardware.numCPU",
+        "config.hardware.memoryMB",
+        "config.guestFullName",
+        "config.guestId",
+        "config.createDate",
+        "guest.ipAddress",
+        "guest.net",
+        "guest.hostName",
+        "runtime.powerState",
+        "runtime.connectionState",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let objects: String = (0..count)
+        .map(|i| vm_object(&SimVm::generated(i + 1, datacenter, i), &paths))
+        .collect();
+    envelope(
+        "RetrievePropertiesEx",
+        &format!("<returnval>{objects}</returnval>"),
+    )
+}
+
+fn envelope(op: &str, inner: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{ENV}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><{op}Response xmlns="urn:vim25">{inner}</{op}Response></soapenv:Body></soapenv:Envelope>"#
+    )
+}
+
 fn answer(op: &str, inner: &str) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/xml; charset=utf-8")
-        .set_body_string(format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{ENV}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><{op}Response xmlns="urn:vim25">{inner}</{op}Response></soapenv:Body></soapenv:Envelope>"#
-        ))
+        .set_body_string(envelope(op, inner))
 }
 
 fn fault_response(fault: &str, message: &str) -> ResponseTemplate {

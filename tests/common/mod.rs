@@ -1,0 +1,142 @@
+//! Helpers shared by the reliability, secrets and crash tests: a log buffer for
+//! `tracing`, fast HTTP settings, secrets over the simulators, database URLs.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cmdb::core::{HostQuery, HostStore, Vendor};
+use cmdb::http::{HttpConfig, RetryConfig};
+use cmdb::secret::{Cipher, NewSecret, Secret, SecretStore};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Everything a `tracing` subscriber wrote, kept in memory.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    /// The logs so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// A subscriber writing every event at or below `filter` (an `EnvFilter` directive)
+    /// into this buffer, without colours.
+    pub fn subscriber(&self, filter: &str) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(self.clone())
+            .finish()
+    }
+}
+
+/// One write into a [`LogBuffer`].
+pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogBuffer {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(Arc::clone(&self.0))
+    }
+}
+
+/// HTTP settings for tests: quick retries (1 to 10 ms apart), up to `attempts` tries,
+/// `request_timeout` per try.
+pub fn fast_http(request_timeout: Duration, attempts: u32) -> HttpConfig {
+    HttpConfig::default()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_request_timeout(request_timeout)
+        .with_retry(
+            RetryConfig::default()
+                .with_max_attempts(attempts)
+                .with_base_delay(Duration::from_millis(1))
+                .with_max_delay(Duration::from_millis(10))
+                .with_max_elapsed(Duration::from_secs(20)),
+        )
+}
+
+/// Seals and stores a secret over a simulator (every region allowed, top request rate).
+pub async fn add_secret(
+    store: &dyn SecretStore,
+    cipher: &Cipher,
+    vendor: Vendor,
+    api_key: &str,
+    api_secret: &str,
+    address: String,
+) -> Secret {
+    let secret = NewSecret {
+        vendor,
+        description: format!("{vendor} under test"),
+        api_key: api_key.into(),
+        api_secret: api_secret.to_owned().into(),
+        allowed_regions: vec!["*".into()],
+        request_rate: Some(1000),
+        address: Some(address),
+    }
+    .seal(cipher)
+    .expect("seal");
+    store.create(&secret).await.expect("create secret");
+    secret
+}
+
+/// Hosts of `vendor` in the store, released or active as asked.
+pub async fn count(store: &dyn HostStore, vendor: Vendor, released: bool) -> u64 {
+    store
+        .query(&HostQuery {
+            vendor: Some(vendor),
+            released: Some(released),
+            ..HostQuery::default()
+        })
+        .await
+        .expect("query")
+        .total
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test of this run or an earlier one uses: letters, digits and `_`.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{prefix}_{}_{nanos:x}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A path for a new SQLite file under the temp dir.
+pub fn sqlite_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("cmdb-root-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("{}.db", unique(name)))
+}
+
+/// `CMDB_TEST_POSTGRES_URL`, or `None` after printing why the test skips it.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("CMDB_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipping the PostgreSQL part of {test}: CMDB_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
