@@ -41,26 +41,6 @@ impl MemoryHostStore {
     }
 }
 
-/// Why a host cannot belong to a batch of `scope`, if it cannot.
-pub(crate) fn reject_reason(scope: &SyncScope, host: &Host) -> Option<String> {
-    if host.instance_id.trim().is_empty() {
-        return Some("instance_id is empty".to_owned());
-    }
-    if host.vendor != scope.vendor {
-        return Some(format!(
-            "host vendor {} is outside the scope's vendor {}",
-            host.vendor, scope.vendor
-        ));
-    }
-    if host.region != scope.region {
-        return Some(format!(
-            "host region {:?} is outside the scope's region {:?}",
-            host.region, scope.region
-        ));
-    }
-    None
-}
-
 #[async_trait]
 impl HostStore for MemoryHostStore {
     async fn upsert(
@@ -73,7 +53,7 @@ impl HostStore for MemoryHostStore {
         let outcomes = hosts
             .iter()
             .map(|host| {
-                if let Some(reason) = reject_reason(scope, host) {
+                if let Err(reason) = scope.check_host(host) {
                     return UpsertOutcome::Failed(reason);
                 }
                 let mut host = host.clone();

@@ -406,6 +406,28 @@ impl SyncScope {
         }
     }
 
+    /// Checks that a sync of this scope may store `host`: it has an instance id and the
+    /// scope's vendor and region. The error is the reason, for a
+    /// [`UpsertOutcome::Failed`]; every store gives the same reasons.
+    pub fn check_host(&self, host: &Host) -> Result<(), String> {
+        if host.instance_id.trim().is_empty() {
+            return Err("instance_id is empty".to_owned());
+        }
+        if host.vendor != self.vendor {
+            return Err(format!(
+                "host vendor {} is outside the scope's vendor {}",
+                host.vendor, self.vendor
+            ));
+        }
+        if host.region != self.region {
+            return Err(format!(
+                "host region {:?} is outside the scope's region {:?}",
+                host.region, self.region
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `host` belongs to this scope.
     pub fn contains(&self, host: &Host) -> bool {
         self.resource_type == ResourceType::Host

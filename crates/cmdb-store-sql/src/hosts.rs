@@ -130,21 +130,7 @@ fn check_opt(field: &str, value: Option<&str>, max: usize) -> std::result::Resul
 impl Row {
     /// The row of `host` as seen by a sync of `scope`, or why it cannot be stored.
     fn new(scope: &SyncScope, host: &Host) -> std::result::Result<Row, String> {
-        if host.instance_id.trim().is_empty() {
-            return Err("instance_id is empty".to_owned());
-        }
-        if host.vendor != scope.vendor {
-            return Err(format!(
-                "host vendor {} is outside the scope's vendor {}",
-                host.vendor, scope.vendor
-            ));
-        }
-        if host.region != scope.region {
-            return Err(format!(
-                "host region {:?} is outside the scope's region {:?}",
-                host.region, scope.region
-            ));
-        }
+        scope.check_host(host)?;
         let mut host = host.clone();
         host.secret_id.clone_from(&scope.secret_id);
         let name_lc = host.name.to_lowercase();
