@@ -460,6 +460,203 @@ async fn a_permanent_failure_at_page_k_keeps_earlier_pages_releases_nothing_and_
     assert_eq!(rig.released(Vendor::Vsphere).await, 10);
 }
 
+/// Asserts a run refused for good from page `k` on (`k` pages of `per_page` stored, the
+/// error reported as `PermissionDenied` with the vendor's `code`) kept every one of `hosts` stored hosts active.
+async fn assert_failed_at_page_k(
+    rig: &Rig,
+    vendor: Vendor,
+    r: &SyncResponse,
+    code: &str,
+    k: u64,
+    per_page: u64,
+    hosts: u64,
+) {
+    assert!(!r.complete, "{vendor}: {r:?}");
+    let error = r.error.as_ref().expect("the error is reported");
+    assert_eq!(
+        error.kind,
+        ErrorKind::PermissionDenied,
+        "{vendor}: {error:?}"
+    );
+    assert_eq!(error.code.as_deref(), Some(code), "{vendor}: {error:?}");
+    assert_eq!(r.pages, k, "{vendor}: pages before k stored, page k failed");
+    assert_eq!(
+        (r.total_succeed, r.unchanged, r.released),
+        (k * per_page, k * per_page, 0),
+        "{vendor}"
+    );
+    assert_eq!(
+        rig.active(vendor).await,
+        hosts,
+        "{vendor}: nothing released"
+    );
+    assert_eq!(rig.released(vendor).await, 0, "{vendor}");
+}
+
+/// Asserts a run after a failed one completed and released the `gone` hosts.
+async fn assert_recovered(rig: &Rig, vendor: Vendor, r: &SyncResponse, hosts: u64, gone: u64) {
+    assert!(r.complete && r.error.is_none(), "{vendor}: {r:?}");
+    assert_eq!(
+        (r.total_succeed, r.released),
+        (hosts - gone, gone),
+        "{vendor}"
+    );
+    assert_eq!(rig.active(vendor).await, hosts - gone, "{vendor}");
+    assert_eq!(rig.released(vendor).await, gone, "{vendor}");
+}
+
+#[tokio::test]
+async fn aliyun_a_permanent_failure_at_page_k_keeps_earlier_pages_releases_nothing_and_recovers() {
+    let sim = SimulatedAliyun::start("cn-hangzhou", 1000).await;
+    let rig = Rig::new("sqlite::memory:", options(Duration::from_secs(10), 4)).await;
+    let secret = rig
+        .secret(
+            Vendor::Aliyun,
+            aliyun::DEFAULT_ACCESS_KEY_ID,
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+            sim.uri(),
+        )
+        .await;
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-hangzhou"))
+        .await
+        .unwrap();
+    assert!(r.complete && r.created == 1000, "{r:?}");
+    assert_eq!(r.pages, 10);
+
+    // Ten hosts go away; then page 3 (0-based) and later of the next run are refused.
+    for i in 990..1000 {
+        assert!(sim.remove_host(&sim.instance_id(i)));
+    }
+    sim.fail_pages_from(Some(3));
+    let before = sim.requests();
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-hangzhou"))
+        .await
+        .unwrap();
+    assert_failed_at_page_k(&rig, Vendor::Aliyun, &r, "Forbidden.RAM", 3, 100, 1000).await;
+    assert_eq!(
+        sim.requests() - before,
+        4,
+        "a permission error is not retried"
+    );
+    assert_eq!(
+        sim.answers().last().map(String::as_str),
+        Some("Forbidden.RAM")
+    );
+
+    sim.fail_pages_from(None);
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-hangzhou"))
+        .await
+        .unwrap();
+    assert_recovered(&rig, Vendor::Aliyun, &r, 1000, 10).await;
+}
+
+#[tokio::test]
+async fn tencent_a_permanent_failure_at_page_k_keeps_earlier_pages_releases_nothing_and_recovers() {
+    let sim = SimulatedTencent::start(1000).await;
+    let rig = Rig::new("sqlite::memory:", options(Duration::from_secs(10), 4)).await;
+    let secret = rig
+        .secret(
+            Vendor::Tencent,
+            tencent::SECRET_ID,
+            tencent::SECRET_KEY,
+            sim.uri(),
+        )
+        .await;
+    let r = rig
+        .syncer
+        .sync(request(&secret, tencent::REGION))
+        .await
+        .unwrap();
+    assert!(r.complete && r.created == 1000, "{r:?}");
+    assert_eq!(r.pages, 1000 / tencent::MAX_LIMIT);
+
+    // Ten instances go away; then every page from Offset 300 on is refused. Pages are
+    // fetched concurrently but yielded in order: exactly pages 0 to 2 are stored.
+    let gone: Vec<String> = sim.instance_ids().into_iter().rev().take(10).collect();
+    for id in &gone {
+        assert!(sim.remove_instance(id));
+    }
+    sim.fail_pages_from(Some(3));
+    let r = rig
+        .syncer
+        .sync(request(&secret, tencent::REGION))
+        .await
+        .unwrap();
+    assert_failed_at_page_k(
+        &rig,
+        Vendor::Tencent,
+        &r,
+        "UnauthorizedOperation",
+        3,
+        tencent::MAX_LIMIT,
+        1000,
+    )
+    .await;
+
+    sim.fail_pages_from(None);
+    let r = rig
+        .syncer
+        .sync(request(&secret, tencent::REGION))
+        .await
+        .unwrap();
+    assert_recovered(&rig, Vendor::Tencent, &r, 1000, 10).await;
+}
+
+#[tokio::test]
+async fn huawei_a_permanent_failure_at_page_k_keeps_earlier_pages_releases_nothing_and_recovers() {
+    let sim = SimulatedHuawei::start("cn-north-4", 1000).await;
+    let rig = Rig::new("sqlite::memory:", options(Duration::from_secs(10), 4)).await;
+    let secret = rig
+        .secret(
+            Vendor::Huawei,
+            huawei::ACCESS_KEY,
+            huawei::SECRET_KEY,
+            sim.uri(),
+        )
+        .await;
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-north-4"))
+        .await
+        .unwrap();
+    assert!(r.complete && r.created == 1000, "{r:?}");
+    let pages = r.pages;
+    let per_page = 1000 / pages;
+    assert!(pages > 3 && 1000 % pages == 0, "{r:?}");
+
+    // Ten servers go away; then every page after page 3 (page numbers from 1) is refused.
+    // Pages are fetched concurrently but yielded in order: exactly pages 1 to 3 are stored.
+    let gone: Vec<String> = sim
+        .server_ids("cn-north-4")
+        .into_iter()
+        .rev()
+        .take(10)
+        .collect();
+    assert_eq!(sim.remove_servers("cn-north-4", &gone), 10);
+    sim.fail_pages_from(Some(3));
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-north-4"))
+        .await
+        .unwrap();
+    assert_failed_at_page_k(&rig, Vendor::Huawei, &r, "Ecs.0319", 3, per_page, 1000).await;
+    assert_eq!(sim.auth_failures(huawei::ACCESS_KEY), 0);
+
+    sim.fail_pages_from(None);
+    let r = rig
+        .syncer
+        .sync(request(&secret, "cn-north-4"))
+        .await
+        .unwrap();
+    assert_recovered(&rig, Vendor::Huawei, &r, 1000, 10).await;
+}
+
 /// Asserts a run with revoked credentials failed as `Unauthenticated`, naming the
 /// vendor's code in the error and its message.
 fn assert_unauthenticated(vendor: Vendor, e: &cmdb::core::Error) {

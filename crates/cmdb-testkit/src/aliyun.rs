@@ -78,6 +78,7 @@ struct State {
     fail_every: Option<(u64, u16)>,
     failures: Vec<u16>,
     latency: Option<Duration>,
+    fail_pages_from: Option<u64>,
     answered: Vec<String>,
     request_serial: u64,
     /// The instances of the DescribeInstances page being answered, as JSON text.
@@ -124,6 +125,7 @@ impl SimulatedAliyun {
             fail_every: None,
             failures: Vec::new(),
             latency: None,
+            fail_pages_from: None,
             answered: Vec::new(),
             request_serial: 0,
             page_text: None,
@@ -231,6 +233,14 @@ impl SimulatedAliyun {
     /// it makes a steady mix of faults, e.g. 20% throttled and 5% 5xx.
     pub fn fail_every(&self, k: u64, status: u16) {
         lock(&self.state).fail_every = (k > 0).then_some((k, status));
+    }
+
+    /// Refuses for good every `DescribeInstances` page from page `k` on (0-based: the
+    /// `k`-th page reached through `NextToken`, i.e. offset `k * MaxResults` and beyond)
+    /// with HTTP 403 `Forbidden.RAM`, a permission error the client must not retry;
+    /// earlier pages are served normally. `None` clears it.
+    pub fn fail_pages_from(&self, k: Option<u64>) {
+        lock(&self.state).fail_pages_from = k;
     }
 
     /// Delays every answer by `latency` (real time, on the server's side).
@@ -660,6 +670,15 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
             }
         },
     };
+    if s.fail_pages_from
+        .is_some_and(|k| (offset / max) as u64 >= k)
+    {
+        return Err(error(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+        ));
+    }
     let end = (offset + max).min(s.hosts.len());
     let mut page = String::new();
     for (n, host) in s

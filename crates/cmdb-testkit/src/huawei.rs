@@ -104,6 +104,7 @@ struct State {
     fail_every: Option<(u64, u16)>,
     authenticated: u64,
     fail_next: VecDeque<u16>,
+    fail_pages_from: Option<u64>,
     latency: Option<Duration>,
     max_skew: chrono::Duration,
     stats: SimStats,
@@ -257,6 +258,13 @@ impl SimulatedHuawei {
         self.state().fail_every = (k > 0).then_some((k, status));
     }
 
+    /// Refuses for good every `ListServersDetails` page after page `k` (`offset` is a page
+    /// number from 1: pages `offset > k`) with HTTP 403 `Ecs.0319`, a permission error the
+    /// client must not retry; pages 1 to `k` are served normally. `None` clears it.
+    pub fn fail_pages_from(&self, k: Option<u64>) {
+        self.state().fail_pages_from = k;
+    }
+
     /// Delays every answer by `latency` (real time: the server runs on its own thread).
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.state().latency = latency;
@@ -320,6 +328,7 @@ impl State {
             fail_every: None,
             authenticated: 0,
             fail_next: VecDeque::new(),
+            fail_pages_from: None,
             latency: None,
             max_skew: chrono::Duration::minutes(15),
             stats: SimStats::default(),
@@ -605,6 +614,13 @@ fn handle(s: &mut State, request: &Request) -> Reply {
             )
         }
     };
+    if s.fail_pages_from.is_some_and(|k| offset > k) {
+        return ecs_error(
+            403,
+            "Ecs.0319",
+            "Policy doesn't allow ecs:cloudServers:list to be performed.",
+        );
+    }
     let start = ((offset - 1) * limit) as usize;
     let page: Vec<Value> = region
         .servers

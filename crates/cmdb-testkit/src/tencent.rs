@@ -121,6 +121,7 @@ struct State {
     fail_next: Vec<u16>,
     latency: Option<Duration>,
     grow_after: Option<(u64, u64)>,
+    fail_pages_from: Option<u64>,
     clock_offset: i64,
 }
 
@@ -172,6 +173,7 @@ impl SimulatedTencent {
             fail_next: Vec::new(),
             latency: None,
             grow_after: None,
+            fail_pages_from: None,
             clock_offset: 0,
         }));
         let server = MockServer::start().await;
@@ -221,6 +223,14 @@ impl SimulatedTencent {
     /// stops it.
     pub fn fail_every(&self, k: u64, status: u16) {
         self.lock().fail_every = (k > 0).then_some((k, status));
+    }
+
+    /// Refuses for good every `DescribeInstances` page from page `k` on (0-based:
+    /// `Offset >= k * Limit`) with `UnauthorizedOperation`, HTTP 200 as the API answers
+    /// errors: a permission error the client must not retry. Earlier pages are served
+    /// normally. `None` clears it.
+    pub fn fail_pages_from(&self, k: Option<u64>) {
+        self.lock().fail_pages_from = k;
     }
 
     /// Delays every answer by `latency` (real time, on the server's own runtime).
@@ -642,6 +652,15 @@ fn describe_instances(
             request_id,
         );
     }
+    if s.fail_pages_from
+        .is_some_and(|k| offset >= k.saturating_mul(limit))
+    {
+        return tencent_error(
+            "UnauthorizedOperation",
+            "The request is not authorized. Please check the CAM policy of the SecretId: it does not allow cvm:DescribeInstances.",
+            request_id,
+        );
+    }
     let total = s.instances.len();
     let start = (offset as usize).min(total);
     let end = start.saturating_add(limit as usize).min(total);
@@ -926,6 +945,7 @@ mod tests {
             fail_next: Vec::new(),
             latency: None,
             grow_after: None,
+            fail_pages_from: None,
             clock_offset: 0,
         };
         let mut headers = wiremock::http::HeaderMap::new();
