@@ -3,10 +3,12 @@
 //! End to end: the built-in Alibaba Cloud provider, through the `Syncer`, against the
 //! signature-checking simulator, into the memory store.
 
+mod common;
+
 use std::sync::Arc;
 
 use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
-use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
+use cmdb_secret::Secret;
 use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
 use cmdb_testkit::aliyun::SimulatedAliyun;
 
@@ -22,27 +24,18 @@ struct Env {
 impl Env {
     async fn new(count: u64) -> Env {
         let sim = SimulatedAliyun::start(REGION, count).await;
-        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-        let secrets = Arc::new(MemorySecretStore::new());
-        let secret = NewSecret {
-            vendor: Vendor::Aliyun,
-            description: "simulated account".into(),
-            api_key: sim.access_key_id(),
-            api_secret: sim.access_key_secret().into(),
-            allowed_regions: vec![REGION.into()],
-            request_rate: Some(1000),
-            address: Some(sim.uri()),
-        }
-        .seal(&cipher)
-        .unwrap();
-        secrets.create(&secret).await.unwrap();
-        let hosts = Arc::new(MemoryHostStore::new());
-        let syncer = Syncer::new(
-            secrets,
-            hosts.clone(),
-            cipher,
-            ProviderRegistry::with_builtin_providers(),
-        );
+        let common::Synced {
+            hosts,
+            secret,
+            syncer,
+        } = common::builtin_syncer(
+            Vendor::Aliyun,
+            &sim.access_key_id(),
+            &sim.access_key_secret(),
+            REGION,
+            &sim.uri(),
+        )
+        .await;
         Env {
             sim,
             hosts,

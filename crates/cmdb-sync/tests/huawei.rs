@@ -3,11 +3,13 @@
 //! End to end: a Huawei secret pointing at `SimulatedHuawei`, synced by the `Syncer` with
 //! the built-in providers into a memory store.
 
+mod common;
+
 use std::sync::Arc;
 
 use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
-use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
-use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb_secret::Secret;
+use cmdb_sync::{SyncRequest, Syncer};
 use cmdb_testkit::huawei::{SimulatedHuawei, ACCESS_KEY, SECRET_KEY};
 use serde_json::json;
 
@@ -26,27 +28,11 @@ struct Env {
 
 async fn env(region: &str, servers: u64) -> Env {
     let sim = SimulatedHuawei::start(region, servers).await;
-    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secrets = Arc::new(MemorySecretStore::new());
-    let secret = NewSecret {
-        vendor: Vendor::Huawei,
-        description: "simulated huawei account".into(),
-        api_key: ACCESS_KEY.into(),
-        api_secret: String::from(SECRET_KEY).into(),
-        allowed_regions: vec![region.into()],
-        request_rate: Some(1000),
-        address: Some(sim.uri()),
-    }
-    .seal(&cipher)
-    .unwrap();
-    secrets.create(&secret).await.unwrap();
-    let hosts = Arc::new(MemoryHostStore::new());
-    let syncer = Syncer::new(
-        secrets,
-        Arc::clone(&hosts) as Arc<dyn HostStore>,
-        cipher,
-        ProviderRegistry::with_builtin_providers(),
-    );
+    let common::Synced {
+        hosts,
+        secret,
+        syncer,
+    } = common::builtin_syncer(Vendor::Huawei, ACCESS_KEY, SECRET_KEY, region, &sim.uri()).await;
     Env {
         sim,
         hosts,

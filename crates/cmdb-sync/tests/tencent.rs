@@ -3,10 +3,12 @@
 //! End to end: the builtin Tencent provider, built by the registry from a stored secret
 //! whose address is a `SimulatedTencent`, synced into a `MemoryHostStore`.
 
+mod common;
+
 use std::sync::Arc;
 
 use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
-use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
+use cmdb_secret::Secret;
 use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
 use cmdb_testkit::tencent::{SimulatedTencent, REGION, SECRET_ID, SECRET_KEY};
 use serde_json::json;
@@ -21,27 +23,12 @@ struct Env {
 impl Env {
     async fn new(count: u64, api_secret: &str) -> Env {
         let sim = SimulatedTencent::start(count).await;
-        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-        let secrets = Arc::new(MemorySecretStore::new());
-        let secret = NewSecret {
-            vendor: Vendor::Tencent,
-            description: "tencent simulator".into(),
-            api_key: SECRET_ID.into(),
-            api_secret: api_secret.to_owned().into(),
-            allowed_regions: vec![REGION.into()],
-            request_rate: Some(1000),
-            address: Some(sim.uri()),
-        }
-        .seal(&cipher)
-        .unwrap();
-        secrets.create(&secret).await.unwrap();
-        let hosts = Arc::new(MemoryHostStore::new());
-        let syncer = Syncer::new(
-            secrets,
-            hosts.clone(),
-            cipher,
-            ProviderRegistry::with_builtin_providers(),
-        );
+        let common::Synced {
+            hosts,
+            secret,
+            syncer,
+        } = common::builtin_syncer(Vendor::Tencent, SECRET_ID, api_secret, REGION, &sim.uri())
+            .await;
         Env {
             sim,
             hosts,

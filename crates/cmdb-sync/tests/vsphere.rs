@@ -1,15 +1,17 @@
+#![cfg_attr(not(feature = "vsphere"), allow(missing_docs))]
 #![cfg(feature = "vsphere")]
 //! End-to-end syncs of vSphere secrets through the `Syncer`: against the testkit's
 //! `SimulatedVsphere` (token paging, faults, session expiry), and against govmomi's real
 //! simulator when `CMDB_TEST_VCSIM_URL` is set (`.ci/vcsim.sh` starts one).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, OsType, Vendor};
 use cmdb_http::{build_request, DefaultClassifier, HttpClient, HttpConfig, RetryConfig};
-use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
-use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb_sync::{SyncRequest, Syncer};
 use cmdb_testkit::vsphere::SimulatedVsphere;
 
 struct Fixture {
@@ -19,31 +21,11 @@ struct Fixture {
 }
 
 async fn fixture(address: &str, user: &str, password: &str) -> Fixture {
-    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secrets = Arc::new(MemorySecretStore::new());
-    let secret = NewSecret {
-        vendor: Vendor::Vsphere,
-        description: "lab vCenter".into(),
-        api_key: user.into(),
-        api_secret: String::from(password).into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: None,
-        address: Some(address.into()),
-    }
-    .seal(&cipher)
-    .unwrap();
-    secrets.create(&secret).await.unwrap();
-    let store = Arc::new(MemoryHostStore::new());
-    let syncer = Syncer::new(
-        secrets,
-        Arc::clone(&store) as Arc<dyn HostStore>,
-        cipher,
-        ProviderRegistry::with_builtin_providers(),
-    );
+    let synced = common::builtin_syncer(Vendor::Vsphere, user, password, "", address).await;
     Fixture {
-        syncer,
-        store,
-        secret_id: secret.id,
+        syncer: synced.syncer,
+        store: synced.hosts,
+        secret_id: synced.secret.id,
     }
 }
 
