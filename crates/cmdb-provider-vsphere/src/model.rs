@@ -4,6 +4,7 @@
 //! `RetrieveResult`, `ObjectContent`, `GuestNicInfo`, ...). Unset properties are simply
 //! absent from an answer, so nearly everything is optional.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -111,8 +112,9 @@ impl RetrieveResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ObjectContent {
     pub(crate) obj: MoRef,
-    /// Property path -> its `val` element.
-    pub(crate) props: BTreeMap<String, Element>,
+    /// Property path -> its `val` element. The paths we ask for ([`VM_PROPERTIES`]) are
+    /// shared, not allocated per object.
+    pub(crate) props: BTreeMap<Cow<'static, str>, Element>,
     /// Property paths the server could not read, with the fault type.
     pub(crate) missing: BTreeMap<String, String>,
 }
@@ -127,12 +129,15 @@ impl ObjectContent {
         let mut props = BTreeMap::new();
         let mut missing_sets = Vec::new();
         for p in objects.children {
-            match p.name.as_str() {
+            match p.name.as_ref() {
                 "propSet" => {
                     let name = p
                         .child_text("name")
-                        .ok_or_else(|| missing("DynamicProperty", "name"))?
-                        .to_owned();
+                        .ok_or_else(|| missing("DynamicProperty", "name"))?;
+                    let name = match VM_PROPERTIES.iter().find(|k| **k == name) {
+                        Some(known) => Cow::Borrowed(*known),
+                        None => Cow::Owned(name.to_owned()),
+                    };
                     if let Some(val) = p.children.into_iter().find(|c| c.name == "val") {
                         props.insert(name, val);
                     }
@@ -147,7 +152,7 @@ impl ObjectContent {
                 let fault = m
                     .child("fault")
                     .and_then(|f| f.child("fault").or(Some(f)))
-                    .and_then(|f| f.xsi_type.clone())
+                    .and_then(|f| f.xsi_type.as_deref().map(str::to_owned))
                     .unwrap_or_default();
                 missing_set.insert(path.to_owned(), fault);
             }

@@ -4,6 +4,7 @@
 //! answers are small per page (a page of VMs is bounded by `maxObjects`), and a tree keeps
 //! the decoding in `model.rs` plain.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use cmdb_core::{Error, Result};
@@ -25,12 +26,13 @@ const MAX_DEPTH: usize = 64;
 /// One element of a parsed document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Element {
-    /// Local name, without prefix.
-    pub(crate) name: String,
-    /// Namespace the element is bound to, if any.
-    pub(crate) ns: Option<String>,
-    /// Local part of `xsi:type`, prefix dropped (`xsd:string` -> `string`).
-    pub(crate) xsi_type: Option<String>,
+    /// Local name, without prefix (the common vim25 names are interned, not allocated).
+    pub(crate) name: Cow<'static, str>,
+    /// Namespace the element is bound to, if any (the known ones are interned).
+    pub(crate) ns: Option<Cow<'static, str>>,
+    /// Local part of `xsi:type`, prefix dropped (`xsd:string` -> `string`); the common
+    /// types are interned.
+    pub(crate) xsi_type: Option<Cow<'static, str>>,
     /// The plain `type` attribute (a managed object reference's type).
     pub(crate) type_attr: Option<String>,
     /// Text content, entities resolved.
@@ -88,7 +90,11 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
     let text = std::str::from_utf8(xml)
         .map_err(|e| Error::decode(format!("the SOAP response is not UTF-8: {e}")))?;
     let mut reader = NsReader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
+    // Open elements, each with the index in `done` where its children begin. Finished
+    // elements wait in `done` until their parent closes and takes them in one exact-size
+    // vector, so that children vectors never grow (and move) element by element.
+    let mut stack: Vec<(Element, usize)> = Vec::with_capacity(16);
+    let mut done: Vec<Element> = Vec::with_capacity(64);
     let mut root: Option<Element> = None;
     loop {
         let (ns, event) = reader
@@ -103,9 +109,9 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
                     return Err(malformed("elements nest too deeply"));
                 }
                 let mut element = Element {
-                    name: start.local_name().as_ref().to_owned(),
+                    name: intern(start.local_name().as_ref(), NAMES),
                     ns: match ns {
-                        ResolveResult::Bound(ns) => Some(ns.0.to_owned()),
+                        ResolveResult::Bound(ns) => Some(intern(ns.0, NAMESPACES)),
                         ResolveResult::Unbound => None,
                         ResolveResult::Unknown(prefix) => {
                             return Err(malformed(format!("unbound namespace prefix {prefix}")))
@@ -122,7 +128,7 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
                     match (attr_ns, local.as_ref()) {
                         (ResolveResult::Bound(ns), "type") if ns.0 == XSI_NS => {
                             let v = value.rsplit(':').next().unwrap_or_default();
-                            element.xsi_type = Some(v.to_owned());
+                            element.xsi_type = Some(intern(v, TYPES));
                         }
                         (ResolveResult::Unbound, "type") => {
                             element.type_attr = Some(value.into_owned())
@@ -131,22 +137,31 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
                     }
                 }
                 if matches!(event, Event::Empty(_)) {
-                    attach(&mut stack, &mut root, element);
+                    attach(&stack, &mut done, &mut root, element);
                 } else {
-                    stack.push(element);
+                    stack.push((element, done.len()));
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| malformed("unexpected end tag"))?;
-                attach(&mut stack, &mut root, element);
+                let (mut element, first) =
+                    stack.pop().ok_or_else(|| malformed("unexpected end tag"))?;
+                if first < done.len() {
+                    element.children = done.drain(first..).collect();
+                }
+                attach(&stack, &mut done, &mut root, element);
             }
             Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.xml10_content());
+                if let Some((top, _)) = stack.last_mut() {
+                    let content = t.xml10_content();
+                    if top.text.is_empty() {
+                        top.text = content.into_owned();
+                    } else {
+                        top.text.push_str(&content);
+                    }
                 }
             }
             Event::CData(c) => {
-                if let Some(top) = stack.last_mut() {
+                if let Some((top, _)) = stack.last_mut() {
                     top.text.push_str(&c);
                 }
             }
@@ -158,7 +173,7 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
                         .to_owned(),
                     Err(e) => return Err(malformed(format!("bad character reference: {e}"))),
                 };
-                if let Some(top) = stack.last_mut() {
+                if let Some((top, _)) = stack.last_mut() {
                     top.text.push_str(&resolved);
                 }
             }
@@ -172,10 +187,72 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
     root.ok_or_else(|| malformed("the document is empty"))
 }
 
-fn attach(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(element),
-        None => *root = Some(element),
+/// Namespaces answers use, shared instead of allocated for every element.
+const NAMESPACES: &[&str] = &[VIM25_NS, SOAP_ENV_NS, XSI_NS];
+
+/// Element names that make up nearly every vim25 property answer.
+const NAMES: &[&str] = &[
+    "propSet",
+    "name",
+    "val",
+    "objects",
+    "obj",
+    "returnval",
+    "missingSet",
+    "path",
+    "fault",
+    "token",
+    "GuestNicInfo",
+    "ipAddress",
+    "ipConfig",
+    "prefixLength",
+    "state",
+    "network",
+    "macAddress",
+    "connected",
+    "deviceConfigId",
+    "key",
+    "value",
+    "CustomFieldValue",
+    "CustomFieldDef",
+    "Envelope",
+    "Body",
+    "Fault",
+];
+
+/// The local parts of common `xsi:type` values.
+const TYPES: &[&str] = &[
+    "string",
+    "int",
+    "long",
+    "boolean",
+    "dateTime",
+    "ArrayOfGuestNicInfo",
+    "VirtualMachinePowerState",
+    "VirtualMachineConnectionState",
+    "ArrayOfCustomFieldValue",
+    "ArrayOfCustomFieldDef",
+    "CustomFieldStringValue",
+];
+
+/// `s` as one of the `known` strings if it is one, else an owned copy.
+fn intern(s: &str, known: &[&'static str]) -> Cow<'static, str> {
+    match known.iter().find(|k| **k == s) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(s.to_owned()),
+    }
+}
+
+fn attach(
+    stack: &[(Element, usize)],
+    done: &mut Vec<Element>,
+    root: &mut Option<Element>,
+    element: Element,
+) {
+    if stack.is_empty() {
+        *root = Some(element);
+    } else {
+        done.push(element);
     }
 }
 
@@ -234,7 +311,7 @@ fn fault_of(fault: &Element) -> SoapFault {
         .child("detail")
         .and_then(|d| d.children.first())
         .map(|d| match &d.xsi_type {
-            Some(t) => t.clone(),
+            Some(t) => t.to_string(),
             None => d.name.strip_suffix("Fault").unwrap_or(&d.name).to_owned(),
         });
     SoapFault {
