@@ -23,6 +23,7 @@ log() { echo "vcsim.sh: $*" >&2; }
 
 missing=()
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] ||
     missing+=(golang-github-vmware-govmomi-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
