@@ -264,42 +264,86 @@ fn instance_id(i: u64) -> String {
     format!("i-sim{i:08}")
 }
 
+/// What generated host `i` is, decided once for both renderings ([`instance_json`] and
+/// the text writer), so they cannot drift apart.
+struct Traits {
+    status: &'static str,
+    a: u64,
+    b: u64,
+    classic: bool,
+    nic_only: bool,
+    prepaid: bool,
+    spot: bool,
+    windows: bool,
+    created: String,
+    expired: String,
+}
+
+impl Traits {
+    fn of(i: u64) -> Traits {
+        const STATUSES: [&str; 6] = [
+            "Running", "Running", "Stopped", "Pending", "Starting", "Stopping",
+        ];
+        // Minute precision, as the service often answers.
+        let minute = |day: u64| {
+            format!(
+                "2024-0{}-{:02}T0{}:{:02}Z",
+                1 + day % 9,
+                1 + day % 28,
+                day % 10,
+                day % 60
+            )
+        };
+        let classic = i % 5 == 4;
+        let prepaid = i % 3 == 2;
+        Traits {
+            status: STATUSES[(i % STATUSES.len() as u64) as usize],
+            a: (i >> 8) & 255,
+            b: i & 255,
+            classic,
+            nic_only: !classic && i % 7 == 6,
+            prepaid,
+            spot: !prepaid && i % 10 == 7,
+            windows: i % 8 == 7,
+            created: if i % 2 == 0 {
+                minute(i)
+            } else {
+                format!(
+                    "2023-1{}-{:02}T12:{:02}:{:02}Z",
+                    i % 3,
+                    1 + i % 28,
+                    i % 60,
+                    (i * 7) % 60
+                )
+            },
+            // Pay-as-you-go hosts carry the service's 2099 sentinel.
+            expired: if prepaid {
+                minute(i + 3).replace("2024-", "2027-")
+            } else {
+                "2099-12-31T15:59Z".to_owned()
+            },
+        }
+    }
+}
+
 /// Generated host number `i`, in the real JSON shape, with the service's quirks spread
 /// over the hosts: classic and VPC networks, NIC-only addresses, empty EIP objects,
 /// minute- and second-precision times, the 2099 sentinel, spot, locks, GPUs, every status,
 /// non-ASCII names and tags.
 pub fn instance_json(region: &str, i: u64) -> Value {
-    let statuses = [
-        "Running", "Running", "Stopped", "Pending", "Starting", "Stopping",
-    ];
-    let status = statuses[(i % statuses.len() as u64) as usize];
-    let (a, b) = ((i >> 8) & 255, i & 255);
-    let classic = i % 5 == 4;
-    let nic_only = !classic && i % 7 == 6;
+    let Traits {
+        status,
+        a,
+        b,
+        classic,
+        nic_only,
+        prepaid,
+        spot,
+        windows,
+        created,
+        expired,
+    } = Traits::of(i);
     let private = format!("172.16.{a}.{b}");
-    let prepaid = i % 3 == 2;
-    let spot = !prepaid && i % 10 == 7;
-    let minute = |day: u64| {
-        format!(
-            "2024-0{}-{:02}T0{}:{:02}Z",
-            1 + day % 9,
-            1 + day % 28,
-            day % 10,
-            day % 60
-        )
-    };
-    let created = if i % 2 == 0 {
-        minute(i)
-    } else {
-        format!(
-            "2023-1{}-{:02}T12:{:02}:{:02}Z",
-            i % 3,
-            1 + i % 28,
-            i % 60,
-            (i * 7) % 60
-        )
-    };
-    let windows = i % 8 == 7;
     let mut tags = vec![
         json!({"TagKey": "env", "TagValue": if i % 2 == 0 { "prod" } else { "test" }}),
         json!({"TagKey": "app", "TagValue": format!("app-{}", i % 5)}),
@@ -362,7 +406,7 @@ pub fn instance_json(region: &str, i: u64) -> Value {
         "InternetChargeType": "PayByTraffic",
         "CreationTime": created,
         "StartTime": created,
-        "ExpiredTime": if prepaid { minute(i + 3).replace("2024-", "2027-") } else { "2099-12-31T15:59Z".to_owned() },
+        "ExpiredTime": expired,
         "AutoReleaseTime": "",
         "KeyPairName": if i % 2 == 0 { "ops-key" } else { "" },
         "SerialNumber": format!("5e0c{i:08x}-1a2b-4c3d-8e9f-00163e{i:06x}"),
@@ -391,36 +435,18 @@ pub fn instance_json(region: &str, i: u64) -> Value {
 /// this writes one in a fraction of that. A test pins it to [`instance_json`].
 fn write_generated(out: &mut String, region: &str, i: u64) {
     use std::fmt::Write;
-    let statuses = [
-        "Running", "Running", "Stopped", "Pending", "Starting", "Stopping",
-    ];
-    let status = statuses[(i % statuses.len() as u64) as usize];
-    let (a, b) = ((i >> 8) & 255, i & 255);
-    let classic = i % 5 == 4;
-    let nic_only = !classic && i % 7 == 6;
-    let prepaid = i % 3 == 2;
-    let spot = !prepaid && i % 10 == 7;
-    let minute = |day: u64| {
-        format!(
-            "2024-0{}-{:02}T0{}:{:02}Z",
-            1 + day % 9,
-            1 + day % 28,
-            day % 10,
-            day % 60
-        )
-    };
-    let created = if i % 2 == 0 {
-        minute(i)
-    } else {
-        format!(
-            "2023-1{}-{:02}T12:{:02}:{:02}Z",
-            i % 3,
-            1 + i % 28,
-            i % 60,
-            (i * 7) % 60
-        )
-    };
-    let windows = i % 8 == 7;
+    let Traits {
+        status,
+        a,
+        b,
+        classic,
+        nic_only,
+        prepaid,
+        spot,
+        windows,
+        created,
+        expired,
+    } = Traits::of(i);
     let gpu = i % 17 == 3;
     let region_json = serde_json::to_string(region).unwrap_or_default();
     let zone = serde_json::to_string(&format!("{region}-{}", ["a", "b", "h"][(i % 3) as usize]))
@@ -516,11 +542,6 @@ fn write_generated(out: &mut String, region: &str, i: u64) {
     if i % 13 == 5 {
         out.push_str(r#"{"LockReason":"financial"}"#);
     }
-    let expired = if prepaid {
-        minute(i + 3).replace("2024-", "2027-")
-    } else {
-        "2099-12-31T15:59Z".to_owned()
-    };
     let _ = write!(
         out,
         r#"]}},"InstanceChargeType":"{}","SpotStrategy":"{}","SpotPriceLimit":0,"InternetChargeType":"PayByTraffic","CreationTime":"{created}","StartTime":"{created}","ExpiredTime":"{expired}","AutoReleaseTime":"","KeyPairName":"{}","SerialNumber":"5e0c{i:08x}-1a2b-4c3d-8e9f-00163e{i:06x}","ResourceGroupId":"","DeletionProtection":false,"IoOptimized":true,"DeviceAvailable":true,"Recyclable":false,"StoppedMode":"{}","MetadataOptions":{{"HttpTokens":"optional","HttpEndpoint":"enabled"}},"CpuOptions":{{"CoreCount":1,"ThreadsPerCore":2,"Numa":""}},"DedicatedHostAttribute":{{"DedicatedHostId":"","DedicatedHostName":""}},"EcsCapacityReservationAttr":{{"CapacityReservationPreference":"","CapacityReservationId":""}}}}"#,
