@@ -77,15 +77,7 @@ async fn call(
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = http
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
+    let (status, text) = common::api_call(http, TOKEN, method, url, body).await;
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),

@@ -67,14 +67,7 @@ async fn call(
     url: String,
     body: Option<Value>,
 ) -> (u16, String) {
-    let mut req = http
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    common::api_call(http, TOKEN, method, url, body).await
 }
 
 /// Asserts that none of `needles` appears in `haystack` (named `what`).

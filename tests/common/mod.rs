@@ -140,3 +140,22 @@ pub fn postgres_url(test: &str) -> Option<String> {
         }
     }
 }
+
+/// One request to the API at `url` with a bearer `token` and an optional JSON body;
+/// answers the status and the body text.
+pub async fn api_call(
+    http: &reqwest::Client,
+    token: &str,
+    method: &str,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (u16, String) {
+    let mut req = http
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
