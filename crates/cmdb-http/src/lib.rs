@@ -9,7 +9,7 @@
 //! - [`HttpConfig`] and [`RetryConfig`]: timeouts, retries, concurrency, TLS trust.
 //! - [`Endpoint`]: the vendor's public host or a checked http(s) override, with the exact
 //!   `Host` header that signers sign.
-//! - Paging: [`token_pages`], [`offset_pages`] and [`offset_pages_concurrent`] turn one
+//! - Paging: [`token_pages`], [`token_pages_pipelined`], [`offset_pages`] and [`offset_pages_concurrent`] turn one
 //!   request per page into a lazy `BoxStream` that stops on the last page, on a repeated
 //!   token, and right after an error.
 //! - [`sensitive_header_value`] for `Authorization` headers that must never be printed.
@@ -72,6 +72,8 @@ pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifi
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
 pub use config::HttpConfig;
 pub use endpoint::Endpoint;
-pub use paging::{offset_pages, offset_pages_concurrent, token_pages, PageInfo};
+pub use paging::{
+    offset_pages, offset_pages_concurrent, token_pages, token_pages_pipelined, PageInfo,
+};
 pub use rate::RateLimiter;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};

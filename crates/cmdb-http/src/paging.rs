@@ -90,6 +90,152 @@ where
     .boxed()
 }
 
+/// Pages by continuation token, decoding each page while the next one is fetched.
+///
+/// Like [`token_pages`], but a page comes in two steps: `fetch(token)` sends one request
+/// and returns the raw answer with the token it carries (read from the answer without
+/// decoding all of it), then `decode(raw)` turns the answer into the page. As soon as a
+/// token arrives the next request is sent, on a task of its own, so the request for page
+/// `n + 1` is on the wire while page `n` is decoded here and handed on: still one request
+/// in flight at a time, never waiting for the consumer. At most one raw answer is held
+/// beyond the page being decoded.
+///
+/// The stream ends after a page without a token (or with an empty one), or right after
+/// yielding an error from either step; a repeated token yields the page, then a
+/// [`Decode`](cmdb_core::ErrorKind::Decode) error. Dropping the stream aborts the request
+/// in flight. Needs a tokio runtime.
+///
+/// ```
+/// use futures::TryStreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cmdb_core::Result<()> {
+/// let pages = cmdb_http::token_pages_pipelined(
+///     |token: Option<String>| async move {
+///         Ok(match token.as_deref() {
+///             None => ("1,2", Some("t1".to_owned())),
+///             Some("t1") => ("3", None),
+///             Some(_) => unreachable!(),
+///         })
+///     },
+///     |raw: &'static str| Ok(raw.split(',').map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>()),
+/// );
+/// assert_eq!(pages.try_collect::<Vec<_>>().await?, vec![vec![1, 2], vec![3]]);
+/// # Ok(()) }
+/// ```
+pub fn token_pages_pipelined<R, T, F, Fut, D>(fetch: F, decode: D) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(R, Option<String>)>> + Send + 'static,
+    D: FnMut(R) -> Result<T> + Send + 'static,
+    R: Send + 'static,
+    T: Send + 'static,
+{
+    struct Pager<F, D, R> {
+        fetch: F,
+        decode: D,
+        /// The request in flight; aborted when the stream is dropped.
+        in_flight: Option<InFlight<R>>,
+        /// An error to yield after the page in hand.
+        failed: Option<Error>,
+        seen: HashSet<String>,
+        pages: u64,
+    }
+
+    impl<F, D, R, Fut> Pager<F, D, R>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(R, Option<String>)>> + Send + 'static,
+        R: Send + 'static,
+    {
+        fn send(&mut self, token: Option<String>) {
+            self.in_flight = Some(InFlight(tokio::spawn((self.fetch)(token))));
+        }
+    }
+
+    let pager = Pager {
+        fetch,
+        decode,
+        in_flight: None,
+        failed: None,
+        seen: HashSet::new(),
+        pages: 0,
+    };
+    stream::unfold(Some((pager, true)), |state| async move {
+        let (mut pager, first) = state?;
+        if let Some(error) = pager.failed.take() {
+            return Some((Err(error), None));
+        }
+        if first {
+            pager.send(None);
+        }
+        let mut in_flight = pager.in_flight.take()?;
+        let answer = match (&mut in_flight.0).await {
+            Ok(answer) => answer,
+            // A panic in `fetch` is a bug: it goes on to the consumer as it would have
+            // without the task.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::new(
+                cmdb_core::ErrorKind::Unavailable,
+                "the page request was cancelled: the runtime is shutting down",
+            )),
+        };
+        let (raw, next) = match answer {
+            Ok(answer) => answer,
+            Err(error) => return Some((Err(error), None)),
+        };
+        pager.pages += 1;
+        match next.filter(|t| !t.is_empty()) {
+            None => {}
+            Some(token) if pager.seen.insert(token.clone()) => pager.send(Some(token)),
+            Some(_) => {
+                pager.failed = Some(Error::decode(format!(
+                    "the server repeated a page token it had already returned, after {} pages; \
+                     stopping to avoid an endless listing",
+                    pager.pages
+                )))
+            }
+        }
+        // Decoding is CPU work of a millisecond or more: on the blocking pool, so that
+        // this worker is free to send the request just spawned (tokio runs a task
+        // spawned from a worker on that same worker first, and no other may take it).
+        let mut decode = pager.decode;
+        let decoded = tokio::task::spawn_blocking(move || {
+            let page = decode(raw);
+            (decode, page)
+        })
+        .await;
+        let (decode, page) = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {
+                return Some((
+                    Err(Error::new(
+                        cmdb_core::ErrorKind::Unavailable,
+                        "decoding a page was cancelled: the runtime is shutting down",
+                    )),
+                    None,
+                ))
+            }
+        };
+        let pager = Pager { decode, ..pager };
+        match page {
+            Ok(page) => Some((Ok(page), Some((pager, false)))),
+            // The request in flight, if any, is aborted as `pager` drops.
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+    .boxed()
+}
+
+/// A spawned page request, aborted when dropped.
+struct InFlight<R>(tokio::task::JoinHandle<Result<(R, Option<String>)>>);
+
+impl<R> Drop for InFlight<R> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What an offset-paged response says about itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PageInfo {
@@ -333,6 +479,155 @@ mod tests {
             calls.lock().unwrap().len(),
             2,
             "one request per page consumed"
+        );
+    }
+
+    /// [`tokens`] pipelined: the raw answer is the page index, decoded to `index * 10`.
+    fn pipelined(
+        pages: usize,
+        calls: Arc<Mutex<Vec<Option<String>>>>,
+    ) -> BoxStream<'static, Result<usize>> {
+        token_pages_pipelined(
+            move |token: Option<String>| {
+                calls.lock().unwrap().push(token.clone());
+                let i = token.map_or(0, |t| t[1..].parse::<usize>().unwrap());
+                async move { Ok((i, (i + 1 < pages).then(|| format!("t{}", i + 1)))) }
+            },
+            |i: usize| Ok(i * 10),
+        )
+    }
+
+    #[tokio::test]
+    async fn pipelined_pages_come_decoded_in_order_and_stop_without_a_token() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let pages: Vec<usize> = pipelined(3, calls.clone())
+            .map(|p| p.unwrap())
+            .collect()
+            .await;
+        assert_eq!(pages, vec![0, 10, 20]);
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![None, Some("t1".to_owned()), Some("t2".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn pipelined_pages_run_one_request_ahead_at_most() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut stream = pipelined(100, calls.clone());
+        assert!(
+            calls.lock().unwrap().is_empty(),
+            "nothing before the first poll"
+        );
+        assert_eq!(stream.next().await.unwrap().unwrap(), 0);
+        assert_eq!(stream.next().await.unwrap().unwrap(), 10);
+        // Pages 0 and 1 consumed, the request for page 2 sent: never more.
+        assert_eq!(calls.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_request_is_on_the_wire_while_a_page_is_decoded() {
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<String>();
+        let started_rx = Mutex::new(started_rx);
+        let stream = token_pages_pipelined(
+            move |token: Option<String>| {
+                let started = started_tx.clone();
+                async move {
+                    if let Some(token) = &token {
+                        started.send(token.clone()).unwrap();
+                    }
+                    Ok((token.is_none(), token.is_none().then(|| "t1".to_owned())))
+                }
+            },
+            move |first: bool| {
+                if first {
+                    // Decoding page 0 cannot finish before the request for page 1 has
+                    // started. The timeout only keeps a broken pager from hanging the test.
+                    let token = started_rx
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(30))
+                        .map_err(|_| boom())?;
+                    assert_eq!(token, "t1");
+                }
+                Ok(first)
+            },
+        );
+        let pages: Vec<bool> = stream.map(|p| p.unwrap()).collect().await;
+        assert_eq!(pages, vec![true, false]);
+    }
+
+    #[tokio::test]
+    async fn pipelined_errors_end_the_stream_and_cancel_the_request_in_flight() {
+        // A fetch error: yielded, then the end.
+        let stream = token_pages_pipelined(
+            |token: Option<String>| async move {
+                match token {
+                    None => Ok((1, Some("t1".to_owned()))),
+                    Some(_) => Err(boom()),
+                }
+            },
+            Ok,
+        );
+        let items: Vec<Result<i32>> = stream.collect().await;
+        assert_eq!(items.len(), 2);
+        assert_eq!(*items[0].as_ref().unwrap(), 1);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+
+        // A decode error: yielded, then the end, and the request already sent for the
+        // next page is dropped rather than left running.
+        struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.take().map(|tx| tx.send(()));
+            }
+        }
+        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel();
+        let dropped_tx = Mutex::new(Some(dropped_tx));
+        let stream = token_pages_pipelined(
+            move |token: Option<String>| {
+                let guard = token
+                    .is_some()
+                    .then(|| Dropped(dropped_tx.lock().unwrap().take()));
+                async move {
+                    if guard.is_some() {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok((0, Some("t1".to_owned())))
+                }
+            },
+            |_: i32| -> Result<i32> { Err(Error::decode("bad page")) },
+        );
+        let items: Vec<Result<i32>> = stream.collect().await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap_err().kind(), ErrorKind::Decode);
+        dropped_rx.await.expect("the pending request was dropped");
+    }
+
+    #[tokio::test]
+    async fn pipelined_repeated_token_yields_the_page_then_an_error() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let stream = token_pages_pipelined(
+            move |token: Option<String>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Every answer says t1: the second one repeats it.
+                async move { Ok((token.is_some(), Some("t1".to_owned()))) }
+            },
+            Ok,
+        );
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert!(!*items[0].as_ref().unwrap());
+        assert!(*items[1].as_ref().unwrap());
+        assert_eq!(items[2].as_ref().unwrap_err().kind(), ErrorKind::Decode);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "no request after the repeat"
         );
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, Result, Vendor};
 use cmdb_http::{
-    sensitive_header_value, token_pages, ClientStats, Endpoint, HttpClient, RawResponse,
+    sensitive_header_value, token_pages_pipelined, ClientStats, Endpoint, HttpClient, RawResponse,
 };
 use cmdb_secret::Credentials;
 use futures::stream::BoxStream;
@@ -194,6 +194,30 @@ impl AliyunClient {
     /// continuing from `next_token`. Malformed answers are
     /// [`Decode`](ErrorKind::Decode) errors naming the field and the request id.
     pub async fn describe_instances(&self, next_token: Option<&str>) -> Result<InstancePage> {
+        let response = self.describe_instances_response(next_token).await?;
+        decode_instances(&response, &self.inner.region)
+    }
+
+    /// `DescribeInstances` without decoding the instances: the answer and the
+    /// `NextToken` it carries, read without building a single instance. A body that is
+    /// not a `DescribeInstances` answer is the same error [`describe_instances`] gives.
+    ///
+    /// [`describe_instances`]: AliyunClient::describe_instances
+    async fn describe_instances_raw(
+        &self,
+        next_token: Option<&str>,
+    ) -> Result<(RawResponse, Option<String>)> {
+        let response = self.describe_instances_response(next_token).await?;
+        match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
+            Ok(head) => Ok((response, head.next_token.filter(|t| !t.is_empty()))),
+            Err(_) => {
+                let page = decode_instances(&response, &self.inner.region)?;
+                Ok((response, page.next_token))
+            }
+        }
+    }
+
+    async fn describe_instances_response(&self, next_token: Option<&str>) -> Result<RawResponse> {
         let endpoint = self.endpoint().await?;
         let mut params = vec![
             ("RegionId".to_owned(), self.inner.region.clone()),
@@ -202,8 +226,7 @@ impl AliyunClient {
         if let Some(token) = next_token.filter(|t| !t.is_empty()) {
             params.push(("NextToken".to_owned(), token.to_owned()));
         }
-        let response = self.call(&endpoint, "DescribeInstances", &params).await?;
-        decode_instances(&response, &self.inner.region)
+        self.call(&endpoint, "DescribeInstances", &params).await
     }
 
     /// Sends one signed RPC call, retrying as the HTTP client is configured to.
@@ -430,24 +453,31 @@ impl HostProvider for AliyunHostProvider {
         self.client.region()
     }
 
+    /// One request in flight: the next page is asked for as soon as an answer's
+    /// `NextToken` is read, while that answer's instances are still being decoded.
     fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
         let client = self.client.clone();
-        token_pages(move |token: Option<String>| {
-            let client = client.clone();
-            async move {
-                let first = token.is_none();
-                let page = client.describe_instances(token.as_deref()).await?;
-                if first && page.hosts.is_empty() && page.next_token.is_none() {
+        let region = self.client.region().to_owned();
+        let mut first = true;
+        token_pages_pipelined(
+            move |token: Option<String>| {
+                let client = client.clone();
+                async move { client.describe_instances_raw(token.as_deref()).await }
+            },
+            move |response: RawResponse| {
+                let page = decode_instances(&response, &region)?;
+                if std::mem::take(&mut first) && page.hosts.is_empty() && page.next_token.is_none()
+                {
                     tracing::warn!(
-                        region = client.region(),
+                        region = %region,
                         request_id = %page.request_id,
                         "aliyun listed no instances in this region; if it has some, check that \
                          the AccessKey's RAM policy allows ecs:DescribeInstances"
                     );
                 }
-                Ok((HostPage::new(page.hosts, page.total), page.next_token))
-            }
-        })
+                Ok(HostPage::new(page.hosts, page.total))
+            },
+        )
     }
 }
 

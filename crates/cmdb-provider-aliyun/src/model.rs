@@ -25,6 +25,14 @@ pub(crate) struct InstanceList {
     pub(crate) instance: Vec<Value>,
 }
 
+/// Only the `NextToken` of a `DescribeInstances` answer: read to send the next request
+/// before the instances are decoded. Everything else is skipped without being built.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct NextTokenOnly {
+    pub(crate) next_token: Option<String>,
+}
+
 /// [`DescribeInstancesResponse`] with its instances decoded in the same pass: the fast
 /// path, for answers that fit the schema.
 #[derive(Debug, Default, Deserialize)]

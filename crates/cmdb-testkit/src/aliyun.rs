@@ -243,7 +243,8 @@ impl SimulatedAliyun {
         lock(&self.state).fail_pages_from = k;
     }
 
-    /// Delays every answer by `latency` (real time, on the server's side).
+    /// Answers every request `latency` after the simulator began to handle it (real
+    /// time): building the answer is part of the latency, as it is for a vendor.
     pub fn set_latency(&self, latency: Option<Duration>) {
         lock(&self.state).latency = latency;
     }
@@ -561,6 +562,7 @@ type Answer = (u16, Value, Vec<(&'static str, String)>);
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let started = std::time::Instant::now();
         let mut s = lock(&self.state);
         s.received += 1;
         s.request_serial += 1;
@@ -599,10 +601,7 @@ impl Respond for Responder {
         for (name, value) in headers {
             template = template.insert_header(name, value.as_str());
         }
-        if let Some(latency) = s.latency {
-            template = template.set_delay(latency);
-        }
-        template
+        crate::with_latency(template, s.latency, started)
     }
 }
 

@@ -22,3 +22,17 @@ pub mod vsphere;
 
 pub use fake::FakeProvider;
 pub use gauge::{InstrumentedStore, PageGauge};
+
+/// Holds `answer` back until `latency` has passed since `started` (when the simulator
+/// began to handle the request): the time spent building an answer counts toward the
+/// latency, as it does for a vendor's servers.
+pub(crate) fn with_latency(
+    answer: wiremock::ResponseTemplate,
+    latency: Option<std::time::Duration>,
+    started: std::time::Instant,
+) -> wiremock::ResponseTemplate {
+    match latency {
+        Some(latency) => answer.set_delay(latency.saturating_sub(started.elapsed())),
+        None => answer,
+    }
+}

@@ -233,7 +233,8 @@ impl SimulatedTencent {
         self.lock().fail_pages_from = k;
     }
 
-    /// Delays every answer by `latency` (real time, on the server's own runtime).
+    /// Answers every request `latency` after the simulator began to handle it (real
+    /// time): building the answer is part of the latency, as it is for a vendor.
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.lock().latency = latency;
     }
@@ -531,14 +532,12 @@ fn tencent_error(code: &str, message: &str, request_id: &str) -> ResponseTemplat
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let started = std::time::Instant::now();
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         s.requests += 1;
         let request_id = format!("sim-{:04x}-{:08x}", s.requests % 0xffff, s.requests);
         let answer = answer(&mut s, request, &request_id);
-        match s.latency {
-            Some(latency) => answer.set_delay(latency),
-            None => answer,
-        }
+        crate::with_latency(answer, s.latency, started)
     }
 }
 

@@ -144,6 +144,8 @@ struct State {
     /// Cookies issued by RetrieveServiceContent and not yet logged in.
     anonymous: Vec<String>,
     calls: Vec<String>,
+    /// Operation -> how many times it was called: `calls` counted once and for all.
+    call_counts: HashMap<String, usize>,
     login_attempts: usize,
     expire_after: Option<usize>,
     /// Operation -> (the how-many-th call of it, what it answers).
@@ -294,7 +296,8 @@ impl SimulatedVsphere {
         vm.power_state = power_state.to_owned();
     }
 
-    /// Delays every answer by `latency` (real time, on the server's own runtime).
+    /// Answers every request `latency` after the simulator began to handle it (real
+    /// time): building the answer is part of the latency, as it is for a vendor.
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.state().latency = latency;
     }
@@ -392,12 +395,10 @@ struct Handler {
 
 impl Respond for Handler {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let started = std::time::Instant::now();
         let answer = self.handle(request);
         let latency = self.state.lock().unwrap_or_else(|e| e.into_inner()).latency;
-        match latency {
-            Some(latency) => answer.set_delay(latency),
-            None => answer,
-        }
+        crate::with_latency(answer, latency, started)
     }
 }
 
@@ -419,6 +420,7 @@ impl Handler {
             return fault_response("InvalidRequest", "not a SOAP request");
         };
         state.calls.push(op.clone());
+        *state.call_counts.entry(op.clone()).or_default() += 1;
         let content_type_ok = request
             .headers
             .get("content-type")
@@ -432,7 +434,7 @@ impl Handler {
         if !content_type_ok || !action_ok {
             return fault_response("InvalidRequest", "missing Content-Type or SOAPAction");
         }
-        let nth = state.calls.iter().filter(|c| **c == op).count();
+        let nth = state.call_counts[&op];
         let injected = state.injected.get_mut(&op).and_then(|list| {
             let at = list.iter().position(|(n, _)| *n == nth)?;
             Some(list.remove(at).1)
