@@ -11,6 +11,9 @@
 //! remove, add and change servers between runs; and, like the real gateway, counts
 //! authentication failures and refuses a key after five.
 //!
+//! Servers are generated from their number when a page is served, and only what tests
+//! change is kept, so a simulator of a million servers starts at once in a few MB.
+//!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use cmdb_testkit::huawei::SimulatedHuawei;
@@ -22,12 +25,13 @@
 //! # });
 //! ```
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt::{self, Write as _};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -89,10 +93,138 @@ struct Account {
     auth_failures: u32,
 }
 
+/// A region's projects and servers. Servers are generated from their number (see
+/// [`server_json`]) and written out only when a page is served, so a region costs the
+/// same with ten servers or a million; what tests change is all it keeps: the servers
+/// removed, and the JSON of those changed.
 struct Region {
     /// Project ids IAM lists under the region's name (normally one).
     projects: Vec<String>,
-    servers: Vec<Value>,
+    /// The numbers of the region's servers, in ascending runs (one per addition, merged
+    /// when adjacent). Numbers are handed out in increasing order across regions, so the
+    /// listing order is the ascending order of numbers.
+    runs: Vec<Range<u64>>,
+    /// The numbers of the servers removed, ascending, without duplicates.
+    removed: Vec<u64>,
+    /// The servers a test changed, by number: the JSON they are listed as from now on.
+    changed: HashMap<u64, Value>,
+}
+
+impl Region {
+    fn new(projects: Vec<String>) -> Region {
+        Region {
+            projects,
+            runs: Vec::new(),
+            removed: Vec::new(),
+            changed: HashMap::new(),
+        }
+    }
+
+    /// Appends servers `numbers` to the listing.
+    fn push(&mut self, numbers: Range<u64>) {
+        match self.runs.last_mut() {
+            _ if numbers.is_empty() => {}
+            Some(last) if last.end == numbers.start => last.end = numbers.end,
+            _ => self.runs.push(numbers),
+        }
+    }
+
+    /// How many servers are listed.
+    fn len(&self) -> u64 {
+        let generated: u64 = self.runs.iter().map(|r| r.end - r.start).sum();
+        generated - self.removed.len() as u64
+    }
+
+    fn is_removed(&self, n: u64) -> bool {
+        self.removed.binary_search(&n).is_ok()
+    }
+
+    /// How many removed numbers are below `n`.
+    fn removed_below(&self, n: u64) -> u64 {
+        self.removed.partition_point(|&r| r < n) as u64
+    }
+
+    /// Whether server `n` is listed.
+    fn lists(&self, n: u64) -> bool {
+        self.runs.iter().any(|r| r.contains(&n)) && !self.is_removed(n)
+    }
+
+    /// The numbers of the servers listed, in listing order.
+    fn numbers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.numbers_from(0)
+    }
+
+    /// The numbers of the servers listed from position `skip` (from 0) on, in listing
+    /// order. Finding where to start takes a binary search, not a walk over `skip`
+    /// servers, so a deep page costs what the first one does.
+    fn numbers_from(&self, skip: u64) -> impl Iterator<Item = u64> + '_ {
+        let mut skip = skip;
+        let mut start = (self.runs.len(), 0);
+        for (k, run) in self.runs.iter().enumerate() {
+            let listed =
+                run.end - run.start - (self.removed_below(run.end) - self.removed_below(run.start));
+            if skip < listed {
+                start = (k, self.nth_listed(run, skip));
+                break;
+            }
+            skip -= listed;
+        }
+        let (first_run, first) = start;
+        self.runs[first_run..]
+            .iter()
+            .enumerate()
+            .flat_map(move |(k, run)| if k == 0 { first..run.end } else { run.clone() })
+            .filter(|n| !self.is_removed(*n))
+    }
+
+    /// The number of the `skip`-th (from 0) server listed of `run`, which lists more
+    /// than `skip`: the smallest `x` with more than `skip` servers listed in
+    /// `run.start..=x`.
+    fn nth_listed(&self, run: &Range<u64>, skip: u64) -> u64 {
+        let removed_before = self.removed_below(run.start);
+        let listed_through =
+            |x: u64| x + 1 - run.start - (self.removed_below(x + 1) - removed_before);
+        let (mut low, mut high) = (run.start + skip, run.end - 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if listed_through(middle) > skip {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        low
+    }
+
+    /// The id server `n` is listed under (`None` if a test made it a non-string).
+    fn id_of(&self, n: u64) -> Option<String> {
+        match self.changed.get(&n) {
+            Some(v) => v["id"].as_str().map(str::to_owned),
+            None => Some(server_id(n)),
+        }
+    }
+
+    /// The numbers of the servers listed under `id`, in listing order (normally one at
+    /// most; a test may give a changed server another's id).
+    fn find(&self, id: &str) -> Vec<u64> {
+        let mut found: Vec<u64> = self
+            .changed
+            .iter()
+            .filter(|(_, v)| v["id"] == id)
+            .map(|(n, _)| *n)
+            .collect();
+        found.extend(server_number(id).filter(|n| !self.changed.contains_key(n) && self.lists(*n)));
+        found.sort_unstable();
+        found
+    }
+
+    /// The JSON of server `n`, as listed.
+    fn json(&self, n: u64, region: &str) -> Value {
+        match self.changed.get(&n) {
+            Some(v) => v.clone(),
+            None => server_json(n, region),
+        }
+    }
 }
 
 struct State {
@@ -187,29 +319,21 @@ impl SimulatedHuawei {
         self.state()
             .regions
             .get(region)
-            .map(|r| {
-                r.servers
-                    .iter()
-                    .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|r| r.numbers().filter_map(|n| r.id_of(n)).collect())
             .unwrap_or_default()
     }
 
     /// The JSON of one server, as listed.
     pub fn server(&self, region: &str, id: &str) -> Option<Value> {
         let s = self.state();
-        s.regions
-            .get(region)?
-            .servers
-            .iter()
-            .find(|v| v["id"] == id)
-            .cloned()
+        let r = s.regions.get(region)?;
+        let n = *r.find(id).first()?;
+        Some(r.json(n, region))
     }
 
     /// Adds `n` new servers to `region`; returns their ids.
     pub fn add_servers(&self, region: &str, n: u64) -> Vec<String> {
-        self.state().add_servers(region, n)
+        self.state().add_servers(region, n).map(server_id).collect()
     }
 
     /// Removes the servers with these ids from `region`; returns how many were removed.
@@ -218,26 +342,27 @@ impl SimulatedHuawei {
         let Some(r) = s.regions.get_mut(region) else {
             return 0;
         };
-        let before = r.servers.len();
-        r.servers
-            .retain(|v| !ids.iter().any(|id| v["id"].as_str() == Some(id)));
-        before - r.servers.len()
+        let gone: BTreeSet<u64> = ids.iter().flat_map(|id| r.find(id)).collect();
+        for n in &gone {
+            r.changed.remove(n);
+        }
+        r.removed.extend(&gone);
+        r.removed.sort_unstable();
+        gone.len()
     }
 
     /// Changes one server's JSON in place; returns whether it exists.
     pub fn change_server(&self, region: &str, id: &str, change: impl FnOnce(&mut Value)) -> bool {
         let mut s = self.state();
-        let server = s
-            .regions
-            .get_mut(region)
-            .and_then(|r| r.servers.iter_mut().find(|v| v["id"] == id));
-        match server {
-            Some(v) => {
-                change(v);
-                true
-            }
-            None => false,
-        }
+        let Some(r) = s.regions.get_mut(region) else {
+            return false;
+        };
+        let Some(&n) = r.find(id).first() else {
+            return false;
+        };
+        let server = r.changed.entry(n).or_insert_with(|| server_json(n, region));
+        change(server);
+        true
     }
 
     /// Answers every `k`-th authenticated request with 429 `APIGW.0308` (`None` or 0:
@@ -265,7 +390,8 @@ impl SimulatedHuawei {
         self.state().fail_pages_from = k;
     }
 
-    /// Delays every answer by `latency` (real time: the server runs on its own thread).
+    /// Answers every request `latency` after the simulator began to handle it (real
+    /// time): building the answer is part of the latency, as it is for a vendor.
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.state().latency = latency;
     }
@@ -339,26 +465,19 @@ impl State {
     fn ensure_region(&mut self, region: &str) {
         self.regions
             .entry(region.to_owned())
-            .or_insert_with(|| Region {
-                projects: vec![project_id(region, 0)],
-                servers: Vec::new(),
-            });
+            .or_insert_with(|| Region::new(vec![project_id(region, 0)]));
     }
 
-    fn add_servers(&mut self, region: &str, n: u64) -> Vec<String> {
+    /// Adds `n` new servers to `region`; returns their numbers.
+    fn add_servers(&mut self, region: &str, n: u64) -> Range<u64> {
         self.ensure_region(region);
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            let server = server_json(self.next_server, region);
-            self.next_server += 1;
-            ids.push(server["id"].as_str().unwrap_or_default().to_owned());
-            self.regions
-                .get_mut(region)
-                .expect("region just ensured")
-                .servers
-                .push(server);
-        }
-        ids
+        let numbers = self.next_server..self.next_server + n;
+        self.next_server = numbers.end;
+        self.regions
+            .get_mut(region)
+            .expect("region just ensured")
+            .push(numbers.clone());
+        numbers
     }
 
     fn request_id(&mut self) -> String {
@@ -372,31 +491,147 @@ fn project_id(region: &str, n: usize) -> String {
     hex::encode(&digest[..16])
 }
 
+/// The id of generated server `i`.
+fn server_id(i: u64) -> String {
+    format!("{:08x}-5e4c-4d00-9a00-{i:012x}", i as u32)
+}
+
+/// The number of the generated server with this id, if it is one.
+fn server_number(id: &str) -> Option<u64> {
+    let (_, tail) = id.split_once("-5e4c-4d00-9a00-")?;
+    let n = u64::from_str_radix(tail, 16).ok()?;
+    (server_id(n) == id).then_some(n)
+}
+
+/// The flavor sizes servers cycle through, with their vCPUs and RAM (MiB).
+const FLAVORS: [(&str, u32, u32); 4] = [
+    ("small", 1, 1024),
+    ("large", 2, 4096),
+    ("xlarge", 4, 8192),
+    ("2xlarge", 8, 32768),
+];
+
+/// What generated server `i` is, decided once for both renderings ([`server_json`] and
+/// [`write_server`]) so that they cannot drift apart.
+struct Traits {
+    status: &'static str,
+    windows: bool,
+    /// Size, vCPUs and RAM (MiB).
+    flavor: (&'static str, u32, u32),
+    chinese_name: bool,
+    /// Whether it has an elastic IP.
+    floating: bool,
+    ipv6: bool,
+    described: bool,
+    has_security_group: bool,
+    zone: &'static str,
+    env: &'static str,
+    created: DateTime<Utc>,
+}
+
+impl Traits {
+    fn of(i: u64) -> Traits {
+        let seconds = (i as i64).saturating_mul(60).saturating_add(1_700_000_000);
+        Traits {
+            status: STATUSES[(i % STATUSES.len() as u64) as usize],
+            windows: i % 4 == 3,
+            flavor: FLAVORS[(i % 4) as usize],
+            chinese_name: i % 5 == 0,
+            floating: i % 3 == 0,
+            ipv6: i % 4 == 0,
+            described: i % 7 != 0,
+            has_security_group: i % 6 != 5,
+            zone: ["a", "b", "c"][(i % 3) as usize],
+            env: ["prod", "test"][(i % 2) as usize],
+            created: DateTime::from_timestamp(seconds, 0).unwrap_or_default(),
+        }
+    }
+
+    fn os_type(&self) -> &'static str {
+        if self.windows {
+            "Windows"
+        } else {
+            "Linux"
+        }
+    }
+
+    fn image_name(&self) -> &'static str {
+        if self.windows {
+            "Windows Server 2019 Datacenter 64bit"
+        } else {
+            "CentOS 7.9 64bit"
+        }
+    }
+
+    fn power_state(&self) -> u8 {
+        if self.status == "ACTIVE" {
+            1
+        } else {
+            4
+        }
+    }
+
+    fn launched(&self) -> DateTime<Utc> {
+        self.created + chrono::Duration::seconds(30)
+    }
+}
+
+/// The network (and VPC) id of server `i`.
+fn network_id(i: u64) -> String {
+    format!("{:08x}-0000-4000-8000-0000000000{:02x}", 0xbee5u32, i % 3)
+}
+
+/// Writes `t` as `%Y-%m-%dT%H:%M:%SZ`, or with `micros` as `%Y-%m-%dT%H:%M:%S%.6f` (no
+/// zone: the service's `launched_at` has none), without parsing a format each time.
+fn write_time(out: &mut String, t: DateTime<Utc>, micros: bool) {
+    if !(0..=9999).contains(&t.year()) {
+        // Chrono signs such years; leave them to it.
+        let format = if micros {
+            "%Y-%m-%dT%H:%M:%S%.6f"
+        } else {
+            "%Y-%m-%dT%H:%M:%SZ"
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}", t.format(format));
+        return;
+    }
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let _ = if micros {
+        write!(out, ".{:06}", t.timestamp_subsec_micros())
+    } else {
+        write!(out, "Z")
+    };
+}
+
+fn time_text(t: DateTime<Utc>, micros: bool) -> String {
+    let mut out = String::new();
+    write_time(&mut out, t, micros);
+    out
+}
+
 /// One server in ListServersDetails' documented shape, varied by `i`.
 pub fn server_json(i: u64, region: &str) -> Value {
-    let id = format!("{:08x}-5e4c-4d00-9a00-{:012x}", i as u32, i);
-    let net = format!("{:08x}-0000-4000-8000-0000000000{:02x}", 0xbee5u32, i % 3);
-    let name = if i % 5 == 0 {
-        format!("测试服务器-{i}")
-    } else {
-        format!("ecs-{i:04}")
-    };
-    let status = STATUSES[(i % STATUSES.len() as u64) as usize];
-    let windows = i % 4 == 3;
-    let (vcpus, ram) = [(1, 1024), (2, 4096), (4, 8192), (8, 32768)][(i % 4) as usize];
-    let flavor = format!(
-        "s6.{}.2",
-        ["small", "large", "xlarge", "2xlarge"][(i % 4) as usize]
-    );
-    let ip = |base: u64| format!("192.168.{}.{}", (base / 250) % 250, base % 250 + 2);
+    let t = Traits::of(i);
+    let net = network_id(i);
+    let (size, vcpus, ram) = t.flavor;
+    let flavor = format!("s6.{size}.2");
     let mut addresses = vec![json!({
         "version": "4",
-        "addr": ip(i),
+        "addr": format!("192.168.{}.{}", (i / 250) % 250, i % 250 + 2),
         "OS-EXT-IPS-MAC:mac_addr": format!("fa:16:3e:00:{:02x}:{:02x}", (i >> 8) & 0xff, i & 0xff),
         "OS-EXT-IPS:port_id": format!("{:08x}-0000-4000-8000-{:012x}", 0xfacade, i),
         "OS-EXT-IPS:type": "fixed"
     })];
-    if i % 3 == 0 {
+    if t.floating {
         // Elastic IPs; some API versions give the version as a number.
         addresses.push(json!({
             "version": 4,
@@ -404,44 +639,43 @@ pub fn server_json(i: u64, region: &str) -> Value {
             "OS-EXT-IPS:type": "floating"
         }));
     }
-    if i % 4 == 0 {
+    if t.ipv6 {
         addresses.push(json!({
             "version": "6",
             "addr": format!("fd00::{:x}", i + 1),
             "OS-EXT-IPS:type": "fixed"
         }));
     }
-    let mut tags = vec![json!(format!("env={}", ["prod", "test"][(i % 2) as usize]))];
+    let mut tags = vec![json!(format!("env={}", t.env))];
     tags.push(json!(format!("owner=团队{}", i % 3)));
     if i % 2 == 0 {
         tags.push(json!("backup"));
     }
-    let created = DateTime::from_timestamp(1_700_000_000 + i as i64 * 60, 0).unwrap_or_default();
     json!({
-        "id": id,
-        "name": name,
-        "description": if i % 7 == 0 { Value::Null } else { json!(format!("simulated server {i}")) },
-        "status": status,
+        "id": server_id(i),
+        "name": if t.chinese_name { format!("测试服务器-{i}") } else { format!("ecs-{i:04}") },
+        "description": if t.described { json!(format!("simulated server {i}")) } else { Value::Null },
+        "status": t.status,
         "addresses": { net.clone(): addresses },
         "flavor": {"id": flavor, "name": flavor, "vcpus": vcpus.to_string(), "ram": ram.to_string(), "disk": "0"},
         "image": {"id": format!("img-{:04}", i % 10)},
         "accessIPv4": "",
         "accessIPv6": "",
         "hostId": format!("{:056x}", i),
-        "created": created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "updated": created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "OS-SRV-USG:launched_at": (created + chrono::Duration::seconds(30)).format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        "created": time_text(t.created, false),
+        "updated": time_text(t.created, false),
+        "OS-SRV-USG:launched_at": time_text(t.launched(), true),
         "OS-SRV-USG:terminated_at": Value::Null,
-        "OS-EXT-AZ:availability_zone": format!("{region}{}", ["a", "b", "c"][(i % 3) as usize]),
+        "OS-EXT-AZ:availability_zone": format!("{region}{}", t.zone),
         "OS-EXT-SRV-ATTR:hostname": format!("host-{i}"),
         "OS-EXT-SRV-ATTR:instance_name": format!("instance-{i:08x}"),
         "OS-EXT-STS:task_state": Value::Null,
-        "OS-EXT-STS:vm_state": status.to_ascii_lowercase(),
-        "OS-EXT-STS:power_state": if status == "ACTIVE" { 1 } else { 4 },
+        "OS-EXT-STS:vm_state": t.status.to_ascii_lowercase(),
+        "OS-EXT-STS:power_state": t.power_state(),
         "metadata": {
             "charging_mode": (i % 3).to_string(),
-            "os_type": if windows { "Windows" } else { "Linux" },
-            "image_name": if windows { "Windows Server 2019 Datacenter 64bit" } else { "CentOS 7.9 64bit" },
+            "os_type": t.os_type(),
+            "image_name": t.image_name(),
             "vpc_id": net,
             "os_bit": "64",
             "metering.image_id": format!("img-{:04}", i % 10),
@@ -449,48 +683,166 @@ pub fn server_json(i: u64, region: &str) -> Value {
         },
         "tags": tags,
         "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}],
-        "security_groups": if i % 6 == 5 { Value::Null } else { json!([{"id": format!("sg-{:04}", i % 4), "name": "default"}]) },
-        "key_name": if windows { Value::Null } else { json!(format!("kp-{}", i % 2)) },
+        "security_groups": if t.has_security_group { json!([{"id": format!("sg-{:04}", i % 4), "name": "default"}]) } else { Value::Null },
+        "key_name": if t.windows { Value::Null } else { json!(format!("kp-{}", i % 2)) },
         "enterprise_project_id": "0",
         "locked": false,
-        "fault": if status == "ERROR" { json!({"code": 500, "message": "No valid host was found", "created": "2023-11-14T22:13:20Z"}) } else { Value::Null },
+        "fault": if t.status == "ERROR" { json!({"code": 500, "message": "No valid host was found", "created": "2023-11-14T22:13:20Z"}) } else { Value::Null },
         "os-extended-volumes:volumes_attached": [{"id": format!("vol-{i}"), "device": "/dev/vda", "bootIndex": "0", "delete_on_termination": "true"}],
     })
+}
+
+/// The first 40 of `hostId`'s 56 hex digits: a `u64` has 16 (written apart, as `{:056x}`
+/// writes its zeros one character at a time).
+const HOST_ID_ZEROS: &str = "0000000000000000000000000000000000000000";
+
+/// [`server_json`] written straight as JSON text, keys in the order serde_json writes
+/// them (sorted), so a page's bytes are what serializing the trees gave. Building,
+/// cloning and serializing a tree per server cost the simulator tens of µs a server on
+/// every page; this writes one in about a µs. `region` comes JSON-escaped, without
+/// quotes: it is the only text not generated here. A test pins this to [`server_json`].
+fn write_server(out: &mut String, i: u64, region: &str) {
+    let t = Traits::of(i);
+    let net = network_id(i);
+    let (size, vcpus, ram) = t.flavor;
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"OS-EXT-AZ:availability_zone":"{region}{}","OS-EXT-SRV-ATTR:hostname":"host-{i}","OS-EXT-SRV-ATTR:instance_name":"instance-{i:08x}","OS-EXT-STS:power_state":{},"OS-EXT-STS:task_state":null,"OS-EXT-STS:vm_state":""#,
+        t.zone,
+        t.power_state(),
+    );
+    out.extend(t.status.chars().map(|c| c.to_ascii_lowercase()));
+    out.push_str(r#"","OS-SRV-USG:launched_at":""#);
+    write_time(out, t.launched(), true);
+    let _ = write!(
+        out,
+        r#"","OS-SRV-USG:terminated_at":null,"accessIPv4":"","accessIPv6":"","addresses":{{"{net}":[{{"OS-EXT-IPS-MAC:mac_addr":"fa:16:3e:00:{:02x}:{:02x}","OS-EXT-IPS:port_id":"{:08x}-0000-4000-8000-{i:012x}","OS-EXT-IPS:type":"fixed","addr":"192.168.{}.{}","version":"4"}}"#,
+        (i >> 8) & 0xff,
+        i & 0xff,
+        0xfacade,
+        (i / 250) % 250,
+        i % 250 + 2,
+    );
+    if t.floating {
+        let _ = write!(
+            out,
+            r#",{{"OS-EXT-IPS:type":"floating","addr":"121.36.{}.{}","version":4}}"#,
+            (i / 250) % 250,
+            i % 250 + 1,
+        );
+    }
+    if t.ipv6 {
+        let _ = write!(
+            out,
+            r#",{{"OS-EXT-IPS:type":"fixed","addr":"fd00::{:x}","version":"6"}}"#,
+            i + 1
+        );
+    }
+    out.push_str(r#"]},"created":""#);
+    write_time(out, t.created, false);
+    let _ = if t.described {
+        write!(out, r#"","description":"simulated server {i}""#)
+    } else {
+        write!(out, r#"","description":null"#)
+    };
+    out.push_str(r#","enterprise_project_id":"0","fault":"#);
+    out.push_str(if t.status == "ERROR" {
+        r#"{"code":500,"created":"2023-11-14T22:13:20Z","message":"No valid host was found"}"#
+    } else {
+        "null"
+    });
+    let _ = write!(
+        out,
+        r#","flavor":{{"disk":"0","id":"s6.{size}.2","name":"s6.{size}.2","ram":"{ram}","vcpus":"{vcpus}"}},"hostId":"{HOST_ID_ZEROS}{i:016x}","id":"{}","image":{{"id":"img-{:04}"}},"key_name":"#,
+        server_id(i),
+        i % 10,
+    );
+    let _ = if t.windows {
+        write!(out, "null")
+    } else {
+        write!(out, r#""kp-{}""#, i % 2)
+    };
+    let _ = write!(
+        out,
+        r#","locked":false,"metadata":{{"charging_mode":"{}","image_name":"{}","metering.image_id":"img-{:04}","metering.resourcespeccode":"s6.{size}.2.linux","os_bit":"64","os_type":"{}","vpc_id":"{net}"}},"name":"#,
+        i % 3,
+        t.image_name(),
+        i % 10,
+        t.os_type(),
+    );
+    let _ = if t.chinese_name {
+        write!(out, r#""测试服务器-{i}""#)
+    } else {
+        write!(out, r#""ecs-{i:04}""#)
+    };
+    let _ = write!(
+        out,
+        r#","os-extended-volumes:volumes_attached":[{{"bootIndex":"0","delete_on_termination":"true","device":"/dev/vda","id":"vol-{i}"}}],"security_groups":"#
+    );
+    let _ = if t.has_security_group {
+        write!(out, r#"[{{"id":"sg-{:04}","name":"default"}}]"#, i % 4)
+    } else {
+        write!(out, "null")
+    };
+    let _ = write!(
+        out,
+        r#","status":"{}","sys_tags":[{{"key":"_sys_enterprise_project_id","value":"0"}}],"tags":["env={}","owner=团队{}""#,
+        t.status,
+        t.env,
+        i % 3,
+    );
+    if i % 2 == 0 {
+        out.push_str(r#","backup""#);
+    }
+    out.push_str(r#"],"updated":""#);
+    write_time(out, t.created, false);
+    out.push_str(r#""}"#);
 }
 
 struct Responder {
     state: Arc<Mutex<State>>,
 }
 
-/// An answer: status and body (JSON, or text when the body is a JSON string).
+/// An answer: status and body.
 struct Reply {
     status: u16,
-    body: Value,
+    body: Body,
+}
+
+enum Body {
+    Json(Value),
+    /// JSON already written as text (a ListServersDetails page).
+    JsonText(String),
+    /// Plain text (an injected 5xx, as a gateway's HTML page).
+    Text(&'static str),
 }
 
 impl Reply {
     fn new(status: u16, body: Value) -> Reply {
-        Reply { status, body }
+        Reply {
+            status,
+            body: Body::Json(body),
+        }
     }
 
     fn into_template(self) -> ResponseTemplate {
         let template = ResponseTemplate::new(self.status);
         match self.body {
-            Value::String(text) => template.set_body_string(text),
-            json => template.set_body_json(json),
+            Body::Json(json) => template.set_body_json(json),
+            Body::JsonText(text) => template.set_body_raw(text, "application/json"),
+            Body::Text(text) => template.set_body_string(text),
         }
     }
 }
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let started = std::time::Instant::now();
         let mut s = lock(&self.state);
         let response = handle(&mut s, request).into_template();
         let response = response.insert_header("X-Request-Id", s.request_id().as_str());
-        match s.latency {
-            Some(latency) => response.set_delay(latency),
-            None => response,
-        }
+        crate::with_latency(response, s.latency, started)
     }
 }
 
@@ -529,10 +881,10 @@ fn handle(s: &mut State, request: &Request) -> Reply {
         .map(|(_, status)| status);
     if let Some(status) = periodic.or_else(|| s.fail_next.pop_front()) {
         s.stats.injected_failures += 1;
-        return Reply::new(
+        return Reply {
             status,
-            json!("<html><body>upstream unavailable</body></html>"),
-        );
+            body: Body::Text("<html><body>upstream unavailable</body></html>"),
+        };
     }
     let query: Vec<(String, String)> = request
         .url
@@ -580,10 +932,10 @@ fn handle(s: &mut State, request: &Request) -> Reply {
         );
     };
     let header_project = header(request, "x-project-id");
-    let Some(region) = s
+    let Some((name, region)) = s
         .regions
-        .values()
-        .find(|r| r.projects.contains(&project))
+        .iter()
+        .find(|(_, r)| r.projects.contains(&project))
         .filter(|_| header_project.as_deref() == Some(project.as_str()))
     else {
         return ecs_error(
@@ -621,17 +973,41 @@ fn handle(s: &mut State, request: &Request) -> Reply {
             "Policy doesn't allow ecs:cloudServers:list to be performed.",
         );
     }
-    let start = ((offset - 1) * limit) as usize;
-    let page: Vec<Value> = region
-        .servers
-        .iter()
-        .skip(start)
-        .take(limit as usize)
-        .cloned()
-        .collect();
-    let count = region.servers.len();
+    let skip = (offset - 1).saturating_mul(limit);
+    let body = servers_page(name, region, skip, limit);
     s.stats.pages.push((offset, limit));
-    Reply::new(200, json!({"count": count, "servers": page}))
+    Reply {
+        status: 200,
+        body: Body::JsonText(body),
+    }
+}
+
+/// The ListServersDetails answer listing `region`'s servers from position `skip` (from
+/// 0), at most `limit` of them: `{"count":…,"servers":[…]}`, written as text.
+fn servers_page(name: &str, region: &Region, skip: u64, limit: u64) -> String {
+    let quoted = serde_json::to_string(name).unwrap_or_default();
+    let escaped = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default();
+    let shown = region.len().saturating_sub(skip).min(limit);
+    // About 1.6 kB a generated server.
+    let mut out = String::with_capacity(64 + 1700 * shown as usize);
+    // Writing to a String cannot fail.
+    let _ = write!(out, r#"{{"count":{},"servers":["#, region.len());
+    for (k, n) in region.numbers_from(skip).take(limit as usize).enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        match region.changed.get(&n) {
+            Some(changed) => {
+                let _ = write!(out, "{changed}");
+            }
+            None => write_server(&mut out, n, escaped),
+        }
+    }
+    out.push_str("]}");
+    out
 }
 
 fn ecs_error(status: u16, code: &str, message: &str) -> Reply {
@@ -962,5 +1338,109 @@ mod tests {
             .map(|i| server_json(i, "r")["status"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(statuses.len(), STATUSES.len());
+    }
+
+    #[test]
+    fn generated_servers_are_written_as_their_json() {
+        let numbers = (0..3000).chain([1 << 32, (1 << 48) + 3, 5_000_000_000]);
+        for region in ["cn-north-4", "a \"quoted\\ 区域\n"] {
+            let quoted = serde_json::to_string(region).unwrap();
+            for i in numbers.clone() {
+                let mut text = String::new();
+                write_server(&mut text, i, &quoted[1..quoted.len() - 1]);
+                let written: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(written, server_json(i, region), "server {i} of {region:?}");
+            }
+        }
+    }
+
+    /// The listing as the simulator kept it before servers were generated lazily: every
+    /// server's JSON, in order.
+    struct Model(Vec<Value>);
+
+    impl Model {
+        fn ids(&self) -> Vec<String> {
+            let ids = self.0.iter().filter_map(|v| v["id"].as_str());
+            ids.map(str::to_owned).collect()
+        }
+    }
+
+    fn assert_lists(sim: &SimulatedHuawei, model: &Model) {
+        assert_eq!(sim.server_ids("a"), model.ids());
+        let s = sim.state();
+        let region = &s.regions["a"];
+        assert_eq!(region.len(), model.0.len() as u64);
+        for limit in [1, 3, 7, 1000] {
+            for skip in 0..=model.0.len() as u64 + 1 {
+                let page: Value =
+                    serde_json::from_str(&servers_page("a", region, skip, limit)).unwrap();
+                let expected: Vec<Value> = model
+                    .0
+                    .iter()
+                    .skip(skip as usize)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                assert_eq!(page["count"], model.0.len(), "skip {skip}, limit {limit}");
+                assert_eq!(
+                    page["servers"],
+                    Value::Array(expected),
+                    "skip {skip}, limit {limit}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_follow_removals_additions_and_changes() {
+        let sim = SimulatedHuawei::start("a", 10).await;
+        sim.add_region("b", 5);
+        let mut model = Model((0..10).map(|i| server_json(i, "a")).collect());
+        // Numbers 15 to 24, after region b's: a second run, added in two steps.
+        let added = [sim.add_servers("a", 7), sim.add_servers("a", 3)].concat();
+        model.0.extend((15..25).map(|i| server_json(i, "a")));
+        assert_eq!(added, model.ids()[10..]);
+        assert_lists(&sim, &model);
+
+        let ids = model.ids();
+        let b_id = sim.server_ids("b")[0].clone();
+        let doomed = [&ids[0], &ids[4], &ids[4], &ids[12], &ids[19], &b_id, "nope"];
+        let doomed: Vec<String> = doomed.into_iter().map(String::from).collect();
+        assert_eq!(sim.remove_servers("a", &doomed), 4);
+        model
+            .0
+            .retain(|v| !doomed.iter().any(|id| v["id"] == id.as_str()));
+        assert_eq!(sim.server_ids("b").len(), 5);
+        assert_lists(&sim, &model);
+
+        // A changed server is listed as changed, where it was; its id may change too.
+        assert!(sim.change_server("a", &ids[5], |v| v["name"] = json!("renamed \"x\"")));
+        assert!(sim.change_server("a", &ids[6], |v| v["id"] = json!("moved")));
+        assert!(!sim.change_server("a", &ids[4], |_| {}));
+        assert!(!sim.change_server("a", &b_id, |_| {}));
+        for v in &mut model.0 {
+            if v["id"] == ids[5].as_str() {
+                v["name"] = json!("renamed \"x\"");
+            } else if v["id"] == ids[6].as_str() {
+                v["id"] = json!("moved");
+            }
+        }
+        assert_eq!(sim.server("a", &ids[5]).unwrap()["name"], "renamed \"x\"");
+        assert_eq!(
+            sim.server("a", "moved").unwrap()["hostId"],
+            format!("{:056x}", 6)
+        );
+        assert_eq!(sim.server("a", &ids[6]), None);
+        assert_eq!(sim.server("a", &ids[7]), Some(server_json(7, "a")));
+        assert_eq!(sim.server("a", &ids[4]), None);
+        assert_lists(&sim, &model);
+
+        // Removing a changed server forgets its change; new servers go at the end.
+        assert_eq!(sim.remove_servers("a", &["moved".to_owned()]), 1);
+        model.0.retain(|v| v["id"] != "moved");
+        sim.add_servers("a", 2);
+        model.0.extend((25..27).map(|i| server_json(i, "a")));
+        assert_lists(&sim, &model);
+        assert_eq!(sim.state().regions["a"].changed.len(), 1);
     }
 }
