@@ -15,11 +15,11 @@
 //! of 0 meaning unlimited. `ratio_to_bound` is `seconds / bound_seconds` (null when the
 //! bound is 0).
 //!
-//! For token paging, `latency_bound_seconds` is `pages x latency` alone and
-//! `ratio_to_latency_bound` the ratio to it: no client can come near it when the rate is
-//! the tighter limit (at 40 requests/s and 20 ms, 1,000 pages take 25 s, not 20 s), but
-//! with the rate above `1 / latency` it shows how close the pipeline keeps to the
-//! latency. For offset paging the two bounds are the same.
+//! `latency_bound_seconds` is `pages x latency / c` alone, the bound if the rate did not
+//! limit, and `ratio_to_latency_bound` the ratio to it. For token paging no client can come
+//! near it when the rate is the tighter limit (at 40 requests/s and 20 ms, 1,000 pages take
+//! 25 s, not 20 s), but with the rate above `1 / latency` (or 0) it shows how close the
+//! pipeline keeps to the latency.
 //!
 //! The simulators answer each request `latency` after they begin to handle it: building
 //! an answer is part of its latency, as on a vendor's side.

@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use cmdb_provider_vsphere::bench::decode_page;
+use cmdb_provider_vsphere::bench::{decode_page, scan_page};
 use cmdb_testkit::vsphere::retrieve_properties_answer;
 
 fn benches(c: &mut Criterion) {
@@ -26,6 +26,11 @@ fn benches(c: &mut Criterion) {
             assert_eq!(hosts.len(), 100);
             hosts.iter().map(|h| h.content_hash()).collect::<Vec<_>>()
         })
+    });
+    // What the listing reads of a page before it asks for the next one (on the task
+    // that sends the request, while the previous page is decoded).
+    group.bench_function("scan_page_100", |b| {
+        b.iter(|| scan_page(answer.as_bytes()).unwrap())
     });
     group.finish();
 }

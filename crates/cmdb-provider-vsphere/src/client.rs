@@ -11,8 +11,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::fault_error;
-use crate::model::{returnval, RetrieveResult, ServiceContent};
-use crate::soap::{envelope, parse_envelope, write_text, Element, MoRef, Reply};
+use crate::model::{returnval, ServiceContent};
+use crate::soap::{envelope, read_prefix, write_text, Document, Element, MoRef, Prefix, Reply};
 
 /// The session cookie vCenter and ESXi set.
 pub(crate) const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -48,6 +48,74 @@ impl fmt::Debug for Session {
             .field("api_version", &self.api_version)
             .finish()
     }
+}
+
+/// The answer of one call, known not to be a fault but not decoded yet: the caller parses
+/// it once, when and where it needs it (a page of virtual machines on the consumer's
+/// side, while the next page is on the wire).
+pub(crate) struct Answer {
+    /// The vim25 operation, e.g. `RetrievePropertiesEx`.
+    operation: &'static str,
+    response: RawResponse,
+}
+
+impl fmt::Debug for Answer {
+    // Not the headers: they may set the session cookie.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("operation", &self.operation)
+            .field("status", &self.response.status)
+            .field("request_id", &request_id(&self.response.headers))
+            .field("body_len", &self.response.body.len())
+            .finish()
+    }
+}
+
+impl Answer {
+    /// The vim25 operation answered.
+    pub(crate) fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The response body, a SOAP envelope.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.response.body
+    }
+
+    /// Parses the answer and hands its answer element (`<op>Response`) to `read`.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(Element<'_>) -> Result<T>) -> Result<T> {
+        read_answer(self.operation, self.body(), read)
+    }
+
+    /// Parses an answer that says nothing more than that the call succeeded: a broken
+    /// one is still an error.
+    pub(crate) fn check(&self) -> Result<()> {
+        self.read(|_| Ok(()))
+    }
+}
+
+/// Parses the answer `body` of `operation` and hands its answer element to `read`.
+pub(crate) fn read_answer<T>(
+    operation: &str,
+    body: &[u8],
+    read: impl FnOnce(Element<'_>) -> Result<T>,
+) -> Result<T> {
+    let context = |e: Error| e.context(format_args!("vSphere {operation}"));
+    let document = Document::parse(body).map_err(context)?;
+    match document.reply().map_err(context)? {
+        Reply::Answer(answer) => read(answer),
+        // `call` saw the start of the body: a fault would have been found there.
+        Reply::Fault(_) => Err(context(Error::decode("the answer turned out a SOAP fault"))),
+    }
+}
+
+/// A page of `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`: its answer, not
+/// decoded yet, and the token of the next page, read from the answer's start.
+#[derive(Debug)]
+pub(crate) struct PropertiesPage {
+    pub(crate) answer: Answer,
+    /// Present while more objects remain.
+    pub(crate) token: Option<String>,
 }
 
 /// vim25 over one [`HttpClient`].
@@ -98,10 +166,10 @@ impl VsphereClient {
         session: &mut Session,
     ) -> Result<ServiceContent> {
         let this = MoRef::new("ServiceInstance", "ServiceInstance");
-        let answer = self
+        let content = self
             .call(session, "RetrieveServiceContent", &this, "", Retry::Yes)
-            .await?;
-        let content = ServiceContent::from_answer(&answer)?;
+            .await?
+            .read(ServiceContent::from_answer)?;
         session.api_version = content.api_version.clone();
         Ok(content)
     }
@@ -126,7 +194,8 @@ impl VsphereClient {
             &args,
             Retry::Yes,
         )
-        .await?;
+        .await?
+        .check()?;
         if !session.has_cookie() {
             return Err(Error::decode(format!(
                 "vSphere Login succeeded but set no {SESSION_COOKIE} cookie"
@@ -146,7 +215,7 @@ impl VsphereClient {
             .call(session, "Logout", &content.session_manager, "", Retry::No)
             .await;
         session.cookie = None;
-        result.map(drop)
+        result?.check()
     }
 
     /// `CreateContainerView` of `kind` objects below `container`, recursively.
@@ -161,23 +230,22 @@ impl VsphereClient {
         container.write(&mut args, "container");
         write_text(&mut args, "type", kind);
         write_text(&mut args, "recursive", "true");
-        let answer = self
-            .call(
-                session,
-                "CreateContainerView",
-                &content.view_manager,
-                &args,
-                Retry::Yes,
-            )
-            .await?;
-        MoRef::from_element(returnval(&answer)?)
+        self.call(
+            session,
+            "CreateContainerView",
+            &content.view_manager,
+            &args,
+            Retry::Yes,
+        )
+        .await?
+        .read(|answer| MoRef::from_element(returnval(answer)?))
     }
 
     /// `DestroyView` of a view.
     pub(crate) async fn destroy_view(&self, session: &mut Session, view: &MoRef) -> Result<()> {
         self.call(session, "DestroyView", view, "", Retry::No)
-            .await
-            .map(drop)
+            .await?
+            .check()
     }
 
     /// `RetrievePropertiesEx`: `paths` of the `kind` objects of `view`, traversing the
@@ -190,7 +258,7 @@ impl VsphereClient {
         kind: &str,
         paths: &[&str],
         max_objects: u32,
-    ) -> Result<RetrieveResult> {
+    ) -> Result<PropertiesPage> {
         let mut args = String::from("<specSet><propSet>");
         write_text(&mut args, "type", kind);
         for path in paths {
@@ -205,16 +273,14 @@ impl VsphereClient {
         args.push_str("<skip>false</skip></selectSet></objectSet></specSet><options>");
         write_text(&mut args, "maxObjects", &max_objects.to_string());
         args.push_str("</options>");
-        let answer = self
-            .call(
-                session,
-                "RetrievePropertiesEx",
-                &content.property_collector,
-                &args,
-                Retry::Yes,
-            )
-            .await?;
-        RetrieveResult::from_answer(answer)
+        self.call_page(
+            session,
+            "RetrievePropertiesEx",
+            &content.property_collector,
+            &args,
+            Retry::Yes,
+        )
+        .await
     }
 
     /// `ContinueRetrievePropertiesEx` with the token of the previous answer.
@@ -223,30 +289,61 @@ impl VsphereClient {
         session: &mut Session,
         content: &ServiceContent,
         token: &str,
-    ) -> Result<RetrieveResult> {
+    ) -> Result<PropertiesPage> {
         let mut args = String::new();
         write_text(&mut args, "token", token);
-        let answer = self
-            .call(
-                session,
-                "ContinueRetrievePropertiesEx",
-                &content.property_collector,
-                &args,
-                Retry::No,
-            )
-            .await?;
-        RetrieveResult::from_answer(answer)
+        self.call_page(
+            session,
+            "ContinueRetrievePropertiesEx",
+            &content.property_collector,
+            &args,
+            Retry::No,
+        )
+        .await
     }
 
-    /// Sends one call and returns the answer element (`<op>Response`).
+    /// Sends one call and returns its answer.
     async fn call(
         &self,
         session: &mut Session,
-        operation: &str,
+        operation: &'static str,
         this: &MoRef,
         args: &str,
         retry: Retry,
-    ) -> Result<Element> {
+    ) -> Result<Answer> {
+        let (answer, _) = self
+            .send(session, operation, this, args, retry, false)
+            .await?;
+        Ok(answer)
+    }
+
+    /// Sends one call answered by a `RetrieveResult` and returns the page.
+    async fn call_page(
+        &self,
+        session: &mut Session,
+        operation: &'static str,
+        this: &MoRef,
+        args: &str,
+        retry: Retry,
+    ) -> Result<PropertiesPage> {
+        let (answer, token) = self
+            .send(session, operation, this, args, retry, true)
+            .await?;
+        Ok(PropertiesPage { answer, token })
+    }
+
+    /// Sends one call and reads the start of the answer: a fault becomes the error here
+    /// (the listing's re-login looks for `NotAuthenticated` in it), the answer is
+    /// returned undecoded, with the `token` of its `RetrieveResult` if `token`.
+    async fn send(
+        &self,
+        session: &mut Session,
+        operation: &'static str,
+        this: &MoRef,
+        args: &str,
+        retry: Retry,
+        token: bool,
+    ) -> Result<(Answer, Option<String>)> {
         // Login's body holds the password: wipe every copy we make.
         let body = Zeroizing::new(envelope(operation, this, args));
         let action = format!(
@@ -290,11 +387,17 @@ impl VsphereClient {
             .await
             .map_err(|e| e.context(format_args!("vSphere {operation}")))?;
         remember_cookie(session, &response);
-        match parse_envelope(&response.body)
+        match read_prefix(&response.body, token)
             .map_err(|e| e.context(format_args!("vSphere {operation}")))?
         {
-            Reply::Answer(answer) => Ok(answer),
-            Reply::Fault(fault) => Err(fault_error(
+            Prefix::Answer { token } => Ok((
+                Answer {
+                    operation,
+                    response,
+                },
+                token,
+            )),
+            Prefix::Fault(fault) => Err(fault_error(
                 &fault,
                 Some(response.status.as_u16()),
                 request_id(&response.headers),

@@ -1,16 +1,15 @@
-//! The vim25 data objects we read, decoded from the element tree of `soap.rs`.
+//! The vim25 data objects we read, decoded from the documents of `soap.rs`.
 //!
 //! Names follow the vSphere Web Services API reference (`ServiceContent`,
 //! `RetrieveResult`, `ObjectContent`, `GuestNicInfo`, ...). Unset properties are simply
 //! absent from an answer, so nearly everything is optional.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cmdb_core::{Error, Result};
 
-use crate::soap::{Element, MoRef};
+use crate::soap::{reference, Element, MoRef};
 
 /// The properties read for every virtual machine, in one `RetrievePropertiesEx` per page.
 pub(crate) const VM_PROPERTIES: &[&str] = &[
@@ -45,7 +44,7 @@ pub(crate) struct ServiceContent {
 }
 
 impl ServiceContent {
-    pub(crate) fn from_answer(answer: &Element) -> Result<ServiceContent> {
+    pub(crate) fn from_answer(answer: Element<'_>) -> Result<ServiceContent> {
         let rv = returnval(answer)?;
         let moref = |name: &str| {
             rv.child(name)
@@ -67,107 +66,131 @@ impl ServiceContent {
 }
 
 /// The `returnval` of an answer.
-pub(crate) fn returnval(answer: &Element) -> Result<&Element> {
+pub(crate) fn returnval(answer: Element<'_>) -> Result<Element<'_>> {
     answer
         .child("returnval")
-        .ok_or_else(|| missing(&answer.name, "returnval"))
+        .ok_or_else(|| missing(answer.name(), "returnval"))
 }
 
 fn missing(what: &str, field: &str) -> Error {
     Error::decode(format!("vSphere {what} has no {field}"))
 }
 
-/// One page of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RetrieveResult {
-    /// Present while more objects remain.
-    pub(crate) token: Option<String>,
-    pub(crate) objects: Vec<ObjectContent>,
+/// One page of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, borrowed from
+/// its document. Its `token` is read before the page is decoded (`soap::read_prefix`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RetrieveResult<'d> {
+    pub(crate) objects: Vec<ObjectContent<'d>>,
 }
 
-impl RetrieveResult {
-    /// An answer without `returnval` means no objects at all. The answer is taken by
-    /// value so that property values move into the result instead of being copied.
-    pub(crate) fn from_answer(answer: Element) -> Result<RetrieveResult> {
-        let Some(rv) = answer.children.into_iter().find(|c| c.name == "returnval") else {
+impl<'d> RetrieveResult<'d> {
+    /// An answer without `returnval` means no objects at all.
+    pub(crate) fn from_answer(answer: Element<'d>) -> Result<RetrieveResult<'d>> {
+        let Some(rv) = answer.child("returnval") else {
             return Ok(RetrieveResult::default());
         };
-        let token = rv
-            .child_text("token")
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty());
         Ok(RetrieveResult {
-            token,
             objects: rv
-                .children
-                .into_iter()
-                .filter(|c| c.name == "objects")
+                .children_named("objects")
                 .map(ObjectContent::from_element)
                 .collect::<Result<_>>()?,
         })
     }
 }
 
+/// How many properties [`VM_PROPERTIES`] asks for.
+const VM_PROPERTY_COUNT: usize = VM_PROPERTIES.len();
+
 /// One object and the values of its properties.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ObjectContent {
-    pub(crate) obj: MoRef,
-    /// Property path -> its `val` element. The paths we ask for ([`VM_PROPERTIES`]) are
-    /// shared, not allocated per object.
-    pub(crate) props: BTreeMap<Cow<'static, str>, Element>,
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectContent<'d> {
+    /// The managed object type, e.g. `VirtualMachine`.
+    pub(crate) kind: &'d str,
+    /// Its id, e.g. `vm-7`.
+    pub(crate) id: &'d str,
+    /// The `val` of each of [`VM_PROPERTIES`], by position there.
+    known: [Option<Element<'d>>; VM_PROPERTY_COUNT],
+    /// Property path and `val` of any other property (a datacenter's `name` is known).
+    other: Vec<(&'d str, Element<'d>)>,
     /// Property paths the server could not read, with the fault type.
-    pub(crate) missing: BTreeMap<String, String>,
+    missing: Vec<(&'d str, &'d str)>,
 }
 
-impl ObjectContent {
-    fn from_element(objects: Element) -> Result<ObjectContent> {
-        let obj = MoRef::from_element(
+impl<'d> ObjectContent<'d> {
+    fn from_element(objects: Element<'d>) -> Result<ObjectContent<'d>> {
+        let (kind, id) = reference(
             objects
                 .child("obj")
                 .ok_or_else(|| missing("ObjectContent", "obj"))?,
         )?;
-        let mut props = BTreeMap::new();
-        let mut missing_sets = Vec::new();
-        for p in objects.children {
-            match p.name.as_ref() {
+        let mut content = ObjectContent {
+            kind,
+            id,
+            known: [None; VM_PROPERTY_COUNT],
+            other: Vec::new(),
+            missing: Vec::new(),
+        };
+        for p in objects.children() {
+            match p.name() {
                 "propSet" => {
                     let name = p
                         .child_text("name")
                         .ok_or_else(|| missing("DynamicProperty", "name"))?;
-                    let name = match VM_PROPERTIES.iter().find(|k| **k == name) {
-                        Some(known) => Cow::Borrowed(*known),
-                        None => Cow::Owned(name.to_owned()),
-                    };
-                    if let Some(val) = p.children.into_iter().find(|c| c.name == "val") {
-                        props.insert(name, val);
+                    // A repeated property: the last value counts.
+                    if let Some(val) = p.child("val") {
+                        match VM_PROPERTIES.iter().position(|k| *k == name) {
+                            Some(i) => content.known[i] = Some(val),
+                            None => content.other.push((name, val)),
+                        }
                     }
                 }
-                "missingSet" => missing_sets.push(p),
+                "missingSet" => {
+                    if let Some(path) = p.child_text("path") {
+                        let fault = p
+                            .child("fault")
+                            .and_then(|f| f.child("fault").or(Some(f)))
+                            .and_then(Element::xsi_type)
+                            .unwrap_or_default();
+                        content.missing.push((path, fault));
+                    }
+                }
                 _ => {}
             }
         }
-        let mut missing_set = BTreeMap::new();
-        for m in &missing_sets {
-            if let Some(path) = m.child_text("path") {
-                let fault = m
-                    .child("fault")
-                    .and_then(|f| f.child("fault").or(Some(f)))
-                    .and_then(|f| f.xsi_type.as_deref().map(str::to_owned))
-                    .unwrap_or_default();
-                missing_set.insert(path.to_owned(), fault);
-            }
-        }
-        Ok(ObjectContent {
-            obj,
-            props,
-            missing: missing_set,
-        })
+        Ok(content)
     }
 
-    fn text(&self, path: &str) -> Option<&str> {
-        self.props
-            .get(path)
-            .map(|v| v.text.trim())
+    /// The reference of the object.
+    pub(crate) fn moref(&self) -> MoRef {
+        MoRef::new(self.kind, self.id)
+    }
+
+    /// The `val` of property `path`.
+    fn val(&self, path: &str) -> Option<Element<'d>> {
+        match VM_PROPERTIES.iter().position(|k| *k == path) {
+            Some(i) => self.known[i],
+            None => self
+                .other
+                .iter()
+                .rev()
+                .find(|(name, _)| *name == path)
+                .map(|(_, val)| *val),
+        }
+    }
+
+    /// The paths of the properties the server sent.
+    fn paths(&self) -> impl Iterator<Item = &str> + '_ {
+        VM_PROPERTIES
+            .iter()
+            .zip(&self.known)
+            .filter(|(_, val)| val.is_some())
+            .map(|(path, _)| *path)
+            .chain(self.other.iter().map(|(path, _)| *path))
+    }
+
+    fn text(&self, path: &str) -> Option<&'d str> {
+        self.val(path)
+            .map(|v| v.text().trim())
             .filter(|t| !t.is_empty())
     }
 
@@ -181,7 +204,7 @@ impl ObjectContent {
                 t.parse::<T>().map_err(|_| {
                     Error::decode(format!(
                         "vSphere {} {}: {path} {t:?} is not a number",
-                        self.obj.kind, self.obj.value
+                        self.kind, self.id
                     ))
                 })
             })
@@ -195,7 +218,7 @@ impl ObjectContent {
                 "false" | "0" => Ok(false),
                 _ => Err(Error::decode(format!(
                     "vSphere {}: {path} {t:?} is not a boolean",
-                    self.obj.value
+                    self.id
                 ))),
             })
             .transpose()
@@ -209,7 +232,7 @@ impl ObjectContent {
                     .map_err(|e| {
                         Error::decode(format!(
                             "vSphere {}: {path} {t:?} is not a date: {e}",
-                            self.obj.value
+                            self.id
                         ))
                     })
             })
@@ -225,10 +248,10 @@ pub(crate) struct Datacenter {
 }
 
 impl Datacenter {
-    pub(crate) fn from_object(o: &ObjectContent) -> Datacenter {
+    pub(crate) fn from_object(o: &ObjectContent<'_>) -> Datacenter {
         Datacenter {
-            moref: o.obj.clone(),
-            name: o.string("name").unwrap_or_else(|| o.obj.value.clone()),
+            moref: o.moref(),
+            name: o.string("name").unwrap_or_else(|| o.id.to_owned()),
         }
     }
 }
@@ -271,18 +294,15 @@ pub(crate) struct VirtualMachine {
 }
 
 impl VirtualMachine {
-    pub(crate) fn from_object(o: &ObjectContent) -> Result<VirtualMachine> {
+    pub(crate) fn from_object(o: &ObjectContent<'_>) -> Result<VirtualMachine> {
         let nics = o
-            .props
-            .get("guest.net")
-            .map(|v| v.children.iter().map(guest_nic).collect())
+            .val("guest.net")
+            .map(|v| v.children().map(guest_nic).collect())
             .unwrap_or_default();
         let keyed = |path: &str, value: &str| -> BTreeMap<i32, String> {
-            o.props
-                .get(path)
+            o.val(path)
                 .map(|v| {
-                    v.children
-                        .iter()
+                    v.children()
                         .filter_map(|c| {
                             let key = c.child_text("key")?.trim().parse().ok()?;
                             Some((key, c.child_text(value)?.to_owned()))
@@ -291,10 +311,10 @@ impl VirtualMachine {
                 })
                 .unwrap_or_default()
         };
-        let config_missing = o.missing.keys().any(|p| p.starts_with("config"))
-            || !o.props.keys().any(|p| p.starts_with("config."));
+        let config_missing = o.missing.iter().any(|(p, _)| p.starts_with("config"))
+            || !o.paths().any(|p| p.starts_with("config."));
         Ok(VirtualMachine {
-            moref: o.obj.value.clone(),
+            moref: o.id.to_owned(),
             name: o.string("name"),
             instance_uuid: o.string("config.instanceUuid"),
             bios_uuid: o.string("config.uuid"),
@@ -317,9 +337,9 @@ impl VirtualMachine {
     }
 }
 
-fn guest_nic(nic: &Element) -> GuestNic {
-    let text = |e: &Element| {
-        let t = e.text.trim();
+fn guest_nic(nic: Element<'_>) -> GuestNic {
+    let text = |e: Element<'_>| {
+        let t = e.text().trim();
         (!t.is_empty()).then(|| t.to_owned())
     };
     let mut ips: Vec<String> = nic.children_named("ipAddress").filter_map(text).collect();
@@ -340,10 +360,10 @@ fn guest_nic(nic: &Element) -> GuestNic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::{parse_envelope, Reply};
+    use crate::soap::{read_prefix, Document, Prefix, Reply};
 
-    fn answer(xml: &str) -> Element {
-        match parse_envelope(xml.as_bytes()).unwrap() {
+    fn answer<'d>(doc: &'d Document<'d>) -> Element<'d> {
+        match doc.reply().unwrap() {
             Reply::Answer(a) => a,
             Reply::Fault(f) => panic!("fault {f:?}"),
         }
@@ -367,9 +387,17 @@ mod tests {
 <propSet><name>availableField</name><val xsi:type="ArrayOfCustomFieldDef"><CustomFieldDef><key>101</key><name>team</name></CustomFieldDef></val></propSet>
 </objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let result = RetrieveResult::from_answer(answer(&xml)).unwrap();
-        assert_eq!(result.token.as_deref(), Some("t1"));
-        let vm = VirtualMachine::from_object(&result.objects[0]).unwrap();
+        assert_eq!(
+            read_prefix(xml.as_bytes(), true).unwrap(),
+            Prefix::Answer {
+                token: Some("t1".into())
+            }
+        );
+        let doc = Document::parse(xml.as_bytes()).unwrap();
+        let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
+        let object = &result.objects[0];
+        assert_eq!((object.kind, object.id), ("VirtualMachine", "vm-7"));
+        let vm = VirtualMachine::from_object(object).unwrap();
         assert_eq!(vm.moref, "vm-7");
         assert_eq!((vm.num_cpu, vm.template), (Some(4), Some(false)));
         assert_eq!(vm.nics[0].ips, ["10.0.0.5", "fe80::1", "2001:db8::5"]);
@@ -384,19 +412,65 @@ mod tests {
     }
 
     #[test]
+    fn unknown_properties_repeats_and_missing_sets_are_kept() {
+        let xml = wrap(
+            r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine"> vm-8 </obj>
+<propSet><name>name</name><val>first</val></propSet>
+<propSet><name>name</name><val>second</val></propSet>
+<propSet><name>config.other</name><val>x</val></propSet>
+<propSet><name>guest.hostName</name></propSet>
+<missingSet><path>config</path><fault><fault xsi:type="NoPermission"/></fault></missingSet>
+</objects><objects><obj type="VirtualMachine">vm-9</obj><propSet><name>config.other</name><val>y</val></propSet></objects>
+<objects><obj type="VirtualMachine">vm-10</obj><propSet><name>name</name><val>n</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
+        );
+        let doc = Document::parse(xml.as_bytes()).unwrap();
+        let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
+        let o = &result.objects[0];
+        assert_eq!(o.id, "vm-8");
+        assert_eq!(o.text("name"), Some("second"), "the last value counts");
+        assert_eq!(o.text("config.other"), Some("x"));
+        assert_eq!(o.val("guest.hostName").map(Element::name), None, "no val");
+        assert_eq!(o.missing, [("config", "NoPermission")]);
+        let vms: Vec<_> = result
+            .objects
+            .iter()
+            .map(|o| VirtualMachine::from_object(o).unwrap())
+            .collect();
+        assert_eq!(vms[0].name.as_deref(), Some("second"));
+        assert!(vms[0].config_missing, "config is in the missing set");
+        assert!(!vms[1].config_missing, "an unknown config path counts");
+        assert!(vms[2].config_missing, "no config at all");
+    }
+
+    #[test]
     fn an_empty_answer_has_no_objects_and_bad_numbers_are_decode_errors() {
         let empty = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"></RetrievePropertiesExResponse>"#,
         );
-        assert_eq!(
-            RetrieveResult::from_answer(answer(&empty)).unwrap(),
-            RetrieveResult::default()
-        );
+        let doc = Document::parse(empty.as_bytes()).unwrap();
+        assert!(RetrieveResult::from_answer(answer(&doc))
+            .unwrap()
+            .objects
+            .is_empty());
         let bad = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-1</obj><propSet><name>config.hardware.memoryMB</name><val>lots</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let result = RetrieveResult::from_answer(answer(&bad)).unwrap();
+        let doc = Document::parse(bad.as_bytes()).unwrap();
+        let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
         let e = VirtualMachine::from_object(&result.objects[0]).unwrap_err();
         assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
+        for broken in [
+            r#"<objects><propSet><name>name</name><val>n</val></propSet></objects>"#,
+            r#"<objects><obj>vm-1</obj></objects>"#,
+            r#"<objects><obj type="VirtualMachine"> </obj></objects>"#,
+            r#"<objects><obj type="VirtualMachine">vm-1</obj><propSet><val>n</val></propSet></objects>"#,
+        ] {
+            let xml = wrap(&format!(
+                r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>{broken}</returnval></RetrievePropertiesExResponse>"#
+            ));
+            let doc = Document::parse(xml.as_bytes()).unwrap();
+            let e = RetrieveResult::from_answer(answer(&doc)).unwrap_err();
+            assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode, "{broken}");
+        }
     }
 }

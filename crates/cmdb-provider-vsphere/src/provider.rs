@@ -4,12 +4,12 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use cmdb_core::{HostPage, HostProvider, Result, Vendor};
-use cmdb_http::token_pages;
-use futures::stream::BoxStream;
+use cmdb_core::{Host, HostPage, HostProvider, Result, Vendor};
+use cmdb_http::token_pages_pipelined;
+use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::Mutex;
 
-use crate::client::{Session, VsphereClient};
+use crate::client::{read_answer, Answer, PropertiesPage, Session, VsphereClient};
 use crate::error::is_not_authenticated;
 use crate::map::to_host;
 use crate::model::{Datacenter, RetrieveResult, ServiceContent, VirtualMachine, VM_PROPERTIES};
@@ -20,8 +20,10 @@ use crate::soap::MoRef;
 /// Each listing logs in, finds the datacenters (one container view), then for each
 /// datacenter opens a container view of its virtual machines and reads them with
 /// `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, one round trip per page of
-/// at most the page size. Each host's zone is its datacenter's name, its region the
-/// vCenter host. Templates are skipped. Views are destroyed and the session logged out
+/// at most the page size. The next page is asked for as soon as the token is read from
+/// the start of an answer, so that it is on the wire while the page is decoded (one
+/// request in flight at a time). Each host's zone is its datacenter's name, its region
+/// the vCenter host. Templates are skipped. Views are destroyed and the session logged out
 /// at the end, after an error, and (in a spawned task) when the stream is dropped early.
 ///
 /// If the session expires (`NotAuthenticated`), the listing logs in once more and reads
@@ -74,23 +76,40 @@ impl HostProvider for VsphereHostProvider {
     fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
         let listing = Arc::new(Mutex::new(Listing {
             client: Arc::clone(&self.client),
-            region: self.region.clone(),
             page_size: self.page_size,
             open: None,
         }));
-        // The cursor only feeds `token_pages`' check against a server repeating a token:
-        // the listing keeps its own place.
-        token_pages(move |_cursor: Option<String>| {
-            let listing = Arc::clone(&listing);
-            async move { listing.lock().await.next_page().await }
-        })
+        let fetching = Arc::clone(&listing);
+        let mut decoder = PageDecoder::new(self.region.clone());
+        // The cursor only feeds the check against a server repeating a token: the
+        // listing keeps its own place.
+        let pages = token_pages_pipelined(
+            move |_cursor: Option<String>| {
+                let listing = Arc::clone(&fetching);
+                async move { listing.lock().await.next_page().await }
+            },
+            move |page: RawPage| decoder.decode(page),
+        );
+        // A page that fails to decode leaves the session open (a failed request closes
+        // it itself): close it before the error goes on, once the request in flight is
+        // cancelled.
+        pages
+            .then(move |page| {
+                let listing = Arc::clone(&listing);
+                async move {
+                    if page.is_err() {
+                        listing.lock().await.close().await;
+                    }
+                    page
+                }
+            })
+            .boxed()
     }
 }
 
 /// The state of one listing.
 struct Listing {
     client: Arc<VsphereClient>,
-    region: String,
     page_size: u32,
     /// Present while logged in.
     open: Option<Open>,
@@ -107,17 +126,104 @@ struct Open {
     view: Option<MoRef>,
     /// The token of its next page, once the first page is read.
     token: Option<String>,
-    /// Hashes of the instance ids listed from it, so a restart after a re-login lists
-    /// none twice. 64-bit hashes, not the ids: a million ids as strings held about
-    /// 120 MB, the hashes under 20 MB.
-    seen: HashSet<u64>,
-    /// Whether this datacenter's listing restarted after a re-login. Only then is `seen`
-    /// consulted, so a hash collision (about 3 in 100 million for a million machines)
-    /// can only ever matter in a restarted listing.
+    /// Whether this datacenter's listing restarted after a re-login: its pages say so,
+    /// for [`PageDecoder`] to skip the machines it already listed.
     restarted: bool,
 }
 
-/// The hash of an instance id kept in [`Open::seen`].
+/// A page as the listing fetched it: its answer, not decoded yet, and what decoding it
+/// needs.
+#[derive(Debug)]
+struct RawPage {
+    /// `None` when there was nothing to ask for (no datacenters).
+    answer: Option<Answer>,
+    /// The position of the page's datacenter in the listing.
+    datacenter: usize,
+    /// Its name: the zone of its hosts.
+    zone: String,
+    /// Whether the datacenter's listing restarted after a re-login.
+    restarted: bool,
+}
+
+/// Decodes the pages of one listing into hosts, in order, on the consumer's side of
+/// [`token_pages_pipelined`] while the listing fetches the next one.
+#[derive(Debug)]
+pub(crate) struct PageDecoder {
+    region: String,
+    /// The datacenter of the pages decoded last.
+    datacenter: Option<usize>,
+    /// Hashes of the instance ids listed from it, so a restart after a re-login lists
+    /// none twice. 64-bit hashes, not the ids: a million ids as strings held about
+    /// 120 MB, the hashes under 20 MB. Only consulted for pages of a restarted listing,
+    /// so a hash collision (about 3 in 100 million for a million machines) can only ever
+    /// matter there.
+    seen: HashSet<u64>,
+}
+
+impl PageDecoder {
+    /// A decoder for the hosts of vCenter `region`.
+    pub(crate) fn new(region: String) -> PageDecoder {
+        PageDecoder {
+            region,
+            datacenter: None,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn decode(&mut self, page: RawPage) -> Result<HostPage> {
+        let hosts = match &page.answer {
+            Some(answer) => self.decode_answer(
+                answer.operation(),
+                answer.body(),
+                page.datacenter,
+                &page.zone,
+                page.restarted,
+            )?,
+            None => {
+                self.enter(page.datacenter);
+                Vec::new()
+            }
+        };
+        Ok(HostPage::new(hosts, None))
+    }
+
+    /// The hosts of the `RetrievePropertiesEx` answer `body` of `operation`, listed
+    /// from datacenter number `datacenter`, named `zone`: its virtual machines but
+    /// templates, and after a restart, none listed before.
+    pub(crate) fn decode_answer(
+        &mut self,
+        operation: &str,
+        body: &[u8],
+        datacenter: usize,
+        zone: &str,
+        restarted: bool,
+    ) -> Result<Vec<Host>> {
+        self.enter(datacenter);
+        read_answer(operation, body, |answer| {
+            let chunk = RetrieveResult::from_answer(answer)?;
+            let mut hosts = Vec::with_capacity(chunk.objects.len());
+            for object in chunk.objects.iter().filter(|o| o.kind == "VirtualMachine") {
+                let vm = VirtualMachine::from_object(object)?;
+                if let Some(host) = to_host(&vm, &self.region, zone) {
+                    if self.seen.insert(id_hash(&host.instance_id)) || !restarted {
+                        hosts.push(host);
+                    }
+                }
+            }
+            Ok(hosts)
+        })
+    }
+
+    /// Starts over with `seen` when the listing moves on to the next datacenter.
+    fn enter(&mut self, datacenter: usize) {
+        if self.datacenter != Some(datacenter) {
+            self.datacenter = Some(datacenter);
+            self.seen.clear();
+        }
+    }
+}
+
+/// The hash of an instance id kept in [`PageDecoder::seen`].
 fn id_hash(id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -126,7 +232,9 @@ fn id_hash(id: &str) -> u64 {
 }
 
 impl Listing {
-    async fn next_page(&mut self) -> Result<(HostPage, Option<String>)> {
+    /// The next page's answer and the cursor after it; logs out after the last page and
+    /// after an error.
+    async fn next_page(&mut self) -> Result<(RawPage, Option<String>)> {
         match self.step().await {
             Ok((page, None)) => {
                 self.close().await;
@@ -140,31 +248,29 @@ impl Listing {
         }
     }
 
-    async fn step(&mut self) -> Result<(HostPage, Option<String>)> {
+    async fn step(&mut self) -> Result<(RawPage, Option<String>)> {
         let client = Arc::clone(&self.client);
         if self.open.is_none() {
             self.start(&client).await?;
         }
         let open = self.open.as_mut().expect("logged in above");
         if open.index >= open.datacenters.len() {
-            return Ok((HostPage::new(Vec::new(), None), None));
+            let page = RawPage {
+                answer: None,
+                datacenter: open.index,
+                zone: String::new(),
+                restarted: false,
+            };
+            return Ok((page, None));
         }
         let chunk = open.fetch_chunk(&client, self.page_size).await?;
-        open.token = chunk.token.clone();
-        let datacenter = &open.datacenters[open.index].name;
-        let mut hosts = Vec::with_capacity(chunk.objects.len());
-        for object in chunk
-            .objects
-            .iter()
-            .filter(|o| o.obj.kind == "VirtualMachine")
-        {
-            let vm = VirtualMachine::from_object(object)?;
-            if let Some(host) = to_host(&vm, &self.region, datacenter) {
-                if open.seen.insert(id_hash(&host.instance_id)) || !open.restarted {
-                    hosts.push(host);
-                }
-            }
-        }
+        open.token = chunk.token;
+        let page = RawPage {
+            answer: Some(chunk.answer),
+            datacenter: open.index,
+            zone: open.datacenters[open.index].name.clone(),
+            restarted: open.restarted,
+        };
         let cursor = match &open.token {
             Some(token) => Some(format!("{}/{token}", open.index)),
             None => {
@@ -175,12 +281,11 @@ impl Listing {
                     }
                 }
                 open.index += 1;
-                open.seen.clear();
                 open.restarted = false;
                 (open.index < open.datacenters.len()).then(|| format!("{}/", open.index))
             }
         };
-        Ok((HostPage::new(hosts, None), cursor))
+        Ok((page, cursor))
     }
 
     /// Logs in and finds the datacenters.
@@ -195,7 +300,6 @@ impl Listing {
             index: 0,
             view: None,
             token: None,
-            seen: HashSet::new(),
             restarted: false,
         });
         let root = open.content.root_folder.clone();
@@ -203,7 +307,7 @@ impl Listing {
             .create_container_view(&mut open.session, &open.content, &root, "Datacenter")
             .await?;
         open.view = Some(view.clone());
-        let mut result = client
+        let mut page = client
             .retrieve_properties_ex(
                 &mut open.session,
                 &open.content,
@@ -215,9 +319,13 @@ impl Listing {
             .await?;
         let mut tokens = HashSet::new();
         loop {
-            open.datacenters
-                .extend(result.objects.iter().map(Datacenter::from_object));
-            let Some(token) = result.token.take() else {
+            let datacenters = &mut open.datacenters;
+            page.answer.read(|answer| {
+                let result = RetrieveResult::from_answer(answer)?;
+                datacenters.extend(result.objects.iter().map(Datacenter::from_object));
+                Ok(())
+            })?;
+            let Some(token) = page.token.take() else {
                 break;
             };
             if !tokens.insert(token.clone()) {
@@ -225,7 +333,7 @@ impl Listing {
                     "vSphere repeated a page token while listing datacenters",
                 ));
             }
-            result = client
+            page = client
                 .continue_retrieve_properties_ex(&mut open.session, &open.content, &token)
                 .await?;
         }
@@ -255,7 +363,7 @@ impl Open {
         &mut self,
         client: &VsphereClient,
         page_size: u32,
-    ) -> Result<RetrieveResult> {
+    ) -> Result<PropertiesPage> {
         let mut logged_in_again = false;
         loop {
             match self.try_fetch_chunk(client, page_size).await {
@@ -281,7 +389,7 @@ impl Open {
         &mut self,
         client: &VsphereClient,
         page_size: u32,
-    ) -> Result<RetrieveResult> {
+    ) -> Result<PropertiesPage> {
         let view = match &self.view {
             Some(view) => view.clone(),
             None => {

@@ -1,17 +1,26 @@
 //! SOAP 1.1 envelopes for vim25: writing requests and reading responses.
 //!
-//! Responses are read namespace-aware with quick-xml into a small element tree: vim25
-//! answers are small per page (a page of VMs is bounded by `maxObjects`), and a tree keeps
-//! the decoding in `model.rs` plain.
+//! Responses are read with quick-xml into a [`Document`]: one vector of nodes in
+//! document order, linked by index as they are pushed, whose names and texts borrow
+//! from the response body (only text that entities, CDATA or line-end normalisation
+//! changed is copied). A page of virtual machines so costs a few allocations rather than
+//! several per element, and no element is moved once read. [`Element`] is a `Copy`
+//! handle on one node for the decoding in `model.rs`.
+//!
+//! Whether an answer is a fault, and the `token` of a page, are read from the start of a
+//! response alone ([`read_prefix`]), so that the next page can be asked for before the
+//! current one is decoded.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
 
 use cmdb_core::{Error, Result};
 use quick_xml::escape::{escape, resolve_predefined_entity};
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::{NsReader, XmlVersion};
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::{Reader, XmlVersion};
 
 /// The SOAP 1.1 envelope namespace.
 pub(crate) const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -19,49 +28,237 @@ pub(crate) const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/"
 pub(crate) const VIM25_NS: &str = "urn:vim25";
 /// XML Schema instance, for `xsi:type`.
 pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// Stands for every other namespace: it only ever needs to compare unequal to the ones
+/// above.
+const OTHER_NS: &str = "(another namespace)";
 
 /// Deeper documents are refused: vim25 answers nest a dozen levels at most.
 const MAX_DEPTH: usize = 64;
 
-/// One element of a parsed document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Element {
-    /// Local name, without prefix (the common vim25 names are interned, not allocated).
-    pub(crate) name: Cow<'static, str>,
-    /// Namespace the element is bound to, if any (the known ones are interned).
-    pub(crate) ns: Option<Cow<'static, str>>,
-    /// Local part of `xsi:type`, prefix dropped (`xsd:string` -> `string`); the common
-    /// types are interned.
-    pub(crate) xsi_type: Option<Cow<'static, str>>,
-    /// The plain `type` attribute (a managed object reference's type).
-    pub(crate) type_attr: Option<String>,
-    /// Text content, entities resolved.
-    pub(crate) text: String,
-    /// Child elements in document order.
-    pub(crate) children: Vec<Element>,
+/// No node: the end of a list of children.
+const NONE: u32 = u32::MAX;
+
+/// One element of a [`Document`]: 64 bytes, so that a page's nodes stay compact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Node<'a> {
+    /// Local name, without prefix.
+    name: Cow<'a, str>,
+    /// Text content, entities resolved: the element's own text pieces, in order.
+    text: Cow<'a, str>,
+    /// Index of the first child, or [`NONE`].
+    first_child: u32,
+    /// Index of the next sibling, or [`NONE`].
+    next_sibling: u32,
+    /// Index of the element's type attributes in [`Document::types`], or [`NONE`]: most
+    /// elements have none.
+    types: u32,
+    /// Namespace the element is bound to, if any.
+    ns: Ns,
 }
 
-impl Element {
+/// The type attributes of an element that has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Types<'a> {
+    /// Local part of `xsi:type`, prefix dropped (`xsd:string` -> `string`).
+    xsi_type: Option<Cow<'a, str>>,
+    /// The plain `type` attribute (a managed object reference's type).
+    type_attr: Option<Cow<'a, str>>,
+}
+
+/// The namespace of an element: the known ones, or another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    None,
+    Vim25,
+    SoapEnv,
+    Xsi,
+    Other,
+}
+
+impl Ns {
+    fn of(ns: &str) -> Ns {
+        match ns {
+            VIM25_NS => Ns::Vim25,
+            SOAP_ENV_NS => Ns::SoapEnv,
+            XSI_NS => Ns::Xsi,
+            _ => Ns::Other,
+        }
+    }
+
+    fn uri(self) -> Option<&'static str> {
+        match self {
+            Ns::None => None,
+            Ns::Vim25 => Some(VIM25_NS),
+            Ns::SoapEnv => Some(SOAP_ENV_NS),
+            Ns::Xsi => Some(XSI_NS),
+            Ns::Other => Some(OTHER_NS),
+        }
+    }
+}
+
+/// A parsed document borrowing from the text it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Document<'a> {
+    /// Every element in document order (pre-order): the root first. Never empty.
+    nodes: Vec<Node<'a>>,
+    /// The type attributes of the elements that have one.
+    types: Vec<Types<'a>>,
+}
+
+impl<'a> Document<'a> {
+    /// Parses a whole document.
+    pub(crate) fn parse(xml: &'a [u8]) -> Result<Document<'a>> {
+        let text = utf8(xml)?;
+        // vim25 answers hold an element for every 30 bytes or so: enough room that the
+        // vector of a page hardly ever grows, without a pass to count them.
+        Builder::new(text, text.len() / 24 + 1).finish()
+    }
+
+    /// The root element.
+    pub(crate) fn root(&self) -> Element<'_> {
+        Element {
+            doc: self,
+            index: 0,
+        }
+    }
+
+    /// The answer or fault of a response envelope.
+    pub(crate) fn reply(&self) -> Result<Reply<'_>> {
+        let root = self.root();
+        if !root.is(SOAP_ENV_NS, "Envelope") {
+            return Err(malformed(format!(
+                "the root element is {:?}, not a SOAP envelope",
+                root.name()
+            )));
+        }
+        let body = root
+            .children()
+            .find(|c| c.is(SOAP_ENV_NS, "Body"))
+            .ok_or_else(|| malformed("the envelope has no Body"))?;
+        let first = body
+            .first_child()
+            .ok_or_else(|| malformed("the Body is empty"))?;
+        if first.is(SOAP_ENV_NS, "Fault") {
+            return Ok(Reply::Fault(fault_of(first)));
+        }
+        if first.ns() != Some(VIM25_NS) {
+            return Err(malformed(format!(
+                "the answer {:?} is not in the vim25 namespace",
+                first.name()
+            )));
+        }
+        Ok(Reply::Answer(first))
+    }
+}
+
+/// One element of a [`Document`]: a cheap handle.
+#[derive(Clone, Copy)]
+pub(crate) struct Element<'d> {
+    doc: &'d Document<'d>,
+    index: u32,
+}
+
+impl fmt::Debug for Element<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Element")
+            .field("name", &self.name())
+            .field("ns", &self.ns())
+            .field("text", &self.text())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'d> Element<'d> {
+    fn node(self) -> &'d Node<'d> {
+        &self.doc.nodes[self.index as usize]
+    }
+
+    /// Local name, without prefix.
+    pub(crate) fn name(self) -> &'d str {
+        &self.node().name
+    }
+
+    /// The namespace the element is bound to, if any.
+    pub(crate) fn ns(self) -> Option<&'static str> {
+        self.node().ns.uri()
+    }
+
+    fn types(self) -> Option<&'d Types<'d>> {
+        self.doc.types.get(self.node().types as usize)
+    }
+
+    /// Whether this is element `name` of namespace `ns`.
+    pub(crate) fn is(self, ns: &str, name: &str) -> bool {
+        self.name() == name && self.ns() == Some(ns)
+    }
+
+    /// Local part of `xsi:type`.
+    pub(crate) fn xsi_type(self) -> Option<&'d str> {
+        self.types()?.xsi_type.as_deref()
+    }
+
+    /// The plain `type` attribute.
+    pub(crate) fn type_attr(self) -> Option<&'d str> {
+        self.types()?.type_attr.as_deref()
+    }
+
+    /// Text content, entities resolved.
+    pub(crate) fn text(self) -> &'d str {
+        &self.node().text
+    }
+
+    /// Child elements in document order.
+    pub(crate) fn children(self) -> Children<'d> {
+        Children {
+            doc: self.doc,
+            next: self.node().first_child,
+        }
+    }
+
+    /// The first child element.
+    pub(crate) fn first_child(self) -> Option<Element<'d>> {
+        self.children().next()
+    }
+
     /// The first child named `name`.
-    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
+    pub(crate) fn child(self, name: &str) -> Option<Element<'d>> {
+        self.children().find(|c| c.name() == name)
     }
 
     /// Every child named `name`.
-    pub(crate) fn children_named<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+    pub(crate) fn children_named<'n>(
+        self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Element<'d>> + use<'d, 'n> {
+        self.children().filter(move |c| c.name() == name)
     }
 
     /// The text of the first child named `name`.
-    pub(crate) fn child_text(&self, name: &str) -> Option<&str> {
-        self.child(name).map(|c| c.text.as_str())
+    pub(crate) fn child_text(self, name: &str) -> Option<&'d str> {
+        self.child(name).map(Element::text)
     }
+}
 
-    fn is(&self, ns: &str, name: &str) -> bool {
-        self.name == name && self.ns.as_deref() == Some(ns)
+/// The children of an [`Element`].
+#[derive(Debug, Clone)]
+pub(crate) struct Children<'d> {
+    doc: &'d Document<'d>,
+    next: u32,
+}
+
+impl<'d> Iterator for Children<'d> {
+    type Item = Element<'d>;
+
+    fn next(&mut self) -> Option<Element<'d>> {
+        if self.next == NONE {
+            return None;
+        }
+        let element = Element {
+            doc: self.doc,
+            index: self.next,
+        };
+        self.next = element.node().next_sibling;
+        Some(element)
     }
 }
 
@@ -77,229 +274,575 @@ pub(crate) struct SoapFault {
 }
 
 /// The body of a response envelope: an answer or a fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reply {
+#[derive(Debug, Clone)]
+pub(crate) enum Reply<'d> {
     /// The first element of the body, e.g. `RetrieveServiceContentResponse`.
-    Answer(Element),
+    Answer(Element<'d>),
     /// A `soapenv:Fault`.
     Fault(SoapFault),
 }
 
-/// Parses a whole document into its root element.
-pub(crate) fn parse_document(xml: &[u8]) -> Result<Element> {
-    let text = std::str::from_utf8(xml)
-        .map_err(|e| Error::decode(format!("the SOAP response is not UTF-8: {e}")))?;
-    let mut reader = NsReader::from_str(text);
-    // Open elements, each with the index in `done` where its children begin. Finished
-    // elements wait in `done` until their parent closes and takes them in one exact-size
-    // vector, so that children vectors never grow (and move) element by element.
-    let mut stack: Vec<(Element, usize)> = Vec::with_capacity(16);
-    let mut done: Vec<Element> = Vec::with_capacity(64);
-    let mut root: Option<Element> = None;
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
+/// What one [`Builder::step`] read.
+enum Step {
+    /// An element started; `closed` for `<empty/>`, which gets no [`Step::Closed`].
+    Opened {
+        node: u32,
+        parent: u32,
+        closed: bool,
+    },
+    /// The element `node` ended.
+    Closed { node: u32 },
+    /// Text, a comment, a declaration: nothing to act on.
+    Other,
+    /// The end of the input.
+    Eof,
+}
+
+/// Reads a document event by event into its nodes.
+///
+/// Namespaces are resolved here rather than by quick-xml's `NsReader`, which reads the
+/// attributes of every element once more to find declarations and keeps their names in
+/// a buffer of its own: this does it in the one pass over the attributes it makes
+/// anyway. The rules are those of `NsReader` (Namespaces in XML 1.0): an unbound
+/// prefix is an error, `xmlns:p=""` unbinds `p`, `xml` and `xmlns` are reserved, at
+/// most [`MAX_BINDINGS`] declarations are in scope.
+struct Builder<'a> {
+    input: &'a str,
+    reader: Reader<&'a [u8]>,
+    nodes: Vec<Node<'a>>,
+    types: Vec<Types<'a>>,
+    /// The open elements: each with its last child so far (or [`NONE`]), so that a node
+    /// is linked to its parent or sibling as it is pushed and never moves after, and
+    /// with the number of namespace bindings in scope before it.
+    open: Vec<Open>,
+    /// The namespace bindings in scope, innermost last.
+    bindings: Vec<Binding<'a>>,
+}
+
+/// An open element of a [`Builder`].
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    node: u32,
+    last_child: u32,
+    scope: usize,
+}
+
+/// A namespace prefix bound by `xmlns:prefix` (`""` for `xmlns`, the default one).
+#[derive(Debug, Clone)]
+struct Binding<'a> {
+    prefix: Cow<'a, str>,
+    /// `None` once unbound (`xmlns:p=""`).
+    ns: Option<Ns>,
+}
+
+/// The namespace of the reserved prefix `xml`.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of the reserved prefix `xmlns`.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+/// Namespace declarations allowed in scope at once, as quick-xml allows.
+const MAX_BINDINGS: usize = 128;
+
+impl<'a> Builder<'a> {
+    fn new(input: &'a str, capacity: usize) -> Builder<'a> {
+        let reserved = |prefix| Binding {
+            prefix: Cow::Borrowed(prefix),
+            ns: Some(Ns::Other),
+        };
+        Builder {
+            input,
+            reader: Reader::from_str(input),
+            nodes: Vec::with_capacity(capacity),
+            types: Vec::new(),
+            open: Vec::with_capacity(16),
+            bindings: vec![reserved("xml"), reserved("xmlns")],
+        }
+    }
+
+    fn step(&mut self) -> Result<Step> {
+        let event = self
+            .reader
+            .read_event()
             .map_err(|e| malformed(e.to_string()))?;
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
-                if root.is_some() {
-                    return Err(malformed("content after the root element"));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(malformed("elements nest too deeply"));
-                }
-                let mut element = Element {
-                    name: intern(start.local_name().as_ref(), NAMES),
-                    ns: match ns {
-                        ResolveResult::Bound(ns) => Some(intern(ns.0, NAMESPACES)),
-                        ResolveResult::Unbound => None,
-                        ResolveResult::Unknown(prefix) => {
-                            return Err(malformed(format!("unbound namespace prefix {prefix}")))
-                        }
-                    },
-                    ..Element::default()
-                };
-                for attr in start.attributes() {
-                    let attr = attr.map_err(|e| malformed(format!("bad attribute: {e}")))?;
-                    let (attr_ns, local) = reader.resolver().resolve_attribute(attr.key);
-                    let value = attr
-                        .normalized_value(XmlVersion::Implicit1_0)
-                        .map_err(|e| malformed(format!("bad attribute value: {e}")))?;
-                    match (attr_ns, local.as_ref()) {
-                        (ResolveResult::Bound(ns), "type") if ns.0 == XSI_NS => {
-                            let v = value.rsplit(':').next().unwrap_or_default();
-                            element.xsi_type = Some(intern(v, TYPES));
-                        }
-                        (ResolveResult::Unbound, "type") => {
-                            element.type_attr = Some(value.into_owned())
-                        }
-                        _ => {}
-                    }
-                }
-                if matches!(event, Event::Empty(_)) {
-                    attach(&stack, &mut done, &mut root, element);
-                } else {
-                    stack.push((element, done.len()));
-                }
+                let closed = matches!(event, Event::Empty(_));
+                self.open_element(start, closed)
             }
             Event::End(_) => {
-                let (mut element, first) =
-                    stack.pop().ok_or_else(|| malformed("unexpected end tag"))?;
-                if first < done.len() {
-                    element.children = done.drain(first..).collect();
-                }
-                attach(&stack, &mut done, &mut root, element);
+                let open = self
+                    .open
+                    .pop()
+                    .ok_or_else(|| malformed("unexpected end tag"))?;
+                self.bindings.truncate(open.scope);
+                Ok(Step::Closed { node: open.node })
             }
             Event::Text(t) => {
-                if let Some((top, _)) = stack.last_mut() {
-                    let content = t.xml10_content();
-                    if top.text.is_empty() {
-                        top.text = content.into_owned();
-                    } else {
-                        top.text.push_str(&content);
-                    }
-                }
+                // Only a `\r` makes the XML 1.0 line-end normalisation change a text.
+                let text = if t.bytes().any(|b| b == b'\r') {
+                    t.xml10_content()
+                } else {
+                    t.into_inner()
+                };
+                self.append(text);
+                Ok(Step::Other)
             }
             Event::CData(c) => {
-                if let Some((top, _)) = stack.last_mut() {
-                    top.text.push_str(&c);
-                }
+                self.append(c.into_inner());
+                Ok(Step::Other)
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
-                    Ok(Some(ch)) => ch.to_string(),
-                    Ok(None) => resolve_predefined_entity(&r)
-                        .ok_or_else(|| malformed(format!("unknown entity &{};", &*r)))?
-                        .to_owned(),
+                    Ok(Some(ch)) => Cow::Owned(ch.to_string()),
+                    Ok(None) => Cow::Borrowed(
+                        resolve_predefined_entity(&r)
+                            .ok_or_else(|| malformed(format!("unknown entity &{};", &*r)))?,
+                    ),
                     Err(e) => return Err(malformed(format!("bad character reference: {e}"))),
                 };
-                if let Some((top, _)) = stack.last_mut() {
-                    top.text.push_str(&resolved);
-                }
+                self.append(resolved);
+                Ok(Step::Other)
             }
-            Event::Eof => break,
-            _ => {}
+            Event::Eof => Ok(Step::Eof),
+            _ => Ok(Step::Other),
         }
     }
-    if !stack.is_empty() {
-        return Err(malformed("the document ends inside an element"));
+
+    /// Adds the element of a start tag, `closed` for `<empty/>`.
+    fn open_element(&mut self, start: &BytesStart<'_>, closed: bool) -> Result<Step> {
+        if !self.nodes.is_empty() && self.open.is_empty() {
+            return Err(malformed("content after the root element"));
+        }
+        if self.open.len() >= MAX_DEPTH {
+            return Err(malformed("elements nest too deeply"));
+        }
+        let scope = self.bindings.len();
+        let mut types = Types::default();
+        let mut declared = false;
+        // quick-xml's check for repeated names allocates for every element with
+        // attributes: `names` does it without, for the usual one attribute.
+        let mut names = Names::default();
+        let mut attributes = start.attributes();
+        attributes.with_checks(false);
+        for attr in attributes {
+            let attr = attr.map_err(|e| malformed(format!("bad attribute: {e}")))?;
+            if !names.insert(attr.key.0) {
+                return Err(malformed(format!(
+                    "bad attribute: {:?} is repeated",
+                    attr.key.0
+                )));
+            }
+            match attr.key.as_namespace_binding() {
+                Some(prefix) => {
+                    check_value(&attr)?;
+                    self.declare(prefix, &attr.value)?;
+                    declared = true;
+                }
+                None => self.read_type(&attr, &mut types)?,
+            }
+        }
+        if declared {
+            // Declarations apply to the attributes of their own element, wherever they
+            // stand among them: read the type attributes again, all of them known.
+            types = Types::default();
+            let mut attributes = start.attributes();
+            attributes.with_checks(false);
+            for attr in attributes {
+                let attr = attr.map_err(|e| malformed(format!("bad attribute: {e}")))?;
+                if attr.key.as_namespace_binding().is_none() {
+                    self.read_type(&attr, &mut types)?;
+                }
+            }
+        }
+        let (local, prefix) = split_qname(start.name().0);
+        let ns = self.resolve(prefix)?;
+        let types = if types.xsi_type.is_none() && types.type_attr.is_none() {
+            NONE
+        } else {
+            self.types.push(types);
+            u32::try_from(self.types.len() - 1).unwrap_or(NONE)
+        };
+        let node = Node {
+            name: in_input(self.input, local),
+            text: Cow::Borrowed(""),
+            first_child: NONE,
+            next_sibling: NONE,
+            types,
+            ns,
+        };
+        let parent = self.open.last().map_or(NONE, |open| open.node);
+        let node = self.push(node)?;
+        if closed {
+            self.bindings.truncate(scope);
+        } else {
+            self.open.push(Open {
+                node,
+                last_child: NONE,
+                scope,
+            });
+        }
+        Ok(Step::Opened {
+            node,
+            parent,
+            closed,
+        })
     }
-    root.ok_or_else(|| malformed("the document is empty"))
+
+    /// Binds `prefix` to `ns` (a raw attribute value, as quick-xml compares them) until
+    /// the current element ends.
+    fn declare(&mut self, prefix: PrefixDeclaration<'_>, ns: &str) -> Result<()> {
+        let prefix = match prefix {
+            PrefixDeclaration::Default => "",
+            PrefixDeclaration::Named("xml") if ns == XML_NS => return Ok(()),
+            PrefixDeclaration::Named("xml") => {
+                return Err(malformed(format!("the prefix xml bound to {ns:?}")))
+            }
+            PrefixDeclaration::Named("xmlns") => {
+                return Err(malformed("the prefix xmlns declared"))
+            }
+            PrefixDeclaration::Named(prefix) if ns == XML_NS || ns == XMLNS_NS => {
+                return Err(malformed(format!(
+                    "the prefix {prefix} bound to the reserved {ns:?}"
+                )))
+            }
+            PrefixDeclaration::Named(prefix) => prefix,
+        };
+        // The two reserved bindings do not count.
+        if self.bindings.len() - 2 >= MAX_BINDINGS {
+            return Err(malformed("too many namespace declarations in scope"));
+        }
+        self.bindings.push(Binding {
+            prefix: in_input(self.input, prefix),
+            ns: (!ns.is_empty()).then(|| Ns::of(ns)),
+        });
+        Ok(())
+    }
+
+    /// The namespace of an element name with `prefix`.
+    fn resolve(&self, prefix: Option<&str>) -> Result<Ns> {
+        let mut bindings = self.bindings.iter().rev();
+        match prefix {
+            // The default namespace, if one is declared (and not undeclared).
+            None => Ok(bindings
+                .find(|b| b.prefix.is_empty())
+                .and_then(|b| b.ns)
+                .unwrap_or(Ns::None)),
+            Some(prefix) => bindings
+                .find(|b| !b.prefix.is_empty() && b.prefix == prefix)
+                .and_then(|b| b.ns)
+                .ok_or_else(|| malformed(format!("unbound namespace prefix {prefix}"))),
+        }
+    }
+
+    /// Keeps `attr` in `types` if it is `type` or `xsi:type` (whatever the prefix bound
+    /// to XSI); checks its value either way. Other prefixes need not be bound.
+    fn read_type(&self, attr: &Attribute<'_>, types: &mut Types<'a>) -> Result<()> {
+        let xsi = match split_qname(attr.key.0) {
+            ("type", None) => false,
+            ("type", prefix @ Some(_)) if self.resolve(prefix).ok() == Some(Ns::Xsi) => true,
+            _ => return check_value(attr),
+        };
+        // Normalisation changes only values with a reference or a `\t`, `\r` or `\n`:
+        // most are kept as they are, without the call.
+        let value = if attr
+            .value
+            .bytes()
+            .any(|b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
+        {
+            attr.normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| malformed(format!("bad attribute value: {e}")))?
+        } else {
+            Cow::Borrowed(&*attr.value)
+        };
+        if xsi {
+            types.xsi_type = Some(match value {
+                Cow::Borrowed(v) => in_input(self.input, local_part(v)),
+                Cow::Owned(v) => Cow::Owned(local_part(&v).to_owned()),
+            });
+        } else {
+            types.type_attr = Some(match value {
+                Cow::Borrowed(v) => in_input(self.input, v),
+                Cow::Owned(v) => Cow::Owned(v),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds `node` as the last child of the innermost open element (or as the root).
+    fn push(&mut self, node: Node<'a>) -> Result<u32> {
+        let index = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|i| *i != NONE)
+            .ok_or_else(|| malformed("too many elements"))?;
+        if let Some(open) = self.open.last_mut() {
+            if open.last_child == NONE {
+                self.nodes[open.node as usize].first_child = index;
+            } else {
+                self.nodes[open.last_child as usize].next_sibling = index;
+            }
+            open.last_child = index;
+        }
+        self.nodes.push(node);
+        Ok(index)
+    }
+
+    /// Adds a piece of text to the innermost open element: borrowed if it is the first,
+    /// copied together with the others if not. Text outside the root is dropped.
+    fn append(&mut self, piece: Cow<'a, str>) {
+        if piece.is_empty() {
+            return;
+        }
+        let Some(open) = self.open.last() else {
+            return;
+        };
+        let text = &mut self.nodes[open.node as usize].text;
+        if text.is_empty() {
+            *text = piece;
+        } else {
+            text.to_mut().push_str(&piece);
+        }
+    }
+
+    /// Reads the rest of the document.
+    fn finish(mut self) -> Result<Document<'a>> {
+        while !matches!(self.step()?, Step::Eof) {}
+        self.end()
+    }
+
+    /// The document, once the input has ended.
+    fn end(self) -> Result<Document<'a>> {
+        if !self.open.is_empty() {
+            return Err(malformed("the document ends inside an element"));
+        }
+        if self.nodes.is_empty() {
+            return Err(malformed("the document is empty"));
+        }
+        Ok(Document {
+            nodes: self.nodes,
+            types: self.types,
+        })
+    }
+
+    /// Whether the input not read yet holds `needle`.
+    fn rest_contains(&self, needle: &str) -> bool {
+        usize::try_from(self.reader.buffer_position())
+            .ok()
+            .and_then(|at| self.input.get(at..))
+            .is_none_or(|rest| rest.contains(needle))
+    }
 }
 
-/// Namespaces answers use, shared instead of allocated for every element.
-const NAMESPACES: &[&str] = &[VIM25_NS, SOAP_ENV_NS, XSI_NS];
+/// Checks the value of an attribute that is not kept: only a reference can make it bad.
+fn check_value(attr: &Attribute<'_>) -> Result<()> {
+    if attr.value.contains('&') {
+        attr.normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| malformed(format!("bad attribute value: {e}")))?;
+    }
+    Ok(())
+}
 
-/// Element names that make up nearly every vim25 property answer.
-const NAMES: &[&str] = &[
-    "propSet",
-    "name",
-    "val",
-    "objects",
-    "obj",
-    "returnval",
-    "missingSet",
-    "path",
-    "fault",
-    "token",
-    "GuestNicInfo",
-    "ipAddress",
-    "ipConfig",
-    "prefixLength",
-    "state",
-    "network",
-    "macAddress",
-    "connected",
-    "deviceConfigId",
-    "key",
-    "value",
-    "CustomFieldValue",
-    "CustomFieldDef",
-    "Envelope",
-    "Body",
-    "Fault",
-];
+/// The attribute names of one element.
+#[derive(Default)]
+struct Names<'e> {
+    first: Option<&'e str>,
+    /// The others; a set once there are many (a hostile answer could send thousands).
+    more: Vec<&'e str>,
+    many: HashSet<&'e str>,
+}
 
-/// The local parts of common `xsi:type` values.
-const TYPES: &[&str] = &[
-    "string",
-    "int",
-    "long",
-    "boolean",
-    "dateTime",
-    "ArrayOfGuestNicInfo",
-    "VirtualMachinePowerState",
-    "VirtualMachineConnectionState",
-    "ArrayOfCustomFieldValue",
-    "ArrayOfCustomFieldDef",
-    "CustomFieldStringValue",
-];
+impl<'e> Names<'e> {
+    /// Adds `name`; false if it was there already.
+    fn insert(&mut self, name: &'e str) -> bool {
+        let Some(first) = self.first else {
+            self.first = Some(name);
+            return true;
+        };
+        if first == name {
+            return false;
+        }
+        if self.many.is_empty() {
+            if self.more.contains(&name) {
+                return false;
+            }
+            self.more.push(name);
+            if self.more.len() >= 16 {
+                self.many.extend(self.more.drain(..));
+            }
+            return true;
+        }
+        self.many.insert(name)
+    }
+}
 
-/// `s` as one of the `known` strings if it is one, else an owned copy.
-fn intern(s: &str, known: &[&'static str]) -> Cow<'static, str> {
-    match known.iter().find(|k| **k == s) {
-        Some(k) => Cow::Borrowed(k),
+/// `s` borrowed from `input` if it is a slice of it, else a copy. quick-xml hands out
+/// names and attribute values borrowed from its event, not from the input they point
+/// into: finding their place in the input gives them the input's lifetime.
+#[inline]
+fn in_input<'a>(input: &'a str, s: &str) -> Cow<'a, str> {
+    let within = (s.as_ptr() as usize)
+        .checked_sub(input.as_ptr() as usize)
+        .and_then(|start| input.get(start..start.checked_add(s.len())?));
+    match within {
+        Some(slice) => Cow::Borrowed(slice),
         None => Cow::Owned(s.to_owned()),
     }
 }
 
-fn attach(
-    stack: &[(Element, usize)],
-    done: &mut Vec<Element>,
-    root: &mut Option<Element>,
-    element: Element,
-) {
-    if stack.is_empty() {
-        *root = Some(element);
-    } else {
-        done.push(element);
+/// The local name and prefix of a qualified name, split at its first `:` as quick-xml
+/// splits them (a byte scan: names are short, and this is once per element).
+fn split_qname(qname: &str) -> (&str, Option<&str>) {
+    match qname.bytes().position(|b| b == b':') {
+        Some(colon) => (
+            qname.get(colon + 1..).unwrap_or_default(),
+            qname.get(..colon),
+        ),
+        None => (qname, None),
     }
+}
+
+/// The local part of a qualified name: `xsd:string` -> `string`.
+fn local_part(qname: &str) -> &str {
+    match qname.bytes().rposition(|b| b == b':') {
+        Some(colon) => qname.get(colon + 1..).unwrap_or_default(),
+        None => qname,
+    }
+}
+
+fn utf8(xml: &[u8]) -> Result<&str> {
+    std::str::from_utf8(xml)
+        .map_err(|e| Error::decode(format!("the SOAP response is not UTF-8: {e}")))
 }
 
 fn malformed(what: impl std::fmt::Display) -> Error {
     Error::decode(format!("malformed SOAP response: {what}"))
 }
 
-/// Parses a response envelope into its answer or fault.
-pub(crate) fn parse_envelope(xml: &[u8]) -> Result<Reply> {
-    let root = parse_document(xml)?;
-    if !root.is(SOAP_ENV_NS, "Envelope") {
-        return Err(malformed(format!(
-            "the root element is {:?}, not a SOAP envelope",
-            root.name
-        )));
+/// What the start of a response envelope says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Prefix {
+    /// An answer in the vim25 namespace, with the `token` of its `returnval` if asked for
+    /// (trimmed; `None` if absent or empty).
+    Answer { token: Option<String> },
+    /// A `soapenv:Fault`.
+    Fault(SoapFault),
+}
+
+/// Reads a response envelope only as far as it takes to tell an answer from a fault,
+/// and, with `token`, to find the `token` of a `RetrieveResult` (the first `token` child
+/// of the answer's first `returnval`). The rest of an answer is left for its decoding,
+/// which checks it; a fault is read whole.
+///
+/// vim25's `RetrieveResult` is a sequence of `token` then `objects`, so the token, when
+/// there is one, comes before the objects. Should a server put one after them, it is
+/// found all the same: the rest is read if it contains the word `token` at all.
+pub(crate) fn read_prefix(xml: &[u8], token: bool) -> Result<Prefix> {
+    let text = utf8(xml)?;
+    let mut builder = Builder::new(text, 16);
+    let (mut root, mut body, mut answer, mut returnval, mut token_node) =
+        (NONE, NONE, NONE, NONE, NONE);
+    let mut skimming = false;
+    let found = |token: Option<&str>| -> Result<Prefix> {
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        Ok(Prefix::Answer {
+            token: token.map(str::to_owned),
+        })
+    };
+    loop {
+        match builder.step()? {
+            Step::Opened {
+                node,
+                parent,
+                closed,
+            } => {
+                let element = &builder.nodes[node as usize];
+                let is =
+                    |ns: &str, name: &str| element.name == name && element.ns.uri() == Some(ns);
+                if parent == NONE {
+                    if !is(SOAP_ENV_NS, "Envelope") {
+                        return Err(malformed(format!(
+                            "the root element is {:?}, not a SOAP envelope",
+                            element.name
+                        )));
+                    }
+                    if closed {
+                        return Err(malformed("the envelope has no Body"));
+                    }
+                    root = node;
+                } else if parent == root && body == NONE && is(SOAP_ENV_NS, "Body") {
+                    if closed {
+                        return Err(malformed("the Body is empty"));
+                    }
+                    body = node;
+                } else if parent == body && answer == NONE {
+                    if is(SOAP_ENV_NS, "Fault") {
+                        return match builder.finish()?.reply()? {
+                            Reply::Fault(fault) => Ok(Prefix::Fault(fault)),
+                            Reply::Answer(_) => found(None),
+                        };
+                    }
+                    if element.ns != Ns::Vim25 {
+                        return Err(malformed(format!(
+                            "the answer {:?} is not in the vim25 namespace",
+                            element.name
+                        )));
+                    }
+                    if !token || closed {
+                        return found(None);
+                    }
+                    answer = node;
+                } else if parent == answer && returnval == NONE && element.name == "returnval" {
+                    if closed {
+                        return found(None);
+                    }
+                    returnval = node;
+                } else if parent == returnval && token_node == NONE {
+                    if element.name == "token" {
+                        if closed {
+                            return found(None);
+                        }
+                        token_node = node;
+                    } else if element.name == "objects" && !skimming {
+                        // No token before the objects: the last page, unless one follows.
+                        if !builder.rest_contains("token") {
+                            return found(None);
+                        }
+                        skimming = true;
+                    }
+                }
+            }
+            Step::Closed { node } => {
+                if node == token_node {
+                    return found(Some(&builder.nodes[node as usize].text));
+                }
+                if node == returnval || node == answer {
+                    return found(None);
+                }
+                if node == body {
+                    return Err(malformed("the Body is empty"));
+                }
+                if node == root {
+                    return Err(malformed("the envelope has no Body"));
+                }
+            }
+            Step::Other => {}
+            Step::Eof => {
+                return Err(builder
+                    .end()
+                    .err()
+                    .unwrap_or_else(|| malformed("the envelope has no Body")))
+            }
+        }
     }
-    let body = root
-        .children
-        .into_iter()
-        .find(|c| c.is(SOAP_ENV_NS, "Body"))
-        .ok_or_else(|| malformed("the envelope has no Body"))?;
-    let first = body
-        .children
-        .into_iter()
-        .next()
-        .ok_or_else(|| malformed("the Body is empty"))?;
-    if first.is(SOAP_ENV_NS, "Fault") {
-        return Ok(Reply::Fault(fault_of(&first)));
-    }
-    if first.ns.as_deref() != Some(VIM25_NS) {
-        return Err(malformed(format!(
-            "the answer {:?} is not in the vim25 namespace",
-            first.name
-        )));
-    }
-    Ok(Reply::Answer(first))
 }
 
 /// The fault of a response body, if it is a well-formed envelope holding one.
 pub(crate) fn parse_fault(xml: &[u8]) -> Option<SoapFault> {
-    match parse_envelope(xml) {
+    match Document::parse(xml).ok()?.reply() {
         Ok(Reply::Fault(fault)) => Some(fault),
         _ => None,
     }
 }
 
-fn fault_of(fault: &Element) -> SoapFault {
+fn fault_of(fault: Element<'_>) -> SoapFault {
     let non_empty = |s: Option<&str>| {
         s.map(str::trim)
             .filter(|s| !s.is_empty())
@@ -309,10 +852,14 @@ fn fault_of(fault: &Element) -> SoapFault {
     // the xsi:type names the fault, the element name is the type plus "Fault".
     let fault_type = fault
         .child("detail")
-        .and_then(|d| d.children.first())
-        .map(|d| match &d.xsi_type {
-            Some(t) => t.to_string(),
-            None => d.name.strip_suffix("Fault").unwrap_or(&d.name).to_owned(),
+        .and_then(Element::first_child)
+        .map(|d| match d.xsi_type() {
+            Some(t) => t.to_owned(),
+            None => d
+                .name()
+                .strip_suffix("Fault")
+                .unwrap_or(d.name())
+                .to_owned(),
         });
     SoapFault {
         code: non_empty(fault.child_text("faultcode")),
@@ -340,15 +887,9 @@ impl MoRef {
     }
 
     /// Reads a reference element; its type comes from the `type` attribute.
-    pub(crate) fn from_element(element: &Element) -> Result<MoRef> {
-        let kind = element
-            .type_attr
-            .clone()
-            .ok_or_else(|| malformed(format!("{} has no type attribute", element.name)))?;
-        if element.text.trim().is_empty() {
-            return Err(malformed(format!("{} is an empty reference", element.name)));
-        }
-        Ok(MoRef::new(kind, element.text.trim()))
+    pub(crate) fn from_element(element: Element<'_>) -> Result<MoRef> {
+        let (kind, value) = reference(element)?;
+        Ok(MoRef::new(kind, value))
     }
 
     /// Writes the reference as element `tag`.
@@ -381,6 +922,21 @@ pub(crate) fn envelope(operation: &str, this: &MoRef, args: &str) -> String {
     out
 }
 
+/// The type and id of a reference element, borrowed from its document.
+pub(crate) fn reference<'d>(element: Element<'d>) -> Result<(&'d str, &'d str)> {
+    let kind = element
+        .type_attr()
+        .ok_or_else(|| malformed(format!("{} has no type attribute", element.name())))?;
+    let value = element.text().trim();
+    if value.is_empty() {
+        return Err(malformed(format!(
+            "{} is an empty reference",
+            element.name()
+        )));
+    }
+    Ok((kind, value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,21 +947,83 @@ mod tests {
  <v:userName>a &amp; b &#x41;</v:userName><v:x xsi:type="xsd:string"><![CDATA[<raw>]]></v:x>
  <v:ref type="Folder">group-d1</v:ref></v:returnval></v:LoginResponse></S:Body></S:Envelope>"#;
 
+    fn answer<'d>(doc: &'d Document<'d>) -> Element<'d> {
+        match doc.reply().unwrap() {
+            Reply::Answer(answer) => answer,
+            Reply::Fault(fault) => panic!("fault {fault:?}"),
+        }
+    }
+
+    fn decode_error(xml: &str) -> Error {
+        let e = Document::parse(xml.as_bytes())
+            .and_then(|doc| doc.reply().map(drop))
+            .unwrap_err();
+        assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode, "{xml}: {e}");
+        e
+    }
+
     #[test]
     fn answers_are_read_with_namespaces_and_entities() {
-        let Reply::Answer(answer) = parse_envelope(ANSWER.as_bytes()).unwrap() else {
-            panic!("expected an answer")
-        };
-        assert_eq!(answer.name, "LoginResponse");
+        let doc = Document::parse(ANSWER.as_bytes()).unwrap();
+        let answer = answer(&doc);
+        assert_eq!(answer.name(), "LoginResponse");
+        assert_eq!(answer.ns(), Some(VIM25_NS));
         let rv = answer.child("returnval").unwrap();
         assert_eq!(rv.child_text("userName"), Some("a & b A"));
         let x = rv.child("x").unwrap();
-        assert_eq!(
-            (x.xsi_type.as_deref(), x.text.as_str()),
-            (Some("string"), "<raw>")
-        );
+        assert_eq!((x.xsi_type(), x.text()), (Some("string"), "<raw>"));
         let r = MoRef::from_element(rv.child("ref").unwrap()).unwrap();
         assert_eq!(r, MoRef::new("Folder", "group-d1"));
+        assert_eq!(
+            rv.children().map(Element::name).collect::<Vec<_>>(),
+            ["key", "userName", "x", "ref"]
+        );
+        assert_eq!(rv.children_named("key").count(), 1);
+    }
+
+    #[test]
+    fn names_and_verbatim_texts_borrow_from_the_input() {
+        let doc = Document::parse(ANSWER.as_bytes()).unwrap();
+        let node = |name: &str| doc.nodes.iter().find(|n| n.name == name).unwrap();
+        assert!(doc.nodes.iter().all(|n| matches!(n.name, Cow::Borrowed(_))));
+        assert!(matches!(node("key").text, Cow::Borrowed("k")));
+        assert!(matches!(node("x").text, Cow::Borrowed("<raw>")));
+        let types = |name: &str| &doc.types[node(name).types as usize];
+        assert!(matches!(types("x").xsi_type, Some(Cow::Borrowed("string"))));
+        assert!(matches!(
+            types("ref").type_attr,
+            Some(Cow::Borrowed("Folder"))
+        ));
+        assert_eq!(doc.types.len(), 2, "only elements with a type attribute");
+        assert!(std::mem::size_of::<Node<'_>>() <= 64);
+        // Entities change the text: it is put together in a copy.
+        assert!(matches!(node("userName").text, Cow::Owned(_)));
+        // Line ends are normalised, attribute values too.
+        let xml = "<a type=\"x&amp;y\">one\r\ntwo</a>";
+        let doc = Document::parse(xml.as_bytes()).unwrap();
+        assert_eq!(doc.root().text(), "one\ntwo");
+        assert_eq!(doc.root().type_attr(), Some("x&y"));
+    }
+
+    #[test]
+    fn elements_link_children_and_siblings_in_document_order() {
+        let xml = "<r><a><b/><c>t</c></a><d/>tail</r>";
+        let doc = Document::parse(xml.as_bytes()).unwrap();
+        let names: Vec<_> = doc.nodes.iter().map(|n| n.name.as_ref()).collect();
+        assert_eq!(names, ["r", "a", "b", "c", "d"]);
+        let root = doc.root();
+        assert_eq!(root.text(), "tail");
+        let a = root.first_child().unwrap();
+        assert_eq!(
+            a.children().map(Element::name).collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        assert_eq!(a.child_text("c"), Some("t"));
+        assert_eq!(
+            root.child("d").unwrap().first_child().map(Element::name),
+            None
+        );
+        assert_eq!(root.children().count(), 2);
     }
 
     #[test]
@@ -415,6 +1033,10 @@ mod tests {
         assert_eq!(fault.fault_type.as_deref(), Some("InvalidLogin"));
         assert_eq!(fault.code.as_deref(), Some("ServerFaultCode"));
         assert_eq!(fault.message.as_deref(), Some("Cannot complete login"));
+        assert_eq!(
+            read_prefix(xml.as_bytes(), true).unwrap(),
+            Prefix::Fault(fault)
+        );
     }
 
     #[test]
@@ -423,13 +1045,229 @@ mod tests {
             "<Envelope><Body/></Envelope>",
             r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><X/></soapenv:Body></soapenv:Envelope>"#,
             r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><X xmlns="urn:vim25">"#,
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body></soapenv:Body></soapenv:Envelope>"#,
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/></soapenv:Envelope>"#,
             "<a></b>",
             "",
             "<a>&bogus;</a>",
+            "<a>&#xFFFFFFFF;</a>",
+            "<a/><b/>",
+            "<a/>text<b/>",
+            "</a>",
+            "<a><b></a>",
+            "<a>",
+            "<p:a/>",
+            r#"<a type="&bogus;"/>"#,
+            r#"<a other="&bogus;"/>"#,
+            r#"<a x="1" x="2"/>"#,
+            r#"<a x="1" y="2" x="3"/>"#,
         ] {
-            let e = parse_envelope(bad.as_bytes()).unwrap_err();
+            decode_error(bad);
+            let e = read_prefix(bad.as_bytes(), true).unwrap_err();
             assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode, "{bad}: {e}");
         }
+        let e = Document::parse(&[b'<', b'a', b'>', 0xff, b'<', b'/', b'a', b'>']).unwrap_err();
+        assert!(e.to_string().contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn repeated_attributes_are_refused_among_many() {
+        let names: Vec<String> = (0..40).map(|i| format!("a{i}=\"{i}\"")).collect();
+        let xml = format!("<r {}/>", names.join(" "));
+        assert!(Document::parse(xml.as_bytes()).is_ok());
+        for repeat in ["a0", "a1", "a15", "a16", "a39"] {
+            let xml = format!("<r {} {repeat}=\"x\"/>", names.join(" "));
+            let e = Document::parse(xml.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("repeated"), "{repeat}: {e}");
+        }
+    }
+
+    /// Every element's name, namespace and type attributes; `None` for an error.
+    type Read = Option<Vec<(String, Option<String>, Option<String>, Option<String>)>>;
+
+    /// How quick-xml's `NsReader` resolves the names of `xml` (the parser used it before
+    /// it resolved namespaces itself).
+    fn as_ns_reader_reads(xml: &str) -> Read {
+        use quick_xml::name::ResolveResult;
+        let mut reader = quick_xml::NsReader::from_str(xml);
+        let mut out = Vec::new();
+        loop {
+            let (ns, event) = reader.read_resolved_event().ok()?;
+            match event {
+                Event::Start(ref start) | Event::Empty(ref start) => {
+                    let ns = match ns {
+                        ResolveResult::Bound(ns) => Some(Ns::of(ns.0).uri()?.to_owned()),
+                        ResolveResult::Unbound => None,
+                        ResolveResult::Unknown(_) => return None,
+                    };
+                    let (mut xsi_type, mut type_attr) = (None, None);
+                    for attr in start.attributes() {
+                        let attr = attr.ok()?;
+                        let (attr_ns, local) = reader.resolver().resolve_attribute(attr.key);
+                        let value = attr.normalized_value(XmlVersion::Implicit1_0).ok()?;
+                        match (attr_ns, local.as_ref()) {
+                            (ResolveResult::Bound(ns), "type") if ns.0 == XSI_NS => {
+                                xsi_type = Some(local_part(&value).to_owned())
+                            }
+                            (ResolveResult::Unbound, "type") => {
+                                type_attr = Some(value.into_owned())
+                            }
+                            _ => {}
+                        }
+                    }
+                    let name = start.local_name().as_ref().to_owned();
+                    out.push((name, ns, xsi_type, type_attr));
+                }
+                Event::Eof => return Some(out),
+                _ => {}
+            }
+        }
+    }
+
+    fn as_we_read(xml: &str) -> Read {
+        let doc = Document::parse(xml.as_bytes()).ok()?;
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let read = (0..doc.nodes.len() as u32)
+            .map(|index| Element { doc: &doc, index })
+            .map(|e| {
+                let name = e.name().to_owned();
+                (
+                    name,
+                    owned(e.ns()),
+                    owned(e.xsi_type()),
+                    owned(e.type_attr()),
+                )
+            })
+            .collect();
+        Some(read)
+    }
+
+    #[test]
+    fn namespaces_resolve_as_quick_xml_resolves_them() {
+        let many: String = (0..MAX_BINDINGS)
+            .map(|i| format!(r#" xmlns:p{i}="u{i}""#))
+            .collect();
+        let mut cases: Vec<String> = [
+            r#"<a xmlns="urn:vim25"><b xmlns=""><c/></b><d/></a>"#,
+            r#"<a xmlns:v="urn:vim25"><v:b xmlns:v=""/></a>"#,
+            r#"<a xmlns:v="urn:vim25"><b xmlns:v=""><v:c/></b></a>"#,
+            r#"<a xmlns:v="urn:vim25"><b xmlns:v="other"><v:c/></b><v:d/></a>"#,
+            r#"<a xmlns:v="urn:vim25"><v:b/><v:c xmlns:w="x"/><w:d/></a>"#,
+            r#"<xml:a/>"#,
+            r#"<xmlns:a/>"#,
+            r#"<a xmlns:xml="http://www.w3.org/XML/1998/namespace"/>"#,
+            r#"<a xmlns:xml="other"/>"#,
+            r#"<a xmlns:xmlns="http://www.w3.org/2000/xmlns/"/>"#,
+            r#"<a xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#,
+            r#"<a xmlns:p="http://www.w3.org/2000/xmlns/"/>"#,
+            r#"<a xmlns="http://www.w3.org/XML/1998/namespace"/>"#,
+            r#"<a xmlns:="urn:vim25"><b/></a>"#,
+            r#"<:a/>"#,
+            r#"<p:a:b xmlns:p="urn:vim25"/>"#,
+            r#"<a xmlnsfoo="1" p:x="1" type="t"/>"#,
+            r#"<a xsi:type="xsd:string" xmlns:xsi="{xsi}"/>"#,
+            r#"<a xmlns:xsi="{xsi}"><b xsi:type="x:y" xmlns:xsi="other"/><c xsi:type="z"/></a>"#,
+            r#"<a xmlns:i="{xsi}" xmlns:j="{xsi}" i:type="one" j:type="two" type="&amp;t"/>"#,
+            r#"<a xmlns:i="{xsi}" i:type="a&amp;b:c"/>"#,
+            r#"<a xmlns="a&amp;b"/>"#,
+            r#"<a xmlns="&bogus;"/>"#,
+            r#"<a xmlns:p="{xsi}" p:type="&bogus;"/>"#,
+            r#"<a xmlns:p="urn:vim25"><p:b></p:b><p:c/></a>"#,
+            r#"<a{many}><p0:b/></a>"#,
+            r#"<a{many} xmlns:extra="u"/>"#,
+            r#"<a{many}><b xmlns:x="y"/></a>"#,
+            r#"<a{many}><b/><c xmlns:p0="v"/></a>"#,
+        ]
+        .iter()
+        .map(|xml| xml.replace("{xsi}", XSI_NS).replace("{many}", &many))
+        .collect();
+        cases.push(ANSWER.to_owned());
+        for xml in &cases {
+            assert_eq!(as_we_read(xml), as_ns_reader_reads(xml), "{xml}");
+        }
+        assert!(as_we_read(&cases[0]).is_some());
+        assert!(
+            as_we_read(&cases[8]).is_none(),
+            "the xml prefix is reserved"
+        );
+        assert!(as_we_read(&cases[25]).is_some(), "128 declarations");
+        assert!(as_we_read(&cases[26]).is_none(), "too many declarations");
+        assert!(as_we_read(&cases[27]).is_none(), "too many declarations");
+        assert!(as_we_read(&cases[28]).is_none(), "a redeclaration counts");
+    }
+
+    #[test]
+    fn documents_nest_at_most_max_depth_elements() {
+        let nested = |depth: usize| "<a>".repeat(depth) + &"</a>".repeat(depth);
+        assert!(Document::parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+        let e = Document::parse(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("too deeply"), "{e}");
+        let e = Document::parse(nested(100_000).as_bytes()).unwrap_err();
+        assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
+    }
+
+    fn page(inner: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header><x><y/></x></soapenv:Header><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25">{inner}</RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#
+        )
+    }
+
+    fn token_of(xml: &str) -> Option<String> {
+        match read_prefix(xml.as_bytes(), true).unwrap() {
+            Prefix::Answer { token } => token,
+            Prefix::Fault(f) => panic!("fault {f:?}"),
+        }
+    }
+
+    #[test]
+    fn the_prefix_finds_a_page_token_wherever_it_is() {
+        let objects = r#"<objects><obj type="VirtualMachine">vm-1</obj></objects>"#;
+        let cases = [
+            (format!("<returnval><token> t1 </token>{objects}</returnval>"), Some("t1")),
+            (format!("<returnval>{objects}<token>t&amp;2</token></returnval>"), Some("t&2")),
+            (format!("<returnval>{objects}</returnval>"), None),
+            (format!("<returnval>{objects}<x>token</x></returnval>"), None),
+            (format!("<returnval><token/>{objects}</returnval>"), None),
+            (format!("<returnval><token>  </token>{objects}</returnval>"), None),
+            ("<returnval/>".to_owned(), None),
+            (String::new(), None),
+            ("<other><token>no</token></other><returnval><token>t3</token></returnval>".to_owned(), Some("t3")),
+            ("<returnval><objects><token>deeper</token></objects></returnval><returnval><token>second</token></returnval>".to_owned(), None),
+        ];
+        for (inner, token) in cases {
+            let xml = page(&inner);
+            assert_eq!(token_of(&xml).as_deref(), token, "{inner}");
+            // The full parse agrees.
+            let doc = Document::parse(xml.as_bytes()).unwrap();
+            let full = answer(&doc)
+                .child("returnval")
+                .and_then(|rv| rv.child_text("token"))
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            assert_eq!(full, token, "{inner}");
+        }
+        assert_eq!(
+            read_prefix(
+                page("<returnval><token>t1</token></returnval>").as_bytes(),
+                false
+            )
+            .unwrap(),
+            Prefix::Answer { token: None },
+            "not asked for"
+        );
+    }
+
+    #[test]
+    fn the_prefix_reads_no_further_than_it_needs() {
+        // Broken after the token (or after the answer starts, without a token): the
+        // decoding of the whole answer finds it.
+        let broken = page("<returnval><token>t1</token><objects>&bogus;</returnval>");
+        assert_eq!(token_of(&broken).as_deref(), Some("t1"));
+        decode_error(&broken);
+        let xml = page("<returnval>");
+        let cut = &xml[..xml.find("<returnval>").unwrap() + "<returnval>".len()];
+        let e = read_prefix(cut.as_bytes(), true).unwrap_err();
+        assert!(e.to_string().contains("ends inside"), "{e}");
     }
 
     #[test]
@@ -443,7 +1281,8 @@ mod tests {
         );
         assert!(xml.contains(r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>a&lt;b&amp;&quot;c&quot;</userName></Login>"#), "{xml}");
         // What we write, we can read back.
-        let root = parse_document(xml.as_bytes()).unwrap();
-        assert_eq!(root.name, "Envelope");
+        let doc = Document::parse(xml.as_bytes()).unwrap();
+        assert_eq!(doc.root().name(), "Envelope");
+        assert_eq!(answer(&doc).child_text("userName"), Some("a<b&\"c\""));
     }
 }

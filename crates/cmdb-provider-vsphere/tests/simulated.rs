@@ -264,6 +264,55 @@ async fn a_malformed_answer_is_a_decode_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_page_that_fails_to_decode_ends_the_listing_and_closes_the_session() {
+    let sim = SimulatedVsphere::start(&[("DC0", 250)]).await;
+    // The simulator writes power states unescaped: the first page's token is read from
+    // its start, then decoding the whole page finds the unknown entity.
+    let vm = sim
+        .vms()
+        .into_iter()
+        .find(|v| v.name == "DC0-vm-0003")
+        .unwrap();
+    sim.set_power_state(&vm.instance_uuid, "&bogus;");
+    let (sizes, _, error) = drain(&provider(&sim, SimulatedVsphere::PASSWORD)).await;
+    let e = error.expect("an error");
+    assert!(sizes.is_empty());
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert!(e.to_string().contains("RetrievePropertiesEx"), "{e}");
+    // Closed before the error was handed on, the next page's request cancelled.
+    assert_eq!((sim.sessions_alive(), sim.views_alive()), (0, 0));
+    let calls = sim.calls();
+    assert_eq!(&calls[calls.len() - 2..], ["DestroyView", "Logout"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_page_is_asked_for_while_the_current_one_is_consumed() {
+    let sim = SimulatedVsphere::start(&[("DC0", 250)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let mut stream = p.pages();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.hosts.len(), 100);
+    // The stream is not polled now: the second page is requested all the same, once.
+    for _ in 0..500 {
+        if sim.count("ContinueRetrievePropertiesEx") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.count("ContinueRetrievePropertiesEx"), 1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        sim.count("ContinueRetrievePropertiesEx"),
+        1,
+        "no more than one page ahead"
+    );
+    let rest: Vec<usize> = stream.map(|p| p.unwrap().hosts.len()).collect().await;
+    assert_eq!(rest, [100, 50]);
+    assert_eq!(sim.count("ContinueRetrievePropertiesEx"), 2);
+    assert_eq!((sim.sessions_alive(), sim.views_alive()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn unavailable_answers_are_retried_with_backoff() {
     let sim = SimulatedVsphere::start(&[("DC0", 150)]).await;
     sim.fail_nth_with_status("RetrievePropertiesEx", 2, 503);
