@@ -412,12 +412,12 @@ async fn persistent_failures_pass_the_error_conformance_suite() {
         )
         .build()
         .unwrap();
-    // Page one succeeds, page two fails on both attempts.
-    let sim_ref = &sim;
+    // Page one succeeds, page two fails on both attempts (asked for while page one is
+    // still being decoded).
+    sim.fail_page(1, 2, 500);
     let mut stream = provider.pages();
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.hosts.len(), 100);
-    sim_ref.fail_next(2, 500);
     let e = stream.next().await.unwrap().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(

@@ -79,6 +79,8 @@ struct State {
     failures: Vec<u16>,
     latency: Option<Duration>,
     fail_pages_from: Option<u64>,
+    /// Page (0-based) -> the statuses its next requests answer with.
+    page_failures: HashMap<u64, Vec<u16>>,
     answered: Vec<String>,
     request_serial: u64,
     /// The instances of the DescribeInstances page being answered, as JSON text.
@@ -126,6 +128,7 @@ impl SimulatedAliyun {
             failures: Vec::new(),
             latency: None,
             fail_pages_from: None,
+            page_failures: HashMap::new(),
             answered: Vec::new(),
             request_serial: 0,
             page_text: None,
@@ -233,6 +236,18 @@ impl SimulatedAliyun {
     /// it makes a steady mix of faults, e.g. 20% throttled and 5% 5xx.
     pub fn fail_every(&self, k: u64, status: u16) {
         lock(&self.state).fail_every = (k > 0).then_some((k, status));
+    }
+
+    /// Answers the next `n` requests for `DescribeInstances` page `k` (0-based, as in
+    /// [`fail_pages_from`](Self::fail_pages_from)) with `status`, as
+    /// [`fail_next`](Self::fail_next) does: unlike `fail_next`, it holds however far ahead
+    /// of the consumer the client asks for pages.
+    pub fn fail_page(&self, k: u64, n: usize, status: u16) {
+        lock(&self.state)
+            .page_failures
+            .entry(k)
+            .or_default()
+            .extend(std::iter::repeat_n(status, n));
     }
 
     /// Refuses for good every `DescribeInstances` page from page `k` on (0-based: the
@@ -621,6 +636,22 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
     )
 }
 
+/// A 5xx answer: 503 is `ServiceUnavailable`, anything else `InternalError`.
+fn server_error(status: u16) -> Answer {
+    match status {
+        503 => error(
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        ),
+        _ => error(
+            status,
+            "InternalError",
+            "The request processing has failed due to some unknown error.",
+        ),
+    }
+}
+
 fn handle(s: &mut State, request: &Request) -> Result<Value, Answer> {
     verify_signature(s, request)?;
     s.accepted += 1;
@@ -630,18 +661,7 @@ fn handle(s: &mut State, request: &Request) -> Result<Value, Answer> {
         .map(|(_, status)| status);
     if periodic.is_some() || !s.failures.is_empty() {
         let status = periodic.unwrap_or_else(|| s.failures.remove(0));
-        return Err(match status {
-            503 => error(
-                503,
-                "ServiceUnavailable",
-                "The request has failed due to a temporary failure of the server.",
-            ),
-            _ => error(
-                status,
-                "InternalError",
-                "The request processing has failed due to some unknown error.",
-            ),
-        });
+        return Err(server_error(status));
     }
     if s.throttle_every > 0 && s.accepted % s.throttle_every == 0 {
         let (status, body, _) = error(
@@ -690,6 +710,11 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
             }
         },
     };
+    if let Some(statuses) = s.page_failures.get_mut(&((offset / max) as u64)) {
+        if !statuses.is_empty() {
+            return Err(server_error(statuses.remove(0)));
+        }
+    }
     if s.fail_pages_from
         .is_some_and(|k| (offset / max) as u64 >= k)
     {
