@@ -129,8 +129,19 @@ impl Host {
             f.str(b'k', k);
             f.json(v);
         }
-        hex::encode(f.0.finalize())
+        lower_hex(&f.0.finalize())
     }
+}
+
+/// Lowercase hex of `bytes`, written into a string of the right size at once.
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    hex
 }
 
 #[cfg(test)]

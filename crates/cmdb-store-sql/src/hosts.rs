@@ -65,8 +65,11 @@ const COLUMNS: &[&str] = &[
 const KEEP_ON_UPDATE: &[&str] = &["vendor", "instance_id", "first_seen_at"];
 
 /// Hosts per multi-row statement: 35 parameters each stays well below every backend's
-/// parameter limit (SQLite 32766, PostgreSQL and MySQL 65535).
-const ROWS_PER_STATEMENT: usize = 500;
+/// parameter limit (SQLite 32766, PostgreSQL and MySQL 65535). A page of 100 is one
+/// statement, and a batch of several pages is several statements of the same text, which
+/// each connection prepares once: a statement of 500 rows for each batch size cost a few
+/// MB of prepared statements per connection and was no faster.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// Keys per `IN (...)` list.
 const KEYS_PER_STATEMENT: usize = 1000;
@@ -88,9 +91,10 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// A host ready to be written.
-struct Row {
-    host: Host,
+/// A host ready to be written: the values a column needs beyond the host's own fields,
+/// which are bound borrowed from the host.
+struct Row<'a> {
+    host: &'a Host,
     hash: String,
     name_lc: String,
     ip_search: String,
@@ -109,10 +113,11 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> std::result::Result<String, Stri
 /// Checks a value against its column's limit (in characters) and against NUL, which
 /// PostgreSQL refuses in text.
 fn check(field: &str, value: &str, max_chars: usize) -> std::result::Result<(), String> {
-    if value.contains('\0') {
+    if value.as_bytes().contains(&0) {
         return Err(format!("{field} contains a NUL character"));
     }
-    if max_chars > 0 {
+    // A string has at most as many characters as bytes: count only when it may matter.
+    if max_chars > 0 && value.len() > max_chars {
         let n = value.chars().count();
         if n > max_chars {
             return Err(format!(
@@ -127,16 +132,15 @@ fn check_opt(field: &str, value: Option<&str>, max: usize) -> std::result::Resul
     value.map_or(Ok(()), |v| check(field, v, max))
 }
 
-impl Row {
-    /// The row of `host` as seen by a sync of `scope`, or why it cannot be stored.
-    fn new(scope: &SyncScope, host: &Host) -> std::result::Result<Row, String> {
+impl<'a> Row<'a> {
+    /// The row of `host` as seen by a sync of `scope`, or why it cannot be stored. The
+    /// host's `secret_id` is not used: the row is bound with the scope's.
+    fn new(scope: &SyncScope, host: &'a Host) -> std::result::Result<Row<'a>, String> {
         scope.check_host(host)?;
-        let mut host = host.clone();
-        host.secret_id.clone_from(&scope.secret_id);
         let name_lc = host.name.to_lowercase();
         // Limits match the columns of migration 1 (0: unbounded text).
         check("instance_id", &host.instance_id, 255)?;
-        check("secret_id", &host.secret_id, 255)?;
+        check("secret_id", &scope.secret_id, 255)?;
         check("region", &host.region, 255)?;
         check_opt("zone", host.zone.as_deref(), 255)?;
         check("name", &host.name, 512)?;
@@ -150,19 +154,17 @@ impl Row {
         check_opt("image_id", host.image_id.as_deref(), 255)?;
         check_opt("vpc_id", host.vpc_id.as_deref(), 255)?;
         check_opt("serial_number", host.serial_number.as_deref(), 255)?;
+        let mut ip_search = String::new();
         for ip in host.public_ips.iter().chain(&host.private_ips) {
             check("ip address", ip, 0)?;
+            if !ip_search.is_empty() {
+                ip_search.push(IP_SEPARATOR);
+            }
+            ip_search.push_str(ip);
         }
         if host.memory_mib.is_some_and(|m| i64::try_from(m).is_err()) {
             return Err("memory_mib is too large".to_owned());
         }
-        let ip_search = host
-            .public_ips
-            .iter()
-            .chain(&host.private_ips)
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(&IP_SEPARATOR.to_string());
         Ok(Row {
             hash: host.content_hash(),
             name_lc,
@@ -177,75 +179,97 @@ impl Row {
         })
     }
 
-    /// Binds the row's values in [`COLUMNS`] order.
-    fn bind(&self, sql: &mut Sql, seen_at: i64) {
-        let h = &self.host;
+    /// Binds the row's values in [`COLUMNS`] order, borrowed: the driver copies them once.
+    fn bind<'q>(&'q self, sql: &mut Sql<'q>, secret_id: &'q str, seen_at: i64) {
+        let h = self.host;
         let int = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         sql.push("(");
-        sql.bind(h.vendor.as_str().to_owned()).push(", ");
-        sql.bind(h.instance_id.clone()).push(", ");
-        sql.bind(h.secret_id.clone()).push(", ");
-        sql.bind(h.region.clone()).push(", ");
-        sql.bind(h.zone.clone()).push(", ");
-        sql.bind(h.name.clone()).push(", ");
-        sql.bind(self.name_lc.clone()).push(", ");
-        sql.bind(h.description.clone()).push(", ");
-        sql.bind(h.hostname.clone()).push(", ");
-        sql.bind(h.status.as_str().to_owned()).push(", ");
-        sql.bind(h.raw_status.clone()).push(", ");
-        sql.bind(h.instance_type.clone()).push(", ");
+        sql.bind(h.vendor.as_str()).push(", ");
+        sql.bind(h.instance_id.as_str()).push(", ");
+        sql.bind(secret_id).push(", ");
+        sql.bind(h.region.as_str()).push(", ");
+        sql.bind(h.zone.as_deref()).push(", ");
+        sql.bind(h.name.as_str()).push(", ");
+        sql.bind(self.name_lc.as_str()).push(", ");
+        sql.bind(h.description.as_deref()).push(", ");
+        sql.bind(h.hostname.as_deref()).push(", ");
+        sql.bind(h.status.as_str()).push(", ");
+        sql.bind(h.raw_status.as_str()).push(", ");
+        sql.bind(h.instance_type.as_deref()).push(", ");
         sql.bind(int(h.cpu.map(u64::from))).push(", ");
         sql.bind(int(h.memory_mib)).push(", ");
         sql.bind(int(h.gpu_count.map(u64::from))).push(", ");
-        sql.bind(h.gpu_spec.clone()).push(", ");
-        sql.bind(h.os_type.as_str().to_owned()).push(", ");
-        sql.bind(h.os_name.clone()).push(", ");
-        sql.bind(h.image_id.clone()).push(", ");
-        sql.bind(self.public_ips.clone()).push(", ");
-        sql.bind(self.private_ips.clone()).push(", ");
-        sql.bind(self.ip_search.clone()).push(", ");
-        sql.bind(h.pay_mode.as_str().to_owned()).push(", ");
+        sql.bind(h.gpu_spec.as_deref()).push(", ");
+        sql.bind(h.os_type.as_str()).push(", ");
+        sql.bind(h.os_name.as_deref()).push(", ");
+        sql.bind(h.image_id.as_deref()).push(", ");
+        sql.bind(self.public_ips.as_str()).push(", ");
+        sql.bind(self.private_ips.as_str()).push(", ");
+        sql.bind(self.ip_search.as_str()).push(", ");
+        sql.bind(h.pay_mode.as_str()).push(", ");
         sql.bind(h.created_at.map(rfc3339)).push(", ");
         sql.bind(h.expire_at.map(rfc3339)).push(", ");
-        sql.bind(self.tags.clone()).push(", ");
-        sql.bind(h.vpc_id.clone()).push(", ");
-        sql.bind(self.security_groups.clone()).push(", ");
-        sql.bind(self.key_pairs.clone()).push(", ");
-        sql.bind(h.serial_number.clone()).push(", ");
-        sql.bind(self.extra.clone()).push(", ");
-        sql.bind(self.hash.clone()).push(", ");
+        sql.bind(self.tags.as_str()).push(", ");
+        sql.bind(h.vpc_id.as_deref()).push(", ");
+        sql.bind(self.security_groups.as_str()).push(", ");
+        sql.bind(self.key_pairs.as_str()).push(", ");
+        sql.bind(h.serial_number.as_deref()).push(", ");
+        sql.bind(self.extra.as_str()).push(", ");
+        sql.bind(self.hash.as_str()).push(", ");
         sql.bind(seen_at).push(", ");
         sql.bind(seen_at).push(", ");
         sql.bind(None::<i64>).push(")");
     }
 }
 
+/// The text of `INSERT INTO cmdb_hosts (...) VALUES ` and of the update clause that
+/// follows the rows, per backend: the same for every statement, built once.
+struct UpsertText {
+    insert: String,
+    update: [String; 3],
+}
+
+static UPSERT_TEXT: std::sync::LazyLock<UpsertText> = std::sync::LazyLock::new(|| {
+    let updated = || COLUMNS.iter().filter(|c| !KEEP_ON_UPDATE.contains(c));
+    let excluded = updated()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = updated()
+        .map(|c| format!("{c} = VALUES({c})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let on_conflict = format!(" ON CONFLICT (vendor, instance_id) DO UPDATE SET {excluded}");
+    UpsertText {
+        insert: format!("INSERT INTO cmdb_hosts ({}) VALUES ", COLUMNS.join(", ")),
+        update: [
+            on_conflict.clone(),
+            on_conflict,
+            format!(" ON DUPLICATE KEY UPDATE {values}"),
+        ],
+    }
+});
+
 /// `INSERT ... VALUES (row), (row) ... ON CONFLICT/DUPLICATE KEY UPDATE ...` for `rows`.
-fn upsert_statement(backend: Backend, rows: &[&Row], seen_at: i64) -> Sql {
-    let mut sql = Sql::new(
-        backend,
-        &format!("INSERT INTO cmdb_hosts ({}) VALUES ", COLUMNS.join(", ")),
-    );
+fn upsert_statement<'q>(
+    backend: Backend,
+    rows: &[&'q Row<'q>],
+    secret_id: &'q str,
+    seen_at: i64,
+) -> Sql<'q> {
+    let text = &*UPSERT_TEXT;
+    let mut sql = Sql::new(backend, &text.insert);
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        row.bind(&mut sql, seen_at);
+        row.bind(&mut sql, secret_id, seen_at);
     }
-    let updated = COLUMNS.iter().filter(|c| !KEEP_ON_UPDATE.contains(c));
-    let set: Vec<String> = match backend {
-        Backend::MySql => updated.map(|c| format!("{c} = VALUES({c})")).collect(),
-        Backend::Sqlite | Backend::Postgres => {
-            updated.map(|c| format!("{c} = excluded.{c}")).collect()
-        }
-    };
-    match backend {
-        Backend::MySql => sql.push(" ON DUPLICATE KEY UPDATE "),
-        Backend::Sqlite | Backend::Postgres => {
-            sql.push(" ON CONFLICT (vendor, instance_id) DO UPDATE SET ")
-        }
-    };
-    sql.push(&set.join(", "));
+    sql.push(match backend {
+        Backend::Sqlite => &text.update[0],
+        Backend::Postgres => &text.update[1],
+        Backend::MySql => &text.update[2],
+    });
     sql
 }
 
@@ -401,14 +425,15 @@ impl SqlStore {
     async fn write_rows(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        rows: &[&Row],
+        rows: &[&Row<'_>],
+        secret_id: &str,
         seen_at: i64,
     ) -> Result<HashMap<usize, String>> {
         let backend = self.inner.backend;
         let mut failed = HashMap::new();
         for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
             let mut sp = tx.begin().await.map_err(db_error)?;
-            let mut sql = upsert_statement(backend, chunk, seen_at);
+            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at);
             match sql.build()?.execute(&mut *sp).await {
                 Ok(_) => sp.commit().await.map_err(db_error)?,
                 Err(e) if is_row_error(&e) => {
@@ -416,7 +441,7 @@ impl SqlStore {
                     tracing::debug!(error = %e, "multi-row upsert failed; retrying per host");
                     for (i, row) in chunk.iter().enumerate() {
                         let mut sp = tx.begin().await.map_err(db_error)?;
-                        let mut sql = upsert_statement(backend, &[row], seen_at);
+                        let mut sql = upsert_statement(backend, &[row], secret_id, seen_at);
                         match sql.build()?.execute(&mut *sp).await {
                             Ok(_) => sp.commit().await.map_err(db_error)?,
                             Err(e) if is_row_error(&e) => {
@@ -494,7 +519,7 @@ impl SqlStore {
     }
 
     /// Appends `WHERE ...` for a host query.
-    fn push_filters(&self, sql: &mut Sql, q: &HostQuery) {
+    fn push_filters(&self, sql: &mut Sql<'_>, q: &HostQuery) {
         sql.push(" WHERE 1 = 1");
         if let Some(v) = q.vendor {
             sql.push(" AND vendor = ").bind(v.as_str().to_owned());
@@ -532,7 +557,7 @@ impl SqlStore {
         }
     }
 
-    fn push_scope(&self, sql: &mut Sql, scope: &SyncScope) {
+    fn push_scope(&self, sql: &mut Sql<'_>, scope: &SyncScope) {
         sql.push(" WHERE secret_id = ")
             .bind(scope.secret_id.clone())
             .push(" AND vendor = ")
@@ -553,7 +578,7 @@ impl HostStore for SqlStore {
     ) -> Result<Vec<UpsertOutcome>> {
         let seen = nanos(seen_at)?;
         let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; hosts.len()];
-        let mut rows: Vec<(usize, Row)> = Vec::with_capacity(hosts.len());
+        let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
         for (i, host) in hosts.iter().enumerate() {
             match Row::new(scope, host) {
                 Ok(row) => rows.push((i, row)),
@@ -602,8 +627,10 @@ impl HostStore for SqlStore {
         }
         to_write.sort_unstable();
         to_touch.sort_unstable();
-        let write: Vec<&Row> = to_write.iter().map(|n| &rows[*n].1).collect();
-        let failed = self.write_rows(&mut tx, &write, seen).await?;
+        let write: Vec<&Row<'_>> = to_write.iter().map(|n| &rows[*n].1).collect();
+        let failed = self
+            .write_rows(&mut tx, &write, &scope.secret_id, seen)
+            .await?;
         self.touch(&mut tx, scope, &to_touch, seen).await?;
         tx.commit().await.map_err(db_error)?;
         let created = outcomes

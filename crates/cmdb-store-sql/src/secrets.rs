@@ -124,7 +124,7 @@ impl SecretStore for SqlStore {
     async fn list(&self, query: &SecretQuery) -> Result<SecretList> {
         query.validate()?;
         let backend = self.inner.backend;
-        let filter = |sql: &mut Sql| {
+        let filter = |sql: &mut Sql<'_>| {
             if let Some(k) = query.keywords.as_deref().filter(|k| !k.is_empty()) {
                 let needle = k.to_ascii_lowercase();
                 sql.push(" WHERE ");

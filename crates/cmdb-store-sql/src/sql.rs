@@ -63,17 +63,18 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// SQL text with its bound arguments.
-pub(crate) struct Sql {
+/// SQL text with its bound arguments, which may borrow for `'q` (a `&str` bound is not
+/// copied until the driver takes it).
+pub(crate) struct Sql<'q> {
     backend: Backend,
     text: String,
-    args: AnyArguments<'static>,
+    args: AnyArguments<'q>,
     count: usize,
     error: Option<String>,
 }
 
-impl Sql {
-    pub(crate) fn new(backend: Backend, text: &str) -> Sql {
+impl<'q> Sql<'q> {
+    pub(crate) fn new(backend: Backend, text: &str) -> Sql<'q> {
         Sql {
             backend,
             text: text.to_owned(),
@@ -84,15 +85,15 @@ impl Sql {
     }
 
     /// Appends SQL text.
-    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Sql<'q> {
         self.text.push_str(text);
         self
     }
 
     /// Appends a placeholder bound to `value`.
-    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Sql
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Sql<'q>
     where
-        T: Encode<'static, Any> + Type<Any> + 'static,
+        T: Encode<'q, Any> + Type<Any> + 'q,
     {
         self.count += 1;
         match self.backend {
@@ -109,7 +110,7 @@ impl Sql {
 
     /// Appends `(?, ?, ...)` for a list of values; an empty list becomes `(NULL)`, which
     /// matches nothing.
-    pub(crate) fn bind_list<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Sql {
+    pub(crate) fn bind_list(&mut self, values: impl IntoIterator<Item = &'q str>) -> &mut Sql<'q> {
         self.push("(");
         let mut first = true;
         for v in values {
@@ -117,7 +118,7 @@ impl Sql {
                 self.push(", ");
             }
             first = false;
-            self.bind(v.to_owned());
+            self.bind(v);
         }
         if first {
             self.push("NULL");
@@ -127,7 +128,7 @@ impl Sql {
 
     /// Appends a case-sensitive, literal "`column` contains `needle`" test (no LIKE, so
     /// `%` and `_` are plain characters).
-    pub(crate) fn contains(&mut self, column: &str, needle: &str) -> &mut Sql {
+    pub(crate) fn contains(&mut self, column: &str, needle: &str) -> &mut Sql<'q> {
         match self.backend {
             Backend::Sqlite => {
                 self.push("instr(").push(column).push(", ");
