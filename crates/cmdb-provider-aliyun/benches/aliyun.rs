@@ -1,12 +1,14 @@
-//! Criterion benchmarks: ACS3 signing, and decoding + mapping one `DescribeInstances` page
-//! of 100 instances as the simulator generates them. `cargo bench -p cmdb-provider-aliyun`.
+//! Criterion benchmarks: ACS3 signing, decoding + mapping one `DescribeInstances` page of
+//! 100 instances as the simulator generates them, and reading that page's `NextToken`
+//! alone. `cargo bench -p cmdb-provider-aliyun`.
 
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::json;
 
-use cmdb_provider_aliyun::bench::decode_page;
+use cmdb_http::RawResponse;
+use cmdb_provider_aliyun::bench::{decode_page, next_token};
 use cmdb_provider_aliyun::sign::{hex_sha256, sign, SigningRequest};
 use cmdb_testkit::aliyun::{instance_json, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 
@@ -74,6 +76,23 @@ fn benches(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    // The token after the instances (serde_json sorts the keys): the longest scan.
+    let with_token = RawResponse::new(
+        http::StatusCode::OK,
+        http::HeaderMap::new(),
+        serde_json::to_vec(&json!({
+            "RequestId": "bench", "TotalCount": 1000, "PageSize": 100,
+            "Instances": {"Instance": page}, "NextToken": "e71d8a535bd9cc11",
+        }))
+        .unwrap(),
+    );
+    group.bench_function("next_token_page_100", |b| {
+        b.iter(|| {
+            let token = next_token(black_box(&with_token), "cn-hangzhou").unwrap();
+            assert_eq!(token.as_deref(), Some("e71d8a535bd9cc11"));
+            token
+        })
     });
     group.finish();
 }

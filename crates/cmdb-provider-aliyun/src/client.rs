@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use crate::map;
 use crate::model::{self, DescribeInstancesResponse, DescribeRegionsResponse, Instance};
 use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
+use crate::token::{self, Scan};
 
 /// The ECS API version every request names.
 pub const API_VERSION: &str = "2014-05-26";
@@ -208,13 +209,8 @@ impl AliyunClient {
         next_token: Option<&str>,
     ) -> Result<(RawResponse, Option<String>)> {
         let response = self.describe_instances_response(next_token).await?;
-        match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
-            Ok(head) => Ok((response, head.next_token.filter(|t| !t.is_empty()))),
-            Err(_) => {
-                let page = decode_instances(&response, &self.inner.region)?;
-                Ok((response, page.next_token))
-            }
-        }
+        let token = next_page_token(&response, &self.inner.region)?;
+        Ok((response, token))
     }
 
     async fn describe_instances_response(&self, next_token: Option<&str>) -> Result<RawResponse> {
@@ -321,13 +317,38 @@ pub(crate) fn pick_endpoint(regions: &[AliyunRegion], region: &str) -> Option<En
     }
 }
 
+/// The `NextToken` of a `DescribeInstances` answer of `region` (`None` when absent or
+/// empty), read without building a single instance. A body that is not a
+/// `DescribeInstances` answer is the error [`decode_instances`] gives.
+///
+/// A quick scan of the top level reads the token of any ordinary answer; serde_json reads
+/// what the scan cannot tell.
+pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Option<String>> {
+    if let Scan::Token(token) = token::next_token(&response.body) {
+        return Ok(token.map(str::to_owned));
+    }
+    match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
+        Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
+        Err(_) => Ok(decode_instances(response, region)?.next_token),
+    }
+}
+
 /// Decodes and maps a `DescribeInstances` answer of `region`.
 ///
 /// The answer is decoded straight into typed instances; only when that fails is it read
 /// again as a JSON tree, instance by instance, to say which field of which instance is
 /// wrong. Building the tree first for every page cost more than half of the decoding.
 pub(crate) fn decode_instances(response: &RawResponse, region: &str) -> Result<InstancePage> {
-    match serde_json::from_slice::<model::TypedDescribeInstancesResponse>(&response.body) {
+    // One UTF-8 check of the whole body, so that serde_json takes each string as it is
+    // rather than checking it again. A body that is not UTF-8 throughout is decoded as
+    // bytes, as it always was: serde_json checks only the strings it reads.
+    let typed = match std::str::from_utf8(&response.body) {
+        Ok(text) => serde_json::from_str::<model::TypedDescribeInstancesResponse<'_>>(text),
+        Err(_) => {
+            serde_json::from_slice::<model::TypedDescribeInstancesResponse<'_>>(&response.body)
+        }
+    };
+    match typed {
         Ok(body) if body.instances.is_some() => {
             let request_id = if body.request_id.is_empty() {
                 cmdb_http::request_id(&response.headers).unwrap_or_default()
@@ -366,8 +387,8 @@ fn decode_instances_diagnosed(response: &RawResponse, region: &str) -> Result<In
         )));
     };
     let mut hosts = Vec::with_capacity(instances.instance.len());
-    for raw in instances.instance {
-        let instance: Instance = model::decode(&raw).map_err(|(field, e)| {
+    for raw in &instances.instance {
+        let instance: Instance<'_> = model::decode(raw).map_err(|(field, e)| {
             let id = raw.get("InstanceId").and_then(Value::as_str).unwrap_or("?");
             Error::decode(format!(
                 "DescribeInstances: field `{}` of instance {id:?}: {e} [request id {request_id}]",
@@ -484,6 +505,76 @@ impl HostProvider for AliyunHostProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(body: impl Into<Vec<u8>>) -> RawResponse {
+        RawResponse::new(http::StatusCode::OK, http::HeaderMap::new(), body.into())
+    }
+
+    /// What `next_page_token` answered before the scan: serde_json's pass, else the
+    /// decoding's.
+    fn token_by_serde(response: &RawResponse) -> Result<Option<String>> {
+        match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
+            Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
+            Err(_) => Ok(decode_instances(response, "r")?.next_token),
+        }
+    }
+
+    #[test]
+    fn next_page_token_reads_what_serde_json_reads() {
+        for body in [
+            r#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","NextToken":"no"}]},"NextToken":"t-2"}"#,
+            r#"{"NextToken":"t-1","Instances":{"Instance":[]}}"#,
+            r#"{"NextToken":"","Instances":{"Instance":[]}}"#,
+            r#"{"NextToken":null,"Instances":{"Instance":[]}}"#,
+            r#"{"Instances":{"Instance":[]}}"#,
+            r#"{"NextToken":"t-6","Instances":{"Instance":[{"InstanceId":"i-1","Cpu":"lots"}]}}"#,
+            // Left to serde_json by the scan.
+            r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#,
+            r#"{"Next\u0054oken":"t-3","Instances":{"Instance":[]}}"#,
+            r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#,
+        ] {
+            let response = answer(body);
+            assert_eq!(
+                next_page_token(&response, "r").ok(),
+                token_by_serde(&response).ok(),
+                "{body}"
+            );
+        }
+        let response = answer(r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#);
+        assert_eq!(
+            next_page_token(&response, "r").unwrap().as_deref(),
+            Some("ab")
+        );
+        for body in [
+            "<html>proxy</html>",
+            r#"{"NextToken":7}"#,
+            r#"{"NextToken":"t""#,
+        ] {
+            let e = next_page_token(&answer(body), "r").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode, "{body}");
+        }
+    }
+
+    #[test]
+    fn bodies_not_utf8_decode_as_before() {
+        // Bytes that are not UTF-8 in a field cmdb skips: serde_json never read them.
+        let mut body =
+            br#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","Skipped":""#
+                .to_vec();
+        body.extend([0xff, 0xfe]);
+        body.extend(br#""}]}}"#);
+        let page = decode_instances(&answer(body), "r").unwrap();
+        assert_eq!(page.hosts[0].instance_id, "i-1");
+        // In a field it reads: the answer is not JSON.
+        let mut body =
+            br#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","InstanceName":""#
+                .to_vec();
+        body.extend([0xff, 0xfe]);
+        body.extend(br#""}]}}"#);
+        let e = decode_instances(&answer(body), "r").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(e.message().contains("not JSON"), "{e}");
+    }
 
     fn region(id: &str, endpoint: &str) -> AliyunRegion {
         AliyunRegion {

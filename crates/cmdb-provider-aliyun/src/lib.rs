@@ -34,6 +34,7 @@ mod error;
 mod map;
 mod model;
 pub mod sign;
+mod token;
 
 pub use builder::AliyunBuilder;
 pub use client::{

@@ -6,10 +6,11 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
 use serde_json::Value;
 
-use crate::model::Instance;
+use crate::model::{Instance, Text};
 
 /// Pay-as-you-go instances report this `ExpiredTime` (or a later one): no expiry.
-const NO_EXPIRY_FROM: &str = "2099-12-31T00:00:00Z";
+/// `2099-12-31T00:00:00Z`, in seconds since the epoch.
+const NO_EXPIRY_FROM: i64 = 4_102_358_400;
 
 /// Normalizes an ECS `Status` (Pending, Starting, Running, Stopping, Stopped).
 pub(crate) fn status(raw: &str) -> HostStatus {
@@ -52,11 +53,6 @@ pub(crate) fn parse_time(value: &str) -> std::result::Result<Option<DateTime<Utc
     Err(format!("{value:?} is not a time"))
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
 fn push_unique(list: &mut Vec<String>, ip: &str) {
     let ip = ip.trim();
     if !ip.is_empty() && !list.iter().any(|i| i == ip) {
@@ -67,59 +63,94 @@ fn push_unique(list: &mut Vec<String>, ip: &str) {
 /// Maps one instance to a [`Host`] of `region`. Fails with a
 /// [`Decode`](cmdb_core::ErrorKind::Decode) error naming the field and the request id
 /// when a time does not parse or the id is missing.
-pub(crate) fn to_host(instance: Instance, region: &str, request_id: &str) -> Result<Host> {
+///
+/// The instance's strings are moved into the host, or copied once from the answer; those
+/// only looked at are never copied.
+pub(crate) fn to_host(instance: Instance<'_>, region: &str, request_id: &str) -> Result<Host> {
     let bad = |field: &str, why: String| {
         Error::decode(format!(
             "DescribeInstances: field `{field}` of instance {:?}: {why} [request id {request_id}]",
-            instance.instance_id
+            &*instance.instance_id
         ))
     };
     if instance.instance_id.trim().is_empty() {
         return Err(bad("InstanceId", "is missing or empty".into()));
     }
     let created_at = parse_time(&instance.creation_time).map_err(|e| bad("CreationTime", e))?;
-    let no_expiry: DateTime<Utc> = NO_EXPIRY_FROM.parse().expect("a valid constant");
+    // Whole seconds compare as the times do: the bound has no fraction.
     let expire_at = parse_time(&instance.expired_time)
         .map_err(|e| bad("ExpiredTime", e))?
-        .filter(|t| *t < no_expiry);
+        .filter(|t| t.timestamp() < NO_EXPIRY_FROM);
 
-    let mut host = Host::new(Vendor::Aliyun, instance.instance_id.trim(), region);
-    host.zone = non_empty(&instance.zone_id);
-    host.name = instance.instance_name.clone();
-    host.description = non_empty(&instance.description);
-    host.hostname = non_empty(&instance.host_name);
-    host.status = status(&instance.status);
-    host.raw_status = instance.status.clone();
-    host.instance_type = non_empty(&instance.instance_type);
-    host.cpu = instance.cpu;
-    host.memory_mib = instance.memory;
-    host.gpu_count = instance.gpu_amount;
-    host.gpu_spec = non_empty(&instance.gpu_spec);
-    host.os_type = if instance.os_type.trim().is_empty() {
-        OsType::from_vendor(&instance.os_name_en)
+    let Instance {
+        instance_id,
+        instance_name,
+        description,
+        host_name,
+        zone_id,
+        status: raw_status,
+        instance_type,
+        cpu,
+        memory,
+        gpu_amount,
+        gpu_spec,
+        os_type,
+        os_name,
+        os_name_en,
+        image_id,
+        instance_network_type,
+        public_ip_address,
+        inner_ip_address,
+        eip_address,
+        vpc_attributes,
+        network_interfaces,
+        security_group_ids,
+        tags,
+        operation_locks,
+        instance_charge_type,
+        spot_strategy,
+        key_pair_name,
+        serial_number,
+        resource_group_id,
+        ..
+    } = instance;
+    let mut host = Host::new(Vendor::Aliyun, instance_id.trim(), region);
+    host.zone = zone_id.non_empty();
+    host.name = instance_name.into_string();
+    host.description = description.non_empty();
+    host.hostname = host_name.non_empty();
+    host.status = status(&raw_status);
+    host.raw_status = raw_status.into_string();
+    host.instance_type = instance_type.non_empty();
+    host.cpu = cpu;
+    host.memory_mib = memory;
+    host.gpu_count = gpu_amount;
+    host.gpu_spec = gpu_spec.non_empty();
+    host.os_type = if os_type.trim().is_empty() {
+        OsType::from_vendor(&os_name_en)
     } else {
-        OsType::from_vendor(&instance.os_type)
+        OsType::from_vendor(&os_type)
     };
-    host.os_name = non_empty(&instance.os_name).or_else(|| non_empty(&instance.os_name_en));
-    host.image_id = non_empty(&instance.image_id);
+    host.os_name = os_name.non_empty().or_else(|| os_name_en.non_empty());
+    host.image_id = image_id.non_empty();
 
-    for ip in &instance.public_ip_address.ip_address {
+    for ip in &public_ip_address.ip_address {
         push_unique(&mut host.public_ips, ip);
     }
-    push_unique(&mut host.public_ips, &instance.eip_address.ip_address);
+    push_unique(&mut host.public_ips, &eip_address.ip_address);
 
     // VPC instances list their addresses under VpcAttributes, classic ones under
     // InnerIpAddress; some answers carry only the network interfaces.
-    for ip in &instance.vpc_attributes.private_ip_address.ip_address {
+    for ip in &vpc_attributes.private_ip_address.ip_address {
         push_unique(&mut host.private_ips, ip);
     }
     if host.private_ips.is_empty() {
-        for ip in &instance.inner_ip_address.ip_address {
+        for ip in &inner_ip_address.ip_address {
             push_unique(&mut host.private_ips, ip);
         }
     }
     if host.private_ips.is_empty() {
-        let nics = &instance.network_interfaces.network_interface;
+        let nics = &network_interfaces.network_interface;
         if let Some(nic) = nics
             .iter()
             .find(|n| n.kind.eq_ignore_ascii_case("Primary"))
@@ -129,49 +160,46 @@ pub(crate) fn to_host(instance: Instance, region: &str, request_id: &str) -> Res
         }
     }
 
-    host.pay_mode = pay_mode(&instance.instance_charge_type, &instance.spot_strategy);
+    host.pay_mode = pay_mode(&instance_charge_type, &spot_strategy);
     host.created_at = created_at;
     host.expire_at = expire_at;
-    host.tags = instance
-        .tags
+    host.tags = tags
         .tag
-        .iter()
+        .into_iter()
         .filter(|t| !t.tag_key.is_empty())
-        .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+        .map(|t| (t.tag_key.into_string(), t.tag_value.into_string()))
         .collect::<BTreeMap<_, _>>();
-    host.vpc_id = non_empty(&instance.vpc_attributes.vpc_id);
-    host.security_groups = instance
-        .security_group_ids
+    host.vpc_id = vpc_attributes.vpc_id.non_empty();
+    host.security_groups = security_group_ids
         .security_group_id
-        .iter()
-        .filter_map(|s| non_empty(s))
+        .into_iter()
+        .filter_map(Text::non_empty)
         .collect();
-    host.key_pairs = non_empty(&instance.key_pair_name).into_iter().collect();
-    host.serial_number = non_empty(&instance.serial_number);
+    host.key_pairs = key_pair_name.non_empty().into_iter().collect();
+    host.serial_number = serial_number.non_empty();
 
-    let locks: Vec<Value> = instance
-        .operation_locks
+    let locks: Vec<Value> = operation_locks
         .lock_reason
-        .iter()
-        .filter_map(|l| non_empty(&l.lock_reason))
+        .into_iter()
+        .filter_map(|l| l.lock_reason.non_empty())
         .map(Value::String)
         .collect();
     if !locks.is_empty() {
         host.extra
             .insert("OperationLocks".into(), Value::Array(locks));
     }
-    let mut keep = |key: &str, value: &str| {
-        if let Some(v) = non_empty(value) {
+    let mut keep = |key: &str, value: Text<'_>| {
+        if let Some(v) = value.non_empty() {
             host.extra.insert(key.into(), Value::String(v));
         }
     };
-    keep("InstanceNetworkType", &instance.instance_network_type);
-    keep("VSwitchId", &instance.vpc_attributes.v_switch_id);
-    keep("ResourceGroupId", &instance.resource_group_id);
-    keep("EipAllocationId", &instance.eip_address.allocation_id);
-    keep("InstanceChargeType", &instance.instance_charge_type);
+    keep("InstanceNetworkType", instance_network_type);
+    keep("VSwitchId", vpc_attributes.v_switch_id);
+    keep("ResourceGroupId", resource_group_id);
+    keep("EipAllocationId", eip_address.allocation_id);
+    keep("InstanceChargeType", instance_charge_type);
     if host.pay_mode == PayMode::Spot {
-        keep("SpotStrategy", &instance.spot_strategy);
+        keep("SpotStrategy", spot_strategy);
     }
     Ok(host)
 }
@@ -184,7 +212,7 @@ mod tests {
     use crate::model::decode;
 
     fn host(v: Value) -> Host {
-        let instance: Instance = decode(&v).expect("decodes");
+        let instance: Instance<'_> = decode(&v).expect("decodes");
         to_host(instance, "cn-shenzhen", "RID-TEST").expect("maps")
     }
 
@@ -400,13 +428,30 @@ mod tests {
         );
         assert_eq!(parse_time("").unwrap(), None);
         assert!(parse_time("yesterday").is_err());
-        let instance: Instance =
-            decode(&json!({"InstanceId": "i-bad", "CreationTime": "10/12/2017"})).unwrap();
+        let v = json!({"InstanceId": "i-bad", "CreationTime": "10/12/2017"});
+        let instance: Instance<'_> = decode(&v).unwrap();
         let e = to_host(instance, "r", "RID-9").unwrap_err();
         assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
         assert!(e.message().contains("CreationTime"), "{e}");
         assert!(e.message().contains("RID-9"), "{e}");
         assert!(e.message().contains("i-bad"), "{e}");
+    }
+
+    #[test]
+    fn expiry_from_2099_12_31_on_means_none() {
+        let bound: DateTime<Utc> = "2099-12-31T00:00:00Z".parse().unwrap();
+        assert_eq!(bound.timestamp(), NO_EXPIRY_FROM);
+        for (expired, kept) in [
+            ("2099-12-30T23:59:59Z", true),
+            ("2099-12-30T23:59Z", true),
+            ("2099-12-31T00:00:00Z", false),
+            ("2099-12-31T00:00Z", false),
+            ("2099-12-31T15:59Z", false),
+            ("2100-01-01T00:00:00Z", false),
+        ] {
+            let h = host(json!({"InstanceId": "i-1", "ExpiredTime": expired}));
+            assert_eq!(h.expire_at.is_some(), kept, "{expired}");
+        }
     }
 
     #[test]
@@ -417,7 +462,8 @@ mod tests {
             "EipAddress": {"IpAddress": "1.2.3.4"}
         }));
         assert_eq!(h.public_ips, vec!["1.2.3.4"]);
-        let instance: Instance = decode(&json!({"InstanceName": "x"})).unwrap();
+        let v = json!({"InstanceName": "x"});
+        let instance: Instance<'_> = decode(&v).unwrap();
         let e = to_host(instance, "r", "RID").unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
     }

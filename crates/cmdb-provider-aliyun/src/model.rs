@@ -4,6 +4,9 @@
 //! Reference: ECS API "DescribeInstances" and "DescribeRegions" (help.aliyun.com /
 //! alibabacloud.com, ECS API reference), checked against the documentation's examples.
 
+use std::borrow::Cow;
+use std::ops::Deref;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -34,44 +37,80 @@ pub(crate) struct NextTokenOnly {
 }
 
 /// [`DescribeInstancesResponse`] with its instances decoded in the same pass: the fast
-/// path, for answers that fit the schema.
+/// path, for answers that fit the schema. Its strings borrow from the answer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
-pub(crate) struct TypedDescribeInstancesResponse {
+pub(crate) struct TypedDescribeInstancesResponse<'a> {
     pub(crate) request_id: String,
     pub(crate) total_count: Option<u64>,
     pub(crate) next_token: Option<String>,
-    pub(crate) instances: Option<TypedInstanceList>,
+    #[serde(borrow)]
+    pub(crate) instances: Option<TypedInstanceList<'a>>,
 }
 
 /// `Instances` of [`TypedDescribeInstancesResponse`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct TypedInstanceList {
-    #[serde(rename = "Instance")]
-    pub(crate) instance: Vec<Instance>,
+pub(crate) struct TypedInstanceList<'a> {
+    #[serde(rename = "Instance", borrow)]
+    pub(crate) instance: Vec<Instance<'a>>,
+}
+
+/// A JSON string, borrowed from the answer unless it has escapes: most strings of an
+/// instance are only looked at, or copied once into the host, so decoding them into a
+/// `String` of their own was an allocation (and a copy) wasted.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a> Text<'a> {
+    /// The string trimmed, `None` when that leaves nothing. A string the answer spelled
+    /// with escapes is already owned: it is moved, not copied, when it needs no trimming.
+    pub(crate) fn non_empty(self) -> Option<String> {
+        let trimmed = self.0.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == self.0.len() {
+            Some(self.0.into_owned())
+        } else {
+            Some(trimmed.to_owned())
+        }
+    }
+
+    /// The string as it is.
+    pub(crate) fn into_string(self) -> String {
+        self.0.into_owned()
+    }
 }
 
 /// One instance of `Instances.Instance[]`, the fields cmdb keeps.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Instance {
-    #[serde(rename = "InstanceId")]
-    pub(crate) instance_id: String,
-    #[serde(rename = "InstanceName")]
-    pub(crate) instance_name: String,
-    #[serde(rename = "Description")]
-    pub(crate) description: String,
-    #[serde(rename = "HostName")]
-    pub(crate) host_name: String,
-    #[serde(rename = "RegionId")]
-    pub(crate) region_id: String,
-    #[serde(rename = "ZoneId")]
-    pub(crate) zone_id: String,
-    #[serde(rename = "Status")]
-    pub(crate) status: String,
-    #[serde(rename = "InstanceType")]
-    pub(crate) instance_type: String,
+pub(crate) struct Instance<'a> {
+    #[serde(rename = "InstanceId", borrow)]
+    pub(crate) instance_id: Text<'a>,
+    #[serde(rename = "InstanceName", borrow)]
+    pub(crate) instance_name: Text<'a>,
+    #[serde(rename = "Description", borrow)]
+    pub(crate) description: Text<'a>,
+    #[serde(rename = "HostName", borrow)]
+    pub(crate) host_name: Text<'a>,
+    #[serde(rename = "RegionId", borrow)]
+    pub(crate) region_id: Text<'a>,
+    #[serde(rename = "ZoneId", borrow)]
+    pub(crate) zone_id: Text<'a>,
+    #[serde(rename = "Status", borrow)]
+    pub(crate) status: Text<'a>,
+    #[serde(rename = "InstanceType", borrow)]
+    pub(crate) instance_type: Text<'a>,
     #[serde(rename = "Cpu")]
     pub(crate) cpu: Option<u32>,
     /// MiB.
@@ -79,132 +118,132 @@ pub(crate) struct Instance {
     pub(crate) memory: Option<u64>,
     #[serde(rename = "GPUAmount")]
     pub(crate) gpu_amount: Option<u32>,
-    #[serde(rename = "GPUSpec")]
-    pub(crate) gpu_spec: String,
-    #[serde(rename = "OSType")]
-    pub(crate) os_type: String,
-    #[serde(rename = "OSName")]
-    pub(crate) os_name: String,
-    #[serde(rename = "OSNameEn")]
-    pub(crate) os_name_en: String,
-    #[serde(rename = "ImageId")]
-    pub(crate) image_id: String,
-    #[serde(rename = "InstanceNetworkType")]
-    pub(crate) instance_network_type: String,
-    #[serde(rename = "PublicIpAddress")]
-    pub(crate) public_ip_address: IpAddressList,
-    #[serde(rename = "InnerIpAddress")]
-    pub(crate) inner_ip_address: IpAddressList,
-    #[serde(rename = "EipAddress")]
-    pub(crate) eip_address: EipAddress,
-    #[serde(rename = "VpcAttributes")]
-    pub(crate) vpc_attributes: VpcAttributes,
-    #[serde(rename = "NetworkInterfaces")]
-    pub(crate) network_interfaces: NetworkInterfaces,
-    #[serde(rename = "SecurityGroupIds")]
-    pub(crate) security_group_ids: SecurityGroupIds,
-    #[serde(rename = "Tags")]
-    pub(crate) tags: Tags,
-    #[serde(rename = "OperationLocks")]
-    pub(crate) operation_locks: OperationLocks,
-    #[serde(rename = "InstanceChargeType")]
-    pub(crate) instance_charge_type: String,
-    #[serde(rename = "SpotStrategy")]
-    pub(crate) spot_strategy: String,
-    #[serde(rename = "CreationTime")]
-    pub(crate) creation_time: String,
-    #[serde(rename = "ExpiredTime")]
-    pub(crate) expired_time: String,
-    #[serde(rename = "KeyPairName")]
-    pub(crate) key_pair_name: String,
-    #[serde(rename = "SerialNumber")]
-    pub(crate) serial_number: String,
-    #[serde(rename = "ResourceGroupId")]
-    pub(crate) resource_group_id: String,
+    #[serde(rename = "GPUSpec", borrow)]
+    pub(crate) gpu_spec: Text<'a>,
+    #[serde(rename = "OSType", borrow)]
+    pub(crate) os_type: Text<'a>,
+    #[serde(rename = "OSName", borrow)]
+    pub(crate) os_name: Text<'a>,
+    #[serde(rename = "OSNameEn", borrow)]
+    pub(crate) os_name_en: Text<'a>,
+    #[serde(rename = "ImageId", borrow)]
+    pub(crate) image_id: Text<'a>,
+    #[serde(rename = "InstanceNetworkType", borrow)]
+    pub(crate) instance_network_type: Text<'a>,
+    #[serde(rename = "PublicIpAddress", borrow)]
+    pub(crate) public_ip_address: IpAddressList<'a>,
+    #[serde(rename = "InnerIpAddress", borrow)]
+    pub(crate) inner_ip_address: IpAddressList<'a>,
+    #[serde(rename = "EipAddress", borrow)]
+    pub(crate) eip_address: EipAddress<'a>,
+    #[serde(rename = "VpcAttributes", borrow)]
+    pub(crate) vpc_attributes: VpcAttributes<'a>,
+    #[serde(rename = "NetworkInterfaces", borrow)]
+    pub(crate) network_interfaces: NetworkInterfaces<'a>,
+    #[serde(rename = "SecurityGroupIds", borrow)]
+    pub(crate) security_group_ids: SecurityGroupIds<'a>,
+    #[serde(rename = "Tags", borrow)]
+    pub(crate) tags: Tags<'a>,
+    #[serde(rename = "OperationLocks", borrow)]
+    pub(crate) operation_locks: OperationLocks<'a>,
+    #[serde(rename = "InstanceChargeType", borrow)]
+    pub(crate) instance_charge_type: Text<'a>,
+    #[serde(rename = "SpotStrategy", borrow)]
+    pub(crate) spot_strategy: Text<'a>,
+    #[serde(rename = "CreationTime", borrow)]
+    pub(crate) creation_time: Text<'a>,
+    #[serde(rename = "ExpiredTime", borrow)]
+    pub(crate) expired_time: Text<'a>,
+    #[serde(rename = "KeyPairName", borrow)]
+    pub(crate) key_pair_name: Text<'a>,
+    #[serde(rename = "SerialNumber", borrow)]
+    pub(crate) serial_number: Text<'a>,
+    #[serde(rename = "ResourceGroupId", borrow)]
+    pub(crate) resource_group_id: Text<'a>,
 }
 
 /// `{"IpAddress": [..]}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct IpAddressList {
-    #[serde(rename = "IpAddress")]
-    pub(crate) ip_address: Vec<String>,
+pub(crate) struct IpAddressList<'a> {
+    #[serde(rename = "IpAddress", borrow)]
+    pub(crate) ip_address: Vec<Text<'a>>,
 }
 
 /// `EipAddress`: its `IpAddress` is a plain string, `""` when none.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct EipAddress {
-    #[serde(rename = "IpAddress")]
-    pub(crate) ip_address: String,
-    #[serde(rename = "AllocationId")]
-    pub(crate) allocation_id: String,
+pub(crate) struct EipAddress<'a> {
+    #[serde(rename = "IpAddress", borrow)]
+    pub(crate) ip_address: Text<'a>,
+    #[serde(rename = "AllocationId", borrow)]
+    pub(crate) allocation_id: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct VpcAttributes {
-    #[serde(rename = "VpcId")]
-    pub(crate) vpc_id: String,
-    #[serde(rename = "VSwitchId")]
-    pub(crate) v_switch_id: String,
-    #[serde(rename = "PrivateIpAddress")]
-    pub(crate) private_ip_address: IpAddressList,
+pub(crate) struct VpcAttributes<'a> {
+    #[serde(rename = "VpcId", borrow)]
+    pub(crate) vpc_id: Text<'a>,
+    #[serde(rename = "VSwitchId", borrow)]
+    pub(crate) v_switch_id: Text<'a>,
+    #[serde(rename = "PrivateIpAddress", borrow)]
+    pub(crate) private_ip_address: IpAddressList<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct NetworkInterfaces {
-    #[serde(rename = "NetworkInterface")]
-    pub(crate) network_interface: Vec<NetworkInterface>,
+pub(crate) struct NetworkInterfaces<'a> {
+    #[serde(rename = "NetworkInterface", borrow)]
+    pub(crate) network_interface: Vec<NetworkInterface<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct NetworkInterface {
-    #[serde(rename = "Type")]
-    pub(crate) kind: String,
-    #[serde(rename = "PrimaryIpAddress")]
-    pub(crate) primary_ip_address: String,
+pub(crate) struct NetworkInterface<'a> {
+    #[serde(rename = "Type", borrow)]
+    pub(crate) kind: Text<'a>,
+    #[serde(rename = "PrimaryIpAddress", borrow)]
+    pub(crate) primary_ip_address: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct SecurityGroupIds {
-    #[serde(rename = "SecurityGroupId")]
-    pub(crate) security_group_id: Vec<String>,
+pub(crate) struct SecurityGroupIds<'a> {
+    #[serde(rename = "SecurityGroupId", borrow)]
+    pub(crate) security_group_id: Vec<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Tags {
-    #[serde(rename = "Tag")]
-    pub(crate) tag: Vec<Tag>,
+pub(crate) struct Tags<'a> {
+    #[serde(rename = "Tag", borrow)]
+    pub(crate) tag: Vec<Tag<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Tag {
-    #[serde(rename = "TagKey")]
-    pub(crate) tag_key: String,
-    #[serde(rename = "TagValue")]
-    pub(crate) tag_value: String,
+pub(crate) struct Tag<'a> {
+    #[serde(rename = "TagKey", borrow)]
+    pub(crate) tag_key: Text<'a>,
+    #[serde(rename = "TagValue", borrow)]
+    pub(crate) tag_value: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct OperationLocks {
-    #[serde(rename = "LockReason")]
-    pub(crate) lock_reason: Vec<LockReason>,
+pub(crate) struct OperationLocks<'a> {
+    #[serde(rename = "LockReason", borrow)]
+    pub(crate) lock_reason: Vec<LockReason<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct LockReason {
-    #[serde(rename = "LockReason")]
-    pub(crate) lock_reason: String,
-    #[serde(rename = "LockMsg")]
-    pub(crate) lock_msg: String,
+pub(crate) struct LockReason<'a> {
+    #[serde(rename = "LockReason", borrow)]
+    pub(crate) lock_reason: Text<'a>,
+    #[serde(rename = "LockMsg", borrow)]
+    pub(crate) lock_msg: Text<'a>,
 }
 
 /// The body of a `DescribeRegions` answer.
@@ -244,10 +283,11 @@ pub(crate) struct ErrorBody {
     pub(crate) recommend: Option<String>,
 }
 
-/// Decodes `value` into `T` (a struct whose fields all have defaults). On failure it
-/// also answers which top-level field broke it, found by decoding each field alone.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    value: &Value,
+/// Decodes `value` into `T` (a struct whose fields all have defaults), borrowing its
+/// strings from `value`. On failure it also answers which top-level field broke it, found
+/// by decoding each field alone.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(
+    value: &'a Value,
 ) -> Result<T, (Option<String>, serde_json::Error)> {
     match T::deserialize(value) {
         Ok(t) => Ok(t),
@@ -258,7 +298,8 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
                     .find(|(k, v)| {
                         let mut single = serde_json::Map::new();
                         single.insert((*k).clone(), (*v).clone());
-                        T::deserialize(&Value::Object(single)).is_err()
+                        // Owned, so that `T` need not borrow from this short-lived map.
+                        T::deserialize(Value::Object(single)).is_err()
                     })
                     .map(|(k, _)| k.clone())
             });
@@ -274,12 +315,58 @@ mod tests {
     #[test]
     fn decode_names_the_broken_field() {
         let v = serde_json::json!({"InstanceId": "i-1", "Cpu": "two", "Memory": 1024});
-        let (field, _) = decode::<Instance>(&v).unwrap_err();
+        let (field, _) = decode::<Instance<'_>>(&v).unwrap_err();
         assert_eq!(field.as_deref(), Some("Cpu"));
         let v = serde_json::json!({"InstanceId": "i-1", "Tags": {"Tag": "x"}});
-        let (field, _) = decode::<Instance>(&v).unwrap_err();
+        let (field, _) = decode::<Instance<'_>>(&v).unwrap_err();
         assert_eq!(field.as_deref(), Some("Tags"));
-        let ok: Instance = decode(&serde_json::json!({"InstanceId": "i-1", "Unknown": 1})).unwrap();
-        assert_eq!(ok.instance_id, "i-1");
+        let v = serde_json::json!({"InstanceId": "i-1", "Unknown": 1});
+        let ok: Instance<'_> = decode(&v).unwrap();
+        assert_eq!(&*ok.instance_id, "i-1");
+    }
+
+    #[test]
+    fn strings_borrow_from_the_answer_unless_escaped() {
+        let body = r#"{"Instances": {"Instance": [{
+            "InstanceId": "i-1", "InstanceName": "web \"01\"", "HostName": "caf\u00e9",
+            "PublicIpAddress": {"IpAddress": ["1.2.3.4", "5.6.7.\u0038"]},
+            "Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}]}
+        }]}}"#;
+        let answer: TypedDescribeInstancesResponse<'_> = serde_json::from_str(body).unwrap();
+        let instance = &answer.instances.unwrap().instance[0];
+        assert!(matches!(instance.instance_id.0, Cow::Borrowed("i-1")));
+        assert!(matches!(&instance.instance_name.0, Cow::Owned(s) if s == "web \"01\""));
+        assert!(matches!(&instance.host_name.0, Cow::Owned(s) if s == "café"));
+        let ips = &instance.public_ip_address.ip_address;
+        assert!(matches!(ips[0].0, Cow::Borrowed("1.2.3.4")));
+        assert!(matches!(&ips[1].0, Cow::Owned(s) if s == "5.6.7.8"));
+        assert!(matches!(
+            instance.tags.tag[0].tag_value.0,
+            Cow::Borrowed("prod")
+        ));
+        assert!(matches!(instance.description.0, Cow::Owned(ref s) if s.is_empty()));
+
+        // The tree of the diagnosing path lends its strings too.
+        let v = serde_json::json!({"InstanceId": "i-2"});
+        let instance: Instance<'_> = decode(&v).unwrap();
+        assert!(matches!(instance.instance_id.0, Cow::Borrowed("i-2")));
+    }
+
+    #[test]
+    fn non_empty_trims_and_moves_what_it_can() {
+        let text = |s: &'static str| Text(Cow::Borrowed(s));
+        assert_eq!(text("  a b \t").non_empty().as_deref(), Some("a b"));
+        assert_eq!(text("x").non_empty().as_deref(), Some("x"));
+        assert_eq!(text(" \n ").non_empty(), None);
+        assert_eq!(text("").non_empty(), None);
+        assert_eq!(
+            Text(Cow::Owned(" y ".into())).non_empty().as_deref(),
+            Some("y")
+        );
+        let owned = String::from("moved");
+        let at = owned.as_ptr();
+        let kept = Text(Cow::Owned(owned)).non_empty().unwrap();
+        assert_eq!((kept.as_str(), kept.as_ptr()), ("moved", at));
+        assert_eq!(text(" kept as is ").into_string(), " kept as is ");
     }
 }
