@@ -267,16 +267,28 @@ async fn failure_before_anything_is_stored_is_an_error() {
 async fn store_failure_mid_run_ends_incomplete_with_a_store_error() {
     let env = Env::new(500).await;
     let store = Arc::new(InstrumentedStore::new(MemoryHostStore::new()).with_failure_on_upsert(3));
+    // With one page queued an upsert holds at most two of the five pages, so the third
+    // upsert comes.
     let r = env
         .syncer_over(store.clone())
+        .with_options(SyncOptions {
+            queue_pages: 1,
+            ..SyncOptions::default()
+        })
         .sync(env.request())
         .await
         .unwrap();
     assert!(!r.complete);
-    assert_eq!(r.pages, 2);
+    // Pages waiting when the store is free are stored together: two upserts hold at
+    // least two pages, and whatever they held is stored and counted.
+    assert!(r.pages >= 2, "{} pages", r.pages);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Store);
     assert_eq!(store.upserts(), 3, "no upsert after the failing one");
-    assert_eq!(store.inner().len(), 200, "committed pages are intact");
+    assert_eq!(
+        store.inner().len() as u64,
+        r.pages * 100,
+        "committed pages are intact"
+    );
 }
 
 #[tokio::test]
@@ -510,7 +522,7 @@ async fn a_scope_locked_by_another_process_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn a_thousand_page_sync_never_holds_more_than_three_pages() {
+async fn a_thousand_page_sync_holds_at_most_two_queues_and_two_pages() {
     let env = Env::new(0).await;
     let gauge = PageGauge::new();
     {
@@ -526,10 +538,13 @@ async fn a_thousand_page_sync_never_holds_more_than_three_pages() {
         .await
         .unwrap();
     assert_eq!((r.pages, r.created), (1000, 10_000));
-    assert_eq!(gauge.current(), 0, "every page was consumed");
+    assert_eq!(gauge.current(), 0, "every host was consumed");
+    // A batch of queue + 1 pages being stored, a full queue, and the page the listing
+    // waits to queue: 2 x 4 + 2 pages of 10 hosts.
+    let bound = (2 * SyncOptions::default().queue_pages as i64 + 2) * 10;
     assert!(
-        gauge.max() <= 3,
-        "at most 3 pages alive, saw {}",
+        gauge.max() <= bound,
+        "at most {bound} hosts alive, saw {}",
         gauge.max()
     );
 }
@@ -682,4 +697,56 @@ fn sync_future_is_send() {
         ProviderRegistry::new(),
     );
     assert_send(&syncer.sync(SyncRequest::new("s", REGION)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pages_waiting_for_a_slow_store_are_stored_together() {
+    let env = Env::new(1000).await;
+    env.set_provider(|_| FakeProvider::new(Vendor::Aliyun, REGION, 1000, 10));
+    let store = Arc::new(
+        InstrumentedStore::new(MemoryHostStore::new()).with_delay(Duration::from_millis(10)),
+    );
+    let r = env
+        .syncer_over(store.clone())
+        .sync(env.request())
+        .await
+        .unwrap();
+    assert!(r.complete && r.error.is_none());
+    assert_eq!((r.pages, r.created, r.total_succeed), (100, 1000, 1000));
+    assert_eq!(store.inner().len(), 1000);
+    // The listing is instant and each upsert takes 10 ms: after the first page, every
+    // upsert takes the full queue of four pages (five when the listing, on another
+    // thread, queues its next page meanwhile).
+    assert!(
+        store.upserts() <= 1 + 99_u64.div_ceil(4),
+        "100 pages in {} upserts",
+        store.upserts()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listing_error_queued_behind_pages_ends_the_run_after_they_are_stored() {
+    let env = Env::new(1000).await;
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 1000, 10)
+            .with_failure_at(50, ErrorKind::RateLimited)
+    });
+    let store = Arc::new(
+        InstrumentedStore::new(MemoryHostStore::new()).with_delay(Duration::from_millis(10)),
+    );
+    let r = env
+        .syncer_over(store.clone())
+        .sync(env.request())
+        .await
+        .unwrap();
+    assert!(!r.complete);
+    assert_eq!(r.error.unwrap().kind, ErrorKind::RateLimited);
+    assert_eq!(
+        (r.pages, r.created),
+        (50, 500),
+        "every page before the error"
+    );
+    assert_eq!(store.inner().len(), 500);
+    assert_eq!(r.released, 0);
+    assert!(store.upserts() < 50, "{} upserts", store.upserts());
 }

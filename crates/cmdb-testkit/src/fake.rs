@@ -135,9 +135,9 @@ impl FakeProvider {
         }
         let start = index * self.page_size;
         let end = (start + self.page_size).min(self.count);
-        let hosts = (start..end).map(|i| self.host(i)).collect();
+        let hosts: Vec<Host> = (start..end).map(|i| self.host(i)).collect();
         if let Some(g) = &self.gauge {
-            g.produced();
+            g.produced(hosts.len());
         }
         Ok(HostPage::new(
             hosts,

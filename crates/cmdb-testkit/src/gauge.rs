@@ -11,8 +11,9 @@ use cmdb_core::{
     SyncScope, UpsertOutcome, Vendor,
 };
 
-/// Counts pages a provider has produced and a store has not finished with yet, and the
-/// most that were ever alive at once.
+/// Counts hosts a provider has produced and a store has not finished with yet, and the
+/// most that were ever alive at once. Counted in hosts rather than pages because a sync
+/// may hand the store several pages in one upsert.
 #[derive(Debug, Default)]
 pub struct PageGauge {
     current: AtomicI64,
@@ -25,30 +26,33 @@ impl PageGauge {
         Arc::new(PageGauge::default())
     }
 
-    /// A page was produced.
-    pub fn produced(&self) {
-        let now = self.current.fetch_add(1, Ordering::SeqCst) + 1;
+    /// A page of `hosts` hosts was produced.
+    pub fn produced(&self, hosts: usize) {
+        let hosts = i64::try_from(hosts).unwrap_or(i64::MAX);
+        let now = self.current.fetch_add(hosts, Ordering::SeqCst) + hosts;
         self.max.fetch_max(now, Ordering::SeqCst);
     }
 
-    /// A page was consumed (stored, or given up).
-    pub fn consumed(&self) {
-        self.current.fetch_sub(1, Ordering::SeqCst);
+    /// `hosts` hosts were consumed (stored, or given up).
+    pub fn consumed(&self, hosts: usize) {
+        let hosts = i64::try_from(hosts).unwrap_or(i64::MAX);
+        self.current.fetch_sub(hosts, Ordering::SeqCst);
     }
 
-    /// Pages alive now.
+    /// Hosts alive now.
     pub fn current(&self) -> i64 {
         self.current.load(Ordering::SeqCst)
     }
 
-    /// The most pages that were alive at once.
+    /// The most hosts that were alive at once.
     pub fn max(&self) -> i64 {
         self.max.load(Ordering::SeqCst)
     }
 }
 
-/// A [`HostStore`] wrapper for tests. It can mark a page consumed on a [`PageGauge`] when
-/// its upsert returns (so `gauge.max()` is the most pages a sync ever held at once), take
+/// A [`HostStore`] wrapper for tests. It can mark the hosts of an upsert consumed on a
+/// [`PageGauge`] when it returns (so `gauge.max()` is the most hosts a sync ever held at
+/// once), take
 /// time over each upsert (tokio time), and fail the n-th upsert.
 #[derive(Debug)]
 pub struct InstrumentedStore<S> {
@@ -126,7 +130,7 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
             self.inner.upsert(scope, hosts, seen_at).await
         };
         if let Some(g) = &self.gauge {
-            g.consumed();
+            g.consumed(hosts.len());
         }
         out
     }
