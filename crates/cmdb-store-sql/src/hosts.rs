@@ -420,8 +420,9 @@ impl SqlStore {
         Ok(known)
     }
 
-    /// Writes `rows` with multi-row statements; on a database error, retries them one by
-    /// one in savepoints. Returns the failures by row index.
+    /// Writes `rows` with multi-row statements, all in one savepoint; on a database error
+    /// the savepoint is rolled back and the rows are written again a statement at a time,
+    /// then one by one in the statement that fails. Returns the failures by row index.
     async fn write_rows(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -430,6 +431,32 @@ impl SqlStore {
         seen_at: i64,
     ) -> Result<HashMap<usize, String>> {
         let backend = self.inner.backend;
+        if rows.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut sp = tx.begin().await.map_err(db_error)?;
+        let mut refused = None;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at);
+            match sql.build()?.execute(&mut *sp).await {
+                Ok(_) => {}
+                Err(e) if is_row_error(&e) => {
+                    refused = Some(e);
+                    break;
+                }
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        match refused {
+            None => {
+                sp.commit().await.map_err(db_error)?;
+                return Ok(HashMap::new());
+            }
+            Some(e) => {
+                sp.rollback().await.map_err(db_error)?;
+                tracing::debug!(error = %e, "multi-row upsert failed; retrying in parts");
+            }
+        }
         let mut failed = HashMap::new();
         for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
             let mut sp = tx.begin().await.map_err(db_error)?;
@@ -438,7 +465,6 @@ impl SqlStore {
                 Ok(_) => sp.commit().await.map_err(db_error)?,
                 Err(e) if is_row_error(&e) => {
                     sp.rollback().await.map_err(db_error)?;
-                    tracing::debug!(error = %e, "multi-row upsert failed; retrying per host");
                     for (i, row) in chunk.iter().enumerate() {
                         let mut sp = tx.begin().await.map_err(db_error)?;
                         let mut sql = upsert_statement(backend, &[row], secret_id, seen_at);

@@ -278,3 +278,43 @@ async fn two_syncers_on_separate_pools_lose_nothing() {
         }
     }
 }
+
+/// A host the database itself refuses (a trigger here, standing for any rule the checks
+/// before writing do not know) fails alone, in whichever statement of a batch it falls;
+/// the statements before it, rolled back with it, are written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_the_database_refuses_fails_alone_in_a_batch_of_several_statements() {
+    let url = common::sqlite_url("refuse");
+    let store = SqlStore::builder(url.clone()).connect().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON cmdb_hosts WHEN NEW.name = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let scope = SyncScope::hosts(common::unique("refuse"), Vendor::Huawei, "cn-north-4");
+    // Three statements of 100 rows at most; the refused host is in the third.
+    let mut page = hosts(&scope, 250, HostStatus::Running);
+    page[230].name = "refused".into();
+    let out = store.upsert(&scope, &page, at(0)).await.unwrap();
+    assert!(
+        matches!(&out[230], UpsertOutcome::Failed(r) if r.contains("refused by a trigger")),
+        "{:?}",
+        out[230]
+    );
+    let created = out.iter().filter(|o| **o == UpsertOutcome::Created).count();
+    assert_eq!(created, 249);
+    let stats = store.scope_stats(&scope, at(1)).await.unwrap();
+    assert_eq!(stats.active, 249, "every other host is stored");
+    assert!(
+        HostStore::get(&store, Vendor::Huawei, &page[230].instance_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
