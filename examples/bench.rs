@@ -5,7 +5,12 @@
 //! cargo run --release --example bench -- --vendor all --hosts 100000 --page-size 100 \
 //!     --latency-ms 20 --rate 40 --concurrency 4 --store sqlite
 //! cargo run --release --example bench -- --vendor tencent --hosts 100000 --latency-ms 0 --rate 0
+//! cargo run --release --example bench -- --vendor store --hosts 100000 --latency-ms 0 --rate 0
 //! ```
+//!
+//! `--vendor store` lists no vendor: cmdb-testkit's `FakeProvider` makes the hosts in
+//! process (a dozen fields each, no request, no decoding), so the run measures the sync
+//! pipeline and the store alone, and prints no bound.
 //!
 //! `bound_seconds` is the least time the vendor allows: every page costs one request, the
 //! rate allows `rate` requests a second, and at most `c` requests are in flight, each
@@ -57,13 +62,17 @@ enum Which {
     Huawei,
     Vsphere,
     All,
+    /// No vendor: hosts made in process, for the pipeline and the store alone.
+    Store,
 }
 
 /// One full sync from a simulated vendor into a store; prints one JSON line per vendor.
 #[derive(Debug, Clone, Parser)]
 #[command(args_override_self = true)]
 struct Args {
-    /// The vendor to simulate, or all four one after the other.
+    /// The vendor to simulate, all four one after the other, or `store`: no vendor, hosts
+    /// made in process (cmdb-testkit's `FakeProvider`), to measure the pipeline and the
+    /// store alone.
     #[arg(long, value_enum, default_value = "all")]
     vendor: Which,
     /// Hosts in the simulated inventory.
@@ -97,6 +106,7 @@ fn vendor_of(which: Which) -> Vendor {
         Which::Tencent => Vendor::Tencent,
         Which::Huawei => Vendor::Huawei,
         Which::Vsphere | Which::All => Vendor::Vsphere,
+        Which::Store => Vendor::Aliyun,
     }
 }
 
@@ -140,7 +150,7 @@ async fn serve(args: &Args) -> Result<(), BoxError> {
             sim.set_latency(latency);
             (sim.uri(), "cn-north-4".to_owned(), Box::new(sim))
         }
-        Which::Vsphere | Which::All => {
+        Which::Vsphere | Which::All | Which::Store => {
             let hosts = usize::try_from(args.hosts)?;
             let sim = cmdb_testkit::vsphere::SimulatedVsphere::start(&[("dc-bench", hosts)]).await;
             sim.set_latency(latency);
@@ -251,31 +261,65 @@ async fn stores(
     Ok((store.clone(), store, temp))
 }
 
-/// One vendor: its simulator in a child process, one sync, one JSON line.
+/// The simulator of one vendor in a child process: its stdin (closing it stops it), its
+/// stdout (where it prints its peak RSS once stopped), the child.
+struct Simulator {
+    from_sim: BufReader<std::process::ChildStdout>,
+    child: std::process::Child,
+}
+
+impl Simulator {
+    /// Starts the simulator of `vendor`; answers it with its address and region.
+    fn start(args: &Args, vendor: Vendor) -> Result<(Simulator, String, String), BoxError> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "--simulator",
+                "--vendor",
+                vendor.as_str(),
+                "--hosts",
+                &args.hosts.to_string(),
+                "--latency-ms",
+                &args.latency_ms.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut from_sim = BufReader::new(child.stdout.take().ok_or("no simulator stdout")?);
+        let mut line = String::new();
+        from_sim.read_line(&mut line)?;
+        let mut parts = line.split_whitespace();
+        let uri = parts
+            .next()
+            .ok_or("the simulator printed no address")?
+            .to_owned();
+        let region = parts.next().unwrap_or_default().to_owned();
+        Ok((Simulator { from_sim, child }, uri, region))
+    }
+
+    /// Stops the simulator; answers its peak RSS.
+    fn stop(mut self) -> Result<Option<f64>, BoxError> {
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.from_sim.read_line(&mut line)?;
+        self.child.wait()?;
+        Ok(line.trim().parse().ok())
+    }
+}
+
+/// One vendor: its simulator in a child process (none for `store`), one sync, one JSON
+/// line.
 async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     let vendor = vendor_of(which);
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--simulator",
-            "--vendor",
-            vendor.as_str(),
-            "--hosts",
-            &args.hosts.to_string(),
-            "--latency-ms",
-            &args.latency_ms.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut from_sim = BufReader::new(child.stdout.take().ok_or("no simulator stdout")?);
-    let mut line = String::new();
-    from_sim.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let uri = parts
-        .next()
-        .ok_or("the simulator printed no address")?
-        .to_owned();
-    let region = parts.next().unwrap_or_default().to_owned();
+    let (simulator, uri, region) = if which == Which::Store {
+        (
+            None,
+            "http://127.0.0.1:9".to_owned(),
+            "bench-region".to_owned(),
+        )
+    } else {
+        let (simulator, uri, region) = Simulator::start(args, vendor)?;
+        (Some(simulator), uri, region)
+    };
 
     let (hosts, secrets, temp) = stores(&args.store, vendor).await?;
     let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
@@ -309,7 +353,16 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     .seal(&cipher)?;
     secrets.create(&sealed).await?;
     let limiter = Arc::new(RateLimiter::per_second(args.rate));
-    let syncer = Syncer::new(secrets, hosts, cipher, registry(args, limiter));
+    let registry = if which == Which::Store {
+        let (hosts, page_size) = (args.hosts, u64::from(args.page_size));
+        ProviderRegistry::new().with(Vendor::Aliyun, move |ctx: ProviderContext| {
+            let p = cmdb_testkit::FakeProvider::new(Vendor::Aliyun, ctx.region, hosts, page_size);
+            Ok(Arc::new(p) as Arc<dyn HostProvider>)
+        })
+    } else {
+        registry(args, limiter)
+    };
+    let syncer = Syncer::new(secrets, hosts, cipher, registry);
 
     let started = Instant::now();
     let response = syncer
@@ -318,11 +371,10 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     let seconds = started.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
 
-    drop(child.stdin.take());
-    line.clear();
-    from_sim.read_line(&mut line)?;
-    let sim_peak: Option<f64> = line.trim().parse().ok();
-    child.wait()?;
+    let sim_peak = match simulator {
+        Some(simulator) => simulator.stop()?,
+        None => None,
+    };
     drop(syncer);
     if let Some(path) = temp {
         for suffix in ["", "-wal", "-shm"] {
@@ -331,9 +383,15 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     }
 
     let pages = args.hosts.div_ceil(u64::from(args.page_size.max(1))).max(1) as f64;
-    let latency = args.latency_ms as f64 / 1000.0;
+    // Hosts made in process take no request: no vendor bound.
+    let store_only = which == Which::Store;
+    let latency = if store_only {
+        0.0
+    } else {
+        args.latency_ms as f64 / 1000.0
+    };
     let offset_paged = matches!(vendor, Vendor::Tencent | Vendor::Huawei);
-    let by_rate = if args.rate == 0 {
+    let by_rate = if args.rate == 0 || store_only {
         0.0
     } else {
         pages / f64::from(args.rate)
@@ -347,7 +405,7 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     let by_latency = pages * latency / in_flight;
     let bound = by_rate.max(by_latency);
     let line = json!({
-        "vendor": vendor.as_str(),
+        "vendor": if store_only { "store" } else { vendor.as_str() },
         "hosts": args.hosts,
         "stored": response.total_succeed,
         "complete": response.complete,
