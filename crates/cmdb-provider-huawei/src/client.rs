@@ -267,7 +267,7 @@ pub(crate) fn decode_servers(
     page: u64,
     limit: u32,
 ) -> Result<(Vec<Host>, PageInfo)> {
-    let body: ServersResponse = response
+    let body: ServersResponse<'_> = response
         .json()
         .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
     let items = body.servers.len();
@@ -283,9 +283,88 @@ pub(crate) fn decode_servers(
 
 #[cfg(test)]
 mod tests {
+    use cmdb_core::ErrorKind;
+    use cmdb_http::RawResponse;
     use cmdb_secret::Credentials;
+    use reqwest::StatusCode;
+    use serde_json::Value;
 
+    use super::decode_servers;
+    use crate::model::ServersResponse;
     use crate::HuaweiBuilder;
+
+    fn response(body: impl Into<Vec<u8>>) -> RawResponse {
+        RawResponse::new(StatusCode::OK, Default::default(), body.into())
+    }
+
+    #[test]
+    fn decoding_fails_exactly_as_raw_response_json_does() {
+        let bodies: [&[u8]; 7] = [
+            b"<html>gateway</html>",
+            br#"{"count": 1, "servers": "nope"}"#,
+            br#"{"servers": [{"id": "s-1", "metadata": ["x"]}]}"#,
+            br#"{"servers": [{"id": "s-1", "flavor": {"vcpus": 1e999}}]}"#,
+            br#"{"servers": [{"id": "s-1"}"#,
+            // Not UTF-8 in a string that is read.
+            b"{\"servers\": [{\"id\": \"s-\xff\"}]}",
+            b"{\"servers\": []} \xff",
+        ];
+        for body in bodies {
+            let r = response(body);
+            let want = r.json::<OwnedPage>().unwrap_err();
+            let got = r.json::<ServersResponse<'_>>().unwrap_err();
+            assert_eq!(got.kind(), ErrorKind::Decode);
+            assert_eq!(
+                got.message(),
+                want.message(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(std::error::Error::source(&got).is_some());
+            let page = decode_servers(&r, "cn-north-4", 3, 10).unwrap_err();
+            assert_eq!(
+                page.message(),
+                format!("huawei ListServersDetails page 3: {}", want.message())
+            );
+        }
+    }
+
+    /// The members of a servers page that the bodies above break, owned, as they were
+    /// decoded before: with [`RawResponse::json`].
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(default)]
+    #[allow(dead_code)]
+    struct OwnedPage {
+        servers: Vec<OwnedServer>,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(default)]
+    #[allow(dead_code)]
+    struct OwnedServer {
+        id: String,
+        metadata: std::collections::BTreeMap<String, Value>,
+        flavor: Option<Value>,
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_throughout_is_decoded_as_bytes() {
+        // Bytes that are not UTF-8 in a member that is skipped: decoded as they always
+        // were, the strings read still borrowed.
+        let body = b"{\"count\": 1, \"servers\": [{\"id\": \"s-1\", \"hostId\": \"\xfe\xff\", \"name\": \"caf\xc3\xa9\"}]}";
+        let r = response(&body[..]);
+        let page: ServersResponse<'_> = r.json().unwrap();
+        assert!(matches!(
+            page.servers[0].id.0,
+            Some(std::borrow::Cow::Borrowed("s-1"))
+        ));
+        let (hosts, info) = decode_servers(&r, "cn-north-4", 1, 10).unwrap();
+        assert_eq!(info.items, 1);
+        assert_eq!(
+            (hosts[0].instance_id.as_str(), hosts[0].name.as_str()),
+            ("s-1", "café")
+        );
+    }
 
     fn signed_request(endpoint: &str, project: Option<&str>) -> reqwest::Request {
         let client = HuaweiBuilder::new()

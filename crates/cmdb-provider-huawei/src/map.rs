@@ -1,49 +1,71 @@
 //! ListServersDetails servers -> normalized [`Host`]s.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
+use chrono::format::{Fixed, Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use cmdb_core::{Host, HostStatus, OsType, PayMode, Vendor};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
-use crate::model::{SecurityGroup, Server};
+use crate::model::{SecurityGroup, Server, Tag, Text};
 
 /// The host of `server` in `region`; `None` for a server without an id, which could not
 /// be stored.
-pub(crate) fn server_to_host(server: Server, region: &str) -> Option<Host> {
-    let id = server.id.filter(|id| !id.trim().is_empty())?;
-    let mut host = Host::new(Vendor::Huawei, id, region);
-    let metadata: BTreeMap<String, String> = server
-        .metadata
-        .into_iter()
-        .filter_map(|(k, v)| value_text(v).map(|v| (k, v)))
-        .collect();
-    let meta = |key: &str| metadata.get(key).filter(|v| !v.is_empty()).cloned();
-
-    host.name = server.name.unwrap_or_default();
-    host.description = non_empty(server.description);
-    host.hostname = non_empty(server.hostname);
-    host.zone = non_empty(server.availability_zone);
-    let raw_status = server.status.unwrap_or_default();
+///
+/// The server's strings are moved into the host, or copied once from the answer; those
+/// only looked at are never copied.
+pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Option<Host> {
+    let Server {
+        id,
+        name,
+        description,
+        status: raw_status,
+        created,
+        launched_at,
+        availability_zone,
+        hostname,
+        flavor,
+        image,
+        metadata,
+        addresses,
+        tags,
+        sys_tags,
+        security_groups,
+        key_name,
+        enterprise_project_id,
+        fault,
+    } = server;
+    let mut host = Host::new(Vendor::Huawei, id.non_empty()?, region);
+    host.name = name.into_string();
+    host.description = description.non_empty();
+    host.hostname = hostname.non_empty();
+    host.zone = availability_zone.non_empty();
+    let raw_status = raw_status.into_string();
     host.status = status(&raw_status);
     host.raw_status = raw_status;
 
-    host.instance_type = non_empty(server.flavor.name).or(non_empty(server.flavor.id));
-    host.cpu = server.flavor.vcpus.and_then(|v| u32::try_from(v).ok());
+    host.instance_type = flavor.name.non_empty().or_else(|| flavor.id.non_empty());
+    host.cpu = flavor.vcpus.and_then(|v| u32::try_from(v).ok());
     // ListServersDetails reports `ram` in MB, which Huawei means as MiB.
-    host.memory_mib = server.flavor.ram;
+    host.memory_mib = flavor.ram;
 
-    host.os_name = meta("image_name");
-    host.os_type = match meta("os_type").or_else(|| host.os_name.clone()) {
-        Some(word) => OsType::from_vendor(&word),
+    host.os_name = meta(metadata.image_name).map(Cow::into_owned);
+    host.os_type = match meta(metadata.os_type)
+        .as_deref()
+        .or(host.os_name.as_deref())
+    {
+        Some(word) => OsType::from_vendor(word),
         None => OsType::Other,
     };
-    host.image_id = non_empty(server.image.id).or_else(|| meta("metering.image_id"));
-    host.vpc_id = meta("vpc_id");
-    host.pay_mode = pay_mode(meta("charging_mode").as_deref());
+    host.image_id = image
+        .id
+        .non_empty()
+        .or_else(|| meta(metadata.metering_image_id).map(Cow::into_owned));
+    host.vpc_id = meta(metadata.vpc_id).map(Cow::into_owned);
+    host.pay_mode = pay_mode(meta(metadata.charging_mode).as_deref());
 
-    for address in server.addresses.into_values().flatten().flatten() {
-        let Some(addr) = non_empty(address.addr) else {
+    for address in addresses.into_values().flatten().flatten() {
+        let Some(addr) = address.addr.non_blank() else {
             continue;
         };
         let list = if address.kind.as_deref() == Some("floating") {
@@ -51,85 +73,155 @@ pub(crate) fn server_to_host(server: Server, region: &str) -> Option<Host> {
         } else {
             &mut host.private_ips
         };
-        if !list.contains(&addr) {
-            list.push(addr);
+        if !list.iter().any(|a| a == addr) {
+            list.push(addr.to_owned());
         }
     }
 
-    host.created_at = server
-        .created
-        .as_deref()
-        .and_then(parse_time)
-        .or_else(|| server.launched_at.as_deref().and_then(parse_time));
+    let launched = launched_at.as_deref().and_then(parse_time);
+    host.created_at = created.as_deref().and_then(parse_time).or(launched);
 
     // System tags first, so that a user tag of the same name wins.
-    for tag in server.sys_tags.iter().chain(&server.tags) {
+    for tag in sys_tags.iter().chain(&tags) {
         if let Some((k, v)) = tag_pair(tag) {
             host.tags.insert(k, v);
         }
     }
 
-    host.security_groups = server
-        .security_groups
+    host.security_groups = security_groups
         .iter()
-        .filter_map(|g| non_empty(g.id.clone()).or_else(|| non_empty(g.name.clone())))
+        .filter_map(|g| g.id.non_blank().or_else(|| g.name.non_blank()))
+        .map(str::to_owned)
         .collect();
-    host.key_pairs = non_empty(server.key_name.clone()).into_iter().collect();
+    let key_name = key_name.non_empty();
+    host.key_pairs = key_name.iter().cloned().collect();
 
-    let enterprise_project = non_empty(server.enterprise_project_id)
+    let enterprise_project = enterprise_project_id
+        .non_empty()
         .or_else(|| host.tags.get("_sys_enterprise_project_id").cloned());
     if let Some(ep) = enterprise_project {
-        host.extra.insert("enterprise_project_id".into(), json!(ep));
+        host.extra
+            .insert("enterprise_project_id".into(), Value::String(ep));
     }
-    if !server.security_groups.is_empty() {
+    if !security_groups.is_empty() {
         host.extra.insert(
             "security_groups".into(),
-            Value::Array(server.security_groups.iter().map(group_json).collect()),
+            Value::Array(security_groups.iter().map(group_json).collect()),
         );
     }
-    if let Some(key) = non_empty(server.key_name) {
-        host.extra.insert("key_name".into(), json!(key));
+    if let Some(key) = key_name {
+        host.extra.insert("key_name".into(), Value::String(key));
     }
-    if let Some(fault) = server.fault.filter(|f| !f.is_null()) {
+    if let Some(fault) = fault.filter(|f| !f.is_null()) {
         host.extra.insert("fault".into(), fault);
     }
-    if let Some(launched) = server.launched_at.as_deref().and_then(parse_time) {
+    if let Some(launched) = launched {
         host.extra
-            .insert("launched_at".into(), json!(launched.to_rfc3339()));
+            .insert("launched_at".into(), Value::String(launched.to_rfc3339()));
     }
     Some(host)
 }
 
-/// The normalization table of VENDORS.md.
+/// A metadata entry, when it is not empty.
+fn meta(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// The longest status of [`status`]'s table, `SHELVED_OFFLOADED`.
+const LONGEST_STATUS: usize = 17;
+
+/// The normalization table of VENDORS.md (statuses in any case, spaces around ignored).
 pub(crate) fn status(raw: &str) -> HostStatus {
-    match raw.trim().to_ascii_uppercase().as_str() {
-        "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "REVERT_RESIZE" | "MIGRATING" => {
+    let raw = raw.trim().as_bytes();
+    // Upper-cased on the stack: no status of the table is longer.
+    let mut upper = [0u8; LONGEST_STATUS];
+    let Some(upper) = upper.get_mut(..raw.len()) else {
+        return HostStatus::Unknown;
+    };
+    upper.copy_from_slice(raw);
+    upper.make_ascii_uppercase();
+    match &*upper {
+        b"BUILD" | b"REBUILD" | b"RESIZE" | b"VERIFY_RESIZE" | b"REVERT_RESIZE" | b"MIGRATING" => {
             HostStatus::Pending
         }
-        "ACTIVE" => HostStatus::Running,
-        "SHUTOFF" => HostStatus::Stopped,
-        "REBOOT" | "HARD_REBOOT" => HostStatus::Rebooting,
-        "SUSPENDED" | "PAUSED" => HostStatus::Suspended,
-        "ERROR" => HostStatus::Error,
-        "SHELVED" | "SHELVED_OFFLOADED" => HostStatus::Shutdown,
-        "DELETED" | "SOFT_DELETED" => HostStatus::Destroyed,
+        b"ACTIVE" => HostStatus::Running,
+        b"SHUTOFF" => HostStatus::Stopped,
+        b"REBOOT" | b"HARD_REBOOT" => HostStatus::Rebooting,
+        b"SUSPENDED" | b"PAUSED" => HostStatus::Suspended,
+        b"ERROR" => HostStatus::Error,
+        b"SHELVED" | b"SHELVED_OFFLOADED" => HostStatus::Shutdown,
+        b"DELETED" | b"SOFT_DELETED" => HostStatus::Destroyed,
         _ => HostStatus::Unknown,
     }
 }
 
 /// `metadata.charging_mode`: "0" on demand, "1" prepaid, "2" spot (the words some API
-/// versions use are accepted too).
+/// versions use are accepted too, in any case; spaces around are ignored).
 pub(crate) fn pay_mode(charging_mode: Option<&str>) -> PayMode {
-    match charging_mode
-        .map(|m| m.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("0" | "postpaid") => PayMode::Postpaid,
-        Some("1" | "prepaid") => PayMode::Prepaid,
-        Some("2" | "spot") => PayMode::Spot,
-        _ => PayMode::Unknown,
+    let Some(mode) = charging_mode.map(str::trim) else {
+        return PayMode::Unknown;
+    };
+    let is = |word: &str| mode.eq_ignore_ascii_case(word);
+    if mode == "0" || is("postpaid") {
+        PayMode::Postpaid
+    } else if mode == "1" || is("prepaid") {
+        PayMode::Prepaid
+    } else if mode == "2" || is("spot") {
+        PayMode::Spot
+    } else {
+        PayMode::Unknown
     }
 }
+
+/// `%Y-%m-%dT%H:%M:%S%.f`, as chrono's `StrftimeItems` reads it: parsed once here
+/// rather than once per time.
+const ISO_T: &[Item<'static>] = &[
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+    Item::Fixed(Fixed::Nanosecond),
+];
+
+/// `%Y-%m-%d %H:%M:%S%.f`.
+const ISO_SPACE: &[Item<'static>] = &[
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Space(" "),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+    Item::Fixed(Fixed::Nanosecond),
+];
+
+/// `%Y-%m-%dT%H:%MZ`.
+const ISO_MINUTES_Z: &[Item<'static>] = &[
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal("Z"),
+];
+
+/// The formats of times without offset, tried in this order.
+const NAIVE_FORMATS: [&[Item<'static>]; 3] = [ISO_T, ISO_SPACE, ISO_MINUTES_Z];
 
 /// RFC 3339, or an ISO date-time without offset (`OS-SRV-USG:launched_at`), read as UTC.
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -140,66 +232,55 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%MZ",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .map(|t| t.and_utc())
+    NAIVE_FORMATS
+        .iter()
+        .find_map(|items| parse_naive(text, items))
+        .map(|t| t.and_utc())
 }
 
-/// `"k=v"` (split at the first `=`; a bare key has an empty value) or `{key, value}`.
-fn tag_pair(tag: &Value) -> Option<(String, String)> {
+/// What `NaiveDateTime::parse_from_str(text, format)` answers, `items` being the
+/// format's items.
+fn parse_naive(text: &str, items: &[Item<'_>]) -> Option<NaiveDateTime> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+    parsed.to_naive_datetime_with_offset(0).ok()
+}
+
+/// `"k=v"` (split at the first `=`; a bare key has an empty value) or `{key, value}`;
+/// the key trimmed, the value as it is.
+fn tag_pair(tag: &Tag<'_>) -> Option<(String, String)> {
     let (k, v) = match tag {
-        Value::String(s) => match s.split_once('=') {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (s.clone(), String::new()),
-        },
-        Value::Object(o) => (
-            o.get("key").cloned().and_then(value_text)?,
-            o.get("value")
-                .cloned()
-                .and_then(value_text)
-                .unwrap_or_default(),
-        ),
-        _ => return None,
+        Tag::Text(s) => s.split_once('=').unwrap_or((s, "")),
+        Tag::Pair { key, value } => (key.as_deref()?, value.as_deref().unwrap_or_default()),
+        Tag::Other => return None,
     };
-    let k = k.trim().to_owned();
-    (!k.is_empty()).then_some((k, v))
+    let k = k.trim();
+    (!k.is_empty()).then(|| (k.to_owned(), v.to_owned()))
 }
 
-fn group_json(group: &SecurityGroup) -> Value {
-    let mut o = serde_json::Map::new();
-    if let Some(id) = &group.id {
-        o.insert("id".into(), json!(id));
-    }
-    if let Some(name) = &group.name {
-        o.insert("name".into(), json!(name));
-    }
+/// `{id, name}` of a group, each only when given (blank or not).
+fn group_json(group: &SecurityGroup<'_>) -> Value {
+    let mut o = Map::new();
+    let mut put = |key: &str, text: &Text<'_>| {
+        if let Some(v) = text.as_deref() {
+            o.insert(key.into(), Value::String(v.to_owned()));
+        }
+    };
+    put("id", &group.id);
+    put("name", &group.name);
     Value::Object(o)
-}
-
-fn value_text(v: Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
-    }
-}
-
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty())
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::model::ServersResponse;
 
     fn hosts(json: Value) -> Vec<Host> {
-        let page: ServersResponse = serde_json::from_value(json).unwrap();
+        let text = json.to_string();
+        let page: ServersResponse<'_> = serde_json::from_str(&text).unwrap();
         page.servers
             .into_iter()
             .filter_map(|s| server_to_host(s, "cn-north-4"))
@@ -314,7 +395,7 @@ mod tests {
             assert!(h.cpu.is_none() && h.memory_mib.is_none() && h.created_at.is_none());
             assert!(h.public_ips.is_empty() && h.tags.is_empty() && h.extra.is_empty());
         }
-        let empty: ServersResponse = serde_json::from_value(json!({})).unwrap();
+        let empty: ServersResponse<'_> = serde_json::from_str("{}").unwrap();
         assert!(empty.servers.is_empty() && empty.count.is_none());
     }
 
@@ -377,5 +458,92 @@ mod tests {
         assert_eq!(parse_time("2018-08-13 13:46:09"), Some(z));
         assert_eq!(parse_time(""), None);
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(
+            parse_time(" 2018-08-13T13:46Z "),
+            Some(z - chrono::Duration::seconds(9))
+        );
+        assert_eq!(parse_time("2018-08-13   13:46:09"), Some(z));
+        assert_eq!(parse_time("2018-08-13T13:46:09x"), None);
+    }
+
+    #[test]
+    fn statuses_and_pay_modes_in_any_case_with_spaces_around() {
+        assert_eq!(status(" active\t"), HostStatus::Running);
+        assert_eq!(status("Shelved_Offloaded"), HostStatus::Shutdown);
+        assert_eq!(status(" SHELVED_OFFLOADED "), HostStatus::Shutdown);
+        // Longer than any status of the table, or not ASCII: unknown, without a panic.
+        assert_eq!(status("SHELVED_OFFLOADEDX"), HostStatus::Unknown);
+        assert_eq!(status("ACTİVE"), HostStatus::Unknown);
+        assert_eq!(status("ａctive"), HostStatus::Unknown);
+        assert_eq!(status(""), HostStatus::Unknown);
+        assert_eq!(pay_mode(Some(" PostPaid ")), PayMode::Postpaid);
+        assert_eq!(pay_mode(Some(" 2\n")), PayMode::Spot);
+        assert_eq!(pay_mode(Some("SPOT")), PayMode::Spot);
+        assert_eq!(pay_mode(Some("02")), PayMode::Unknown);
+        assert_eq!(pay_mode(Some("")), PayMode::Unknown);
+    }
+
+    #[test]
+    fn the_time_formats_are_chronos_reading_of_their_strftime_text() {
+        for (items, format) in [
+            (ISO_T, "%Y-%m-%dT%H:%M:%S%.f"),
+            (ISO_SPACE, "%Y-%m-%d %H:%M:%S%.f"),
+            (ISO_MINUTES_Z, "%Y-%m-%dT%H:%MZ"),
+        ] {
+            let parsed = chrono::format::StrftimeItems::new(format).parse().unwrap();
+            assert_eq!(items, parsed.as_slice(), "{format}");
+        }
+    }
+
+    #[test]
+    fn tags_split_at_the_first_equals_sign_and_trim_the_key_only() {
+        let text = |s: &'static str| tag_pair(&Tag::Text(Cow::Borrowed(s)));
+        let pair = |k: Option<&'static str>, v: Option<&'static str>| {
+            tag_pair(&Tag::Pair {
+                key: k.map(Cow::Borrowed),
+                value: v.map(Cow::Borrowed),
+            })
+        };
+        let owned = |k: &str, v: &str| Some((k.to_owned(), v.to_owned()));
+        assert_eq!(text(" k = v "), owned("k", " v "));
+        assert_eq!(text("k"), owned("k", ""));
+        assert_eq!(text("a=b=c"), owned("a", "b=c"));
+        assert_eq!(text(" =v"), None);
+        assert_eq!(pair(Some(" k "), Some(" v ")), owned("k", " v "));
+        assert_eq!(pair(Some("k"), None), owned("k", ""));
+        assert_eq!(pair(None, Some("v")), None);
+        assert_eq!(tag_pair(&Tag::Other), None);
+    }
+
+    #[test]
+    fn non_string_metadata_and_tags_read_as_their_json_text() {
+        let h = hosts(json!({"servers": [{
+            "id": "s-1",
+            "status": " shutoff ",
+            "metadata": {"charging_mode": 1, "os_type": {"name": "Windows"}, "image_name": null,
+                         "vpc_id": "", "metering.image_id": "img-meta"},
+            "image": {"id": "  "},
+            "tags": [{"key": 7, "value": [true]}, {"key": "k", "value": null}, 5, null, ["x=y"]],
+            "security_groups": [{"id": " ", "name": ""}, {}],
+            "addresses": {"b": [{"addr": "10.0.0.2"}], "a": [{"addr": "10.0.0.1"}, {"addr": "10.0.0.2"}]}
+        }]}))
+        .remove(0);
+        assert_eq!(h.status, HostStatus::Stopped);
+        assert_eq!(h.raw_status, " shutoff ");
+        assert_eq!(h.pay_mode, PayMode::Prepaid);
+        // `{"name": "Windows"}` as text still names Windows.
+        assert_eq!(h.os_type, OsType::Windows);
+        assert_eq!(h.os_name, None);
+        assert_eq!(h.vpc_id, None);
+        assert_eq!(h.image_id.as_deref(), Some("img-meta"));
+        assert_eq!(h.tags.len(), 2);
+        assert_eq!((h.tags["7"].as_str(), h.tags["k"].as_str()), ("[true]", ""));
+        assert!(h.security_groups.is_empty());
+        assert_eq!(
+            h.extra["security_groups"],
+            json!([{"id": " ", "name": ""}, {}])
+        );
+        // Networks in the order of their ids, each address once.
+        assert_eq!(h.private_ips, vec!["10.0.0.1", "10.0.0.2"]);
     }
 }
