@@ -5,7 +5,7 @@ use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::model::Instance;
+use crate::model::{Instance, Text};
 
 /// MiB per GiB: CVM reports `Memory` in GiB, cmdb stores MiB.
 const MIB_PER_GIB: u64 = 1024;
@@ -73,15 +73,18 @@ fn time(id: &str, field: &str, value: Option<&str>) -> Result<Option<DateTime<Ut
         })
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
+/// The string as it is, unless absent or blank.
+fn non_empty(value: Option<Text<'_>>) -> Option<String> {
+    value.filter(|v| !v.is_blank()).map(Text::into_string)
 }
 
-fn list(value: Option<Vec<String>>) -> Vec<String> {
+/// The strings that are not blank, each as it is.
+fn list(value: Option<Vec<Text<'_>>>) -> Vec<String> {
     value
         .unwrap_or_default()
         .into_iter()
-        .filter(|v| !v.trim().is_empty())
+        .filter(|v| !v.is_blank())
+        .map(Text::into_string)
         .collect()
 }
 
@@ -90,24 +93,61 @@ fn list(value: Option<Vec<String>>) -> Vec<String> {
 /// `hostname` stays `None`: `DescribeInstances` does not report the guest hostname.
 /// `extra` keeps `RestrictState`, `ProjectId`, `InstanceChargeType`, `SubnetId`,
 /// `IPv6Addresses`, `IsolatedSource` and the exact `GPUCount` when present.
-pub(crate) fn to_host(instance: Instance, region: &str) -> Result<Host> {
-    let id = non_empty(instance.instance_id)
-        .ok_or_else(|| Error::decode("an instance has no InstanceId"))?;
-    let mut host = Host::new(Vendor::Tencent, id.clone(), region);
-    host.name = instance.instance_name.unwrap_or_default();
-    host.raw_status = instance.instance_state.unwrap_or_default();
-    host.status = status(&host.raw_status);
-    host.instance_type = non_empty(instance.instance_type);
-    host.cpu = instance.cpu;
-    host.memory_mib = instance
-        .memory
+///
+/// The instance's strings are moved into the host, or copied once from the answer; those
+/// only looked at (the times) are never copied.
+pub(crate) fn to_host(instance: Instance<'_>, region: &str) -> Result<Host> {
+    let Instance {
+        instance_id,
+        instance_name,
+        instance_state,
+        instance_type,
+        cpu,
+        memory,
+        placement,
+        restrict_state,
+        instance_charge_type,
+        private_ip_addresses,
+        public_ip_addresses,
+        ipv6_addresses,
+        virtual_private_cloud,
+        image_id,
+        created_time,
+        expired_time,
+        os_name,
+        security_group_ids,
+        login_settings,
+        tags,
+        uuid,
+        gpu_info,
+        isolated_source,
+    } = instance;
+    let Some(id) = instance_id.filter(|id| !id.is_blank()) else {
+        return Err(Error::decode("an instance has no InstanceId"));
+    };
+    // Everything that can fail is read first, naming the id still borrowed: the id is
+    // then moved into the host, not cloned for the messages.
+    let memory_mib = memory
         .map(|gib| {
             gib.checked_mul(MIB_PER_GIB).ok_or_else(|| {
-                Error::decode(format!("instance {id}: Memory {gib} GiB is out of range"))
+                Error::decode(format!(
+                    "instance {}: Memory {gib} GiB is out of range",
+                    &*id
+                ))
             })
         })
         .transpose()?;
-    if let Some(gpu) = instance.gpu_info {
+    let created_at = time(&id, "CreatedTime", created_time.as_deref())?;
+    let expire_at = time(&id, "ExpiredTime", expired_time.as_deref())?;
+
+    let mut host = Host::new(Vendor::Tencent, id.into_string(), region);
+    host.name = instance_name.map(Text::into_string).unwrap_or_default();
+    host.raw_status = instance_state.map(Text::into_string).unwrap_or_default();
+    host.status = status(&host.raw_status);
+    host.instance_type = non_empty(instance_type);
+    host.cpu = cpu;
+    host.memory_mib = memory_mib;
+    if let Some(gpu) = gpu_info {
         host.gpu_spec = non_empty(gpu.gpu_type);
         if let Some(count) = gpu.gpu_count.filter(|c| c.is_finite() && *c > 0.0) {
             // Whole GPUs are counted; a vGPU share (below 1) has no whole GPU, and the
@@ -118,61 +158,65 @@ pub(crate) fn to_host(instance: Instance, region: &str) -> Result<Host> {
             host.extra.insert("GPUCount".into(), json!(count));
         }
     }
-    host.os_name = non_empty(instance.os_name);
+    host.os_name = non_empty(os_name);
     host.os_type = host
         .os_name
         .as_deref()
         .map_or(OsType::Other, OsType::from_vendor);
-    host.image_id = non_empty(instance.image_id);
-    host.public_ips = list(instance.public_ip_addresses);
-    host.private_ips = list(instance.private_ip_addresses);
-    if let Some(charge) = non_empty(instance.instance_charge_type) {
+    host.image_id = non_empty(image_id);
+    host.public_ips = list(public_ip_addresses);
+    host.private_ips = list(private_ip_addresses);
+    if let Some(charge) = non_empty(instance_charge_type) {
         host.pay_mode = pay_mode(&charge);
         host.extra
             .insert("InstanceChargeType".into(), Value::String(charge));
     }
-    host.created_at = time(&id, "CreatedTime", instance.created_time.as_deref())?;
-    host.expire_at = time(&id, "ExpiredTime", instance.expired_time.as_deref())?;
-    for tag in instance.tags.unwrap_or_default() {
+    host.created_at = created_at;
+    host.expire_at = expire_at;
+    for tag in tags.unwrap_or_default() {
         if let Some(key) = non_empty(tag.key) {
-            host.tags.insert(key, tag.value.unwrap_or_default());
+            host.tags
+                .insert(key, tag.value.map(Text::into_string).unwrap_or_default());
         }
     }
-    if let Some(placement) = instance.placement {
+    if let Some(placement) = placement {
         host.zone = non_empty(placement.zone);
         if let Some(project) = placement.project_id {
             host.extra.insert("ProjectId".into(), json!(project));
         }
     }
-    if let Some(vpc) = instance.virtual_private_cloud {
+    if let Some(vpc) = virtual_private_cloud {
         host.vpc_id = non_empty(vpc.vpc_id);
         if let Some(subnet) = non_empty(vpc.subnet_id) {
             host.extra.insert("SubnetId".into(), Value::String(subnet));
         }
     }
-    host.security_groups = list(instance.security_group_ids);
-    host.key_pairs = list(instance.login_settings.and_then(|l| l.key_ids));
-    host.serial_number = non_empty(instance.uuid);
-    if let Some(restrict) = non_empty(instance.restrict_state) {
+    host.security_groups = list(security_group_ids);
+    host.key_pairs = list(login_settings.and_then(|l| l.key_ids));
+    host.serial_number = non_empty(uuid);
+    if let Some(restrict) = non_empty(restrict_state) {
         host.extra
             .insert("RestrictState".into(), Value::String(restrict));
     }
-    if let Some(isolated) = non_empty(instance.isolated_source) {
+    if let Some(isolated) = non_empty(isolated_source) {
         host.extra
             .insert("IsolatedSource".into(), Value::String(isolated));
     }
-    let ipv6 = list(instance.ipv6_addresses);
+    let ipv6 = list(ipv6_addresses);
     if !ipv6.is_empty() {
-        host.extra.insert("IPv6Addresses".into(), json!(ipv6));
+        host.extra.insert(
+            "IPv6Addresses".into(),
+            Value::Array(ipv6.into_iter().map(Value::String).collect()),
+        );
     }
     Ok(host)
 }
 
-/// Decodes one element of `InstanceSet`; an error names the element, the instance id
-/// when readable, and the first field that does not fit the schema.
-pub(crate) fn decode_instance(index: usize, value: Value) -> Result<Instance> {
-    // Deserialized from a reference: no copy of the whole instance for the error path.
-    match Instance::deserialize(&value) {
+/// Decodes one element of `InstanceSet`, borrowing its strings from the tree; an error
+/// names the element, the instance id when readable, and the first field that does not
+/// fit the schema.
+pub(crate) fn decode_instance(index: usize, value: &Value) -> Result<Instance<'_>> {
+    match Instance::deserialize(value) {
         Ok(instance) => Ok(instance),
         Err(whole) => {
             let id = value
@@ -187,8 +231,8 @@ pub(crate) fn decode_instance(index: usize, value: Value) -> Result<Instance> {
             // Every field is optional, so an object of one field decodes unless that
             // field is the broken one.
             for (name, field) in fields {
-                let single = Value::Object([(name.clone(), field)].into_iter().collect());
-                if let Err(e) = serde_json::from_value::<Instance>(single) {
+                let single = Value::Object([(name.clone(), field.clone())].into_iter().collect());
+                if let Err(e) = Instance::deserialize(&single) {
                     return Err(Error::decode(format!("{at}.{name}: {e}")));
                 }
             }
@@ -242,7 +286,7 @@ mod tests {
     }
 
     fn map(value: Value) -> Result<Host> {
-        to_host(decode_instance(0, value)?, "ap-shanghai")
+        to_host(decode_instance(0, &value)?, "ap-shanghai")
     }
 
     #[test]
@@ -411,9 +455,20 @@ mod tests {
         assert!(e.message().contains("CreatedTime"), "{e}");
         assert!(e.message().contains("ins-gpu00001"), "{e}");
 
+        let mut v = prepaid_gpu();
+        v["Memory"] = json!(u64::MAX);
+        let e = map(v).unwrap_err();
+        assert!(
+            e.message()
+                .contains("instance ins-gpu00001: Memory 18446744073709551615 GiB is out of range"),
+            "{e}"
+        );
+
         let e = map(json!({"InstanceName": "no id"})).unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
-        let e = decode_instance(4, json!("not an object")).unwrap_err();
+        let e = map(json!({"InstanceId": " \t"})).unwrap_err();
+        assert!(e.message().contains("InstanceId"), "{e}");
+        let e = decode_instance(4, &json!("not an object")).unwrap_err();
         assert!(e.message().contains("InstanceSet[4]"), "{e}");
     }
 }

@@ -5,6 +5,13 @@
 //! `tencentcloud/region/v20220627/models.go` (`RegionInfo`). Every field is optional:
 //! the API documents many as "may return null", and what is required for cmdb is checked
 //! when mapping, with an error naming the field.
+//!
+//! The instances of `DescribeInstances` borrow their strings from the answer (unless a
+//! string has escapes): most are only looked at, or copied once into the host, so
+//! decoding each into a `String` of its own was an allocation (and a copy) wasted.
+
+use std::borrow::Cow;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,10 +50,11 @@ pub(crate) struct DescribeInstancesRequest {
 /// an answer that does not fit is decoded again field by field to say what is wrong).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct DescribeInstancesResponse {
+pub(crate) struct DescribeInstancesResponse<'a> {
     pub(crate) total_count: Option<u64>,
     pub(crate) request_id: Option<String>,
-    pub(crate) instance_set: Option<Vec<Instance>>,
+    #[serde(borrow)]
+    pub(crate) instance_set: Option<Vec<Instance<'a>>>,
 }
 
 /// The body of `DescribeRegions` (region 2022-06-27).
@@ -73,75 +81,194 @@ pub(crate) struct RegionInfo {
     pub(crate) region_state: Option<String>,
 }
 
+/// A JSON string, borrowed from the answer unless it has escapes (then serde_json
+/// unescapes it into a `String` of its own, which is moved, never copied again).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Text<'_> {
+    /// Whether the string is empty once trimmed (found without trimming it).
+    pub(crate) fn is_blank(&self) -> bool {
+        self.0.chars().all(char::is_whitespace)
+    }
+
+    /// The string as it is: moved when the answer spelled it with escapes, else copied
+    /// once from the answer.
+    pub(crate) fn into_string(self) -> String {
+        self.0.into_owned()
+    }
+}
+
 /// One CVM instance of `InstanceSet`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct Instance {
-    pub(crate) instance_id: Option<String>,
-    pub(crate) instance_name: Option<String>,
-    pub(crate) instance_state: Option<String>,
-    pub(crate) instance_type: Option<String>,
+pub(crate) struct Instance<'a> {
+    #[serde(borrow)]
+    pub(crate) instance_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) instance_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) instance_state: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) instance_type: Option<Text<'a>>,
     #[serde(rename = "CPU")]
     pub(crate) cpu: Option<u32>,
     /// GiB.
     pub(crate) memory: Option<u64>,
-    pub(crate) placement: Option<Placement>,
-    pub(crate) restrict_state: Option<String>,
-    pub(crate) instance_charge_type: Option<String>,
-    pub(crate) private_ip_addresses: Option<Vec<String>>,
-    pub(crate) public_ip_addresses: Option<Vec<String>>,
-    #[serde(rename = "IPv6Addresses")]
-    pub(crate) ipv6_addresses: Option<Vec<String>>,
-    pub(crate) virtual_private_cloud: Option<VirtualPrivateCloud>,
-    pub(crate) image_id: Option<String>,
-    pub(crate) created_time: Option<String>,
-    pub(crate) expired_time: Option<String>,
-    pub(crate) os_name: Option<String>,
-    pub(crate) security_group_ids: Option<Vec<String>>,
-    pub(crate) login_settings: Option<LoginSettings>,
-    pub(crate) tags: Option<Vec<Tag>>,
-    pub(crate) uuid: Option<String>,
-    #[serde(rename = "GPUInfo")]
-    pub(crate) gpu_info: Option<GpuInfo>,
-    pub(crate) isolated_source: Option<String>,
+    #[serde(borrow)]
+    pub(crate) placement: Option<Placement<'a>>,
+    #[serde(borrow)]
+    pub(crate) restrict_state: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) instance_charge_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) private_ip_addresses: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub(crate) public_ip_addresses: Option<Vec<Text<'a>>>,
+    #[serde(rename = "IPv6Addresses", borrow)]
+    pub(crate) ipv6_addresses: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub(crate) virtual_private_cloud: Option<VirtualPrivateCloud<'a>>,
+    #[serde(borrow)]
+    pub(crate) image_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) created_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) expired_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) os_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) security_group_ids: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub(crate) login_settings: Option<LoginSettings<'a>>,
+    #[serde(borrow)]
+    pub(crate) tags: Option<Vec<Tag<'a>>>,
+    #[serde(borrow)]
+    pub(crate) uuid: Option<Text<'a>>,
+    #[serde(rename = "GPUInfo", borrow)]
+    pub(crate) gpu_info: Option<GpuInfo<'a>>,
+    #[serde(borrow)]
+    pub(crate) isolated_source: Option<Text<'a>>,
 }
 
 /// `Instance.Placement`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct Placement {
-    pub(crate) zone: Option<String>,
+pub(crate) struct Placement<'a> {
+    #[serde(borrow)]
+    pub(crate) zone: Option<Text<'a>>,
     pub(crate) project_id: Option<i64>,
 }
 
 /// `Instance.VirtualPrivateCloud`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct VirtualPrivateCloud {
-    pub(crate) vpc_id: Option<String>,
-    pub(crate) subnet_id: Option<String>,
+pub(crate) struct VirtualPrivateCloud<'a> {
+    #[serde(borrow)]
+    pub(crate) vpc_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) subnet_id: Option<Text<'a>>,
 }
 
 /// `Instance.LoginSettings` (only the key ids are ever returned; passwords never are).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct LoginSettings {
-    pub(crate) key_ids: Option<Vec<String>>,
+pub(crate) struct LoginSettings<'a> {
+    #[serde(borrow)]
+    pub(crate) key_ids: Option<Vec<Text<'a>>>,
 }
 
 /// One of `Instance.Tags`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct Tag {
-    pub(crate) key: Option<String>,
-    pub(crate) value: Option<String>,
+pub(crate) struct Tag<'a> {
+    #[serde(borrow)]
+    pub(crate) key: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) value: Option<Text<'a>>,
 }
 
 /// `Instance.GPUInfo`: `GPUCount` is a float, below 1 for a vGPU share.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct GpuInfo {
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GpuInfo<'a> {
     #[serde(rename = "GPUCount")]
     pub(crate) gpu_count: Option<f64>,
-    #[serde(rename = "GPUType")]
-    pub(crate) gpu_type: Option<String>,
+    #[serde(rename = "GPUType", borrow)]
+    pub(crate) gpu_type: Option<Text<'a>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn strings_borrow_from_the_answer_unless_escaped() {
+        let body = r#"{"Response": {"TotalCount": 1, "RequestId": "r-1", "InstanceSet": [{
+            "InstanceId": "ins-1", "InstanceName": "web \"01\"", "OsName": "caf\u00e9",
+            "PrivateIpAddresses": ["10.0.0.1", "10.0.0.\u0032"],
+            "Placement": {"Zone": "ap-guangzhou-3", "ProjectId": 0},
+            "Tags": [{"Key": "env", "Value": "prod"}], "Uuid": null
+        }]}}"#;
+        let answer: Envelope<DescribeInstancesResponse<'_>> = serde_json::from_str(body).unwrap();
+        let r = answer.response;
+        assert_eq!(
+            (r.total_count, r.request_id.as_deref()),
+            (Some(1), Some("r-1"))
+        );
+        let i = &r.instance_set.unwrap()[0];
+        assert!(matches!(i.instance_id, Some(Text(Cow::Borrowed("ins-1")))));
+        assert!(matches!(&i.instance_name, Some(Text(Cow::Owned(s))) if s == "web \"01\""));
+        assert!(matches!(&i.os_name, Some(Text(Cow::Owned(s))) if s == "café"));
+        let ips = i.private_ip_addresses.as_ref().unwrap();
+        assert!(matches!(ips[0].0, Cow::Borrowed("10.0.0.1")));
+        assert!(matches!(&ips[1].0, Cow::Owned(s) if s == "10.0.0.2"));
+        let zone = i.placement.as_ref().and_then(|p| p.zone.as_ref());
+        assert!(matches!(zone, Some(Text(Cow::Borrowed("ap-guangzhou-3")))));
+        let tag = &i.tags.as_ref().unwrap()[0];
+        assert!(matches!(tag.value, Some(Text(Cow::Borrowed("prod")))));
+        assert_eq!(i.uuid, None);
+
+        // The tree of the diagnosing path lends its strings too.
+        let tree = json!({"InstanceId": "ins-2", "Tags": [{"Key": "k"}]});
+        let i = Instance::deserialize(&tree).unwrap();
+        assert!(matches!(i.instance_id, Some(Text(Cow::Borrowed("ins-2")))));
+    }
+
+    #[test]
+    fn strings_are_refused_as_strings_were() {
+        // The same message as a `String` field gave, so errors read as they did.
+        let e = serde_json::from_str::<Instance<'_>>(r#"{"InstanceName": 3}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type: integer `3`, expected a string at line 1 column 18"
+        );
+        let tree = json!({"Placement": {"Zone": ["a"]}});
+        let e = Instance::deserialize(&tree).unwrap_err();
+        assert_eq!(e.to_string(), "invalid type: sequence, expected a string");
+    }
+
+    #[test]
+    fn blank_is_found_without_trimming_and_owned_strings_are_moved() {
+        let text = |s: &'static str| Text(Cow::Borrowed(s));
+        assert!(text("").is_blank());
+        assert!(text(" \t\n\u{3000}").is_blank());
+        assert!(!text(" a ").is_blank());
+        assert_eq!(text(" kept as is ").into_string(), " kept as is ");
+        assert_eq!(&*text("deref"), "deref");
+        let owned = String::from("moved");
+        let at = owned.as_ptr();
+        let kept = Text(Cow::Owned(owned)).into_string();
+        assert_eq!((kept.as_str(), kept.as_ptr()), ("moved", at));
+    }
 }
