@@ -523,6 +523,17 @@ async fn a_scope_locked_by_another_process_is_a_conflict() {
 
 #[tokio::test]
 async fn a_thousand_page_sync_holds_at_most_two_queues_and_two_pages() {
+    thousand_page_sync_is_bounded().await;
+}
+
+/// The same on a multi-threaded runtime, where the listing runs as a task of its own and
+/// stored hosts go back to it to be freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_page_sync_on_two_threads_holds_at_most_two_queues_and_two_pages() {
+    thousand_page_sync_is_bounded().await;
+}
+
+async fn thousand_page_sync_is_bounded() {
     let env = Env::new(0).await;
     let gauge = PageGauge::new();
     {
