@@ -67,6 +67,7 @@ mod endpoint;
 mod paging;
 mod rate;
 mod retry;
+mod text;
 
 pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifier, RawResponse};
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
@@ -77,3 +78,4 @@ pub use paging::{
 };
 pub use rate::RateLimiter;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};
+pub use text::JsonText;

@@ -4,9 +4,6 @@
 //! Reference: ECS API "DescribeInstances" and "DescribeRegions" (help.aliyun.com /
 //! alibabacloud.com, ECS API reference), checked against the documentation's examples.
 
-use std::borrow::Cow;
-use std::ops::Deref;
-
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -56,40 +53,8 @@ pub(crate) struct TypedInstanceList<'a> {
     pub(crate) instance: Vec<Instance<'a>>,
 }
 
-/// A JSON string, borrowed from the answer unless it has escapes: most strings of an
-/// instance are only looked at, or copied once into the host, so decoding them into a
-/// `String` of their own was an allocation (and a copy) wasted.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
-
-impl Deref for Text<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'a> Text<'a> {
-    /// The string trimmed, `None` when that leaves nothing. A string the answer spelled
-    /// with escapes is already owned: it is moved, not copied, when it needs no trimming.
-    pub(crate) fn non_empty(self) -> Option<String> {
-        let trimmed = self.0.trim();
-        if trimmed.is_empty() {
-            None
-        } else if trimmed.len() == self.0.len() {
-            Some(self.0.into_owned())
-        } else {
-            Some(trimmed.to_owned())
-        }
-    }
-
-    /// The string as it is.
-    pub(crate) fn into_string(self) -> String {
-        self.0.into_owned()
-    }
-}
+/// A JSON string borrowed from the answer unless it has escapes.
+pub(crate) use cmdb_http::JsonText as Text;
 
 /// One instance of `Instances.Instance[]`, the fields cmdb keeps.
 #[derive(Debug, Default, Deserialize)]
@@ -310,6 +275,8 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     #[test]

@@ -10,9 +10,6 @@
 //! string has escapes): most are only looked at, or copied once into the host, so
 //! decoding each into a `String` of its own was an allocation (and a copy) wasted.
 
-use std::borrow::Cow;
-use std::ops::Deref;
-
 use serde::{Deserialize, Serialize};
 
 /// `{"Response": {...}}`, the envelope of every answer.
@@ -81,32 +78,8 @@ pub(crate) struct RegionInfo {
     pub(crate) region_state: Option<String>,
 }
 
-/// A JSON string, borrowed from the answer unless it has escapes (then serde_json
-/// unescapes it into a `String` of its own, which is moved, never copied again).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
-
-impl Deref for Text<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Text<'_> {
-    /// Whether the string is empty once trimmed (found without trimming it).
-    pub(crate) fn is_blank(&self) -> bool {
-        self.0.chars().all(char::is_whitespace)
-    }
-
-    /// The string as it is: moved when the answer spelled it with escapes, else copied
-    /// once from the answer.
-    pub(crate) fn into_string(self) -> String {
-        self.0.into_owned()
-    }
-}
+/// A JSON string borrowed from the answer unless it has escapes.
+pub(crate) use cmdb_http::JsonText as Text;
 
 /// One CVM instance of `InstanceSet`.
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +181,8 @@ pub(crate) struct GpuInfo<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use serde_json::json;
 
     use super::*;
