@@ -110,6 +110,9 @@ pub(crate) struct TencentClassifier;
 
 impl ErrorClassifier for TencentClassifier {
     fn classify(&self, response: &RawResponse) -> Option<Error> {
+        if response.is_success() && !may_name_error(&response.body) {
+            return None;
+        }
         let status = response.status.as_u16();
         let parsed = serde_json::from_slice::<Envelope<ErrorResponse>>(&response.body)
             .ok()
@@ -154,6 +157,15 @@ impl ErrorClassifier for TencentClassifier {
             },
         ))
     }
+}
+
+/// Whether `body` may have an `Error` member anywhere: it spells the key `"Error"`, or it
+/// has a `\u` escape, the only one that can spell a letter. A 2xx answer without either
+/// has no `Response.Error`, and is passed without parsing it (a second pass over every
+/// page otherwise, before the page is decoded).
+fn may_name_error(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"\"Error\"").is_some()
+        || memchr::memmem::find(body, b"\\u").is_some()
 }
 
 #[cfg(test)]
@@ -258,6 +270,17 @@ mod tests {
             .unwrap();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(e.is_retryable());
+        // An error spelled with escapes at 200 is still an error.
+        let escaped = r#"{"Response": {"\u0045rror": {"Code": "AuthFailure.SecretIdNotFound", "Message": "m"}, "RequestId": "r"}}"#;
+        assert!(may_name_error(escaped.as_bytes()));
+        let e = TencentClassifier.classify(&response(200, escaped)).unwrap();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        // "Error" inside a value makes the classifier look, and find nothing.
+        let named =
+            r#"{"Response": {"InstanceSet": [{"InstanceName": "Error"}], "RequestId": "r"}}"#;
+        assert!(may_name_error(named.as_bytes()));
+        assert!(TencentClassifier.classify(&response(200, named)).is_none());
+        assert!(!may_name_error(ok.as_bytes()));
         // A code in a non-2xx body wins over the status.
         let e = TencentClassifier
             .classify(&response(503, &error_body("AuthFailure.SignatureFailure")))
