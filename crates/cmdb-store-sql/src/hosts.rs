@@ -96,18 +96,57 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 struct Row<'a> {
     host: &'a Host,
     hash: String,
-    name_lc: String,
-    ip_search: String,
-    public_ips: String,
-    private_ips: String,
-    tags: String,
-    security_groups: String,
-    key_pairs: String,
-    extra: String,
+    /// The derived columns, one after the other in one string (one allocation a host
+    /// instead of eight): see [`Derived`].
+    text: String,
+    /// Where each [`Derived`] column lies in `text`.
+    spans: [(usize, usize); Derived::COUNT],
 }
 
-fn json<T: serde::Serialize + ?Sized>(v: &T) -> std::result::Result<String, String> {
-    serde_json::to_string(v).map_err(|e| format!("cannot encode as JSON: {e}"))
+/// The columns of a row that are not a field of the host as it is.
+#[derive(Clone, Copy)]
+enum Derived {
+    NameLc,
+    IpSearch,
+    PublicIps,
+    PrivateIps,
+    Tags,
+    SecurityGroups,
+    KeyPairs,
+    Extra,
+}
+
+impl Derived {
+    const COUNT: usize = 8;
+}
+
+/// The derived columns of a row being written one after the other.
+#[derive(Default)]
+struct DerivedText {
+    text: Vec<u8>,
+    spans: [(usize, usize); Derived::COUNT],
+}
+
+impl DerivedText {
+    /// Appends `column`, written by `write`.
+    fn column(
+        &mut self,
+        column: Derived,
+        write: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
+    ) -> std::result::Result<(), String> {
+        let start = self.text.len();
+        write(&mut self.text)?;
+        self.spans[column as usize] = (start, self.text.len());
+        Ok(())
+    }
+}
+
+/// Appends `value` as JSON to `text`.
+fn push_json<T: serde::Serialize + ?Sized>(
+    text: &mut Vec<u8>,
+    value: &T,
+) -> std::result::Result<(), String> {
+    serde_json::to_writer(text, value).map_err(|e| format!("cannot encode as JSON: {e}"))
 }
 
 /// Checks a value against its column's limit (in characters) and against NUL, which
@@ -154,29 +193,49 @@ impl<'a> Row<'a> {
         check_opt("image_id", host.image_id.as_deref(), 255)?;
         check_opt("vpc_id", host.vpc_id.as_deref(), 255)?;
         check_opt("serial_number", host.serial_number.as_deref(), 255)?;
-        let mut ip_search = String::new();
         for ip in host.public_ips.iter().chain(&host.private_ips) {
             check("ip address", ip, 0)?;
-            if !ip_search.is_empty() {
-                ip_search.push(IP_SEPARATOR);
-            }
-            ip_search.push_str(ip);
         }
         if host.memory_mib.is_some_and(|m| i64::try_from(m).is_err()) {
             return Err("memory_mib is too large".to_owned());
         }
+        let mut derived = DerivedText::default();
+        derived.column(Derived::NameLc, |t| {
+            t.extend_from_slice(name_lc.as_bytes());
+            Ok(())
+        })?;
+        derived.column(Derived::IpSearch, |t| {
+            for (i, ip) in host.public_ips.iter().chain(&host.private_ips).enumerate() {
+                if i > 0 {
+                    t.push(IP_SEPARATOR as u8);
+                }
+                t.extend_from_slice(ip.as_bytes());
+            }
+            Ok(())
+        })?;
+        derived.column(Derived::PublicIps, |t| push_json(t, &host.public_ips))?;
+        derived.column(Derived::PrivateIps, |t| push_json(t, &host.private_ips))?;
+        derived.column(Derived::Tags, |t| push_json(t, &host.tags))?;
+        derived.column(Derived::SecurityGroups, |t| {
+            push_json(t, &host.security_groups)
+        })?;
+        derived.column(Derived::KeyPairs, |t| push_json(t, &host.key_pairs))?;
+        derived.column(Derived::Extra, |t| push_json(t, &host.extra))?;
+        let DerivedText { text, spans } = derived;
+        // Strings and JSON: UTF-8 throughout, cut at the boundaries of what was pushed.
+        let text = String::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))?;
         Ok(Row {
             hash: host.content_hash(),
-            name_lc,
-            ip_search,
-            public_ips: json(&host.public_ips)?,
-            private_ips: json(&host.private_ips)?,
-            tags: json(&host.tags)?,
-            security_groups: json(&host.security_groups)?,
-            key_pairs: json(&host.key_pairs)?,
-            extra: json(&host.extra)?,
+            text,
+            spans,
             host,
         })
+    }
+
+    /// The value of a derived column.
+    fn derived(&self, column: Derived) -> &str {
+        let (start, end) = self.spans[column as usize];
+        &self.text[start..end]
     }
 
     /// Binds the row's values in [`COLUMNS`] order, borrowed: the driver copies them once.
@@ -190,7 +249,7 @@ impl<'a> Row<'a> {
         sql.bind(h.region.as_str()).push(", ");
         sql.bind(h.zone.as_deref()).push(", ");
         sql.bind(h.name.as_str()).push(", ");
-        sql.bind(self.name_lc.as_str()).push(", ");
+        sql.bind(self.derived(Derived::NameLc)).push(", ");
         sql.bind(h.description.as_deref()).push(", ");
         sql.bind(h.hostname.as_deref()).push(", ");
         sql.bind(h.status.as_str()).push(", ");
@@ -203,18 +262,18 @@ impl<'a> Row<'a> {
         sql.bind(h.os_type.as_str()).push(", ");
         sql.bind(h.os_name.as_deref()).push(", ");
         sql.bind(h.image_id.as_deref()).push(", ");
-        sql.bind(self.public_ips.as_str()).push(", ");
-        sql.bind(self.private_ips.as_str()).push(", ");
-        sql.bind(self.ip_search.as_str()).push(", ");
+        sql.bind(self.derived(Derived::PublicIps)).push(", ");
+        sql.bind(self.derived(Derived::PrivateIps)).push(", ");
+        sql.bind(self.derived(Derived::IpSearch)).push(", ");
         sql.bind(h.pay_mode.as_str()).push(", ");
         sql.bind(h.created_at.map(rfc3339)).push(", ");
         sql.bind(h.expire_at.map(rfc3339)).push(", ");
-        sql.bind(self.tags.as_str()).push(", ");
+        sql.bind(self.derived(Derived::Tags)).push(", ");
         sql.bind(h.vpc_id.as_deref()).push(", ");
-        sql.bind(self.security_groups.as_str()).push(", ");
-        sql.bind(self.key_pairs.as_str()).push(", ");
+        sql.bind(self.derived(Derived::SecurityGroups)).push(", ");
+        sql.bind(self.derived(Derived::KeyPairs)).push(", ");
         sql.bind(h.serial_number.as_deref()).push(", ");
-        sql.bind(self.extra.as_str()).push(", ");
+        sql.bind(self.derived(Derived::Extra)).push(", ");
         sql.bind(self.hash.as_str()).push(", ");
         sql.bind(seen_at).push(", ");
         sql.bind(seen_at).push(", ");
