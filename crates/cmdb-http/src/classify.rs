@@ -77,6 +77,44 @@ impl RawResponse {
         })
     }
 
+    /// Whether the JSON body may have a member named `key`, at any depth: the body spells
+    /// `"key"` followed by a colon, or it has a `\u` escape, the only escape that can
+    /// spell a letter or a digit. `false` is certain, `true` only a maybe (a string
+    /// value `"key"` is not taken for the key).
+    ///
+    /// Classifiers read a 2xx body for an error envelope; when the envelope's key cannot
+    /// be there, they pass the body without parsing it, instead of a whole serde_json pass
+    /// over every page before it is decoded. `key` is written as it is spelled in JSON,
+    /// without escapes.
+    ///
+    /// ```
+    /// use cmdb_http::RawResponse;
+    /// use http::{HeaderMap, StatusCode};
+    ///
+    /// let page = RawResponse::new(StatusCode::OK, HeaderMap::new(), r#"{"Items":[]}"#);
+    /// assert!(!page.may_have_key("Code"));
+    /// let error = RawResponse::new(StatusCode::OK, HeaderMap::new(), r#"{"Code":"Throttling"}"#);
+    /// assert!(error.may_have_key("Code"));
+    /// let named = RawResponse::new(StatusCode::OK, HeaderMap::new(), r#"{"Name":"Code"}"#);
+    /// assert!(!named.may_have_key("Code"));
+    /// let escaped = RawResponse::new(StatusCode::OK, HeaderMap::new(), r#"{"\u0043ode":"x"}"#);
+    /// assert!(escaped.may_have_key("Code"));
+    /// ```
+    pub fn may_have_key(&self, key: &str) -> bool {
+        let body: &[u8] = &self.body;
+        if memchr::memmem::find(body, b"\\u").is_some() {
+            return true;
+        }
+        let quoted = [b"\"", key.as_bytes(), b"\""].concat();
+        let finder = memchr::memmem::Finder::new(&quoted);
+        finder.find_iter(body).any(|at| {
+            body[at + quoted.len()..]
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                == Some(&b':')
+        })
+    }
+
     /// The body as text, invalid UTF-8 replaced.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -254,6 +292,30 @@ mod tests {
             HeaderMap::new(),
             body.to_owned(),
         )
+    }
+
+    #[test]
+    fn may_have_key_never_misses_a_member_that_is_there() {
+        let has = |body: &str| response(200, body).may_have_key("error");
+        for body in [
+            r#"{"error":1}"#,
+            r#"{"a":[{"b":{"error" :null}}]}"#,
+            "{\"error\"\r\n\t :{}}",
+            r#"{"\u0065rror":1}"#,
+            r#"{"a":"\u00e9","b":1}"#,
+        ] {
+            assert!(has(body), "{body}");
+        }
+        for body in [
+            "",
+            r#"{"errors":1,"an_error":2,"Error":3}"#,
+            r#"{"status":"error","list":["error"]}"#,
+            r#"{"note":"the \"error\": here is text"}"#,
+            r#"{"last":"error""#,
+            "<html>error</html>",
+        ] {
+            assert!(!has(body), "{body}");
+        }
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub struct AliyunClassifier;
 
 impl ErrorClassifier for AliyunClassifier {
     fn classify(&self, response: &RawResponse) -> Option<Error> {
+        if response.is_success() && !response.may_have_key("Code") {
+            // No envelope can be there: a page, passed without a second parse.
+            return None;
+        }
         let body: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
         let code = body
             .as_ref()
@@ -209,6 +213,23 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // A key spelled with an escape is still the envelope's.
+        let e = AliyunClassifier
+            .classify(&answer(
+                200,
+                r#"{"RequestId":"R4","\u0043ode":"Throttling.User","Message":"m"}"#,
+            ))
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // "Code" as a value is not the key; as a nested key it makes the classifier look,
+        // and find no code.
+        let named = r#"{"RequestId":"x","Instances":{"Instance":[{"InstanceName":"Code"}]}}"#;
+        assert!(!answer(200, named).may_have_key("Code"));
+        assert!(AliyunClassifier.classify(&answer(200, named)).is_none());
+        let nested = r#"{"RequestId":"x","Instances":{"Instance":[{"Tags":{"Code"	:""}}]}}"#;
+        assert!(answer(200, nested).may_have_key("Code"));
+        assert!(AliyunClassifier.classify(&answer(200, nested)).is_none());
+        assert!(!answer(200, r#"{"RequestId":"x","Instances":{}}"#).may_have_key("Code"));
         let mut r = answer(502, "<html>bad gateway</html>");
         r.headers
             .insert("x-acs-request-id", HeaderValue::from_static("R3"));

@@ -41,6 +41,13 @@ pub(crate) struct HuaweiClassifier;
 
 impl ErrorClassifier for HuaweiClassifier {
     fn classify(&self, response: &RawResponse) -> Option<Error> {
+        if response.is_success()
+            && !response.may_have_key("error_code")
+            && !response.may_have_key("error")
+        {
+            // No envelope can be there: a page, passed without building its tree.
+            return None;
+        }
         let body: Option<Value> = serde_json::from_slice(&response.body).ok();
         let envelope = body.as_ref().and_then(envelope);
         if response.is_success() && envelope.is_none() {
@@ -200,5 +207,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // Keys spelled with escapes are still the envelope's.
+        let e = classify_body(
+            200,
+            r#"{"\u0065rror_code":"APIGW.0308","error_msg":"throttled"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // "error" as a value makes the classifier look, and find no envelope.
+        let page = r#"{"count":1,"servers":[{"name":"error","status":"ERROR"}]}"#;
+        assert!(classify_body(200, page, None).is_none());
     }
 }

@@ -101,7 +101,8 @@ pub(crate) fn api_error(
 
 /// The [`ErrorClassifier`] of Tencent Cloud API 3.0.
 ///
-/// Every body, 2xx included, is read for `Response.Error`; a body with a code is an error
+/// Every body, 2xx included, is read for `Response.Error` (a 2xx body that cannot hold
+/// the key, by [`RawResponse::may_have_key`], is passed unread); a body with a code is an error
 /// of [`classify_code`]'s kind. A non-2xx body without one (a proxy's page) is classified
 /// by its status. A 2xx body that is not JSON, or has no error, passes: decoding it is
 /// the caller's job, which fails with a `Decode` error naming what is missing.
@@ -110,7 +111,7 @@ pub(crate) struct TencentClassifier;
 
 impl ErrorClassifier for TencentClassifier {
     fn classify(&self, response: &RawResponse) -> Option<Error> {
-        if response.is_success() && !may_name_error(&response.body) {
+        if response.is_success() && !response.may_have_key("Error") {
             return None;
         }
         let status = response.status.as_u16();
@@ -157,15 +158,6 @@ impl ErrorClassifier for TencentClassifier {
             },
         ))
     }
-}
-
-/// Whether `body` may have an `Error` member anywhere: it spells the key `"Error"`, or it
-/// has a `\u` escape, the only one that can spell a letter. A 2xx answer without either
-/// has no `Response.Error`, and is passed without parsing it (a second pass over every
-/// page otherwise, before the page is decoded).
-fn may_name_error(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"Error\"").is_some()
-        || memchr::memmem::find(body, b"\\u").is_some()
 }
 
 #[cfg(test)]
@@ -272,15 +264,20 @@ mod tests {
         assert!(e.is_retryable());
         // An error spelled with escapes at 200 is still an error.
         let escaped = r#"{"Response": {"\u0045rror": {"Code": "AuthFailure.SecretIdNotFound", "Message": "m"}, "RequestId": "r"}}"#;
-        assert!(may_name_error(escaped.as_bytes()));
+        assert!(response(200, escaped).may_have_key("Error"));
         let e = TencentClassifier.classify(&response(200, escaped)).unwrap();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-        // "Error" inside a value makes the classifier look, and find nothing.
+        // "Error" as a value is not the key; as a nested key it makes the classifier
+        // look, and find no code.
         let named =
             r#"{"Response": {"InstanceSet": [{"InstanceName": "Error"}], "RequestId": "r"}}"#;
-        assert!(may_name_error(named.as_bytes()));
+        assert!(!response(200, named).may_have_key("Error"));
         assert!(TencentClassifier.classify(&response(200, named)).is_none());
-        assert!(!may_name_error(ok.as_bytes()));
+        let nested =
+            r#"{"Response": {"InstanceSet": [{"Tags": [], "Error" : {}}], "RequestId": "r"}}"#;
+        assert!(response(200, nested).may_have_key("Error"));
+        assert!(TencentClassifier.classify(&response(200, nested)).is_none());
+        assert!(!response(200, ok).may_have_key("Error"));
         // A code in a non-2xx body wins over the status.
         let e = TencentClassifier
             .classify(&response(503, &error_body("AuthFailure.SignatureFailure")))
