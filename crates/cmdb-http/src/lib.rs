@@ -68,6 +68,7 @@ mod paging;
 mod rate;
 mod retry;
 mod text;
+mod time;
 
 pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifier, RawResponse};
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
@@ -79,3 +80,4 @@ pub use paging::{
 pub use rate::RateLimiter;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};
 pub use text::JsonText;
+pub use time::TimeFormats;

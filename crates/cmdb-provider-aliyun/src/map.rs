@@ -1,9 +1,11 @@
 //! `Instance` DTO -> normalized [`Host`], with every ECS quirk handled here.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use cmdb_http::TimeFormats;
 use serde_json::Value;
 
 use crate::model::{Instance, Text};
@@ -45,13 +47,16 @@ pub(crate) fn parse_time(value: &str) -> std::result::Result<Option<DateTime<Utc
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
-    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(value, format) {
-            return Ok(Some(Utc.from_utc_datetime(&t)));
-        }
-    }
-    Err(format!("{value:?} is not a time"))
+    NAIVE_FORMATS
+        .parse_utc(value)
+        .map(Some)
+        .ok_or_else(|| format!("{value:?} is not a time"))
 }
+
+/// The times without offset ECS answers with, minute precision first (`CreationTime`).
+static NAIVE_FORMATS: LazyLock<TimeFormats> = LazyLock::new(|| {
+    TimeFormats::new(&["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"])
+});
 
 fn push_unique(list: &mut Vec<String>, ip: &str) {
     let ip = ip.trim();

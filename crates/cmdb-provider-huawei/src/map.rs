@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use cmdb_core::{Host, HostStatus, OsType, PayMode, Vendor};
+use cmdb_http::TimeFormats;
 use serde_json::{Map, Value};
 
 use crate::model::{SecurityGroup, Server, Tag, Text};
@@ -174,15 +174,13 @@ pub(crate) fn pay_mode(charging_mode: Option<&str>) -> PayMode {
     }
 }
 
-/// The ISO date-times without offset that `launched_at` comes in, read by chrono from
-/// their strftime text once rather than once per time.
-static NAIVE_FORMATS: LazyLock<[Vec<Item<'static>>; 3]> = LazyLock::new(|| {
-    [
+/// The ISO date-times without offset that `launched_at` comes in.
+static NAIVE_FORMATS: LazyLock<TimeFormats> = LazyLock::new(|| {
+    TimeFormats::new(&[
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%MZ",
-    ]
-    .map(|format| StrftimeItems::new(format).collect())
+    ])
 });
 
 /// RFC 3339, or an ISO date-time without offset (`OS-SRV-USG:launched_at`), read as UTC.
@@ -194,18 +192,7 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    NAIVE_FORMATS
-        .iter()
-        .find_map(|items| parse_naive(text, items))
-        .map(|t| t.and_utc())
-}
-
-/// What `NaiveDateTime::parse_from_str(text, format)` answers, `items` being the
-/// format's items.
-fn parse_naive(text: &str, items: &[Item<'_>]) -> Option<NaiveDateTime> {
-    let mut parsed = Parsed::new();
-    chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
-    parsed.to_naive_datetime_with_offset(0).ok()
+    NAIVE_FORMATS.parse_utc(text)
 }
 
 /// `"k=v"` (split at the first `=`; a bare key has an empty value) or `{key, value}`;
