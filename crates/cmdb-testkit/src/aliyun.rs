@@ -608,7 +608,15 @@ impl Respond for Responder {
         if let Some(page) = s.page_text.take() {
             // The instances of a DescribeInstances page, written as text (see
             // `write_generated`), go where the answer left them empty.
-            text = text.replacen(r#""Instance":[]"#, &format!(r#""Instance":[{page}]"#), 1);
+            const EMPTY: &str = r#""Instance":[]"#;
+            if let Some(at) = text.find(EMPTY) {
+                let end = at + EMPTY.len() - 1;
+                let mut full = String::with_capacity(text.len() + page.len());
+                full.push_str(&text[..end]);
+                full.push_str(&page);
+                full.push_str(&text[end..]);
+                text = full;
+            }
         }
         let mut template = ResponseTemplate::new(status)
             .insert_header("x-acs-request-id", request_id.as_str())
@@ -725,7 +733,7 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
         ));
     }
     let end = (offset + max).min(s.hosts.len());
-    let mut page = String::new();
+    let mut page = String::with_capacity(1600 * (end - offset.min(end)));
     for (n, host) in s
         .hosts
         .get(offset..end)
