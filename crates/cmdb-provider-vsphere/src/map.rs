@@ -8,44 +8,63 @@ use cmdb_core::{Host, HostStatus, OsType, Vendor};
 use crate::model::VirtualMachine;
 
 /// The host of `vm`, listed in `datacenter` of the vCenter `region`; `None` for a
-/// template, which is not a running machine.
-pub(crate) fn to_host(vm: &VirtualMachine, region: &str, datacenter: &str) -> Option<Host> {
+/// template, which is not a running machine. The machine's strings move into the host.
+pub(crate) fn to_host(vm: VirtualMachine, region: &str, datacenter: &str) -> Option<Host> {
     if vm.template == Some(true) {
         return None;
     }
+    let (public, private) = addresses(&vm);
+    let os_type = vm.guest_id.as_deref().map(os_type).unwrap_or_default();
+    let VirtualMachine {
+        moref,
+        name,
+        instance_uuid,
+        bios_uuid,
+        num_cpu,
+        memory_mb,
+        guest_full_name,
+        guest_id,
+        create_date,
+        annotation,
+        host_name,
+        power_state,
+        connection_state,
+        custom_values,
+        field_names,
+        config_missing,
+        ..
+    } = vm;
     // `config.instanceUuid` is unique per vCenter; a machine whose config cannot be read
     // (inaccessible, orphaned) has none, and its managed object id is the best we know.
-    let id = vm.instance_uuid.clone().unwrap_or_else(|| vm.moref.clone());
+    let id = instance_uuid.unwrap_or_else(|| moref.clone());
     let mut host = Host::new(Vendor::Vsphere, id, region);
     host.zone = Some(datacenter.to_owned());
-    host.name = vm.name.clone().unwrap_or_else(|| vm.moref.clone());
-    host.description = vm.annotation.clone();
-    host.hostname = vm.host_name.clone();
-    let (status, raw) = status(vm);
+    host.name = name.unwrap_or_else(|| moref.clone());
+    host.description = annotation;
+    host.hostname = host_name;
+    let (status, raw) = status(connection_state, power_state, config_missing);
     host.status = status;
     host.raw_status = raw;
-    host.cpu = vm.num_cpu;
-    host.memory_mib = vm.memory_mb;
-    host.os_name = vm.guest_full_name.clone();
-    host.os_type = vm.guest_id.as_deref().map(os_type).unwrap_or_default();
-    host.created_at = vm.create_date;
-    host.serial_number = vm.bios_uuid.clone();
-    let (public, private) = addresses(vm);
+    host.cpu = num_cpu;
+    host.memory_mib = memory_mb;
+    host.os_name = guest_full_name;
+    host.os_type = os_type;
+    host.created_at = create_date;
+    host.serial_number = bios_uuid;
     host.public_ips = public;
     host.private_ips = private;
-    for (key, value) in &vm.custom_values {
-        let name = vm
-            .field_names
-            .get(key)
+    for (key, value) in custom_values {
+        let name = field_names
+            .get(&key)
             .cloned()
             .unwrap_or_else(|| format!("custom.{key}"));
-        host.tags.insert(name, value.clone());
+        host.tags.insert(name, value);
     }
     host.extra
-        .insert("moref".into(), serde_json::Value::from(vm.moref.clone()));
-    if let Some(guest_id) = &vm.guest_id {
+        .insert("moref".into(), serde_json::Value::from(moref));
+    if let Some(guest_id) = guest_id {
         host.extra
-            .insert("guest_id".into(), serde_json::Value::from(guest_id.clone()));
+            .insert("guest_id".into(), serde_json::Value::from(guest_id));
     }
     Some(host)
 }
@@ -53,20 +72,22 @@ pub(crate) fn to_host(vm: &VirtualMachine, region: &str, datacenter: &str) -> Op
 /// Normalized status and the vendor's word: the power state, unless the machine cannot
 /// be managed (no config, or a connection state of inaccessible, orphaned or invalid),
 /// in which case the status is unknown and the raw status says why.
-fn status(vm: &VirtualMachine) -> (HostStatus, String) {
+fn status(
+    connection_state: Option<String>,
+    power_state: Option<String>,
+    config_missing: bool,
+) -> (HostStatus, String) {
     let broken = matches!(
-        vm.connection_state.as_deref(),
+        connection_state.as_deref(),
         Some("inaccessible" | "orphaned" | "invalid")
     );
-    if broken || vm.config_missing {
-        let raw = vm
-            .connection_state
-            .clone()
+    if broken || config_missing {
+        let raw = connection_state
             .filter(|s| s != "connected")
             .unwrap_or_else(|| "inaccessible".into());
         return (HostStatus::Unknown, raw);
     }
-    let raw = vm.power_state.clone().unwrap_or_default();
+    let raw = power_state.unwrap_or_default();
     let status = match raw.as_str() {
         "poweredOn" => HostStatus::Running,
         "poweredOff" => HostStatus::Stopped,
@@ -131,16 +152,23 @@ fn addresses(vm: &VirtualMachine) -> (Vec<String>, Vec<String>) {
     };
     for raw in candidates {
         // IPv6 addresses may carry a zone (`fe80::1%eth0`).
-        let Ok(ip) = raw.split('%').next().unwrap_or(raw).parse::<IpAddr>() else {
+        let address = raw.split('%').next().unwrap_or(raw);
+        let Ok(ip) = address.parse::<IpAddr>() else {
             continue;
         };
         if is_link_local(ip) || ip.is_unspecified() || !seen.insert(ip) {
             continue;
         }
+        let text = match ip {
+            // The only text that parses as an IPv4 address is its dotted decimal form,
+            // no digit more: what `to_string` would write, without formatting it.
+            IpAddr::V4(_) => address.to_owned(),
+            IpAddr::V6(_) => ip.to_string(),
+        };
         if is_private(ip) {
-            private.push(ip.to_string());
+            private.push(text);
         } else {
-            public.push(ip.to_string());
+            public.push(text);
         }
     }
     (public, private)
@@ -204,7 +232,7 @@ mod tests {
         vm.annotation = Some("owned by ops".into());
         vm.custom_values.insert(7, "prod".into());
         vm.field_names.insert(7, "env".into());
-        let h = to_host(&vm, "vc.example.com", "DC1").unwrap();
+        let h = to_host(vm, "vc.example.com", "DC1").unwrap();
         assert_eq!(h.instance_id, "5012-aaaa");
         assert_eq!(h.serial_number.as_deref(), Some("4212-bbbb"));
         assert_eq!(h.region, "vc.example.com");
@@ -227,11 +255,11 @@ mod tests {
         let mut v = vm();
         v.ip_address = Some("192.168.9.9".into());
         assert_eq!(
-            to_host(&v, "vc", "DC").unwrap().private_ips,
+            to_host(v.clone(), "vc", "DC").unwrap().private_ips,
             ["192.168.9.9"]
         );
         v.template = Some(true);
-        assert!(to_host(&v, "vc", "DC").is_none());
+        assert!(to_host(v, "vc", "DC").is_none());
     }
 
     #[test]
@@ -243,7 +271,7 @@ mod tests {
         ] {
             let mut v = vm();
             v.power_state = Some(power.into());
-            let h = to_host(&v, "vc", "DC").unwrap();
+            let h = to_host(v, "vc", "DC").unwrap();
             assert_eq!((h.status, h.raw_status.as_str()), (status, power));
         }
         let orphan = VirtualMachine {
@@ -254,13 +282,58 @@ mod tests {
             config_missing: true,
             ..VirtualMachine::default()
         };
-        let h = to_host(&orphan, "vc", "DC").unwrap();
+        let h = to_host(orphan, "vc", "DC").unwrap();
         assert_eq!(h.instance_id, "vm-9");
         assert_eq!(
             (h.status, h.raw_status.as_str()),
             (HostStatus::Unknown, "orphaned")
         );
         assert_eq!(h.name, "lost");
+    }
+
+    /// `addresses` keeps the text of an IPv4 address rather than formatting it: only its
+    /// dotted decimal form parses, so both are the same. Checked on many near misses.
+    #[test]
+    fn an_ipv4_address_that_parses_is_written_as_it_was_read() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let pieces = [
+            "0", "00", "1", "01", "9", "10", "255", "256", "099", "1000", "+1", "a", "",
+        ];
+        let mut parsed = 0;
+        for _ in 0..50_000 {
+            let count = if next() % 4 == 0 {
+                3 + (next() % 3) as usize
+            } else {
+                4
+            };
+            let text: Vec<&str> = (0..count)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let text = text.join(if next() % 8 == 0 { ":" } else { "." });
+            if let Ok(ip @ IpAddr::V4(_)) = text.parse::<IpAddr>() {
+                parsed += 1;
+                assert_eq!(ip.to_string(), text);
+            }
+        }
+        assert!(parsed > 500, "{parsed}");
+        let mut v = vm();
+        v.nics = vec![GuestNic {
+            ips: vec![
+                "10.0.0.5%eth0".into(),
+                "8.8.8.8".into(),
+                "2001:DB8:0::5".into(),
+            ],
+            ..GuestNic::default()
+        }];
+        let h = to_host(v, "vc", "DC").unwrap();
+        assert_eq!(h.private_ips, ["10.0.0.5"]);
+        assert_eq!(h.public_ips, ["8.8.8.8", "2001:db8::5"]);
     }
 
     #[test]

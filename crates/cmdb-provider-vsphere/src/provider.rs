@@ -201,7 +201,7 @@ impl PageDecoder {
             let mut hosts = Vec::with_capacity(chunk.objects.len());
             for object in chunk.objects.iter().filter(|o| o.kind == "VirtualMachine") {
                 let vm = VirtualMachine::from_object(object)?;
-                if let Some(host) = to_host(&vm, &self.region, zone) {
+                if let Some(host) = to_host(vm, &self.region, zone) {
                     if self.seen.insert(id_hash(&host.instance_id), restarted) {
                         hosts.push(host);
                     }
