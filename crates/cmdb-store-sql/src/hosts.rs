@@ -71,6 +71,10 @@ const KEEP_ON_UPDATE: &[&str] = &["vendor", "instance_id", "first_seen_at"];
 /// MB of prepared statements per connection and was no faster.
 const ROWS_PER_STATEMENT: usize = 100;
 
+/// Rows made between two yields while the key look-up of their batch runs, so that the
+/// look-up's next statement is sent soon after the answer to the one before.
+const ROWS_BETWEEN_YIELDS: usize = 32;
+
 /// Keys per `IN (...)` list.
 const KEYS_PER_STATEMENT: usize = 1000;
 
@@ -199,7 +203,17 @@ impl<'a> Row<'a> {
         if host.memory_mib.is_some_and(|m| i64::try_from(m).is_err()) {
             return Err("memory_mib is too large".to_owned());
         }
-        let mut derived = DerivedText::default();
+        // Room for the usual row at once: the lowercased name, the addresses twice, JSON.
+        let ip_bytes: usize = host
+            .public_ips
+            .iter()
+            .chain(&host.private_ips)
+            .map(|ip| ip.len() + 3)
+            .sum();
+        let mut derived = DerivedText {
+            text: Vec::with_capacity(2 * host.name.len() + 2 * ip_bytes + 512),
+            ..DerivedText::default()
+        };
         derived.column(Derived::NameLc, |t| {
             t.extend_from_slice(name_lc.as_bytes());
             Ok(())
@@ -318,6 +332,12 @@ fn upsert_statement<'q>(
 ) -> Sql<'q> {
     let text = &*UPSERT_TEXT;
     let mut sql = Sql::new(backend, &text.insert);
+    // "(" and ")", and per value a placeholder (up to `$9999` on PostgreSQL) and ", ".
+    let row_text = 2 + COLUMNS.len() * 7;
+    sql.reserve(
+        rows.len() * row_text + text.update[0].len().max(text.update[2].len()),
+        rows.len() * COLUMNS.len(),
+    );
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -493,12 +513,23 @@ impl SqlStore {
         if rows.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut sp = tx.begin().await.map_err(db_error)?;
+        // Each statement is bound while the one before it runs: the database works on
+        // statement k while this thread binds statement k + 1.
+        let statement = |chunk| upsert_statement(backend, chunk, secret_id, seen_at);
+        let mut chunks = rows.chunks(ROWS_PER_STATEMENT);
+        let (sp, first) =
+            futures::future::join(tx.begin(), async { chunks.next().map(statement) }).await;
+        let mut sp = sp.map_err(db_error)?;
+        let mut next = first;
         let mut refused = None;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at);
-            match sql.build()?.execute(&mut *sp).await {
-                Ok(_) => {}
+        while let Some(mut sql) = next.take() {
+            let query = sql.build()?;
+            let (result, following) = futures::future::join(query.execute(&mut *sp), async {
+                chunks.next().map(statement)
+            })
+            .await;
+            match result {
+                Ok(_) => next = following,
                 Err(e) if is_row_error(&e) => {
                     refused = Some(e);
                     break;
@@ -663,25 +694,47 @@ impl HostStore for SqlStore {
     ) -> Result<Vec<UpsertOutcome>> {
         let seen = nanos(seen_at)?;
         let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; hosts.len()];
-        let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
-        for (i, host) in hosts.iter().enumerate() {
-            match Row::new(scope, host) {
-                Ok(row) => rows.push((i, row)),
-                Err(reason) => outcomes[i] = Some(UpsertOutcome::Failed(reason)),
+        if hosts.iter().all(|h| scope.check_host(h).is_err()) {
+            for (outcome, host) in outcomes.iter_mut().zip(hosts) {
+                let reason = scope.check_host(host).err().unwrap_or_default();
+                *outcome = Some(UpsertOutcome::Failed(reason));
             }
-        }
-        if rows.is_empty() {
             return Ok(outcomes.into_iter().flatten().collect());
         }
-
-        let mut tx = self.begin().await?;
-        let mut ids: Vec<&str> = rows
-            .iter()
-            .map(|(_, r)| r.host.instance_id.as_str())
-            .collect();
+        // The stored state of the hosts' keys is looked up while their rows are made
+        // (hashes, derived columns): the database answers while this thread works.
+        let mut ids: Vec<&str> = hosts.iter().map(|h| h.instance_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = self.known(&mut tx, scope.vendor, &ids).await?;
+        let lookup = async {
+            let mut tx = self.begin().await?;
+            let stored = self.known(&mut tx, scope.vendor, &ids).await?;
+            Ok::<_, Error>((tx, stored))
+        };
+        let make_rows = async {
+            let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
+            let mut failed = Vec::new();
+            for (i, host) in hosts.iter().enumerate() {
+                match Row::new(scope, host) {
+                    Ok(row) => rows.push((i, row)),
+                    Err(reason) => failed.push((i, reason)),
+                }
+                if i % ROWS_BETWEEN_YIELDS == ROWS_BETWEEN_YIELDS - 1 {
+                    // Lets the look-up send its next statement if its answer came.
+                    tokio::task::yield_now().await;
+                }
+            }
+            (rows, failed)
+        };
+        let (looked_up, (rows, failed)) = futures::future::join(lookup, make_rows).await;
+        for (i, reason) in failed {
+            outcomes[i] = Some(UpsertOutcome::Failed(reason));
+        }
+        let (mut tx, stored) = looked_up?;
+        if rows.is_empty() {
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
 
         // Outcomes in input order, as if the hosts were written one after the other; then
         // only the last state of each key is written.

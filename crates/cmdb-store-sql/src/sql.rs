@@ -85,6 +85,13 @@ impl<'q> Sql<'q> {
     }
 
     /// Appends SQL text.
+    /// Room for `text` more bytes of text and `values` more bound values.
+    pub(crate) fn reserve(&mut self, text: usize, values: usize) -> &mut Sql<'q> {
+        self.text.reserve(text);
+        self.args.reserve(values, 0);
+        self
+    }
+
     pub(crate) fn push(&mut self, text: &str) -> &mut Sql<'q> {
         self.text.push_str(text);
         self

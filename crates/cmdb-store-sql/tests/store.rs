@@ -135,6 +135,37 @@ async fn too_long_value_fails_only_its_host() {
     }
 }
 
+/// A batch whose every host is refused before it is written (its key is looked up while
+/// the rows are made) fails host by host, and leaves no transaction behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_no_storable_host_fails_host_by_host_and_writes_nothing() {
+    for (label, builder) in common::builders("none") {
+        let store = builder.connect().await.unwrap();
+        let scope = SyncScope::hosts(common::unique("none"), Vendor::Tencent, "ap-guangzhou");
+        let mut page = hosts(&scope, 40, HostStatus::Running);
+        for host in &mut page {
+            host.name = "n".repeat(513);
+        }
+        for _ in 0..3 {
+            let out = store.upsert(&scope, &page, at(0)).await.unwrap();
+            assert_eq!(out.len(), 40, "{label}");
+            assert!(
+                out.iter()
+                    .all(|o| matches!(o, UpsertOutcome::Failed(r) if r.contains("name"))),
+                "{label}: {out:?}"
+            );
+        }
+        let stats = store.scope_stats(&scope, at(1)).await.unwrap();
+        assert_eq!(stats.active, 0, "{label}");
+        // The store's connections are usable: the same hosts, fixed, are stored.
+        let fixed = hosts(&scope, 40, HostStatus::Running);
+        let out = store.upsert(&scope, &fixed, at(2)).await.unwrap();
+        assert!(out.iter().all(|o| *o == UpsertOutcome::Created), "{label}");
+        let stats = store.scope_stats(&scope, at(3)).await.unwrap();
+        assert_eq!(stats.active, 40, "{label}");
+    }
+}
+
 /// Dropping an upsert at any point (a crash mid-page) leaves the page all stored or not
 /// at all: never half of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
