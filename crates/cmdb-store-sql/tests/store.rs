@@ -135,6 +135,67 @@ async fn too_long_value_fails_only_its_host() {
     }
 }
 
+/// Batches with keys repeated within and across them, changed and unchanged hosts, hosts
+/// outside the scope and releases in between: the SQL store answers every outcome and
+/// keeps every host as the in-memory reference store does, which writes one host after
+/// the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_with_repeated_keys_end_as_if_written_one_host_at_a_time() {
+    for (label, builder) in common::builders("seq") {
+        let store = builder.connect().await.unwrap();
+        let reference = cmdb_core::MemoryHostStore::default();
+        let scope = SyncScope::hosts(common::unique("seq"), Vendor::Aliyun, "cn-hangzhou");
+        // A fixed-seed generator, so that a failure repeats.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for round in 0..12i64 {
+            // Up to 340 hosts: several statements, keys from a pool of 150.
+            let size = 1 + next(340) as usize;
+            let batch: Vec<Host> = (0..size)
+                .map(|_| {
+                    let key = next(150);
+                    let mut host = Host::new(scope.vendor, format!("i-{key:04}"), &scope.region);
+                    host.name = format!("host-{key}");
+                    host.status = [HostStatus::Running, HostStatus::Stopped][next(2) as usize];
+                    host.cpu = Some(1 + next(3) as u32);
+                    if next(25) == 0 {
+                        host.region = "elsewhere".into();
+                    }
+                    host
+                })
+                .collect();
+            let got = store.upsert(&scope, &batch, at(10 * round)).await.unwrap();
+            let want = reference
+                .upsert(&scope, &batch, at(10 * round))
+                .await
+                .unwrap();
+            assert_eq!(got, want, "{label}: round {round}");
+            if round % 4 == 3 {
+                let got = store
+                    .release_missing(&scope, at(10 * round), at(10 * round + 1))
+                    .await
+                    .unwrap();
+                let want = reference
+                    .release_missing(&scope, at(10 * round), at(10 * round + 1))
+                    .await
+                    .unwrap();
+                assert_eq!(got, want, "{label}: released in round {round}");
+            }
+        }
+        for key in 0..150 {
+            let id = format!("i-{key:04}");
+            let got = HostStore::get(&store, scope.vendor, &id).await.unwrap();
+            let want = HostStore::get(&reference, scope.vendor, &id).await.unwrap();
+            assert_eq!(got, want, "{label}: {id}");
+        }
+    }
+}
+
 /// A batch whose every host is refused before it is written (its key is looked up while
 /// the rows are made) fails host by host, and leaves no transaction behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
