@@ -26,6 +26,11 @@
 //! 25 s, not 20 s), but with the rate above `1 / latency` (or 0) it shows how close the
 //! pipeline keeps to the latency.
 //!
+//! `hash_ns` is how long `content_hash` of cmdb-testkit's reference host took just before
+//! and just after the sync (the mean of both), as the `host/content_hash` criterion
+//! benchmark measures it: the speed of this machine at the time, to compare runs made at
+//! different times or on different machines.
+//!
 //! The simulators answer each request `latency` after they begin to handle it: building
 //! an answer is part of its latency, as on a vendor's side.
 //!
@@ -364,12 +369,14 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     };
     let syncer = Syncer::new(secrets, hosts, cipher, registry);
 
+    let hash_before = hash_ns();
     let started = Instant::now();
     let response = syncer
         .sync(SyncRequest::new(&sealed.id, &region).with_details(DetailsMode::None))
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
+    let hash = (hash_before + hash_ns()) / 2.0;
 
     let sim_peak = match simulator {
         Some(simulator) => simulator.stop()?,
@@ -423,9 +430,27 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
         "ratio_to_latency_bound": (by_latency > 0.0).then(|| round(seconds / by_latency, 3)),
         "peak_rss_mb": peak.map(|p| round(p, 1)),
         "simulator_peak_rss_mb": sim_peak.map(|p| round(p, 1)),
+        "hash_ns": round(hash, 0),
     });
     println!("{line}");
     Ok(())
+}
+
+/// Nanoseconds `content_hash` of cmdb-testkit's reference host takes on this machine now
+/// (the mean of 0.1 s of hashing): the host and the code of the `host/content_hash`
+/// criterion benchmark, so that a run's figures can be put in units of the machine's
+/// speed at the time.
+fn hash_ns() -> f64 {
+    let host = cmdb_testkit::reference_host();
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_millis(100) {
+        for _ in 0..64 {
+            std::hint::black_box(std::hint::black_box(&host).content_hash());
+        }
+        n += 64;
+    }
+    started.elapsed().as_nanos() as f64 / n as f64
 }
 
 fn main() -> Result<(), BoxError> {

@@ -20,6 +20,7 @@ pub mod huawei;
 pub mod tencent;
 pub mod vsphere;
 
+pub use cmdb_core::testing::reference_host;
 pub use fake::FakeProvider;
 pub use gauge::{InstrumentedStore, PageGauge};
 
