@@ -157,6 +157,12 @@ impl SqlStoreBuilder {
                     // process loses nothing): here, at most the last seconds of a sync,
                     // which the next sync lists again.
                     init.push("PRAGMA wal_autocheckpoint = 10000".into());
+                    // Statement journals in memory: a multi-row upsert keeps the pages it
+                    // changes there until it ends (about a megabyte for 100 hosts), and
+                    // past 64 KiB SQLite otherwise moves them to a temporary file, opened
+                    // and written for every statement: about 7% of the database thread's
+                    // time in a profile of the store alone.
+                    init.push("PRAGMA temp_store = MEMORY".into());
                 }
                 init.push("PRAGMA busy_timeout = 10000".into());
             }
@@ -367,7 +373,7 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_sqlite_file_is_opened_in_wal_mode_with_rare_checkpoints() {
+    async fn a_sqlite_file_is_opened_in_wal_mode_with_rare_checkpoints_and_journals_in_memory() {
         let dir = std::env::temp_dir().join("cmdb-store-sql-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("pragmas-{}.db", std::process::id()));
@@ -391,6 +397,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(pages, 10_000);
+        let temp_store = int("PRAGMA temp_store")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2, "MEMORY");
         drop(conn);
         store.pool().close().await;
         for suffix in ["", "-wal", "-shm"] {
