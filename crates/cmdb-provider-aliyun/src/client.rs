@@ -204,6 +204,7 @@ impl AliyunClient {
     /// not a `DescribeInstances` answer is the same error [`describe_instances`] gives.
     ///
     /// [`describe_instances`]: AliyunClient::describe_instances
+    /// The token is certain only once the answer is decoded: see [`decode_checked`].
     async fn describe_instances_raw(
         &self,
         next_token: Option<&str>,
@@ -318,11 +319,12 @@ pub(crate) fn pick_endpoint(regions: &[AliyunRegion], region: &str) -> Option<En
 }
 
 /// The `NextToken` of a `DescribeInstances` answer of `region` (`None` when absent or
-/// empty), read without building a single instance. A body that is not a
-/// `DescribeInstances` answer is the error [`decode_instances`] gives.
+/// empty), read without building a single instance. A body that serde_json cannot read a
+/// token from is the error [`decode_instances`] gives.
 ///
-/// A quick scan of the top level reads the token of any ordinary answer; serde_json reads
-/// what the scan cannot tell.
+/// A quick read of the top level takes the token of any ordinary answer; serde_json reads
+/// what it cannot tell. The quick read is certain only for an answer that is JSON, so the
+/// token must be checked against the decoded page: [`decode_checked`].
 pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Option<String>> {
     if let Scan::Token(token) = token::next_token(&response.body) {
         return Ok(token.map(str::to_owned));
@@ -331,6 +333,26 @@ pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Op
         Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
         Err(_) => Ok(decode_instances(response, region)?.next_token),
     }
+}
+
+/// [`decode_instances`] of an answer whose `NextToken` was read as `token` before: a
+/// [`Decode`](ErrorKind::Decode) error if decoding reads another. That happens only for
+/// an answer that is not JSON as a whole yet decodes (none: decoding checks all of it) or
+/// has the key twice; either way the request sent with `token` is not to be followed.
+pub(crate) fn decode_checked(
+    response: &RawResponse,
+    token: Option<&str>,
+    region: &str,
+) -> Result<InstancePage> {
+    let page = decode_instances(response, region)?;
+    if page.next_token.as_deref() != token {
+        return Err(Error::decode(format!(
+            "DescribeInstances: the answer's NextToken was read as {token:?} from its top \
+             level but decodes as {:?}; is the key there twice? [request id {}]",
+            page.next_token, page.request_id
+        )));
+    }
+    Ok(page)
 }
 
 /// Decodes and maps a `DescribeInstances` answer of `region`.
@@ -483,10 +505,15 @@ impl HostProvider for AliyunHostProvider {
         token_pages_pipelined(
             move |token: Option<String>| {
                 let client = client.clone();
-                async move { client.describe_instances_raw(token.as_deref()).await }
+                async move {
+                    let (response, next) = client.describe_instances_raw(token.as_deref()).await?;
+                    Ok(((response, next.clone()), next))
+                }
             },
-            move |response: RawResponse| {
-                let page = decode_instances(&response, &region)?;
+            move |(response, next): (RawResponse, Option<String>)| {
+                // The request for `next` is already out; a page that decodes with another
+                // token ends the listing instead.
+                let page = decode_checked(&response, next.as_deref(), &region)?;
                 if std::mem::take(&mut first) && page.hosts.is_empty() && page.next_token.is_none()
                 {
                     tracing::warn!(
@@ -531,7 +558,6 @@ mod tests {
             // Left to serde_json by the scan.
             r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#,
             r#"{"Next\u0054oken":"t-3","Instances":{"Instance":[]}}"#,
-            r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#,
         ] {
             let response = answer(body);
             assert_eq!(
@@ -545,13 +571,66 @@ mod tests {
             next_page_token(&response, "r").unwrap().as_deref(),
             Some("ab")
         );
-        for body in [
-            "<html>proxy</html>",
-            r#"{"NextToken":7}"#,
-            r#"{"NextToken":"t""#,
-        ] {
+        for body in ["<html>proxy</html>", r#"{"NextToken":7}"#, r#"{"A":"t"#] {
             let e = next_page_token(&answer(body), "r").unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Decode, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_token_read_at_a_glance_must_be_the_decoded_one() {
+        // Read from the start up to the first token; decoding takes the last one.
+        let response =
+            answer(r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#);
+        let read = next_page_token(&response, "r").unwrap();
+        assert_eq!(read.as_deref(), Some("t-4"));
+        assert_eq!(
+            decode_instances(&response, "r")
+                .unwrap()
+                .next_token
+                .as_deref(),
+            Some("t-5")
+        );
+        let e = decode_checked(&response, read.as_deref(), "r").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(e.message().contains("twice"), "{e}");
+        // The same token: the page.
+        let response = answer(r#"{"Instances":{"Instance":[]},"NextToken":"t-6"}"#);
+        let read = next_page_token(&response, "r").unwrap();
+        assert_eq!(read.as_deref(), Some("t-6"));
+        let page = decode_checked(&response, read.as_deref(), "r").unwrap();
+        assert_eq!(page.next_token.as_deref(), Some("t-6"));
+    }
+
+    /// Whatever is cut from an answer, the listing never goes on with a token the page
+    /// does not decode with: reading the token fails, or decoding does, or both agree.
+    #[test]
+    fn no_cut_of_an_answer_lists_on_with_a_wrong_token() {
+        let instance = r#"{"InstanceId":"i-1","InstanceName":"a\"b","Tags":{"Tag":[{"TagKey":"NextToken","TagValue":"}"}]}}"#;
+        for body in [
+            format!(
+                r#"{{"RequestId":"R","Instances":{{"Instance":[{instance}]}},"NextToken":"t-7","TotalCount":2}}"#
+            ),
+            format!(
+                r#"{{"NextToken":"t-7","RequestId":"R","Instances":{{"Instance":[{instance}]}},"TotalCount":2}}"#
+            ),
+        ] {
+            let mut decoded = 0;
+            for cut in 0..=body.len() {
+                let response = answer(&body.as_bytes()[..cut]);
+                let Ok(read) = next_page_token(&response, "r") else {
+                    continue;
+                };
+                match decode_checked(&response, read.as_deref(), "r") {
+                    Ok(page) => {
+                        assert_eq!(page.next_token.as_deref(), Some("t-7"));
+                        assert_eq!(page.hosts.len(), 1);
+                        decoded += 1;
+                    }
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::Decode, "{e}"),
+                }
+            }
+            assert_eq!(decoded, 1, "only the whole answer decodes: {body}");
         }
     }
 

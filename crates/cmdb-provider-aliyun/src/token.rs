@@ -1,18 +1,31 @@
 //! The top-level `NextToken` of a `DescribeInstances` answer, read without decoding the
 //! answer, so that the next page is asked for before this one is decoded.
 //!
-//! The scan follows the top level of the object exactly (keys, colons, commas, the closing
-//! brace, nothing but whitespace after it) and steps over every other value by its
-//! structure: a string up to its closing quote, minding backslash escapes; an array or an
-//! object up to its matching bracket. It does not check what it steps over: the page is
-//! decoded in full afterwards, and that decoding does. Whatever the scan cannot read with
-//! certainty is [`Scan::Unknown`], and the caller asks serde_json instead: a body that is
-//! not an object or is cut short, a top-level key with escapes (`"Next\u0054oken"`), a
-//! `NextToken` that is not a plain string or `null`, the key twice, nesting deeper than
-//! [`MAX_DEPTH`].
+//! Two quick reads, each stopping at the first `NextToken` member it meets:
+//! - **From the end**, back over the members after the last array or object: the simple
+//!   values (strings, numbers, `true`, `false`, `null`) and their keys. In a JSON object
+//!   these are top-level members whatever comes before them, because inside a string a
+//!   quote is always escaped and a backslash always paired. Answers that end with
+//!   `NextToken`, `PageSize` or `TotalCount` after the instances are read this way
+//!   without looking at the instances.
+//! - **From the start** otherwise, following the top level of the object exactly (keys,
+//!   colons, commas) and stepping over every other value by its structure: a string up to
+//!   its closing quote, minding backslash escapes; an array or an object up to its matching
+//!   bracket. When no `NextToken` is met the read goes on to the closing brace and
+//!   checks that nothing but whitespace follows, so that an absent token is certain.
+//!
+//! Neither read checks what it steps over or what comes after the token it found: a
+//! token is certain only for an answer that is JSON. The page is decoded in full
+//! afterwards, and the caller compares the token decoded with the token read here (see
+//! `AliyunHostProvider::pages`): an answer that is not JSON, or has the key twice, fails
+//! there. Whatever a read cannot take as it is is [`Scan::Unknown`], and the caller asks
+//! serde_json instead: a body that is not an object, a key with escapes
+//! (`"Next\u0054oken"`), a `NextToken` that is not a plain string or `null`, nesting
+//! deeper than [`MAX_DEPTH`].
 //!
 //! serde_json's pass over the same answer (everything but `NextToken` skipped as
-//! `IgnoredAny`) took about four times the instructions.
+//! `IgnoredAny`) took about four times the instructions of a read from the start over the
+//! whole answer.
 
 /// Levels of nesting below the top level the scan follows (one bit each in a `u128`);
 /// deeper answers are left to serde_json.
@@ -28,20 +41,112 @@ pub(crate) enum Scan<'a> {
 }
 
 /// Reads the `NextToken` member of the JSON object `body`, ignoring any `NextToken` nested
-/// deeper.
+/// deeper. Certain only when `body` is JSON: see the module's documentation.
 pub(crate) fn next_token(body: &[u8]) -> Scan<'_> {
-    scan(body).map_or(Scan::Unknown, Scan::Token)
+    if let Some(token) = from_the_end(body) {
+        return Scan::Token(token.filter(|t| !t.is_empty()));
+    }
+    from_the_start(body).map_or(Scan::Unknown, |t| Scan::Token(t.filter(|t| !t.is_empty())))
 }
 
-/// [`next_token`], `None` standing for [`Scan::Unknown`].
-fn scan(body: &[u8]) -> Option<Option<&str>> {
+/// The token of the members after the last array or object, read backwards: `None` when
+/// that read cannot tell, `Some(None)` when it read every member of the object and none
+/// was `NextToken`.
+fn from_the_end(body: &[u8]) -> Option<Option<&str>> {
+    let mut end = skip_ws_back(body, body.len());
+    if end == 0 || body[end - 1] != b'}' {
+        return None;
+    }
+    end = skip_ws_back(body, end - 1);
+    let opens_at = |at: usize| (skip_ws_back(body, at) == 0).then_some(None);
+    if body.get(end.checked_sub(1)?) == Some(&b'{') {
+        return opens_at(end - 1);
+    }
+    loop {
+        // The value ending at `end`.
+        let last = *body.get(end.checked_sub(1)?)?;
+        let (start, string) = match last {
+            b'"' => (string_start(body, end - 1)?, true),
+            b'0'..=b'9' | b'a'..=b'z' | b'E' | b'.' => {
+                let len = body[..end]
+                    .iter()
+                    .rev()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+                    .count();
+                (end - len, false)
+            }
+            _ => return None,
+        };
+        let mut at = skip_ws_back(body, start);
+        if body.get(at.checked_sub(1)?) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws_back(body, at - 1);
+        if body.get(at.checked_sub(1)?) != Some(&b'"') {
+            return None;
+        }
+        let key_start = string_start(body, at - 1)?;
+        let key = &body[key_start + 1..at - 1];
+        if key.contains(&b'\\') {
+            return None;
+        }
+        if key == b"NextToken" {
+            return if string {
+                Some(Some(plain_string(&body[start + 1..end - 1])?))
+            } else if &body[start..end] == b"null" {
+                Some(None)
+            } else {
+                None
+            };
+        }
+        at = skip_ws_back(body, key_start);
+        match *body.get(at.checked_sub(1)?)? {
+            b',' => end = skip_ws_back(body, at - 1),
+            b'{' => return opens_at(at - 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The index of the quote opening the string whose closing quote is at `close`: the
+/// nearest quote before it that is not escaped, that is, not preceded by an odd number of
+/// backslashes.
+fn string_start(body: &[u8], close: usize) -> Option<usize> {
+    let mut at = close;
+    loop {
+        at = body[..at].iter().rposition(|b| *b == b'"')?;
+        let backslashes = body[..at].iter().rev().take_while(|b| **b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(at);
+        }
+    }
+}
+
+/// The index after the whitespace that ends at `at` (whitespace read backwards).
+fn skip_ws_back(body: &[u8], mut at: usize) -> usize {
+    while at > 0 && matches!(body[at - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        at -= 1;
+    }
+    at
+}
+
+/// The text of a string without escapes or control characters; `None` for any other,
+/// which serde_json reads.
+fn plain_string(raw: &[u8]) -> Option<&str> {
+    if raw.iter().any(|b| *b < 0x20 || *b == b'\\') {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()
+}
+
+/// The token read from the start, up to the first `NextToken` member; `Some(None)` when
+/// the object has none, `None` when the read cannot tell.
+fn from_the_start(body: &[u8]) -> Option<Option<&str>> {
     let mut at = skip_ws(body, 0);
     if *body.get(at)? != b'{' {
         return None;
     }
     at = skip_ws(body, at + 1);
-    // `Some` once the member is seen, so that a second one is caught.
-    let mut token: Option<Option<&str>> = None;
     if *body.get(at)? != b'}' {
         loop {
             if *body.get(at)? != b'"' {
@@ -58,15 +163,9 @@ fn scan(body: &[u8]) -> Option<Option<&str>> {
             }
             at = skip_ws(body, at + 1);
             if key == b"NextToken" {
-                if token.is_some() {
-                    return None;
-                }
-                let (value, next) = token_value(body, at)?;
-                token = Some(value);
-                at = next;
-            } else {
-                at = skip_value(body, at)?;
+                return Some(token_value(body, at)?.0);
             }
+            at = skip_value(body, at)?;
             at = skip_ws(body, at);
             match *body.get(at)? {
                 b',' => at = skip_ws(body, at + 1),
@@ -78,7 +177,7 @@ fn scan(body: &[u8]) -> Option<Option<&str>> {
     if skip_ws(body, at + 1) != body.len() {
         return None;
     }
-    Some(token.flatten().filter(|t| !t.is_empty()))
+    Some(None)
 }
 
 /// The `NextToken` value at `at` (`None` for `null`) and the index after it. Only a
@@ -86,12 +185,8 @@ fn scan(body: &[u8]) -> Option<Option<&str>> {
 fn token_value(body: &[u8], at: usize) -> Option<(Option<&str>, usize)> {
     match *body.get(at)? {
         b'"' => {
-            let (end, escaped) = string_end(body, at)?;
-            let raw = &body[at + 1..end];
-            if escaped || raw.iter().any(|b| *b < 0x20) {
-                return None;
-            }
-            Some((Some(std::str::from_utf8(raw).ok()?), end + 1))
+            let (end, _) = string_end(body, at)?;
+            Some((Some(plain_string(&body[at + 1..end])?), end + 1))
         }
         b'n' if body.get(at..at + 4)? == b"null" => Some((None, at + 4)),
         _ => None,
@@ -411,38 +506,23 @@ mod tests {
             r#""NextToken""#,
             "<html>proxy</html>",
             "null",
+            r#"{}{}"#,
             // An escaped key may spell NextToken; an escaped value is left to serde.
             r#"{"Next\u0054oken":"t"}"#,
-            r#"{"A\n":1,"NextToken":"t"}"#,
             r#"{"NextToken":"a\/b"}"#,
+            r#"{"A\n":1,"NextToken":"t","B":[]}"#,
             // Not a string or null.
             r#"{"NextToken":7}"#,
             r#"{"NextToken":true}"#,
             r#"{"NextToken":{"V":"t"}}"#,
             r#"{"NextToken":["t"]}"#,
             r#"{"NextToken":nul}"#,
-            r#"{"NextToken":nullx}"#,
-            // Twice, even when equal.
-            r#"{"NextToken":"a","NextToken":"a"}"#,
-            r#"{"NextToken":null,"NextToken":"a"}"#,
             // Control characters and invalid UTF-8 in the token.
             "{\"NextToken\":\"a\tb\"}",
-            // Broken structure.
-            r#"{"NextToken":"t""#,
-            r#"{"NextToken":"t","#,
-            r#"{"NextToken":"t",}"#,
+            // Broken before the token.
             r#"{"NextToken" "t"}"#,
-            r#"{"NextToken":"t" "A":1}"#,
             r#"{NextToken:"t"}"#,
-            r#"{"A":[},"NextToken":"t"}"#,
-            r#"{"A":{]],"NextToken":"t"}"#,
             r#"{"A":"unterminated}"#,
-            r#"{"A":x,"NextToken":"t"}"#,
-            r#"{"A":tru,"NextToken":"t"}"#,
-            // Anything after the object.
-            r#"{"NextToken":"t"} x"#,
-            r#"{}{}"#,
-            r#"{"NextToken":"t"}}"#,
         ] {
             assert_eq!(token(body), Scan::Unknown, "{body}");
         }
@@ -450,11 +530,65 @@ mod tests {
     }
 
     #[test]
-    fn every_cut_of_an_answer_is_unknown() {
-        let body = r#" {"RequestId":"R","Instances":{"Instance":[{"A":"x\"y","B":[1,{"C":null}]}]},"NextToken":"t2"} "#;
+    fn members_after_the_last_nested_value_are_read_from_the_end() {
+        // Escaped keys and strings before the token do not matter from the end.
+        assert_eq!(
+            token(
+                r#"{"A\n":1,"Instances":{"Instance":[{"S":"\"}"}]},"NextToken":"t","N":-1.5E+3,"T":true,"F":false,"Z":null}"#
+            ),
+            Scan::Token(Some("t"))
+        );
+        // Strings ending in escaped quotes and backslashes.
+        assert_eq!(
+            token(r#"{"I":[],"NextToken":"t","A":"x\\","B":"\"NextToken\":\"no\"","C":"\\\""}"#),
+            Scan::Token(Some("t"))
+        );
+        // Every member read backwards, none is the token.
+        assert_eq!(token(r#" { "A" : "x" , "B":2 } "#), Scan::Token(None));
+        // A nested value stops the read from the end; the read from the start goes on.
+        assert_eq!(
+            token(r#"{"NextToken":"first","I":[],"X":1}"#),
+            Scan::Token(Some("first"))
+        );
+    }
+
+    /// What the quick reads give for answers that are not JSON, or that have the key
+    /// twice: such an answer never decodes with that token, so the caller's check against
+    /// the decoded page (`decode_checked`) ends the listing there. No answer that is JSON
+    /// with one `NextToken` is read differently from serde_json (the property test below).
+    #[test]
+    fn answers_that_are_not_json_or_repeat_the_key_may_be_read() {
+        for (body, read) in [
+            (r#"{"NextToken":"a","NextToken":"b"}"#, Some("b")),
+            (r#"{"NextToken":null,"NextToken":"a"}"#, Some("a")),
+            (
+                r#"{"NextToken":"a","I":[],"NextToken":"b","J":[]}"#,
+                Some("a"),
+            ),
+            (r#"{"NextToken":nullx}"#, None),
+            (r#"{"NextToken":"t""#, Some("t")),
+            (r#"{"NextToken":"t","#, Some("t")),
+            (r#"{"NextToken":"t",}"#, Some("t")),
+            (r#"{"NextToken":"t" "A":1}"#, Some("t")),
+            (r#"{"A":[},"NextToken":"t"}"#, Some("t")),
+            (r#"{"A":x,"NextToken":"t"}"#, Some("t")),
+            (r#"{"NextToken":"t"} x"#, Some("t")),
+            (r#"{"NextToken":"t"}}"#, Some("t")),
+        ] {
+            assert_eq!(token(body), Scan::Token(read), "{body}");
+            assert!(serde_token(body.as_bytes()).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn cuts_of_an_answer_are_unknown_or_not_json() {
+        let body = r#" {"RequestId":"R","Instances":{"Instance":[{"A":"x\"y","B":[1,{"C":null}]}]},"NextToken":"t2","TotalCount":3} "#;
         assert_eq!(token(body), Scan::Token(Some("t2")));
         for cut in 0..body.len() - 1 {
-            assert_eq!(token(&body[..cut]), Scan::Unknown, "{}", &body[..cut]);
+            let part = &body[..cut];
+            if serde_json::from_str::<serde_json::Value>(part).is_ok() {
+                assert_eq!(token(part), Scan::Token(Some("t2")), "{part}");
+            }
         }
     }
 
@@ -462,7 +596,7 @@ mod tests {
     fn deep_nesting_is_unknown() {
         let nested = |n: usize| {
             format!(
-                r#"{{"A":{}{},"NextToken":"t"}}"#,
+                r#"{{"A":{}{},"NextToken":"t","B":[]}}"#,
                 "[".repeat(n),
                 "]".repeat(n)
             )
@@ -743,16 +877,23 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(&doc).is_ok(),
                 "generated invalid JSON: {}", doc
             );
-            match next_token(doc.as_bytes()) {
-                Scan::Token(t) => {
-                    prop_assert_eq!(Ok(t.map(str::to_owned)), expected, "{}", doc)
+            let tokens = members.iter().filter(|(k, _)| k == "NextToken").count();
+            match (next_token(doc.as_bytes()), expected) {
+                (Scan::Token(t), Ok(expected)) => {
+                    prop_assert_eq!(t.map(str::to_owned), expected, "{}", doc)
                 }
-                Scan::Unknown => prop_assert!(!plain, "a plain answer read as unknown: {}", doc),
+                (Scan::Unknown, Ok(_)) => {
+                    prop_assert!(!plain, "a plain answer read as unknown: {}", doc)
+                }
+                // Twice: decoding tells (`decode_checked`).
+                (_, Err(())) if tokens > 1 => {}
+                // Once, and not a string or null: serde_json fails, and so must the scan.
+                (scan, Err(())) => prop_assert_eq!(scan, Scan::Unknown, "{}", doc),
             }
-            // A cut answer is never read differently from serde_json.
+            // A cut answer that is still JSON is read as serde_json reads it.
             let cut = &doc.as_bytes()[..cut.index(doc.len() + 1)];
-            if let Scan::Token(t) = next_token(cut) {
-                prop_assert_eq!(Ok(t.map(str::to_owned)), serde_token(cut), "{}", doc);
+            if let (Scan::Token(t), Ok(expected)) = (next_token(cut), serde_token(cut)) {
+                prop_assert_eq!(t.map(str::to_owned), expected, "{}", doc);
             }
         }
     }

@@ -316,6 +316,37 @@ async fn a_repeated_token_ends_the_listing_with_an_error() {
     assert!(e.message().contains("repeated"), "{e}");
 }
 
+/// The token is read from the start of an answer and the next request sent before the
+/// page is decoded: an answer whose token decodes otherwise (the key twice) ends the
+/// listing with an error instead of following the token read first.
+#[tokio::test(start_paused = true)]
+async fn an_answer_with_the_token_twice_ends_the_listing_with_an_error() {
+    let server = MockServer::start().await;
+    let twice = r#"{"RequestId":"RID-2","NextToken":"first","TotalCount":3,
+        "Instances":{"Instance":[{"InstanceId":"i-1","RegionId":"cn-hangzhou"}]},
+        "NextToken":"second","PageSize":1,"Z":[]}"#;
+    Mock::given(method("POST"))
+        .and(query_param_is_missing("NextToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(twice, "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(query_param("NextToken", "first"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["i-2"], "", 3)))
+        .mount(&server)
+        .await;
+    let provider = builder(&server.uri(), "ak", "sk").build().unwrap();
+    let pages = collect(&provider).await;
+    assert_eq!(pages.len(), 1, "the error, then the end: {pages:?}");
+    let e = pages[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(
+        e.message().contains("twice") && e.message().contains("RID-2"),
+        "{e}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_empty_region_is_one_empty_page_not_an_error() {
     let sim = SimulatedAliyun::start(REGION, 0).await;
