@@ -98,7 +98,9 @@ where
 /// token arrives the next request is sent, on a task of its own, so the request for page
 /// `n + 1` is on the wire while page `n` is decoded here and handed on: still one request
 /// in flight at a time, never waiting for the consumer. At most one raw answer is held
-/// beyond the page being decoded.
+/// beyond the page being decoded. `decode` runs on the stream's own task, once the
+/// request for the next page has been sent: it is meant for the CPU work of one page
+/// (about a millisecond for a page of 100 hosts), not for anything that waits.
 ///
 /// The stream ends after a page without a token (or with an empty one), or right after
 /// yielding an error from either step; a repeated token yields the page, then a
@@ -195,29 +197,17 @@ where
                 )))
             }
         }
-        // Decoding is CPU work of a millisecond or more: on the blocking pool, so that
-        // this worker is free to send the request just spawned (tokio runs a task
-        // spawned from a worker on that same worker first, and no other may take it).
-        let mut decode = pager.decode;
-        let decoded = tokio::task::spawn_blocking(move || {
-            let page = decode(raw);
-            (decode, page)
-        })
-        .await;
-        let (decode, page) = match decoded {
-            Ok(decoded) => decoded,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {
-                return Some((
-                    Err(Error::new(
-                        cmdb_core::ErrorKind::Unavailable,
-                        "decoding a page was cancelled: the runtime is shutting down",
-                    )),
-                    None,
-                ))
-            }
-        };
-        let pager = Pager { decode, ..pager };
+        // The request just spawned goes out first: tokio runs a task spawned from a
+        // worker on that same worker next, and no other worker may take it, so decoding
+        // right away (a millisecond or more of CPU) would hold it back. Yielding once lets
+        // it run up to its first wait on the network; the page is then decoded here.
+        // Decoding on the blocking pool instead cost a thread hand-off a page and freed
+        // the hosts far from the thread that made them: Aliyun pages into SQLite went from
+        // 36,548 to 41,104 hosts/s (medians of six alternating runs), and a listing at
+        // 20 ms a request from 1.12 to 1.10 times pages x latency.
+        tokio::task::yield_now().await;
+        let mut pager = pager;
+        let page = (pager.decode)(raw);
         match page {
             Ok(page) => Some((Ok(page), Some((pager, false)))),
             // The request in flight, if any, is aborted as `pager` drops.
