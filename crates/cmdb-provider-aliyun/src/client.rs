@@ -200,11 +200,11 @@ impl AliyunClient {
     }
 
     /// `DescribeInstances` without decoding the instances: the answer and the
-    /// `NextToken` it carries, read without building a single instance. A body that is
-    /// not a `DescribeInstances` answer is the same error [`describe_instances`] gives.
+    /// `NextToken` it carries, read without building a single instance. A body that no
+    /// token can be read from is the same error [`describe_instances`] gives; a token
+    /// read is certain only once the answer is decoded: see [`decode_checked`].
     ///
     /// [`describe_instances`]: AliyunClient::describe_instances
-    /// The token is certain only once the answer is decoded: see [`decode_checked`].
     async fn describe_instances_raw(
         &self,
         next_token: Option<&str>,
@@ -336,9 +336,9 @@ pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Op
 }
 
 /// [`decode_instances`] of an answer whose `NextToken` was read as `token` before: a
-/// [`Decode`](ErrorKind::Decode) error if decoding reads another. That happens only for
-/// an answer that is not JSON as a whole yet decodes (none: decoding checks all of it) or
-/// has the key twice; either way the request sent with `token` is not to be followed.
+/// [`Decode`](ErrorKind::Decode) error if decoding reads another, so that the request
+/// sent with `token` is not followed. Only an answer with the key twice decodes with
+/// another token (one that is not JSON does not decode at all).
 pub(crate) fn decode_checked(
     response: &RawResponse,
     token: Option<&str>,
