@@ -55,7 +55,9 @@ use cmdb::core::{HostProvider, HostStore, MemoryHostStore, Vendor};
 use cmdb::http::{HttpConfig, RateLimiter};
 use cmdb::secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
 use cmdb::store_sql::SqlStore;
-use cmdb::sync::{DetailsMode, ProviderContext, ProviderRegistry, SyncRequest, Syncer};
+use cmdb::sync::{
+    DetailsMode, ProviderContext, ProviderRegistry, SyncOptions, SyncRequest, Syncer,
+};
 use serde_json::json;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -367,7 +369,9 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     } else {
         registry(args, limiter)
     };
-    let syncer = Syncer::new(secrets, hosts, cipher, registry);
+    // The simulators listen on 127.0.0.1.
+    let syncer = Syncer::new(secrets, hosts, cipher, registry)
+        .with_options(SyncOptions::default().with_private_addresses(true));
 
     let hash_before = hash_ns();
     let started = Instant::now();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use cmdb::core::{HostQuery, HostSort, HostStore, Vendor};
 use cmdb::secret::{Cipher, NewSecret, SecretStore};
 use cmdb::store_sql::SqlStore;
-use cmdb::sync::{DetailsMode, ProviderRegistry, SyncRequest, SyncResponse, Syncer};
+use cmdb::sync::{DetailsMode, ProviderRegistry, SyncOptions, SyncRequest, SyncResponse, Syncer};
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
 use cmdb_testkit::huawei::{self, SimulatedHuawei};
 use cmdb_testkit::tencent::{self, SimulatedTencent};
@@ -136,7 +136,8 @@ async fn main() -> Result<(), BoxError> {
         store.clone(),
         cipher,
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     let sync = |cloud: &Cloud| {
         SyncRequest::new(&cloud.secret_id, &cloud.region).with_details(DetailsMode::Failed)
     };

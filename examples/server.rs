@@ -21,7 +21,7 @@ use std::sync::Arc;
 use cmdb::api::Api;
 use cmdb::secret::Cipher;
 use cmdb::store_sql::SqlStore;
-use cmdb::sync::{ProviderRegistry, Syncer};
+use cmdb::sync::{ProviderRegistry, SyncOptions, Syncer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -102,12 +102,24 @@ async fn main() -> Result<(), BoxError> {
         }
     };
 
+    // Secrets' endpoints may reach loopback and private addresses (private clouds,
+    // on-premises vCenters, simulators) only when the operator says so.
+    let allow_private = match std::env::var("CMDB_ALLOW_PRIVATE_ADDRESSES") {
+        Ok(v) => v.parse::<bool>().map_err(|_| {
+            format!("CMDB_ALLOW_PRIVATE_ADDRESSES must be true or false, not {v:?}")
+        })?,
+        Err(_) => false,
+    };
+    if allow_private {
+        tracing::warn!("CMDB_ALLOW_PRIVATE_ADDRESSES=true: secrets may point vendor requests at loopback and private addresses");
+    }
     let syncer = Syncer::new(
         store.clone(),
         store,
         cipher,
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(allow_private));
     let api = Api::new(Arc::new(syncer)).with_token(&token);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");

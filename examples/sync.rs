@@ -32,7 +32,8 @@ use cmdb::core::Vendor;
 use cmdb::secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{
-    DetailsMode, ProviderRegistry, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer,
+    DetailsMode, ProviderRegistry, SyncOptions, SyncProgress, SyncRequest, SyncResponse, SyncState,
+    Syncer,
 };
 
 /// Sync one region of a cloud account into the CMDB store.
@@ -158,6 +159,7 @@ fn print_table(vendor: Vendor, region: &str, r: &SyncResponse) {
         ("updated", r.updated.to_string()),
         ("unchanged", r.unchanged.to_string()),
         ("released", r.released.to_string()),
+        ("alive", r.release_found_alive.to_string()),
         ("elapsed", format!("{} ms", r.elapsed_ms)),
     ];
     for (k, v) in rows {
@@ -198,12 +200,15 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
             .await
             .map_err(|e| e.to_string())?,
     );
+    // The endpoint is the operator's own choice on the command line, so it may be a
+    // private or loopback address (a private cloud, a simulator).
     let syncer = Syncer::new(
         secrets,
         hosts,
         cipher,
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
 
     let request = SyncRequest::new(&secret.id, &args.region)
         .with_details(DetailsMode::Failed)

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use cmdb::api::Api;
 use cmdb::secret::Cipher;
 use cmdb::store_sql::SqlStore;
-use cmdb::sync::{ProviderRegistry, Syncer};
+use cmdb::sync::{ProviderRegistry, SyncOptions, Syncer};
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
 use cmdb_testkit::huawei::{self, SimulatedHuawei};
 use cmdb_testkit::tencent::{self, SimulatedTencent};
@@ -46,7 +46,8 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
         store.clone(),
         Arc::new(Cipher::new(Cipher::generate_key())),
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     let api = Api::new(Arc::new(syncer)).with_token(TOKEN);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

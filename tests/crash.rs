@@ -42,6 +42,8 @@ async fn start_server(database_url: &str) -> (Child, String) {
         .env("CMDB_LISTEN", "127.0.0.1:0")
         .env("CMDB_ENCRYPT_KEY", KEY_B64)
         .env("CMDB_API_TOKEN", TOKEN)
+        // The simulator listens on 127.0.0.1.
+        .env("CMDB_ALLOW_PRIVATE_ADDRESSES", "true")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

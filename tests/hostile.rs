@@ -346,7 +346,8 @@ fn api() -> &'static String {
                     cmdb::secret::Cipher::generate_key(),
                 )),
                 cmdb::sync::ProviderRegistry::with_builtin_providers(),
-            );
+            )
+            .with_options(cmdb::sync::SyncOptions::default().with_private_addresses(true));
             let router = cmdb::api::Api::new(Arc::new(syncer))
                 .with_token("t")
                 .router();

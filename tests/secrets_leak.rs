@@ -13,7 +13,7 @@ use cmdb::api::Api;
 use cmdb::core::Vendor;
 use cmdb::secret::{rotate_secrets, Cipher, SecretStore};
 use cmdb::store_sql::SqlStore;
-use cmdb::sync::{ProviderRegistry, SyncRequest, Syncer};
+use cmdb::sync::{ProviderRegistry, SyncOptions, SyncRequest, Syncer};
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
 use cmdb_testkit::huawei::{self, SimulatedHuawei};
 use cmdb_testkit::tencent::{self, SimulatedTencent};
@@ -53,7 +53,8 @@ async fn serve(store: Arc<SqlStore>, cipher: Cipher) -> String {
         store,
         Arc::new(cipher),
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     let router = Api::new(Arc::new(syncer)).with_token(TOKEN).router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -238,7 +239,8 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         store.clone(),
         Arc::new(Cipher::new(Cipher::generate_key())),
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     let e = wrong_syncer
         .sync(SyncRequest::new(&ids[1].0, tencent::REGION))
         .await
@@ -249,7 +251,8 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         store.clone(),
         Arc::new(Cipher::new(key)),
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     let e = syncer
         .sync(SyncRequest::new(&wrong_id, "cn-hangzhou"))
         .await
@@ -344,7 +347,8 @@ async fn a_postgres_dump_holds_no_secret_in_clear() {
         store.clone(),
         Arc::new(cipher),
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     assert!(
         syncer
             .sync(SyncRequest::new(&secret.id, "cn-hangzhou"))
@@ -480,7 +484,8 @@ async fn rotation_keeps_every_secret_usable_after_the_old_key_is_removed() {
         store.clone(),
         only2,
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    .with_options(SyncOptions::default().with_private_addresses(true));
     for (secret, region, hosts) in &secrets {
         let r = syncer
             .sync(SyncRequest::new(&secret.id, *region))

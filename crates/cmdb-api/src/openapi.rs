@@ -66,7 +66,7 @@ fn schemas() -> Value {
             "total_succeed": {"type": "integer"}, "total_failed": {"type": "integer"},
             "details": {"type": "array", "items": {"$ref": "#/components/schemas/SyncDetail"}},
             "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
-            "released": {"type": "integer"}, "release_skipped": {"type": "string", "nullable": true},
+            "released": {"type": "integer"}, "release_confirmed": {"type": "integer"}, "release_found_alive": {"type": "integer"}, "release_skipped": {"type": "string", "nullable": true},
             "complete": {"type": "boolean"}, "pages": {"type": "integer"}, "elapsed_ms": {"type": "integer"},
             "error": {"type": "object", "nullable": true}}},
         "Task": {"type": "object", "properties": {

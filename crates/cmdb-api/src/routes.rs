@@ -114,6 +114,9 @@ pub(crate) async fn create_secret(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewSecret>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if let Some(address) = &new.address {
+        state.syncer.check_address(address)?;
+    }
     let secret = new.seal(state.syncer.cipher())?;
     state.syncer.secret_store().create(&secret).await?;
     tracing::info!(secret_id = %secret.id, vendor = %secret.vendor, "secret created");

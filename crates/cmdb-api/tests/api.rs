@@ -248,6 +248,26 @@ async fn bad_secret_input_gets_the_documented_errors() {
         "{body}"
     );
 
+    // Cloud metadata and link-local literals are refused when the secret is stored, not
+    // only when a sync would connect.
+    for (n, address) in [
+        "http://100.100.100.200/",
+        "http://[fd00:ec2::254]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]:8443/sdk",
+        "http://0.0.0.0:80/",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut metadata = new_secret("vsphere", &format!("meta{n}"));
+        metadata["address"] = json!(address);
+        let (status, body) = s.call(Method::POST, "/secrets", Some(metadata)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("address"), "{address}: {body}");
+    }
+
     let mut rate = new_secret("aliyun", "k3");
     rate["request_rate"] = json!(1_000_000);
     let (status, body) = s.call(Method::POST, "/secrets", Some(rate)).await;

@@ -96,6 +96,21 @@ pub struct Error {
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
+/// Characters of a vendor's error message kept in an [`Error`] (see [`Error::vendor`]).
+pub const MAX_VENDOR_MESSAGE: usize = 512;
+/// Characters of a vendor's error code or request id kept in an [`Error`].
+pub const MAX_VENDOR_FIELD: usize = 128;
+
+/// Cuts `text` to `max` characters, marking the cut with `…`.
+fn bound(text: &mut Option<String>, max: usize) {
+    if let Some(t) = text {
+        if let Some((at, _)) = t.char_indices().nth(max) {
+            t.truncate(at);
+            t.push('…');
+        }
+    }
+}
+
 impl Error {
     /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
@@ -138,7 +153,14 @@ impl Error {
     }
 
     /// An error a vendor reported, classified by the caller.
-    pub fn vendor(kind: ErrorKind, retryable: bool, details: VendorError) -> Error {
+    ///
+    /// The vendor's text is bounded, since errors reach API answers and stored tasks:
+    /// the message is cut to [`MAX_VENDOR_MESSAGE`] characters, the code and the
+    /// request id to [`MAX_VENDOR_FIELD`], each marked with `…` when cut.
+    pub fn vendor(kind: ErrorKind, retryable: bool, mut details: VendorError) -> Error {
+        bound(&mut details.message, MAX_VENDOR_MESSAGE);
+        bound(&mut details.code, MAX_VENDOR_FIELD);
+        bound(&mut details.request_id, MAX_VENDOR_FIELD);
         let vendor = details.vendor.map(|v| v.as_str()).unwrap_or("vendor");
         let mut message = format!("{vendor} error");
         if let Some(code) = &details.code {
@@ -273,6 +295,36 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("RID-1"));
+    }
+
+    #[test]
+    fn vendor_text_is_bounded() {
+        let long = "é".repeat(MAX_VENDOR_MESSAGE + 10);
+        let e = Error::vendor(
+            ErrorKind::Unavailable,
+            true,
+            VendorError {
+                vendor: None,
+                http_status: Some(502),
+                code: Some("C".repeat(1000)),
+                message: Some(long),
+                request_id: Some("r".repeat(MAX_VENDOR_FIELD)),
+            },
+        );
+        let v = e.vendor_error().unwrap();
+        let message = v.message.as_deref().unwrap();
+        assert_eq!(message.chars().count(), MAX_VENDOR_MESSAGE + 1);
+        assert!(message.ends_with("é…"));
+        assert_eq!(
+            v.code.as_deref().unwrap().chars().count(),
+            MAX_VENDOR_FIELD + 1
+        );
+        // At the bound exactly: kept whole.
+        assert_eq!(
+            v.request_id.as_deref(),
+            Some("r".repeat(MAX_VENDOR_FIELD).as_str())
+        );
+        assert!(e.message().len() < 2 * (MAX_VENDOR_MESSAGE + 3 * MAX_VENDOR_FIELD));
     }
 
     #[test]

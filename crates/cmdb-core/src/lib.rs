@@ -24,11 +24,14 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Error, ErrorKind, Result, VendorError};
+pub use error::{Error, ErrorKind, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE};
 pub use memory::MemoryHostStore;
 pub use model::{
     Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType, StoredHost,
     SyncScope, UpsertOutcome, Vendor,
 };
 pub use provider::HostProvider;
-pub use store::{HostList, HostQuery, HostSort, HostStore, ScopeLease, ScopeStats, MAX_PAGE_SIZE};
+pub use store::{
+    HostList, HostQuery, HostSort, HostStore, LeaseGuard, MissingHost, ScopeLease, ScopeStats,
+    MAX_PAGE_SIZE,
+};

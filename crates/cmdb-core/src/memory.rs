@@ -1,6 +1,7 @@
 //! A complete in-memory [`HostStore`].
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -8,14 +9,21 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{Host, StoredHost, SyncScope, UpsertOutcome, Vendor};
-use crate::store::{HostList, HostQuery, HostSort, HostStore, ScopeStats};
+use crate::store::{HostList, HostQuery, HostSort, HostStore, MissingHost, ScopeStats};
 
 /// A [`HostStore`] in process memory: for tests, demos and embedding where persistence is
 /// not needed. Everything the trait promises holds, including per-host outcomes and
 /// scoped releases.
 #[derive(Debug, Default)]
 pub struct MemoryHostStore {
-    hosts: Mutex<BTreeMap<(Vendor, String), StoredHost>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    hosts: BTreeMap<(Vendor, String), StoredHost>,
+    /// When a complete run first missed a host (see [`HostStore::mark_missed`]).
+    missed: BTreeMap<(Vendor, String), DateTime<Utc>>,
 }
 
 impl MemoryHostStore {
@@ -26,18 +34,18 @@ impl MemoryHostStore {
 
     /// Number of hosts stored, released ones included.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().hosts.len()
     }
 
     /// Whether the store holds no host.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().hosts.is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<(Vendor, String), StoredHost>> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a half-written entry (every write
         // is one insert), so a poisoned map is still consistent.
-        self.hosts.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -49,7 +57,8 @@ impl HostStore for MemoryHostStore {
         hosts: &[Host],
         seen_at: DateTime<Utc>,
     ) -> Result<Vec<UpsertOutcome>> {
-        let mut map = self.lock();
+        let mut inner = self.lock();
+        let Inner { hosts: map, missed } = &mut *inner;
         let outcomes = hosts
             .iter()
             .map(|host| {
@@ -60,6 +69,7 @@ impl HostStore for MemoryHostStore {
                 host.secret_id.clone_from(&scope.secret_id);
                 let hash = host.content_hash();
                 let key = (host.vendor, host.instance_id.clone());
+                missed.remove(&key);
                 match map.get_mut(&key) {
                     None => {
                         map.insert(
@@ -97,9 +107,10 @@ impl HostStore for MemoryHostStore {
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
     ) -> Result<ScopeStats> {
-        let map = self.lock();
+        let inner = self.lock();
         let mut stats = ScopeStats::default();
-        for h in map
+        for h in inner
+            .hosts
             .values()
             .filter(|h| h.released_at.is_none() && scope.contains(&h.host))
         {
@@ -111,31 +122,88 @@ impl HostStore for MemoryHostStore {
         Ok(stats)
     }
 
-    async fn release_missing(
+    async fn missing(
         &self,
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MissingHost>> {
+        let inner = self.lock();
+        let start = (scope.vendor, after.unwrap_or_default().to_owned());
+        let range = inner
+            .hosts
+            .range((Bound::Excluded(start), Bound::Unbounded))
+            .take_while(|((vendor, _), _)| *vendor == scope.vendor);
+        Ok(range
+            .filter(|(_, h)| {
+                h.released_at.is_none() && h.last_seen_at < seen_before && scope.contains(&h.host)
+            })
+            .take(limit as usize)
+            .map(|(key, h)| MissingHost {
+                instance_id: h.host.instance_id.clone(),
+                missed_at: inner.missed.get(key).copied(),
+            })
+            .collect())
+    }
+
+    async fn release(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        seen_before: DateTime<Utc>,
         released_at: DateTime<Utc>,
     ) -> Result<u64> {
-        let mut map = self.lock();
+        let mut inner = self.lock();
         let mut released = 0;
-        for h in map.values_mut().filter(|h| {
-            h.released_at.is_none() && h.last_seen_at < seen_before && scope.contains(&h.host)
-        }) {
-            h.released_at = Some(released_at);
-            released += 1;
+        for id in instance_ids {
+            let key = (scope.vendor, id.clone());
+            if let Some(h) = inner.hosts.get_mut(&key).filter(|h| {
+                h.released_at.is_none() && h.last_seen_at < seen_before && scope.contains(&h.host)
+            }) {
+                h.released_at = Some(released_at);
+                released += 1;
+                inner.missed.remove(&key);
+            }
         }
         Ok(released)
     }
 
+    async fn mark_missed(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        missed_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut inner = self.lock();
+        let Inner { hosts, missed } = &mut *inner;
+        let mut marked = 0;
+        for id in instance_ids {
+            let key = (scope.vendor, id.clone());
+            let eligible = hosts.get(&key).is_some_and(|h| {
+                h.released_at.is_none() && h.last_seen_at < missed_at && scope.contains(&h.host)
+            });
+            if eligible && !missed.contains_key(&key) {
+                missed.insert(key, missed_at);
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
-        Ok(self.lock().get(&(vendor, instance_id.to_owned())).cloned())
+        Ok(self
+            .lock()
+            .hosts
+            .get(&(vendor, instance_id.to_owned()))
+            .cloned())
     }
 
     async fn query(&self, query: &HostQuery) -> Result<HostList> {
         query.validate()?;
-        let map = self.lock();
-        let mut matched: Vec<&StoredHost> = map.values().filter(|h| query.matches(h)).collect();
+        let inner = self.lock();
+        let mut matched: Vec<&StoredHost> =
+            inner.hosts.values().filter(|h| query.matches(h)).collect();
         match query.sort {
             // The map's key order is already (vendor, instance_id).
             HostSort::InstanceId => {}

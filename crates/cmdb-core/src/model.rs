@@ -372,12 +372,22 @@ pub struct HostPage {
     pub hosts: Vec<Host>,
     /// The total number of hosts the vendor reports for the whole listing, when it does.
     pub total: Option<u64>,
+    /// Set on the last page of an offset-paged listing that moved while it was paged
+    /// (the vendor's total changed between pages, or the hosts listed differ from it):
+    /// offsets shifted, so hosts may have been skipped. Says what was seen. A sync then
+    /// releases only hosts the vendor confirms gone by id, and without a by-id lookup
+    /// releases nothing and answers `complete: false`.
+    pub moved: Option<String>,
 }
 
 impl HostPage {
     /// A page of `hosts` with the vendor's reported total, if any.
     pub fn new(hosts: Vec<Host>, total: Option<u64>) -> HostPage {
-        HostPage { hosts, total }
+        HostPage {
+            hosts,
+            total,
+            moved: None,
+        }
     }
 }
 

@@ -22,4 +22,21 @@ pub trait HostProvider: Debug + Send + Sync + 'static {
     /// flight), never the whole inventory in memory. The stream ends after the last page.
     /// An `Err` item means the listing is incomplete; the stream ends after it.
     fn pages(&self) -> BoxStream<'static, Result<HostPage>>;
+
+    /// Asks the vendor, by id, which of `instance_ids` still exist: a lazy stream of
+    /// pages, one per vendor request (each batching as many ids as the vendor's by-id call
+    /// takes), holding the hosts found, fully described as [`pages`](Self::pages) would
+    /// list them. Ids the vendor no longer has are simply absent. An `Err` item means the
+    /// lookup failed (nothing can be concluded from it); the stream ends after it.
+    ///
+    /// A sync calls this only for hosts a complete listing did not list, before it
+    /// releases any: offset paging skips live hosts when the inventory moves during a
+    /// listing, so "not listed" is never proof that a host is gone.
+    ///
+    /// `None` (the default) means the provider has no by-id call; a sync then releases
+    /// only hosts that two consecutive complete runs missed.
+    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
+        let _ = instance_ids;
+        None
+    }
 }

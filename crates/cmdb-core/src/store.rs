@@ -120,21 +120,64 @@ pub struct ScopeStats {
     pub missing: u64,
 }
 
+/// An active host that a complete run did not list. See [`HostStore::missing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingHost {
+    /// The vendor's id of the host.
+    pub instance_id: String,
+    /// When a complete run of the scope first missed it, since it was last seen; `None`
+    /// when no run has marked it (see [`HostStore::mark_missed`]).
+    pub missed_at: Option<DateTime<Utc>>,
+}
+
+/// What holds a scope's lock in a store, and can tell whether it still does.
+///
+/// A lock kept by a database session dies with the session; a lease row may be taken
+/// over once it expires. A sync asks [`is_held`](Self::is_held) right before it releases
+/// hosts and releases nothing when the answer is not a clear yes.
+#[async_trait]
+pub trait LeaseGuard: Send + Sync + 'static {
+    /// Whether the lock is still held by this guard (the session holding it is alive,
+    /// the lease row is still ours and unexpired).
+    async fn is_held(&self) -> Result<bool>;
+}
+
+/// A guard that holds a value until dropped and is always held.
+struct Holds<G>(#[allow(dead_code)] G);
+
+#[async_trait]
+impl<G: Send + Sync + 'static> LeaseGuard for Holds<G> {
+    async fn is_held(&self) -> Result<bool> {
+        Ok(true)
+    }
+}
+
 /// A held lock on a scope, shared by every process using the same store; dropping it
 /// releases the lock. See [`HostStore::try_lock_scope`].
-pub struct ScopeLease(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+pub struct ScopeLease(Box<dyn LeaseGuard>);
 
 impl ScopeLease {
-    /// A lease that holds `guard` until it is dropped (a connection holding an advisory
-    /// lock, a lock row's owner, ...).
-    pub fn new(guard: impl std::any::Any + Send + Sync) -> ScopeLease {
+    /// A lease that holds `guard` until it is dropped and is held as long as it lives
+    /// (a lock that cannot be lost while its holder lives).
+    pub fn new(guard: impl Send + Sync + 'static) -> ScopeLease {
+        ScopeLease(Box::new(Holds(guard)))
+    }
+
+    /// A lease whose guard can tell whether the lock is still held (a connection holding
+    /// an advisory lock, a renewed lease row, ...).
+    pub fn checked(guard: impl LeaseGuard) -> ScopeLease {
         ScopeLease(Box::new(guard))
     }
 
     /// A lease that holds nothing: for stores that live in one process, where the
     /// `Syncer`'s own lock is enough.
     pub fn local() -> ScopeLease {
-        ScopeLease(Box::new(()))
+        ScopeLease::new(())
+    }
+
+    /// Whether the lock is still held; see [`LeaseGuard::is_held`].
+    pub async fn is_held(&self) -> Result<bool> {
+        self.0.is_held().await
     }
 }
 
@@ -170,13 +213,39 @@ pub trait HostStore: Debug + Send + Sync + 'static {
         seen_before: DateTime<Utc>,
     ) -> Result<ScopeStats>;
 
-    /// Marks as released, at `released_at`, every active host of `scope` last seen before
-    /// `seen_before`, and returns how many were marked. Hosts are never deleted.
-    async fn release_missing(
+    /// The active hosts of `scope` last seen before `seen_before` (those a complete run
+    /// of the scope did not list), in `instance_id` order, starting after `after` when
+    /// given, at most `limit` of them. A sync pages through them with the last id of each
+    /// answer to confirm, by id, that the vendor no longer has them.
+    async fn missing(
         &self,
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MissingHost>>;
+
+    /// Marks as released, at `released_at`, those of `instance_ids` that are active hosts
+    /// of `scope` still last seen before `seen_before`, and returns how many were marked.
+    /// A host seen again meanwhile is left alone. Hosts are never deleted.
+    async fn release(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        seen_before: DateTime<Utc>,
         released_at: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// Records that a complete run of `scope` at `missed_at` did not list `instance_ids`
+    /// (active hosts of the scope last seen before `missed_at`), keeping an earlier mark
+    /// where one is set; returns how many were marked for the first time. An upsert that
+    /// sees the host clears the mark. Used for providers that cannot look hosts up by id:
+    /// they release only hosts that two consecutive complete runs missed.
+    async fn mark_missed(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        missed_at: DateTime<Utc>,
     ) -> Result<u64>;
 
     /// Takes the lock that lets one sync of `scope` run at a time across every process

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use crate::error::ErrorKind;
 use crate::model::{Host, HostStatus, OsType, PayMode, SyncScope, UpsertOutcome, Vendor};
 use crate::provider::HostProvider;
-use crate::store::{HostQuery, HostSort, HostStore};
+use crate::store::{HostQuery, HostSort, HostStore, MissingHost};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -97,6 +97,7 @@ pub async fn host_store_conformance(store: Arc<dyn HostStore>) {
     created_unchanged_updated(&*store).await;
     failed_host_does_not_lose_the_batch(&*store).await;
     release_and_reappear(&*store).await;
+    missing_pages_and_marks(&*store).await;
     queries_filter_sort_and_page(&*store).await;
     concurrent_upserts_of_different_scopes(store).await;
 }
@@ -237,11 +238,36 @@ async fn release_and_reappear(store: &dyn HostStore) {
     assert_eq!(stats.active, 4, "active hosts of the scope");
     assert_eq!(stats.missing, 1, "hosts not seen by run two");
 
+    let missing = store
+        .missing(&scope, at(100), None, 10)
+        .await
+        .expect("missing");
+    assert_eq!(
+        missing,
+        vec![MissingHost {
+            instance_id: hosts[3].instance_id.clone(),
+            missed_at: None
+        }],
+        "the host run two did not see, unmarked"
+    );
     let released = store
-        .release_missing(&scope, at(100), at(101))
+        .release(
+            &scope,
+            &[
+                hosts[3].instance_id.clone(),
+                hosts[0].instance_id.clone(),
+                other_host.instance_id.clone(),
+                "no-such-host".to_owned(),
+            ],
+            at(100),
+            at(101),
+        )
         .await
         .expect("release");
-    assert_eq!(released, 1, "exactly the missing host is released");
+    assert_eq!(
+        released, 1,
+        "only the named host that is missing from the scope is released"
+    );
     let gone = store
         .get(Vendor::Huawei, &hosts[3].instance_id)
         .await
@@ -271,10 +297,18 @@ async fn release_and_reappear(store: &dyn HostStore) {
         "released hosts are not active"
     );
     let again = store
-        .release_missing(&scope, at(100), at(102))
+        .release(&scope, &[hosts[3].instance_id.clone()], at(100), at(102))
         .await
         .unwrap();
     assert_eq!(again, 0, "release is idempotent");
+    assert!(
+        store
+            .missing(&scope, at(100), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "released hosts are not missing"
+    );
 
     let out = store.upsert(&scope, &hosts[3..], at(200)).await.unwrap();
     assert_eq!(
@@ -289,6 +323,103 @@ async fn release_and_reappear(store: &dyn HostStore) {
         .unwrap();
     assert_eq!(back.released_at, None, "a reappearing host is active again");
     assert_eq!(back.first_seen_at, at(0));
+}
+
+async fn missing_pages_and_marks(store: &dyn HostStore) {
+    let scope = SyncScope::hosts(unique("conf-miss"), Vendor::Tencent, "ap-guangzhou");
+    let other_region = SyncScope::hosts(scope.secret_id.clone(), Vendor::Tencent, "ap-beijing");
+    let hosts: Vec<Host> = ids(&scope, 7)
+        .iter()
+        .map(|id| sample_host(&scope, id))
+        .collect();
+    let elsewhere = sample_host(&other_region, &format!("{}-elsewhere", scope.secret_id));
+    store.upsert(&scope, &hosts, at(0)).await.unwrap();
+    store
+        .upsert(&other_region, std::slice::from_ref(&elsewhere), at(0))
+        .await
+        .unwrap();
+    // Run two sees hosts 0 and 3 only.
+    store
+        .upsert(&scope, &[hosts[0].clone(), hosts[3].clone()], at(100))
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = [1, 2, 4, 5, 6]
+        .iter()
+        .map(|&i| hosts[i].instance_id.clone())
+        .collect();
+    expected.sort();
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .missing(&scope, at(100), after.as_deref(), 2)
+            .await
+            .expect("missing");
+        assert!(page.len() <= 2, "missing answers at most `limit` hosts");
+        let Some(last) = page.last() else { break };
+        after = Some(last.instance_id.clone());
+        paged.extend(page.into_iter().map(|m| m.instance_id));
+    }
+    assert_eq!(
+        paged, expected,
+        "missing pages through the scope's unseen hosts in id order, no other scope's"
+    );
+
+    let marked = store
+        .mark_missed(&scope, &expected[..3], at(100))
+        .await
+        .expect("mark_missed");
+    assert_eq!(marked, 3, "three hosts marked");
+    let marked = store
+        .mark_missed(
+            &scope,
+            &[expected[0].clone(), hosts[0].instance_id.clone()],
+            at(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked, 0,
+        "a mark is kept from the first miss, and a host seen since is not marked"
+    );
+    let missing = store.missing(&scope, at(100), None, 10).await.unwrap();
+    let marks: Vec<Option<DateTime<Utc>>> = missing.iter().map(|m| m.missed_at).collect();
+    assert_eq!(
+        marks,
+        vec![Some(at(100)), Some(at(100)), Some(at(100)), None, None],
+        "the first three carry their first miss"
+    );
+    // Seen again: the mark is gone with it.
+    store
+        .upsert(
+            &scope,
+            std::slice::from_ref(&hosts_by_id(&hosts, &expected[0])),
+            at(300),
+        )
+        .await
+        .unwrap();
+    store
+        .upsert(
+            &scope,
+            std::slice::from_ref(&hosts_by_id(&hosts, &expected[0])),
+            at(400),
+        )
+        .await
+        .unwrap();
+    let again = store.missing(&scope, at(500), None, 10).await.unwrap();
+    let first = again
+        .iter()
+        .find(|m| m.instance_id == expected[0])
+        .expect("missing from a run at 500");
+    assert_eq!(first.missed_at, None, "an upsert clears the mark");
+}
+
+fn hosts_by_id(hosts: &[Host], id: &str) -> Host {
+    hosts
+        .iter()
+        .find(|h| h.instance_id == id)
+        .cloned()
+        .expect("a host of the test")
 }
 
 async fn queries_filter_sort_and_page(store: &dyn HostStore) {
@@ -314,7 +445,10 @@ async fn queries_filter_sort_and_page(store: &dyn HostStore) {
     store.upsert(&ali2, &b, at(0)).await.unwrap();
     store.upsert(&tc, &c, at(5)).await.unwrap();
     store.upsert(&ali, &a[..4], at(10)).await.unwrap();
-    store.release_missing(&ali, at(10), at(11)).await.unwrap();
+    store
+        .release(&ali, &[a[4].instance_id.clone()], at(10), at(11))
+        .await
+        .unwrap();
 
     let base = HostQuery {
         secret_id: Some(secret.clone()),
@@ -469,12 +603,18 @@ pub struct ProviderExpectation {
     /// A bound on the number of pages, so a provider that never ends fails the suite
     /// instead of hanging it.
     pub max_pages: u64,
+    /// Well-formed ids the vendor does not have: a by-id [`HostProvider::lookup`] must
+    /// not find them (ids of another format may be refused by the vendor).
+    pub absent_ids: Vec<String>,
 }
 
 /// Runs the [`HostProvider`] contract against a provider that lists successfully: the
 /// stream ends, no instance id appears twice, every host belongs to the provider's vendor
 /// and region, totals reported by pages agree with each other and with the hosts listed,
-/// and a second listing gives the same hosts. Returns the number of hosts listed.
+/// and a second listing gives the same hosts. A provider with a by-id
+/// [`lookup`](HostProvider::lookup) finds up to 250 of the listed hosts (spread over the
+/// listing, so batches are crossed) and none of the expectation's `absent_ids`, and looks
+/// up nothing for no ids. Returns the number of hosts listed.
 pub async fn host_provider_conformance(
     provider: Arc<dyn HostProvider>,
     expect: ProviderExpectation,
@@ -491,7 +631,55 @@ pub async fn host_provider_conformance(
     if let Some(n) = expect.hosts {
         assert_eq!(count, n, "number of hosts listed");
     }
+    if provider.lookup(Vec::new()).is_some() {
+        lookup_finds_listed_hosts(&*provider, &first, &expect.absent_ids).await;
+    }
     count
+}
+
+async fn lookup_finds_listed_hosts(
+    provider: &dyn HostProvider,
+    listed: &[String],
+    absent: &[String],
+) {
+    let none: Vec<_> = provider
+        .lookup(Vec::new())
+        .expect("a provider with lookup has it for no ids too")
+        .collect()
+        .await;
+    assert!(
+        none.iter()
+            .all(|p| p.as_ref().is_ok_and(|p| p.hosts.is_empty())),
+        "a lookup of no ids finds nothing"
+    );
+    let step = (listed.len() / 250).max(1);
+    let mut wanted: Vec<String> = listed.iter().step_by(step).take(250).cloned().collect();
+    let mut ask = wanted.clone();
+    ask.extend(absent.iter().cloned());
+    // At most one page per id asked (a batch is at least one id).
+    let max_pages = ask.len() as u64;
+    let mut stream = provider.lookup(ask).expect("lookup");
+    let mut found = Vec::new();
+    let mut pages = 0u64;
+    while let Some(page) = stream.next().await {
+        pages += 1;
+        assert!(
+            pages <= max_pages,
+            "the lookup did not end within {max_pages} pages (one per id)"
+        );
+        let page = page.unwrap_or_else(|e| panic!("lookup page {pages} failed: {e}"));
+        for h in page.hosts {
+            assert_eq!(h.vendor, provider.vendor(), "looked-up host vendor");
+            assert_eq!(h.region, provider.region(), "looked-up host region");
+            found.push(h.instance_id);
+        }
+    }
+    found.sort();
+    wanted.sort();
+    assert_eq!(
+        found, wanted,
+        "a lookup finds exactly the listed hosts asked for"
+    );
 }
 
 async fn drain(provider: &dyn HostProvider, max_pages: u64) -> Vec<String> {

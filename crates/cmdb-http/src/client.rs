@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
+use crate::address::AddressPolicy;
 use crate::classify::{ErrorClassifier, RawResponse};
 use crate::config::HttpConfig;
 use crate::rate::RateLimiter;
@@ -40,6 +41,7 @@ use crate::retry::{self, Backoff, RetryConfig};
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    addresses: AddressPolicy,
     limiter: Arc<RateLimiter>,
     permits: Arc<Semaphore>,
     max_in_flight: usize,
@@ -92,7 +94,9 @@ impl HttpClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(user_agent)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // Host names are checked on the addresses they resolve to, at connect time.
+            .dns_resolver(config.addresses.resolver());
         if let Some(pem) = &config.ca_bundle_pem {
             let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 Error::invalid_field("ca_bundle_pem", format!("is not a PEM bundle: {e}"))
@@ -124,6 +128,7 @@ impl HttpClient {
         })?;
         Ok(HttpClient {
             client,
+            addresses: config.addresses,
             limiter: Arc::new(RateLimiter::unlimited()),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             max_in_flight: config.max_in_flight,
@@ -245,6 +250,8 @@ impl HttpClient {
         loop {
             attempt += 1;
             let request = build()?;
+            // IP literals skip the resolver: checked here, before anything is sent.
+            self.addresses.check_url(request.url())?;
             let method = request.method().clone();
             let target = target(request.url());
 
@@ -356,6 +363,9 @@ impl HttpClient {
                 // reqwest puts the whole URL, query (signatures, tokens) included, in
                 // its messages.
                 let e = e.without_url();
+                if let Some(refused) = crate::address::find_refusal(&e) {
+                    return Error::from(refused.clone()).context(format_args!("{method} {target}"));
+                }
                 let causes = chain(&e);
                 if e.is_timeout() {
                     Error::new(

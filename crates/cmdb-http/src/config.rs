@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::address::AddressPolicy;
 use crate::retry::RetryConfig;
 
 /// How an [`HttpClient`](crate::HttpClient) connects, times out, retries and trusts
@@ -42,6 +43,13 @@ pub struct HttpConfig {
     /// Extra trusted root certificates, PEM, one or several (default none): the private
     /// CA of an on-premises endpoint. The system's roots stay trusted.
     pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Which addresses requests may connect to, checked on the resolved IP at connect
+    /// time. The default allows public, loopback and private addresses (a client built
+    /// by hand goes where its caller points it) and refuses link-local, cloud metadata,
+    /// unspecified, multicast and broadcast ones. A sync, whose endpoints come from
+    /// stored secrets, narrows it to public addresses unless the operator allows more
+    /// (`SyncOptions` in `cmdb-sync`). See [`AddressPolicy`].
+    pub addresses: AddressPolicy,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +62,7 @@ impl Default for HttpConfig {
             user_agent: concat!("cmdb/", env!("CARGO_PKG_VERSION")).to_owned(),
             accept_invalid_certs: false,
             ca_bundle_pem: None,
+            addresses: AddressPolicy::default().with_private(true),
         }
     }
 }
@@ -96,6 +105,12 @@ impl HttpConfig {
         self
     }
 
+    /// Which addresses requests may connect to (see [`addresses`](Self::addresses)).
+    pub fn with_addresses(mut self, addresses: AddressPolicy) -> HttpConfig {
+        self.addresses = addresses;
+        self
+    }
+
     /// Trusts the root certificate(s) of a PEM bundle, besides the system's.
     pub fn with_ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> HttpConfig {
         self.ca_bundle_pem = Some(pem.into());
@@ -119,6 +134,7 @@ impl fmt::Debug for HttpConfig {
                     .as_ref()
                     .map(|p| format!("<{} bytes>", p.len())),
             )
+            .field("addresses", &self.addresses)
             .finish()
     }
 }

@@ -60,6 +60,7 @@
 //! # Ok(()) }
 //! ```
 
+mod address;
 mod classify;
 mod client;
 mod config;
@@ -70,12 +71,13 @@ mod retry;
 mod text;
 mod time;
 
+pub use address::{AddressPolicy, RefusedAddress};
 pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifier, RawResponse};
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
 pub use config::HttpConfig;
 pub use endpoint::Endpoint;
 pub use paging::{
-    offset_pages, offset_pages_concurrent, token_pages, token_pages_pipelined, PageInfo,
+    id_batches, offset_pages, offset_pages_concurrent, token_pages, token_pages_pipelined, PageInfo,
 };
 pub use rate::RateLimiter;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};

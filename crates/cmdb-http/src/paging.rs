@@ -5,11 +5,18 @@
 //! been consumed (or, for [`offset_pages_concurrent`], a bounded number ahead), ends after
 //! the last page, and ends right after yielding an error: an `Err` item means the
 //! listing is incomplete.
+//!
+//! The offset helpers share one shift guard: offset paging over an inventory that changes
+//! while it is listed skips or repeats items (a delete before the current offset moves
+//! every later item one place up). When the total a page reports differs from the first
+//! page's, or the items listed differ from that total, the last page is marked with
+//! [`OffsetPage::mark_moved`]; a sync then confirms missing hosts by id before it
+//! releases any, and never treats the listing as proof of absence.
 
 use std::collections::HashSet;
 use std::future::Future;
 
-use cmdb_core::{Error, Result};
+use cmdb_core::{Error, HostPage, Result};
 use futures::stream::{self, BoxStream, StreamExt};
 
 /// Pages by continuation token (Alibaba `NextToken`, vSphere `token`).
@@ -256,38 +263,128 @@ impl PageInfo {
     }
 }
 
+/// Pages of a by-id lookup: `ids` in batches of `batch` (at least 1), `fetch(batch)`
+/// called for one batch at a time, lazily, in order. No ids make no request. The stream
+/// ends right after the first error, as the listing helpers do.
+pub fn id_batches<T, F, Fut>(
+    ids: Vec<String>,
+    batch: usize,
+    fetch: F,
+) -> BoxStream<'static, Result<T>>
+where
+    F: FnMut(Vec<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let batches: Vec<Vec<String>> = ids.chunks(batch.max(1)).map(<[String]>::to_vec).collect();
+    stream::unfold(Some((batches.into_iter(), fetch)), |state| async move {
+        let (mut batches, mut fetch) = state?;
+        let next = batches.next()?;
+        match fetch(next).await {
+            Ok(page) => Some((Ok(page), Some((batches, fetch)))),
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+    .boxed()
+}
+
+/// A page of an offset-paged listing, which the shift guard can mark as the last page of
+/// a listing that moved.
+pub trait OffsetPage {
+    /// Records that the listing moved while it was paged, saying how.
+    fn mark_moved(&mut self, reason: String);
+}
+
+impl OffsetPage for HostPage {
+    fn mark_moved(&mut self, reason: String) {
+        self.moved = Some(reason);
+    }
+}
+
+/// The shift guard of one offset-paged listing: the first page's total, a later total
+/// that differs from it, and the items listed.
+#[derive(Debug, Default)]
+struct ShiftGuard {
+    pages: u64,
+    first_total: Option<u64>,
+    other_total: Option<u64>,
+    listed: u64,
+}
+
+impl ShiftGuard {
+    fn observe(&mut self, info: &PageInfo) {
+        self.pages += 1;
+        self.listed += info.items as u64;
+        if self.pages == 1 {
+            self.first_total = info.total;
+        } else if let (Some(first), Some(total)) = (self.first_total, info.total) {
+            if total != first {
+                self.other_total = Some(total);
+            }
+        }
+    }
+
+    /// Why the listing cannot have seen every item exactly once, if it cannot.
+    fn moved(&self) -> Option<String> {
+        let first = self.first_total?;
+        if let Some(other) = self.other_total {
+            return Some(format!(
+                "the listing moved while it was paged: the vendor reported {first} items on \
+                 the first page and {other} on a later one"
+            ));
+        }
+        (self.listed != first).then(|| {
+            format!(
+                "the listing moved while it was paged: {} items were listed but the vendor \
+                 reported {first}",
+                self.listed
+            )
+        })
+    }
+
+    /// Marks `page`, the listing's last, when the listing moved.
+    fn finish<T: OffsetPage>(&self, page: &mut T) {
+        if let Some(reason) = self.moved() {
+            tracing::info!(%reason, "offset-paged listing moved");
+            page.mark_moved(reason);
+        }
+    }
+}
+
 /// Pages by page index (Huawei `offset`, a page number from 1; Alibaba `PageNumber`).
 ///
 /// `fetch(i)` is called with `start`, `start + 1`, ...; it sends the index as the vendor
 /// wants it (for an item offset, `i * page_size`) and returns the page and its
 /// [`PageInfo`]. The stream ends after a short page (fewer items than `page_size`,
-/// empty included) or once the items so far reach the reported total.
+/// empty included) or once the items so far reach the reported total. The last page is
+/// marked when the listing moved (see the [module docs](self)).
 pub fn offset_pages<T, F, Fut>(start: u64, fetch: F) -> BoxStream<'static, Result<T>>
 where
     F: FnMut(u64) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
-    T: Send + 'static,
+    T: OffsetPage + Send + 'static,
 {
-    sequential(start, 0, fetch)
+    sequential(start, ShiftGuard::default(), fetch)
 }
 
-/// Offset paging from page `index`, `seen` items already listed.
-fn sequential<T, F, Fut>(index: u64, seen: u64, fetch: F) -> BoxStream<'static, Result<T>>
+/// Offset paging from page `index`, with what the guard saw of the pages before it.
+fn sequential<T, F, Fut>(index: u64, guard: ShiftGuard, fetch: F) -> BoxStream<'static, Result<T>>
 where
     F: FnMut(u64) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
-    T: Send + 'static,
+    T: OffsetPage + Send + 'static,
 {
-    stream::unfold(Some((index, seen, fetch)), |state| async move {
-        let (index, seen, mut fetch) = state?;
+    stream::unfold(Some((index, guard, fetch)), |state| async move {
+        let (index, mut guard, mut fetch) = state?;
         match fetch(index).await {
             Err(error) => Some((Err(error), None)),
-            Ok((page, info)) => {
-                let seen = seen + info.items as u64;
-                let next = if info.is_last(seen) {
+            Ok((mut page, info)) => {
+                guard.observe(&info);
+                let next = if info.is_last(guard.listed) {
+                    guard.finish(&mut page);
                     None
                 } else {
-                    Some((index + 1, seen, fetch))
+                    Some((index + 1, guard, fetch))
                 };
                 Some((Ok(page), next))
             }
@@ -304,7 +401,8 @@ where
 /// at the first error (pages in flight behind it are dropped) and after a short page.
 ///
 /// The page count is fixed by the first page's total: hosts created during the listing
-/// may be missed, as with any offset paging. A `concurrency` of 0 is taken as 1.
+/// may be missed, as with any offset paging; the shift guard then marks the last page
+/// (see the [module docs](self)). A `concurrency` of 0 is taken as 1.
 pub fn offset_pages_concurrent<T, F, Fut>(
     start: u64,
     concurrency: usize,
@@ -313,37 +411,46 @@ pub fn offset_pages_concurrent<T, F, Fut>(
 where
     F: FnMut(u64) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(T, PageInfo)>> + Send + 'static,
-    T: Send + 'static,
+    T: OffsetPage + Send + 'static,
 {
     let concurrency = concurrency.max(1);
     let first = async move {
         let mut fetch = fetch;
-        let (page, info) = match fetch(start).await {
+        let mut guard = ShiftGuard::default();
+        let (mut page, info) = match fetch(start).await {
             Ok(first) => first,
             Err(error) => return stream::iter([Err(error)]).boxed(),
         };
-        let head = stream::iter([Ok(page)]);
-        let seen = info.items as u64;
-        if info.is_last(seen) {
-            return head.boxed();
+        guard.observe(&info);
+        if info.is_last(guard.listed) {
+            guard.finish(&mut page);
+            return stream::iter([Ok(page)]).boxed();
         }
+        let head = stream::iter([Ok(page)]);
         let Some(total) = info.total.filter(|_| info.page_size > 0) else {
-            return head.chain(sequential(start + 1, seen, fetch)).boxed();
+            return head.chain(sequential(start + 1, guard, fetch)).boxed();
         };
-        let remaining = total.saturating_sub(seen).div_ceil(info.page_size as u64);
+        let remaining = total
+            .saturating_sub(guard.listed)
+            .div_ceil(info.page_size as u64);
         let pages = stream::iter(start + 1..start + 1 + remaining)
             .map(fetch)
             .buffered(concurrency)
             .boxed();
         // Not `scan`/`take_while`: they poll the inner stream once more after the last
         // item, which would start yet another request.
-        let rest = stream::unfold(Some(pages), |pages| async move {
-            let mut pages = pages?;
+        let rest = stream::unfold(Some((pages, guard)), move |state| async move {
+            let (mut pages, mut guard) = state?;
             match pages.next().await? {
                 Err(error) => Some((Err(error), None)),
-                Ok((page, info)) => {
+                Ok((mut page, info)) => {
+                    guard.observe(&info);
                     let short = info.items == 0 || info.items < info.page_size;
-                    Some((Ok(page), (!short).then_some(pages)))
+                    if short || guard.pages == remaining + 1 {
+                        guard.finish(&mut page);
+                        return Some((Ok(page), None));
+                    }
+                    Some((Ok(page), Some((pages, guard))))
                 }
             }
         });
@@ -632,6 +739,130 @@ mod tests {
             let items: Vec<u64> = (from..total.min(from + page_size as u64)).collect();
             let info = PageInfo::new(items.len(), page_size, report_total.then_some(total));
             ready(Ok((items, info)))
+        }
+    }
+
+    /// Test pages carry no mark; the guard's verdict is tested on [`HostPage`]s.
+    impl OffsetPage for u64 {
+        fn mark_moved(&mut self, _reason: String) {}
+    }
+
+    impl OffsetPage for Vec<u64> {
+        fn mark_moved(&mut self, _reason: String) {}
+    }
+
+    /// An offset server over a shared inventory of `total` hosts, `page_size` a page,
+    /// pages numbered from 1, that runs `change` on the inventory right after answering
+    /// page `after`.
+    fn moving(
+        total: u64,
+        page_size: usize,
+        after: u64,
+        change: fn(&mut Vec<u64>),
+    ) -> impl FnMut(u64) -> std::future::Ready<Result<(HostPage, PageInfo)>> + Send + 'static {
+        let inventory = Arc::new(Mutex::new((0..total).collect::<Vec<u64>>()));
+        move |page: u64| {
+            let mut inventory = inventory.lock().unwrap();
+            let from = ((page - 1) * page_size as u64) as usize;
+            let hosts: Vec<cmdb_core::Host> = inventory
+                .iter()
+                .skip(from)
+                .take(page_size)
+                .map(|i| cmdb_core::Host::new(cmdb_core::Vendor::Huawei, format!("i-{i}"), "r"))
+                .collect();
+            let count = inventory.len() as u64;
+            let info = PageInfo::new(hosts.len(), page_size, Some(count));
+            if page == after {
+                change(&mut inventory);
+            }
+            ready(Ok((HostPage::new(hosts, Some(count)), info)))
+        }
+    }
+
+    async fn marks(stream: BoxStream<'static, Result<HostPage>>) -> (usize, Vec<Option<String>>) {
+        let pages: Vec<HostPage> = stream.map(|p| p.unwrap()).collect().await;
+        let hosts = pages.iter().map(|p| p.hosts.len()).sum();
+        (hosts, pages.into_iter().map(|p| p.moved).collect())
+    }
+
+    #[tokio::test]
+    async fn id_batches_are_lazy_bounded_and_end_at_the_first_error() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let ids: Vec<String> = (0..250).map(|i| format!("i-{i}")).collect();
+        let pages: Vec<Result<usize>> = id_batches(ids, 100, move |batch: Vec<String>| {
+            seen.lock().unwrap().push(batch.len());
+            let n = seen.lock().unwrap().len();
+            ready(if n == 2 { Err(boom()) } else { Ok(batch.len()) })
+        })
+        .collect()
+        .await;
+        assert_eq!(pages.len(), 2);
+        assert_eq!(*pages[0].as_ref().unwrap(), 100);
+        assert!(pages[1].is_err());
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![100, 100],
+            "no request after the error"
+        );
+        let none: Vec<Result<usize>> = id_batches(Vec::new(), 100, |_: Vec<String>| ready(Ok(1)))
+            .collect()
+            .await;
+        assert!(none.is_empty(), "no ids, no request");
+    }
+
+    #[tokio::test]
+    async fn a_quiet_listing_is_not_marked() {
+        for stream in [
+            offset_pages(1, moving(45, 10, 0, |_| {})),
+            offset_pages_concurrent(1, 3, moving(45, 10, 0, |_| {})),
+            offset_pages_concurrent(1, 3, moving(40, 10, 0, |_| {})),
+        ] {
+            let (_, marks) = marks(stream).await;
+            assert!(marks.iter().all(Option::is_none), "{marks:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn deletes_during_the_listing_mark_its_last_page() {
+        // Two hosts of page 1 deleted after it was answered: two hosts of page 2 slide
+        // into page 1 and are never listed.
+        let delete = |inv: &mut Vec<u64>| {
+            inv.retain(|&i| i != 3 && i != 7);
+        };
+        for stream in [
+            offset_pages(1, moving(45, 10, 1, delete)),
+            offset_pages_concurrent(1, 1, moving(45, 10, 1, delete)),
+        ] {
+            let (hosts, marks) = marks(stream).await;
+            // Hosts 10 and 11 slid into page 1 and were skipped; 3 and 7 were listed
+            // before they went: the count alone (43, the last total) cannot tell.
+            assert_eq!(hosts, 43);
+            let (last, before) = marks.split_last().unwrap();
+            assert!(before.iter().all(Option::is_none), "{marks:?}");
+            let reason = last.as_deref().expect("the last page is marked");
+            assert!(reason.contains("45") && reason.contains("43"), "{reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn creations_at_the_front_during_the_listing_mark_its_last_page() {
+        // Newest first: two hosts created at the front push two hosts past the page
+        // count fixed by the first total.
+        let create = |inv: &mut Vec<u64>| {
+            inv.insert(0, 1001);
+            inv.insert(0, 1000);
+        };
+        for (stream, listed) in [
+            // Pages on to the new total, listing two hosts twice.
+            (offset_pages(1, moving(40, 10, 1, create)), 42),
+            // Four pages, as the first total said: the last two hosts are never listed.
+            (offset_pages_concurrent(1, 1, moving(40, 10, 1, create)), 40),
+        ] {
+            let (hosts, marks) = marks(stream).await;
+            assert_eq!(hosts, listed);
+            let reason = marks.last().unwrap().as_deref().expect("marked");
+            assert!(reason.contains("40") && reason.contains("42"), "{reason}");
         }
     }
 

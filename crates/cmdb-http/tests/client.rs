@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use cmdb_core::{Error, ErrorKind, Vendor, VendorError};
 use cmdb_http::{
-    DefaultClassifier, ErrorClassifier, HttpClient, HttpConfig, RateLimiter, RawResponse,
-    RetryConfig,
+    AddressPolicy, DefaultClassifier, ErrorClassifier, HttpClient, HttpConfig, RateLimiter,
+    RawResponse, RetryConfig,
 };
 use reqwest::Method;
 use tokio::time::Instant;
@@ -611,5 +611,89 @@ async fn the_in_flight_cap_holds_across_clones() {
         real.elapsed() >= Duration::from_millis(400),
         "{:?}",
         real.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn refused_addresses_get_no_request_whether_literal_or_resolved() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok())
+        .expect(0)
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let public_only = HttpConfig::default().with_addresses(AddressPolicy::public_only());
+    let refusing = client(public_only.with_retry(RetryConfig::default().with_max_attempts(3)));
+    for base in [
+        format!("http://127.0.0.1:{port}"),
+        // A name: refused on the address it resolves to, at connect time.
+        format!("http://localhost:{port}"),
+    ] {
+        let url: url::Url = format!("{base}/v1/servers").parse().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let e = refusing
+            .send(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(reqwest::Request::new(Method::GET, url.clone()))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{base}: {e}");
+        assert!(!e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+    }
+
+    // The metadata address is refused even where private addresses are allowed.
+    let lab = client(
+        HttpConfig::default().with_addresses(AddressPolicy::public_only().with_private(true)),
+    );
+    let e = lab
+        .send(|| {
+            Ok(reqwest::Request::new(
+                Method::GET,
+                "http://100.100.100.200/latest/meta-data/".parse().unwrap(),
+            ))
+        })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("metadata"), "{e}");
+
+    // Allowed, the same server answers.
+    let calls = Arc::new(AtomicUsize::new(0));
+    server.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    lab.send(get(&server, &calls))
+        .await
+        .expect("private allowed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_without_an_error_envelope_is_described_never_echoed() {
+    let server = MockServer::start().await;
+    // A proxy's page that reflects the request (a signature, a key) back.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            "<html>Forbidden: Authorization=ACS3-HMAC-SHA256 Credential=LTAI-SECRET-MARKER</html>",
+            "text/html; charset=utf-8",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client(config());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::PermissionDenied);
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains("SECRET-MARKER"), "{text}");
+    assert!(
+        text.contains("an unexpected text/html body of 84 bytes"),
+        "{text}"
     );
 }

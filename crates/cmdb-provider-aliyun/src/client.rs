@@ -214,6 +214,28 @@ impl AliyunClient {
         Ok((response, token))
     }
 
+    /// `DescribeInstances` of the given instances only (`InstanceIds`, a JSON array of at
+    /// most [`MAX_LOOKUP_IDS`] ids): those the region still has, decoded as listing decodes
+    /// them. Ids the service no longer has are simply absent from the answer.
+    pub async fn describe_instances_by_ids(&self, instance_ids: &[String]) -> Result<InstancePage> {
+        if instance_ids.len() > MAX_LOOKUP_IDS {
+            return Err(Error::invalid_field(
+                "instance_ids",
+                format!("at most {MAX_LOOKUP_IDS} ids a request"),
+            ));
+        }
+        let endpoint = self.endpoint().await?;
+        let ids = serde_json::to_string(instance_ids)
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("instance ids: {e}")))?;
+        let params = vec![
+            ("RegionId".to_owned(), self.inner.region.clone()),
+            ("MaxResults".to_owned(), MAX_LOOKUP_IDS.to_string()),
+            ("InstanceIds".to_owned(), ids),
+        ];
+        let response = self.call(&endpoint, "DescribeInstances", &params).await?;
+        decode_instances(&response, &self.inner.region)
+    }
+
     async fn describe_instances_response(&self, next_token: Option<&str>) -> Result<RawResponse> {
         let endpoint = self.endpoint().await?;
         let mut params = vec![
@@ -432,8 +454,8 @@ fn json_body(response: &RawResponse, action: &str) -> Result<(Value, Option<Stri
     let header_id = cmdb_http::request_id(&response.headers);
     let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
         Error::decode(format!(
-            "{action}: the answer is not JSON ({e}): {} [request id {}]",
-            response.body_preview(),
+            "{action}: the answer is not JSON ({e}), {} [request id {}]",
+            response.body_summary(),
             header_id.as_deref().unwrap_or("unknown")
         ))
         .with_source(e)
@@ -487,6 +509,9 @@ impl AliyunHostProvider {
     }
 }
 
+/// The most ids one `DescribeInstances` `InstanceIds` filter takes.
+pub const MAX_LOOKUP_IDS: usize = 100;
+
 impl HostProvider for AliyunHostProvider {
     fn vendor(&self) -> Vendor {
         Vendor::Aliyun
@@ -526,6 +551,22 @@ impl HostProvider for AliyunHostProvider {
                 Ok(HostPage::new(page.hosts, page.total))
             },
         )
+    }
+
+    /// `DescribeInstances` with `InstanceIds`, 100 ids a request, one page per request.
+    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
+        let client = self.client.clone();
+        Some(cmdb_http::id_batches(
+            instance_ids,
+            MAX_LOOKUP_IDS,
+            move |batch: Vec<String>| {
+                let client = client.clone();
+                async move {
+                    let page = client.describe_instances_by_ids(&batch).await?;
+                    Ok(HostPage::new(page.hosts, None))
+                }
+            },
+        ))
     }
 }
 

@@ -91,7 +91,7 @@ impl ErrorClassifier for AliyunClassifier {
         }
         let status = response.status.as_u16();
         let Some(code) = code else {
-            // No envelope: judge by the status, keep a preview of the body.
+            // No envelope: judge by the status; the body is described, never echoed.
             let (kind, retryable) = classify_status(Some(Vendor::Aliyun), status);
             return Some(Error::vendor(
                 kind,
@@ -100,7 +100,7 @@ impl ErrorClassifier for AliyunClassifier {
                     vendor: Some(Vendor::Aliyun),
                     http_status: Some(status),
                     code: None,
-                    message: Some(response.body_preview()).filter(|m| !m.is_empty()),
+                    message: Some(response.status_summary()),
                     request_id: request_id(&response.headers),
                 },
             ));

@@ -39,6 +39,6 @@ mod token;
 pub use builder::AliyunBuilder;
 pub use client::{
     default_endpoint_host, AliyunClient, AliyunHostProvider, AliyunRegion, InstancePage,
-    API_VERSION, MAX_PAGE_SIZE,
+    API_VERSION, MAX_LOOKUP_IDS, MAX_PAGE_SIZE,
 };
 pub use error::{classify_code, AliyunClassifier};

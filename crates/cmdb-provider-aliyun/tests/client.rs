@@ -368,12 +368,18 @@ async fn simulator_listing_passes_the_provider_conformance_suite() {
         ProviderExpectation {
             hosts: Some(250),
             max_pages: 10,
+            absent_ids: vec!["i-sim99999999".to_owned()],
         },
     )
     .await;
     assert_eq!(n, 250);
-    assert_eq!(client.stats().requests, 6, "3 pages of 100, listed twice");
-    assert_eq!(sim.requests(), 6);
+    assert_eq!(
+        client.stats().requests,
+        9,
+        "3 pages of 100, listed twice, then the 250 ids and one absent id looked up, 100 a request"
+    );
+    assert_eq!(sim.requests(), 9);
+    assert_eq!(sim.listings(), 6, "lookups are not listings");
 }
 
 #[tokio::test(start_paused = true)]

@@ -40,6 +40,7 @@ async fn live_listing_passes_the_provider_conformance_suite() {
         ProviderExpectation {
             hosts: None,
             max_pages: 10_000,
+            ..ProviderExpectation::default()
         },
     )
     .await;

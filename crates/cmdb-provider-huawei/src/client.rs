@@ -1,5 +1,5 @@
-//! One method per Huawei Cloud API call: IAM KeystoneListProjects and ECS
-//! ListServersDetails, signed with [`crate::sign`].
+//! One method per Huawei Cloud API call: IAM KeystoneListProjects, ECS
+//! ListServersDetails and ShowServer, signed with [`crate::sign`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,7 +13,7 @@ use reqwest::header::HeaderValue;
 use reqwest::Method;
 
 use crate::map::server_to_host;
-use crate::model::{ProjectsResponse, ServersResponse};
+use crate::model::{ProjectsResponse, ServerResponse, ServersResponse};
 use crate::sign::{self, SignInput, DATE_FORMAT};
 
 /// Largest `limit` ListServersDetails accepts.
@@ -201,6 +201,52 @@ impl HuaweiClient {
         decode_servers(&response, &self.inner.region, page, limit)
     }
 
+    /// ECS `GET /v1/<project>/cloudservers/<server_id>` (ShowServer): the server mapped
+    /// to a host, or `None` when ECS answers 404 `Ecs.0114` ("could not be found"), the
+    /// only answer taken as proof that the server is gone.
+    ///
+    /// Any other error is returned as is, a 404 of the API gateway (`APIGW.0101`, a
+    /// wrong endpoint) included; an id that cannot be a server id (anything but ASCII
+    /// letters, digits and `-`) is [`InvalidInput`](ErrorKind::InvalidInput).
+    pub async fn show_server(&self, project_id: &str, server_id: &str) -> Result<Option<Host>> {
+        if server_id.is_empty()
+            || !server_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(Error::invalid_field(
+                "server_id",
+                "not a Huawei Cloud server id (ASCII letters, digits and '-')",
+            ));
+        }
+        let path = format!("/v1/{project_id}/cloudservers/{server_id}");
+        let sent = self
+            .inner
+            .http
+            .send(|| self.signed_get(&self.inner.ecs, &path, &[], Some(project_id)))
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) if is_server_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body: ServerResponse<'_> = response
+            .json()
+            .map_err(|e| e.context(format_args!("huawei ShowServer {server_id}")))?;
+        let server = body.server.ok_or_else(|| {
+            Error::decode(format!(
+                "huawei ShowServer {server_id}: the answer has no server"
+            ))
+        })?;
+        server_to_host(server, &self.inner.region)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::decode(format!(
+                    "huawei ShowServer {server_id}: the server has no id"
+                ))
+            })
+    }
+
     /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
     /// and `X-Project-Id` when given. The query sent is the canonical one.
     fn signed_get(
@@ -252,6 +298,14 @@ fn header_value(value: &str) -> Result<HeaderValue> {
             ErrorKind::InvalidInput,
             "invalid characters in a header value",
         )
+    })
+}
+
+/// Whether `e` is ECS saying that a server does not exist: HTTP 404 with `Ecs.0114`
+/// ("Instance[…] could not be found") or `Ecs.0614` ("the ECS does not exist").
+fn is_server_not_found(e: &Error) -> bool {
+    e.vendor_error().is_some_and(|v| {
+        v.http_status == Some(404) && matches!(v.code.as_deref(), Some("Ecs.0114" | "Ecs.0614"))
     })
 }
 

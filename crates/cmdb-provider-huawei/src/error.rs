@@ -56,15 +56,7 @@ impl ErrorClassifier for HuaweiClassifier {
         let status = response.status.as_u16();
         let (code, message, body_request_id) = envelope.unwrap_or_default();
         let (kind, retryable) = classify(status, code.as_deref());
-        let mut message = message.or_else(|| {
-            let preview = response.body_preview();
-            let reason = response.status.canonical_reason().unwrap_or("error");
-            Some(if preview.is_empty() {
-                reason.to_owned()
-            } else {
-                format!("{reason}: {preview}")
-            })
-        });
+        let mut message = message.or_else(|| Some(response.status_summary()));
         if kind == ErrorKind::Unauthenticated {
             if let Some(m) = &mut message {
                 m.push_str(&format!(" ({AUTH_NOT_RETRIED})"));
@@ -161,7 +153,12 @@ mod tests {
         );
         let e = classify_body(503, "<html>busy</html>", None).unwrap();
         assert_eq!((e.kind(), e.is_retryable()), (ErrorKind::Unavailable, true));
-        assert!(e.message().contains("busy"));
+        // A gateway's page is described, never echoed.
+        assert!(!e.message().contains("busy"), "{e}");
+        assert!(
+            e.message().contains("an unexpected body of 17 bytes"),
+            "{e}"
+        );
     }
 
     #[test]

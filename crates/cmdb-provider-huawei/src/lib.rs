@@ -9,6 +9,9 @@
 //!   once per endpoint, key and region.
 //! - Servers are listed with ECS ListServersDetails, whose `offset` is a page number from
 //!   1, and mapped to [`cmdb_core::Host`]s.
+//! - The by-id lookup that confirms a server is gone before a sync releases it is
+//!   ShowServer (`GET /v1/{project_id}/cloudservers/{server_id}`): only a 404 with
+//!   `Ecs.0114` is taken as "gone"; any other answer fails the lookup.
 //! - Throttling (`APIGW.0308`, 429) and 5xx are retried; authentication errors
 //!   (`APIGW.0301`) never are, since five failures lock the key for five minutes.
 //!

@@ -262,6 +262,14 @@ pub(crate) struct ServersResponse<'a> {
     pub(crate) servers: Vec<Server<'a>>,
 }
 
+/// A ShowServer answer: `{"server": {…}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ServerResponse<'a> {
+    #[serde(borrow)]
+    pub(crate) server: Option<Server<'a>>,
+}
+
 /// One server of ListServersDetails.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -354,6 +354,80 @@ async fn service_errors_keep_code_message_and_request_id() {
     );
 }
 
+/// A 404 answer of ShowServer with this ECS or gateway error.
+fn not_found(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(404).set_body_json(body)
+}
+
+#[tokio::test]
+async fn lookup_shows_each_server_and_only_ecs_0114_means_gone() {
+    let server_mock = MockServer::start().await;
+    let base = format!("/v1/{PROJECT}/cloudservers");
+    Mock::given(method("GET"))
+        .and(path(format!("{base}/s-1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"server": server("s-1")})))
+        .expect(1)
+        .mount(&server_mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{base}/s-2")))
+        .respond_with(not_found(json!({"error": {
+            "code": "Ecs.0114", "message": "Instance[s-2] could not be found."}})))
+        .expect(1)
+        .mount(&server_mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{base}/s-3")))
+        .respond_with(not_found(json!({
+            "error_code": "APIGW.0101",
+            "error_msg": "The API does not exist or has not been published in the environment"})))
+        .mount(&server_mock)
+        .await;
+    let provider = builder(&server_mock.uri(), "AK-LOOKUP")
+        .with_project_id(PROJECT)
+        .build()
+        .unwrap();
+
+    let pages: Vec<_> = provider
+        .lookup(vec!["s-1".into(), "s-2".into()])
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let found: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.hosts)
+        .map(|h| h.instance_id.as_str())
+        .collect();
+    assert_eq!(found, ["s-1"], "s-2 is gone");
+
+    // A gateway 404 (a wrong endpoint or path) proves nothing: the lookup fails, and the
+    // stream ends there.
+    let results: Vec<_> = provider
+        .lookup(vec!["s-3".into(), "s-1".into()])
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(results.len(), 1, "{results:?}");
+    let e = results[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("APIGW.0101")
+    );
+
+    // An id that is no server id is refused before any request.
+    let results: Vec<_> = provider
+        .lookup(vec!["../detail".into()])
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(
+        results[0].as_ref().unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
 fn sim_builder(sim: &SimulatedHuawei) -> HuaweiBuilder {
     HuaweiBuilder::new()
         .with_credentials(Credentials::new(ACCESS_KEY, SECRET_KEY))
@@ -372,10 +446,13 @@ async fn the_provider_passes_conformance_against_the_simulator() {
         ProviderExpectation {
             hosts: Some(450),
             max_pages: 10,
+            absent_ids: vec!["00000000-5e4c-4d00-9a00-ffffffffffff".to_owned()],
         },
     )
     .await;
     assert_eq!(listed, 450);
+    // The lookup: one ShowServer per id, the 250 listed ones found and the absent one.
+    assert_eq!(sim.stats().show_server_requests, 251);
     let stats = sim.stats();
     // Two listings of pages 1, 2 and 3 of 200.
     let mut pages = stats.pages.clone();
@@ -485,6 +562,7 @@ async fn live_lists_servers_when_credentials_are_set() {
         ProviderExpectation {
             hosts: None,
             max_pages: 10_000,
+            ..ProviderExpectation::default()
         },
     )
     .await;

@@ -15,10 +15,13 @@ use serde_json::Value;
 
 use crate::map::{decode_instance, to_host};
 use crate::model::{
-    DescribeInstancesRequest, DescribeInstancesResponse, DescribeRegionsRequest,
-    DescribeRegionsResponse, Envelope,
+    DescribeInstancesByIdsRequest, DescribeInstancesRequest, DescribeInstancesResponse,
+    DescribeRegionsRequest, DescribeRegionsResponse, Envelope,
 };
 use crate::sign::{sign, SignInput};
+
+/// The most ids one `DescribeInstances` `InstanceIds` lookup takes.
+pub const MAX_LOOKUP_IDS: usize = 100;
 
 /// The most instances `DescribeInstances` returns per call (its `Limit` maximum).
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -228,6 +231,28 @@ impl TencentClient {
             .call(
                 DESCRIBE_INSTANCES,
                 &DescribeInstancesRequest { offset, limit },
+            )
+            .await?;
+        decode_instances(&response, &self.inner.region)
+    }
+
+    /// CVM `DescribeInstances` with `InstanceIds` (at most [`MAX_LOOKUP_IDS`]): those of
+    /// the instances the region still has, mapped as listing maps them; ids it no
+    /// longer has are simply absent.
+    pub async fn describe_instances_by_ids(&self, instance_ids: &[String]) -> Result<InstancePage> {
+        if instance_ids.len() > MAX_LOOKUP_IDS {
+            return Err(Error::invalid_field(
+                "instance_ids",
+                format!("at most {MAX_LOOKUP_IDS} ids a request"),
+            ));
+        }
+        let response = self
+            .call(
+                DESCRIBE_INSTANCES,
+                &DescribeInstancesByIdsRequest {
+                    instance_ids,
+                    limit: MAX_LOOKUP_IDS as u64,
+                },
             )
             .await?;
         decode_instances(&response, &self.inner.region)

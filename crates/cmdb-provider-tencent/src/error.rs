@@ -137,11 +137,6 @@ impl ErrorClassifier for TencentClassifier {
             return None;
         }
         let (kind, retryable) = classify_status(Some(Vendor::Tencent), status);
-        let reason = response
-            .status
-            .canonical_reason()
-            .unwrap_or("unexpected status");
-        let body = response.body_preview();
         Some(Error::vendor(
             kind,
             retryable,
@@ -149,11 +144,7 @@ impl ErrorClassifier for TencentClassifier {
                 vendor: Some(Vendor::Tencent),
                 http_status: Some(status),
                 code: None,
-                message: Some(if body.is_empty() {
-                    reason.to_owned()
-                } else {
-                    format!("{reason}: {body}")
-                }),
+                message: Some(response.status_summary()),
                 request_id: header_id,
             },
         ))

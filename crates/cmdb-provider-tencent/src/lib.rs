@@ -39,5 +39,5 @@ mod provider;
 mod sign;
 
 pub use builder::{TencentBuilder, DEFAULT_CONCURRENCY};
-pub use client::{InstancePage, TencentClient, TencentRegion, MAX_PAGE_SIZE};
+pub use client::{InstancePage, TencentClient, TencentRegion, MAX_LOOKUP_IDS, MAX_PAGE_SIZE};
 pub use provider::TencentHostProvider;

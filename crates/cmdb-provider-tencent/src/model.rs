@@ -43,6 +43,14 @@ pub(crate) struct DescribeInstancesRequest {
     pub(crate) limit: u64,
 }
 
+/// The body of `DescribeInstances` looking instances up by id (at most 100).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeInstancesByIdsRequest<'a> {
+    pub(crate) instance_ids: &'a [String],
+    pub(crate) limit: u64,
+}
+
 /// `Response` of `DescribeInstances`, instances decoded in the same pass (the fast path;
 /// an answer that does not fit is decoded again field by field to say what is wrong).
 #[derive(Debug, Deserialize)]

@@ -1,12 +1,10 @@
 //! [`TencentHostProvider`]: CVM instances of one region as a lazy page stream.
 
-use std::sync::{Arc, OnceLock};
-
-use cmdb_core::{Error, ErrorKind, HostPage, HostProvider, Result, Vendor};
-use cmdb_http::{offset_pages_concurrent, PageInfo};
+use cmdb_core::{HostPage, HostProvider, Result, Vendor};
+use cmdb_http::{id_batches, offset_pages_concurrent, PageInfo};
 use futures::stream::BoxStream;
 
-use crate::client::TencentClient;
+use crate::client::{TencentClient, MAX_LOOKUP_IDS};
 
 /// Lists the CVM instances of one region with `DescribeInstances`, `Offset`/`Limit`
 /// paging. Built by [`TencentBuilder::build`](crate::TencentBuilder::build).
@@ -17,11 +15,10 @@ use crate::client::TencentClient;
 /// `Offset >= TotalCount`.
 ///
 /// **`TotalCount` changing mid-listing**: offsets shift when instances are created or
-/// released while pages are read, so some instances could be skipped or listed twice. A
-/// page whose `TotalCount` differs from the first page's ends the stream with a
-/// [`Conflict`](ErrorKind::Conflict) error: the pages before it are kept, but the run is
-/// incomplete, so the syncer releases nothing on the strength of a shifted listing. The
-/// next run lists a settled inventory.
+/// released while pages are read, so some instances could be skipped. The shared shift
+/// guard of [`offset_pages_concurrent`] marks such a listing as moved (see
+/// [`HostPage::moved`]); the syncer then releases only what [`lookup`](HostProvider::lookup)
+/// confirms is gone.
 #[derive(Debug, Clone)]
 pub struct TencentHostProvider {
     client: TencentClient,
@@ -66,30 +63,32 @@ impl HostProvider for TencentHostProvider {
     fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
         let client = self.client.clone();
         let page_size = self.page_size;
-        // The TotalCount of the first page of this listing.
-        let first_total = Arc::new(OnceLock::<u64>::new());
         offset_pages_concurrent(0, self.concurrency, move |index| {
             let client = client.clone();
-            let first_total = Arc::clone(&first_total);
             async move {
-                let offset = index * page_size;
-                let page = client.describe_instances(offset, page_size).await?;
+                let page = client
+                    .describe_instances(index * page_size, page_size)
+                    .await?;
                 let total = page.total_count;
-                let first = *first_total.get_or_init(|| total);
-                if total != first {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!(
-                            "Tencent Cloud reported TotalCount {total} at offset {offset} but {first} \
-                             on the first page: instances were created or released during the \
-                             listing, so offsets shifted; the listing is incomplete (nothing is \
-                             released) and the next sync will list the settled inventory"
-                        ),
-                    ));
-                }
                 let info = PageInfo::new(page.hosts.len(), page_size as usize, Some(total));
                 Ok((HostPage::new(page.hosts, Some(total)), info))
             }
         })
+    }
+
+    /// `DescribeInstances` with `InstanceIds`, 100 ids a request, one page per request.
+    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
+        let client = self.client.clone();
+        Some(id_batches(
+            instance_ids,
+            MAX_LOOKUP_IDS,
+            move |batch: Vec<String>| {
+                let client = client.clone();
+                async move {
+                    let page = client.describe_instances_by_ids(&batch).await?;
+                    Ok(HostPage::new(page.hosts, None))
+                }
+            },
+        ))
     }
 }

@@ -52,6 +52,7 @@ async fn live_region_lists_and_passes_conformance() {
         ProviderExpectation {
             hosts: None,
             max_pages: 1000,
+            ..ProviderExpectation::default()
         },
     )
     .await;

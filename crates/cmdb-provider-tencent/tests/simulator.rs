@@ -42,6 +42,7 @@ async fn provider_passes_the_conformance_suite() {
         ProviderExpectation {
             hosts: Some(1234),
             max_pages: 20,
+            absent_ids: vec!["ins-zzzzzzzz".to_owned()],
         },
     )
     .await;
@@ -165,18 +166,22 @@ async fn the_scope_uses_the_utc_date_around_midnight_in_utc_plus_8() {
 }
 
 #[tokio::test]
-async fn total_count_growing_mid_listing_is_a_conflict() {
+async fn total_count_growing_mid_listing_marks_the_listing_as_moved() {
     let sim = SimulatedTencent::start(300).await;
     sim.grow_after(1, 5);
     let p = builder(&sim).with_concurrency(1).build().unwrap();
-    let items: Vec<_> = p.pages().collect().await;
-    assert_eq!(items.len(), 2, "first page, then the error");
-    assert!(items[0].is_ok());
-    let e = items[1].as_ref().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Conflict);
-    // The next listing sees the settled inventory.
+    let pages: Vec<_> = p.pages().try_collect().await.unwrap();
+    let moved: Vec<bool> = pages.iter().map(|p| p.moved.is_some()).collect();
+    assert_eq!(
+        moved.last(),
+        Some(&true),
+        "the last page is marked: {moved:?}"
+    );
+    assert!(moved[..moved.len() - 1].iter().all(|m| !m));
+    // The next listing sees the settled inventory, and is not marked.
     let pages: Vec<_> = p.pages().try_collect().await.unwrap();
     assert_eq!(pages.iter().map(|p| p.hosts.len()).sum::<usize>(), 305);
+    assert!(pages.iter().all(|p| p.moved.is_none()));
 }
 
 #[tokio::test]

@@ -143,6 +143,7 @@ async fn the_provider_passes_the_conformance_suite() {
         ProviderExpectation {
             hosts: Some(128),
             max_pages: 10,
+            ..ProviderExpectation::default()
         },
     )
     .await;

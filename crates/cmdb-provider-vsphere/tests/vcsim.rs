@@ -29,6 +29,7 @@ async fn vcsim_listing_passes_the_conformance_suite() {
         ProviderExpectation {
             hosts: None,
             max_pages: 1000,
+            ..ProviderExpectation::default()
         },
     )
     .await;

@@ -1,23 +1,30 @@
 //! [`HostStore`] for [`SqlStore`].
 //!
 //! An upserted page is one transaction of set-based statements: one `SELECT` of the
-//! stored hashes of the page's keys, one multi-row insert-or-update of the new and changed
-//! hosts, one `UPDATE` of `last_seen_at` for the unchanged ones. Hosts that cannot be
-//! stored (outside the scope, a value too long for its column) are refused before the
-//! transaction; should the multi-row statement fail anyway, the page falls back to one
-//! savepoint per host so that only the failing hosts are lost.
+//! stored hashes of the page's keys (locking those rows on PostgreSQL and MySQL), one
+//! multi-row insert of the new hosts, one multi-row insert-or-update of the changed ones,
+//! one `UPDATE` of `last_seen_at` for the unchanged ones, every statement in key order.
+//! Hosts that cannot be stored (outside the scope, a value too long for its column) are
+//! refused before the transaction; should a multi-row statement fail anyway, the page
+//! falls back to one savepoint per host so that only the failing hosts are lost.
+//!
+//! Concurrent writers of the same hosts are contention, not failures: a deadlock, a lock
+//! wait timeout, or a key created by another writer after this one looked it up (its plain
+//! insert meets the other's row) runs the whole transaction again, a bounded number of
+//! times. A host is reported created only by the writer whose insert made its row.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use cmdb_core::{
-    Error, Host, HostList, HostQuery, HostSort, HostStore, Result, ScopeLease, ScopeStats,
-    StoredHost, SyncScope, UpsertOutcome, Vendor,
+    Error, Host, HostList, HostQuery, HostSort, HostStore, MissingHost, Result, ScopeLease,
+    ScopeStats, StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
 use sqlx::any::AnyRow;
-use sqlx::{Acquire, AnyConnection, Connection};
+use sqlx::{Acquire, AnyConnection, Connection, Executor};
 
 use crate::sql::{int, opt_int, opt_text, text, Backend, Sql};
 use crate::store::{db_error, SqlStore};
@@ -77,6 +84,14 @@ const ROWS_BETWEEN_YIELDS: usize = 32;
 
 /// Keys per `IN (...)` list.
 const KEYS_PER_STATEMENT: usize = 1000;
+
+/// Ids per `UPDATE` of a release or a miss mark: each statement locks at most this many
+/// rows, so it holds its locks briefly and stays far below the parameter limits.
+const IDS_PER_UPDATE: usize = 500;
+
+/// Attempts of one write that meets concurrent writers (deadlock, lock wait timeout, a
+/// key created meanwhile) before the error is returned.
+pub(crate) const WRITE_ATTEMPTS: u32 = 5;
 
 /// Separates IP addresses in the `ip_search` column.
 const IP_SEPARATOR: char = '\n';
@@ -302,6 +317,15 @@ struct UpsertText {
     update: [String; 3],
 }
 
+/// What a multi-row statement does with a key that exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnConflict {
+    /// Fail: the rows are new, and a key that exists now was created by another writer.
+    Fail,
+    /// Update the row.
+    Update,
+}
+
 static UPSERT_TEXT: std::sync::LazyLock<UpsertText> = std::sync::LazyLock::new(|| {
     let updated = || COLUMNS.iter().filter(|c| !KEEP_ON_UPDATE.contains(c));
     let excluded = updated()
@@ -312,23 +336,27 @@ static UPSERT_TEXT: std::sync::LazyLock<UpsertText> = std::sync::LazyLock::new(|
         .map(|c| format!("{c} = VALUES({c})"))
         .collect::<Vec<_>>()
         .join(", ");
-    let on_conflict = format!(" ON CONFLICT (vendor, instance_id) DO UPDATE SET {excluded}");
+    // Seen again: a miss mark (see `mark_missed`) no longer holds.
+    let on_conflict =
+        format!(" ON CONFLICT (vendor, instance_id) DO UPDATE SET {excluded}, missed_at = NULL");
     UpsertText {
         insert: format!("INSERT INTO cmdb_hosts ({}) VALUES ", COLUMNS.join(", ")),
         update: [
             on_conflict.clone(),
             on_conflict,
-            format!(" ON DUPLICATE KEY UPDATE {values}"),
+            format!(" ON DUPLICATE KEY UPDATE {values}, missed_at = NULL"),
         ],
     }
 });
 
-/// `INSERT ... VALUES (row), (row) ... ON CONFLICT/DUPLICATE KEY UPDATE ...` for `rows`.
+/// `INSERT ... VALUES (row), (row) ...` for `rows`, followed by `ON CONFLICT/DUPLICATE KEY
+/// UPDATE ...` unless the rows are new.
 fn upsert_statement<'q>(
     backend: Backend,
     rows: &[&'q Row<'q>],
     secret_id: &'q str,
     seen_at: i64,
+    conflict: OnConflict,
 ) -> Sql<'q> {
     let text = &*UPSERT_TEXT;
     let mut sql = Sql::new(backend, &text.insert);
@@ -344,11 +372,13 @@ fn upsert_statement<'q>(
         }
         row.bind(&mut sql, secret_id, seen_at);
     }
-    sql.push(match backend {
-        Backend::Sqlite => &text.update[0],
-        Backend::Postgres => &text.update[1],
-        Backend::MySql => &text.update[2],
-    });
+    if conflict == OnConflict::Update {
+        sql.push(match backend {
+            Backend::Sqlite => &text.update[0],
+            Backend::Postgres => &text.update[1],
+            Backend::MySql => &text.update[2],
+        });
+    }
     sql
 }
 
@@ -428,9 +458,66 @@ struct Known {
 }
 
 /// Whether a database error is about one row's values (so only that host fails) rather
-/// than the connection or the database as a whole.
+/// than the connection, the database as a whole, or a concurrent writer.
 fn is_row_error(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(_))
+    matches!(e, sqlx::Error::Database(_)) && !is_contention(e)
+}
+
+/// Whether a database error comes from a concurrent writer, so that running the
+/// transaction again may succeed: a deadlock or serialization failure (PostgreSQL
+/// SQLSTATE 40P01 and 40001, MySQL error 1213), a lock wait timeout (MySQL 1205), or a
+/// unique violation (a key this writer found absent was created by another meanwhile;
+/// the only unique key of the hosts is their primary key).
+pub(crate) fn is_contention(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else {
+        return false;
+    };
+    #[cfg(feature = "mysql")]
+    if let Some(m) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(m.number(), 1205 | 1213) || d.is_unique_violation();
+    }
+    d.is_unique_violation() || matches!(d.code().as_deref(), Some("40P01" | "40001"))
+}
+
+/// Why one attempt of a write failed.
+enum Attempt {
+    /// A concurrent writer got in the way: the whole transaction may run again.
+    Retry(sqlx::Error),
+    /// Anything else.
+    Fail(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
+        Attempt::Fail(e)
+    }
+}
+
+/// Classifies a database error for [`Attempt`].
+fn attempt_error(e: sqlx::Error) -> Attempt {
+    if is_contention(&e) {
+        Attempt::Retry(e)
+    } else {
+        Attempt::Fail(db_error(e))
+    }
+}
+
+/// Waits before attempt `attempt + 1`: about 10, 20, 40, 80 ms, jittered so that two
+/// writers that met do not meet again in step.
+pub(crate) async fn backoff(attempt: u32) {
+    use rand::Rng;
+    let base = 10u64 << attempt.saturating_sub(1).min(6);
+    let ms = rand::thread_rng().gen_range(base / 2..=base);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// What `release` and `mark_missed` set on the hosts they pick.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// `released_at`, clearing any miss mark.
+    Released(i64),
+    /// `missed_at`, where none is set.
+    Missed(i64),
 }
 
 impl SqlStore {
@@ -457,6 +544,16 @@ impl SqlStore {
                 return Err(Error::store("no pooled connection outside a transaction"));
             }
         };
+        let mut conn = conn;
+        if self.inner.backend == Backend::MySql {
+            // For the next transaction only. Under REPEATABLE READ, locking the keys of a
+            // page that do not exist yet takes gap locks, which block (and deadlock with)
+            // other writers inserting any key in between, even of other scopes.
+            let c: &mut AnyConnection = &mut conn;
+            c.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await
+                .map_err(db_error)?;
+        }
         let statement = match self.inner.backend {
             // Take the write lock up front: a deferred transaction that reads and then
             // writes can fail with SQLITE_BUSY under concurrent writers.
@@ -468,13 +565,15 @@ impl SqlStore {
             .map_err(db_error)
     }
 
-    /// The stored hash and release state of `ids` of `vendor`.
+    /// The stored hash and release state of `ids` of `vendor` (sorted), whose rows stay
+    /// locked until the transaction ends (SQLite's immediate transaction locks the whole
+    /// database): what decides the outcomes cannot change before they are written.
     async fn known(
         &self,
         conn: &mut AnyConnection,
         vendor: Vendor,
         ids: &[&str],
-    ) -> Result<HashMap<String, Known>> {
+    ) -> std::result::Result<HashMap<String, Known>, Attempt> {
         let backend = self.inner.backend;
         let mut known = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(KEYS_PER_STATEMENT) {
@@ -485,7 +584,15 @@ impl SqlStore {
             sql.bind(vendor.as_str().to_owned())
                 .push(" AND instance_id IN ")
                 .bind_list(chunk.iter().copied());
-            let rows = sql.build()?.fetch_all(&mut *conn).await.map_err(db_error)?;
+            if backend != Backend::Sqlite {
+                // Locked in key order, as every writer does: no lock cycles.
+                sql.push(" ORDER BY instance_id FOR UPDATE");
+            }
+            let rows = sql
+                .build()?
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(attempt_error)?;
             for row in rows {
                 known.insert(
                     text(&row, 0)?,
@@ -500,26 +607,28 @@ impl SqlStore {
     }
 
     /// Writes `rows` with multi-row statements, all in one savepoint; on a database error
-    /// the savepoint is rolled back and the rows are written again a statement at a time,
-    /// then one by one in the statement that fails. Returns the failures by row index.
+    /// about a row the savepoint is rolled back and the rows are written again a statement
+    /// at a time, then one by one in the statement that fails. Returns the failures by row
+    /// index. Contention ends the attempt at once.
     async fn write_rows(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         rows: &[&Row<'_>],
         secret_id: &str,
         seen_at: i64,
-    ) -> Result<HashMap<usize, String>> {
+        conflict: OnConflict,
+    ) -> std::result::Result<HashMap<usize, String>, Attempt> {
         let backend = self.inner.backend;
         if rows.is_empty() {
             return Ok(HashMap::new());
         }
         // Each statement is bound while the one before it runs: the database works on
         // statement k while this thread binds statement k + 1.
-        let statement = |chunk| upsert_statement(backend, chunk, secret_id, seen_at);
+        let statement = |chunk| upsert_statement(backend, chunk, secret_id, seen_at, conflict);
         let mut chunks = rows.chunks(ROWS_PER_STATEMENT);
         let (sp, first) =
             futures::future::join(tx.begin(), async { chunks.next().map(statement) }).await;
-        let mut sp = sp.map_err(db_error)?;
+        let mut sp = sp.map_err(attempt_error)?;
         let mut next = first;
         let mut refused = None;
         while let Some(mut sql) = next.take() {
@@ -534,69 +643,230 @@ impl SqlStore {
                     refused = Some(e);
                     break;
                 }
-                Err(e) => return Err(db_error(e)),
+                Err(e) => return Err(attempt_error(e)),
             }
         }
         match refused {
             None => {
-                sp.commit().await.map_err(db_error)?;
+                sp.commit().await.map_err(attempt_error)?;
                 return Ok(HashMap::new());
             }
             Some(e) => {
-                sp.rollback().await.map_err(db_error)?;
+                sp.rollback().await.map_err(attempt_error)?;
                 tracing::debug!(error = %e, "multi-row upsert failed; retrying in parts");
             }
         }
         let mut failed = HashMap::new();
         for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let mut sp = tx.begin().await.map_err(db_error)?;
-            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at);
+            let mut sp = tx.begin().await.map_err(attempt_error)?;
+            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at, conflict);
             match sql.build()?.execute(&mut *sp).await {
-                Ok(_) => sp.commit().await.map_err(db_error)?,
+                Ok(_) => sp.commit().await.map_err(attempt_error)?,
                 Err(e) if is_row_error(&e) => {
-                    sp.rollback().await.map_err(db_error)?;
+                    sp.rollback().await.map_err(attempt_error)?;
                     for (i, row) in chunk.iter().enumerate() {
-                        let mut sp = tx.begin().await.map_err(db_error)?;
-                        let mut sql = upsert_statement(backend, &[row], secret_id, seen_at);
+                        let mut sp = tx.begin().await.map_err(attempt_error)?;
+                        let mut sql =
+                            upsert_statement(backend, &[row], secret_id, seen_at, conflict);
                         match sql.build()?.execute(&mut *sp).await {
-                            Ok(_) => sp.commit().await.map_err(db_error)?,
+                            Ok(_) => sp.commit().await.map_err(attempt_error)?,
                             Err(e) if is_row_error(&e) => {
-                                sp.rollback().await.map_err(db_error)?;
+                                sp.rollback().await.map_err(attempt_error)?;
                                 failed.insert(
                                     chunk_index * ROWS_PER_STATEMENT + i,
                                     format!("database refused the host: {e}"),
                                 );
                             }
-                            Err(e) => return Err(db_error(e)),
+                            Err(e) => return Err(attempt_error(e)),
                         }
                     }
                 }
-                Err(e) => return Err(db_error(e)),
+                Err(e) => return Err(attempt_error(e)),
             }
         }
         Ok(failed)
     }
 
-    /// Moves `last_seen_at` (and the secret that saw them) of unchanged hosts.
+    /// Moves `last_seen_at` (and the secret that saw them) of unchanged hosts, and clears
+    /// their miss marks.
     async fn touch(
         &self,
         conn: &mut AnyConnection,
         scope: &SyncScope,
         ids: &[&str],
         seen_at: i64,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), Attempt> {
         for chunk in ids.chunks(KEYS_PER_STATEMENT) {
             let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET last_seen_at = ");
             sql.bind(seen_at)
-                .push(", secret_id = ")
+                .push(", missed_at = NULL, secret_id = ")
                 .bind(scope.secret_id.clone())
                 .push(" WHERE vendor = ")
                 .bind(scope.vendor.as_str().to_owned())
                 .push(" AND instance_id IN ")
                 .bind_list(chunk.iter().copied());
-            sql.build()?.execute(&mut *conn).await.map_err(db_error)?;
+            sql.build()?
+                .execute(&mut *conn)
+                .await
+                .map_err(attempt_error)?;
         }
         Ok(())
+    }
+
+    /// Begins a write transaction and looks up (and locks) the stored state of `ids`.
+    async fn begin_known(
+        &self,
+        vendor: Vendor,
+        ids: &[&str],
+    ) -> std::result::Result<
+        (
+            sqlx::Transaction<'static, sqlx::Any>,
+            HashMap<String, Known>,
+        ),
+        Attempt,
+    > {
+        let mut tx = self.begin().await?;
+        let stored = self.known(&mut tx, vendor, ids).await?;
+        Ok((tx, stored))
+    }
+
+    /// One attempt at writing a batch whose keys `stored` describes (locked in `tx`):
+    /// decides the outcomes, writes in key order, commits. `outcomes` holds the hosts
+    /// refused before writing.
+    async fn write_batch(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        scope: &SyncScope,
+        rows: &[(usize, Row<'_>)],
+        stored: &HashMap<String, Known>,
+        mut outcomes: Vec<Option<UpsertOutcome>>,
+        seen: i64,
+    ) -> std::result::Result<Vec<UpsertOutcome>, Attempt> {
+        // Outcomes in input order, as if the hosts were written one after the other; then
+        // only the last state of each key is written.
+        let mut state: HashMap<&str, Option<Known>> = HashMap::with_capacity(rows.len());
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+        for (n, (i, row)) in rows.iter().enumerate() {
+            let id = row.host.instance_id.as_str();
+            let current = state.entry(id).or_insert_with(|| stored.get(id).cloned());
+            outcomes[*i] = Some(match current {
+                None => UpsertOutcome::Created,
+                Some(k) if k.hash == row.hash && !k.released => UpsertOutcome::Unchanged,
+                Some(_) => UpsertOutcome::Updated,
+            });
+            *current = Some(Known {
+                hash: row.hash.clone(),
+                released: false,
+            });
+            last.insert(id, n);
+        }
+        let mut to_create: Vec<&Row<'_>> = Vec::new();
+        let mut to_update: Vec<&Row<'_>> = Vec::new();
+        let mut to_touch: Vec<&str> = Vec::new();
+        for (id, n) in &last {
+            let row = &rows[*n].1;
+            match stored.get(*id) {
+                None => to_create.push(row),
+                Some(k) if k.hash == row.hash && !k.released => to_touch.push(id),
+                Some(_) => to_update.push(row),
+            }
+        }
+        // Key order, as every writer: two writers of the same hosts wait for each other
+        // instead of locking in a cycle.
+        to_create.sort_unstable_by(|a, b| a.host.instance_id.cmp(&b.host.instance_id));
+        to_update.sort_unstable_by(|a, b| a.host.instance_id.cmp(&b.host.instance_id));
+        to_touch.sort_unstable();
+        let secret_id = scope.secret_id.as_str();
+        let mut failed: Vec<(&str, String)> = Vec::new();
+        for (write, conflict) in [
+            (&to_update, OnConflict::Update),
+            // Plain inserts: a key created by another writer since the look-up fails
+            // the statement, and the attempt runs again, so only one writer says created.
+            (&to_create, OnConflict::Fail),
+        ] {
+            let refused = self
+                .write_rows(&mut tx, write, secret_id, seen, conflict)
+                .await?;
+            failed.extend(
+                refused
+                    .into_iter()
+                    .map(|(w, reason)| (write[w].host.instance_id.as_str(), reason)),
+            );
+        }
+        self.touch(&mut tx, scope, &to_touch, seen).await?;
+        tx.commit().await.map_err(attempt_error)?;
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, Some(UpsertOutcome::Created)))
+            .count() as u64;
+        self.refresh_statistics(created).await;
+
+        if !failed.is_empty() {
+            // Every occurrence of a key whose write failed fails.
+            let failed_ids: HashMap<&str, String> = failed.into_iter().collect();
+            for (i, row) in rows {
+                if let Some(reason) = failed_ids.get(row.host.instance_id.as_str()) {
+                    outcomes[*i] = Some(UpsertOutcome::Failed(reason.clone()));
+                }
+            }
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Sets `mark` on those of `ids` that are active hosts of `scope` last seen before
+    /// `seen_before` (and, for a miss, not marked yet), in key order and in statements
+    /// of at most [`IDS_PER_UPDATE`] ids, each run again when it meets a concurrent
+    /// writer. Returns how many were marked.
+    async fn mark(
+        &self,
+        scope: &SyncScope,
+        ids: &[String],
+        seen_before: i64,
+        mark: Mark,
+    ) -> Result<u64> {
+        if scope.resource_type != cmdb_core::ResourceType::Host || ids.is_empty() {
+            return Ok(0);
+        }
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut marked = 0;
+        for chunk in ids.chunks(IDS_PER_UPDATE) {
+            let mut attempt = 1;
+            loop {
+                let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET ");
+                match mark {
+                    Mark::Released(at) => {
+                        sql.push("released_at = ")
+                            .bind(at)
+                            .push(", missed_at = NULL");
+                    }
+                    Mark::Missed(at) => {
+                        sql.push("missed_at = ").bind(at);
+                    }
+                }
+                self.push_scope(&mut sql, scope);
+                sql.push(" AND last_seen_at < ").bind(seen_before);
+                if let Mark::Missed(_) = mark {
+                    sql.push(" AND missed_at IS NULL");
+                }
+                sql.push(" AND instance_id IN ")
+                    .bind_list(chunk.iter().copied());
+                match sql.build()?.execute(self.pool()).await {
+                    Ok(done) => {
+                        marked += done.rows_affected();
+                        break;
+                    }
+                    Err(e) if is_contention(&e) && attempt < WRITE_ATTEMPTS => {
+                        tracing::debug!(attempt, error = %e, "update met a concurrent writer");
+                        backoff(attempt).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(db_error(e)),
+                }
+            }
+        }
+        Ok(marked)
     }
 
     /// Refreshes PostgreSQL's planner statistics each time the hosts this store created
@@ -706,11 +976,6 @@ impl HostStore for SqlStore {
         let mut ids: Vec<&str> = hosts.iter().map(|h| h.instance_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let lookup = async {
-            let mut tx = self.begin().await?;
-            let stored = self.known(&mut tx, scope.vendor, &ids).await?;
-            Ok::<_, Error>((tx, stored))
-        };
         let make_rows = async {
             let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
             let mut failed = Vec::new();
@@ -726,70 +991,42 @@ impl HostStore for SqlStore {
             }
             (rows, failed)
         };
-        let (looked_up, (rows, failed)) = futures::future::join(lookup, make_rows).await;
+        let (mut looked_up, (rows, failed)) =
+            futures::future::join(self.begin_known(scope.vendor, &ids), make_rows).await;
         for (i, reason) in failed {
             outcomes[i] = Some(UpsertOutcome::Failed(reason));
         }
-        let (mut tx, stored) = looked_up?;
         if rows.is_empty() {
-            tx.rollback().await.map_err(db_error)?;
+            if let Ok((tx, _)) = looked_up {
+                tx.rollback().await.map_err(db_error)?;
+            }
             return Ok(outcomes.into_iter().flatten().collect());
         }
-
-        // Outcomes in input order, as if the hosts were written one after the other; then
-        // only the last state of each key is written.
-        let mut state: HashMap<&str, Option<Known>> = HashMap::with_capacity(ids.len());
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
-        for (n, (i, row)) in rows.iter().enumerate() {
-            let id = row.host.instance_id.as_str();
-            let current = state.entry(id).or_insert_with(|| stored.get(id).cloned());
-            outcomes[*i] = Some(match current {
-                None => UpsertOutcome::Created,
-                Some(k) if k.hash == row.hash && !k.released => UpsertOutcome::Unchanged,
-                Some(_) => UpsertOutcome::Updated,
-            });
-            *current = Some(Known {
-                hash: row.hash.clone(),
-                released: false,
-            });
-            last.insert(id, n);
-        }
-        let mut to_write: Vec<usize> = Vec::new();
-        let mut to_touch: Vec<&str> = Vec::new();
-        for (id, n) in &last {
-            let row = &rows[*n].1;
-            match stored.get(*id) {
-                Some(k) if k.hash == row.hash && !k.released => to_touch.push(id),
-                _ => to_write.push(*n),
-            }
-        }
-        to_write.sort_unstable();
-        to_touch.sort_unstable();
-        let write: Vec<&Row<'_>> = to_write.iter().map(|n| &rows[*n].1).collect();
-        let failed = self
-            .write_rows(&mut tx, &write, &scope.secret_id, seen)
-            .await?;
-        self.touch(&mut tx, scope, &to_touch, seen).await?;
-        tx.commit().await.map_err(db_error)?;
-        let created = outcomes
-            .iter()
-            .filter(|o| matches!(o, Some(UpsertOutcome::Created)))
-            .count() as u64;
-        self.refresh_statistics(created).await;
-
-        if !failed.is_empty() {
-            // Every occurrence of a key whose write failed fails.
-            let failed_ids: HashMap<&str, &String> = failed
-                .iter()
-                .map(|(w, reason)| (write[*w].host.instance_id.as_str(), reason))
-                .collect();
-            for (i, row) in &rows {
-                if let Some(reason) = failed_ids.get(row.host.instance_id.as_str()) {
-                    outcomes[*i] = Some(UpsertOutcome::Failed((*reason).clone()));
+        let mut attempt = 1;
+        loop {
+            let result = match looked_up {
+                Ok((tx, stored)) => {
+                    self.write_batch(tx, scope, &rows, &stored, outcomes.clone(), seen)
+                        .await
                 }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(outcomes) => return Ok(outcomes),
+                Err(Attempt::Retry(e)) if attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "upsert met a concurrent writer; again");
+                    backoff(attempt).await;
+                    attempt += 1;
+                    looked_up = self.begin_known(scope.vendor, &ids).await;
+                }
+                Err(Attempt::Retry(e)) => {
+                    return Err(db_error(e)
+                        .context(format!("upsert gave up after {attempt} attempts"))
+                        .with_retryable(true))
+                }
+                Err(Attempt::Fail(e)) => return Err(e),
             }
         }
-        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn scope_stats(
@@ -818,21 +1055,67 @@ impl HostStore for SqlStore {
         })
     }
 
-    async fn release_missing(
+    async fn missing(
         &self,
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
-        released_at: DateTime<Utc>,
-    ) -> Result<u64> {
-        if scope.resource_type != cmdb_core::ResourceType::Host {
-            return Ok(0);
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MissingHost>> {
+        if scope.resource_type != cmdb_core::ResourceType::Host || limit == 0 {
+            return Ok(Vec::new());
         }
-        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET released_at = ");
-        sql.bind(nanos(released_at)?);
+        let mut sql = Sql::new(
+            self.inner.backend,
+            "SELECT instance_id, missed_at FROM cmdb_hosts",
+        );
         self.push_scope(&mut sql, scope);
         sql.push(" AND last_seen_at < ").bind(nanos(seen_before)?);
-        let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
-        Ok(done.rows_affected())
+        if let Some(after) = after {
+            sql.push(" AND instance_id > ").bind(after.to_owned());
+        }
+        // Byte order on every backend (binary collations), as the ids' `str` order.
+        sql.push(" ORDER BY instance_id LIMIT ")
+            .bind(i64::from(limit));
+        let rows = sql
+            .build()?
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MissingHost {
+                    instance_id: text(row, 0)?,
+                    missed_at: opt_int(row, 1)?.map(from_nanos),
+                })
+            })
+            .collect()
+    }
+
+    async fn release(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        seen_before: DateTime<Utc>,
+        released_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.mark(
+            scope,
+            instance_ids,
+            nanos(seen_before)?,
+            Mark::Released(nanos(released_at)?),
+        )
+        .await
+    }
+
+    async fn mark_missed(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        missed_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let at = nanos(missed_at)?;
+        self.mark(scope, instance_ids, at, Mark::Missed(at)).await
     }
 
     async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {

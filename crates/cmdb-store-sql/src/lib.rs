@@ -12,7 +12,10 @@
 //!   (name ignoring case, instance id, any IP address), sort and page, with the total.
 //! - Secrets keep only the ciphertext of the API secret; an API key is unique per vendor.
 //! - [`HostStore::try_lock_scope`](cmdb_core::HostStore::try_lock_scope) locks a scope for
-//!   every process sharing the database (advisory lock, `GET_LOCK`, or a lock row).
+//!   every process sharing the database (advisory lock, `GET_LOCK`, or a lock row renewed
+//!   while the lease lives); the lease tells whether it still holds the lock.
+//! - Writers of the same hosts meeting in the database (deadlock, lock wait timeout, a key
+//!   created meanwhile) run their transaction again instead of failing hosts.
 //!
 //! Features: `sqlite` (default), `postgres`, `mysql`.
 //!

@@ -15,7 +15,7 @@ use crate::sql::{int, Backend, Sql};
 use crate::store::db_error;
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Column kinds of the tables, rendered per backend.
 #[derive(Clone, Copy)]
@@ -195,11 +195,30 @@ fn v2(backend: Backend) -> Vec<String> {
     ]
 }
 
+/// Version 3: the mark of a host that a complete run missed (for providers without a
+/// look-up by id), and the host of a SQLite lock row's owner.
+fn v3(backend: Backend) -> Vec<String> {
+    let add = |table: &str, column: &str, kind: Col| {
+        format!(
+            "ALTER TABLE {table} ADD COLUMN {column} {}",
+            col_type(backend, kind)
+        )
+    };
+    vec![
+        add("cmdb_hosts", "missed_at", Col::OptInt),
+        // The hostname and boot id of the owner: a pid means something only on the host
+        // (and the boot) that gave it.
+        add("cmdb_scope_locks", "owner_host", Col::OptStr(255)),
+        add("cmdb_scope_locks", "owner_boot", Col::OptStr(64)),
+    ]
+}
+
 /// Every version with its description and statements, in order.
 fn versions(backend: Backend) -> Vec<(i64, &'static str, Vec<String>)> {
     vec![
         (1, "hosts and secrets", v1(backend)),
         (2, "scope locks, listing indexes", v2(backend)),
+        (3, "missed marks, lock owner hosts", v3(backend)),
     ]
 }
 

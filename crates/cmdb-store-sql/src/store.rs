@@ -9,6 +9,7 @@ use cmdb_core::{Error, ErrorKind, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+use crate::lock::LeaseClock;
 use crate::migrate::{self, SCHEMA_VERSION};
 use crate::sql::Backend;
 
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     /// the count that triggers the next refresh (doubling each time).
     pub(crate) created_since_analyze: AtomicU64,
     pub(crate) next_analyze: AtomicU64,
+    /// The clock SQLite scope locks are stamped and judged with.
+    pub(crate) clock: LeaseClock,
 }
 
 impl fmt::Debug for SqlStore {
@@ -247,6 +250,7 @@ impl SqlStoreBuilder {
                 namespace,
                 created_since_analyze: AtomicU64::new(0),
                 next_analyze: AtomicU64::new(1000),
+                clock: LeaseClock::new(),
             }),
         })
     }

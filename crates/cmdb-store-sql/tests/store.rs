@@ -175,16 +175,37 @@ async fn batches_with_repeated_keys_end_as_if_written_one_host_at_a_time() {
                 .await
                 .unwrap();
             assert_eq!(got, want, "{label}: round {round}");
-            if round % 4 == 3 {
+            // Every other round, the hosts it missed: marked, or (every fourth) released.
+            if round % 2 == 1 {
                 let got = store
-                    .release_missing(&scope, at(10 * round), at(10 * round + 1))
+                    .missing(&scope, at(10 * round), None, 1000)
                     .await
                     .unwrap();
                 let want = reference
-                    .release_missing(&scope, at(10 * round), at(10 * round + 1))
+                    .missing(&scope, at(10 * round), None, 1000)
                     .await
                     .unwrap();
-                assert_eq!(got, want, "{label}: released in round {round}");
+                assert_eq!(got, want, "{label}: missing in round {round}");
+                let ids: Vec<String> = want.into_iter().map(|m| m.instance_id).collect();
+                let (got, want) = if round % 4 == 3 {
+                    let (seen_before, released_at) = (at(10 * round), at(10 * round + 1));
+                    (
+                        store.release(&scope, &ids, seen_before, released_at).await,
+                        reference
+                            .release(&scope, &ids, seen_before, released_at)
+                            .await,
+                    )
+                } else {
+                    (
+                        store.mark_missed(&scope, &ids, at(10 * round)).await,
+                        reference.mark_missed(&scope, &ids, at(10 * round)).await,
+                    )
+                };
+                assert_eq!(
+                    got.unwrap(),
+                    want.unwrap(),
+                    "{label}: marked in round {round}"
+                );
             }
         }
         for key in 0..150 {

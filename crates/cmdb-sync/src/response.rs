@@ -80,13 +80,21 @@ pub struct SyncResponse {
     pub updated: u64,
     /// Hosts seen again unchanged.
     pub unchanged: u64,
-    /// Hosts of the scope marked released because the vendor no longer lists them.
+    /// Hosts of the scope marked released: missing from a complete listing and
+    /// confirmed gone by the vendor (or, for a provider without a by-id lookup, missing
+    /// from two consecutive complete runs).
     pub released: u64,
+    /// Missing hosts the vendor's by-id lookup confirmed gone.
+    pub release_confirmed: u64,
+    /// Missing hosts the vendor's by-id lookup still found: a listing that moved while
+    /// it was paged skipped them. They are stored as seen (counted in `total_succeed`
+    /// and the outcome counters), never released.
+    pub release_found_alive: u64,
     /// Why no release was made, when none was made although hosts were missing.
     pub release_skipped: Option<String>,
     /// Whether the vendor's listing ended cleanly and every page was stored.
     pub complete: bool,
-    /// Pages stored.
+    /// Vendor pages stored: listing pages, then by-id lookup requests.
     pub pages: u64,
     /// Duration of the run in milliseconds.
     pub elapsed_ms: u64,
@@ -116,6 +124,8 @@ mod tests {
                 "elapsed_ms",
                 "error",
                 "pages",
+                "release_confirmed",
+                "release_found_alive",
                 "release_skipped",
                 "released",
                 "total_failed",

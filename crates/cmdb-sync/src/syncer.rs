@@ -14,10 +14,10 @@ use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, watch};
 
 use cmdb_core::{
-    Error, ErrorKind, Host, HostPage, HostProvider, HostStore, Result, ScopeLease, SyncScope,
-    UpsertOutcome,
+    Error, ErrorKind, Host, HostPage, HostProvider, HostStore, MissingHost, Result, ScopeLease,
+    ScopeStats, SyncScope, UpsertOutcome,
 };
-use cmdb_http::{Endpoint, HttpConfig, RateLimiter};
+use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, Secret, SecretStore};
 
 use crate::progress::{SyncProgress, SyncState};
@@ -40,12 +40,14 @@ pub struct SyncOptions {
     /// The longest a run may take; past it the run ends with a `Timeout` error (pages
     /// stored so far are kept, nothing is released). Default one hour.
     pub run_timeout: Duration,
-    /// The HTTP settings given to every provider: timeouts, retries, TLS.
+    /// The HTTP settings given to every provider: timeouts, retries, TLS, and which
+    /// addresses vendor requests may connect to (`http.addresses`, checked on the
+    /// resolved IP at connect time). By default only public addresses: whoever stores a
+    /// secret chooses its endpoint, and must not make the server send credentials to a
+    /// cloud metadata service or into the operator's private network. Allow loopback
+    /// and private ranges with [`with_private_addresses`](Self::with_private_addresses)
+    /// for private clouds, on-premises vCenters and simulators.
     pub http: HttpConfig,
-    /// Whether a secret's endpoint may point at a link-local address (169.254.0.0/16,
-    /// fe80::/10), where cloud metadata services live. Default false: such an endpoint
-    /// would let whoever stores a secret make the server query its own metadata.
-    pub allow_link_local_endpoints: bool,
 }
 
 impl Default for SyncOptions {
@@ -54,9 +56,33 @@ impl Default for SyncOptions {
             max_release_share: 0.5,
             queue_pages: 4,
             run_timeout: Duration::from_secs(3600),
-            http: HttpConfig::default(),
-            allow_link_local_endpoints: false,
+            // Unlike a provider built by hand, whose endpoint its caller chose, a sync's
+            // endpoint comes from a stored secret: public addresses only by default.
+            http: HttpConfig::default().with_addresses(AddressPolicy::public_only()),
         }
+    }
+}
+
+impl SyncOptions {
+    /// These options, letting vendor requests reach loopback and private addresses or
+    /// not (link-local and cloud metadata addresses stay refused).
+    pub fn with_private_addresses(mut self, allow: bool) -> SyncOptions {
+        self.http.addresses.allow_private = allow;
+        self
+    }
+
+    /// Checks the options: `max_release_share` must be a finite number from 0 to 1.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.max_release_share.is_finite() && (0.0..=1.0).contains(&self.max_release_share)) {
+            return Err(Error::invalid_field(
+                "max_release_share",
+                format!(
+                    "must be a number from 0 to 1, not {}",
+                    self.max_release_share
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -114,7 +140,7 @@ impl Drop for AbortOnDrop {
 /// Both locks of a running scope: this process's and the store's.
 struct ScopeLocks {
     _local: ScopeGuard,
-    _store: ScopeLease,
+    store: ScopeLease,
 }
 
 /// What the drain has done so far; kept outside the drain's future so that a timeout
@@ -130,9 +156,42 @@ struct Tally {
     expected: Option<u64>,
     details: Vec<SyncDetail>,
     error: Option<Error>,
+    /// Why the listing cannot have seen every host, when its paging saw it move.
+    moved: Option<String>,
 }
 
 impl Tally {
+    /// Counts the outcomes of upserting `hosts`, keeping the details `details` asks for.
+    fn record(
+        &mut self,
+        scope: &SyncScope,
+        hosts: &[Host],
+        outcomes: &[UpsertOutcome],
+        details: DetailsMode,
+    ) {
+        self.seen += hosts.len() as u64;
+        for (host, outcome) in hosts.iter().zip(outcomes) {
+            match outcome {
+                UpsertOutcome::Created => self.created += 1,
+                UpsertOutcome::Updated => self.updated += 1,
+                UpsertOutcome::Unchanged => self.unchanged += 1,
+                UpsertOutcome::Failed(reason) => {
+                    self.failed += 1;
+                    tracing::warn!(scope = %scope, instance_id = %host.instance_id, %reason, "host not stored");
+                }
+            }
+            let wanted = match details {
+                DetailsMode::All => true,
+                DetailsMode::Failed => !outcome.is_success(),
+                DetailsMode::None => false,
+            };
+            if wanted {
+                self.details
+                    .push(SyncDetail::new(&host.instance_id, &host.name, outcome));
+            }
+        }
+    }
+
     fn stored(&self) -> u64 {
         self.created + self.updated + self.unchanged
     }
@@ -173,6 +232,28 @@ impl Syncer {
     pub fn with_options(mut self, options: SyncOptions) -> Syncer {
         self.options = options;
         self
+    }
+
+    /// Checks a secret's endpoint `address` against the options' address policy: an
+    /// [`InvalidInput`](ErrorKind::InvalidInput) error on the `address` field when it
+    /// does not parse or is an IP literal the policy refuses. A host name passes here and
+    /// is checked on the addresses it resolves to, each time a provider connects. An
+    /// empty address (the vendor's public endpoint) passes.
+    pub fn check_address(&self, address: &str) -> Result<()> {
+        if address.trim().is_empty() {
+            return Ok(());
+        }
+        let endpoint = Endpoint::parse(address)?;
+        self.options
+            .http
+            .addresses
+            .check_url(endpoint.base_url())
+            .map_err(|refused| Error::invalid_field("address", refused.to_string()))
+    }
+
+    /// The options runs use.
+    pub fn options(&self) -> &SyncOptions {
+        &self.options
     }
 
     /// The host store syncs write to.
@@ -240,6 +321,7 @@ impl Syncer {
         &self,
         request: &SyncRequest,
     ) -> Result<(SyncScope, Arc<dyn HostProvider>, ScopeLocks)> {
+        self.options.validate()?;
         request.validate()?;
         let secret = self.secrets.get(&request.secret_id).await?;
         if secret.vendor.requires_region() && request.region.is_empty() {
@@ -259,15 +341,8 @@ impl Syncer {
                 ),
             ));
         }
-        if let Some(address) = secret.address.as_deref().filter(|a| !a.trim().is_empty()) {
-            let endpoint = Endpoint::parse(address)?;
-            if endpoint.is_link_local() && !self.options.allow_link_local_endpoints {
-                return Err(Error::invalid_field(
-                    "address",
-                    "points at a link-local address (a cloud metadata service); allow it \
-                     with SyncOptions::allow_link_local_endpoints",
-                ));
-            }
+        if let Some(address) = secret.address.as_deref() {
+            self.check_address(address)?;
         }
         let credentials = self.cipher.decrypt_credentials(&secret)?;
         let provider = self.registry.host_provider(ProviderContext {
@@ -310,7 +385,7 @@ impl Syncer {
             provider,
             ScopeLocks {
                 _local: guard,
-                _store: lease,
+                store: lease,
             },
         ))
     }
@@ -428,6 +503,7 @@ impl Syncer {
                     match rx.try_recv() {
                         Ok(Ok(next)) => {
                             page.total = next.total.or(page.total);
+                            page.moved = next.moved.or(page.moved);
                             page.hosts.extend(next.hosts);
                             pages_in_batch += 1;
                         }
@@ -439,6 +515,9 @@ impl Syncer {
                     }
                 }
                 tally.expected = page.total.or(tally.expected);
+                if let Some(moved) = page.moved.take() {
+                    tally.moved = Some(moved);
+                }
                 for h in &mut page.hosts {
                     h.secret_id.clone_from(&scope.secret_id);
                 }
@@ -466,28 +545,7 @@ impl Syncer {
                     }
                 };
                 tally.pages += pages_in_batch;
-                tally.seen += page.hosts.len() as u64;
-                for (host, outcome) in page.hosts.iter().zip(&outcomes) {
-                    match outcome {
-                        UpsertOutcome::Created => tally.created += 1,
-                        UpsertOutcome::Updated => tally.updated += 1,
-                        UpsertOutcome::Unchanged => tally.unchanged += 1,
-                        UpsertOutcome::Failed(reason) => {
-                            tally.failed += 1;
-                            tracing::warn!(scope = %scope, instance_id = %host.instance_id, %reason, "host not stored");
-                        }
-                    }
-                    let wanted = match details {
-                        DetailsMode::All => true,
-                        DetailsMode::Failed => !outcome.is_success(),
-                        DetailsMode::None => false,
-                    };
-                    if wanted {
-                        tally
-                            .details
-                            .push(SyncDetail::new(&host.instance_id, &host.name, outcome));
-                    }
-                }
+                tally.record(scope, &page.hosts, &outcomes, details);
                 publish(tally.progress(SyncState::Running));
                 if parallel {
                     // When the listing has ended the hosts come back and are freed here.
@@ -524,51 +582,279 @@ impl Syncer {
         }
     }
 
-    /// Releases the scope's missing hosts unless the guard refuses; answers how many
-    /// were released and why none were when the guard refused.
+    /// Releases the scope's missing hosts that the vendor confirms gone, unless the
+    /// guard refuses. Hosts the by-id lookup still finds are stored as seen (counted in
+    /// `tally`), never released. A provider without a lookup releases only hosts that
+    /// two consecutive complete runs missed.
+    #[allow(clippy::too_many_arguments)]
     async fn release(
         &self,
         scope: &SyncScope,
+        provider: &dyn HostProvider,
+        lease: &ScopeLease,
         run_start: DateTime<Utc>,
-        force: bool,
-    ) -> Result<(u64, Option<String>)> {
-        let stats = self.hosts.scope_stats(scope, run_start).await?;
+        request: &SyncRequest,
+        tally: &mut Tally,
+        publish: &(dyn Fn(SyncProgress) + Sync),
+    ) -> Release {
+        let can_lookup = provider.lookup(Vec::new()).is_some();
+        if let (false, Some(moved)) = (can_lookup, &tally.moved) {
+            return Release::failed(
+                Error::new(ErrorKind::Conflict, moved.clone()),
+                format!(
+                    "{moved}; the provider cannot confirm by id which hosts are gone, so \
+                     nothing is released"
+                ),
+            );
+        }
+        let stats = match self.hosts.scope_stats(scope, run_start).await {
+            Ok(stats) => stats,
+            Err(e) => return Release::failed_at(e, "counting the scope's missing hosts"),
+        };
         if stats.missing == 0 {
-            return Ok((0, None));
+            return Release::default();
         }
-        if !force {
-            if stats.missing >= stats.active {
-                return Ok((
-                    0,
-                    Some(format!(
-                        "refusing to release all {} hosts of the scope: the vendor listed none \
-                         of them, which is as often a permission problem as an empty region; \
-                         pass force_release to release them",
-                        stats.active
-                    )),
-                ));
-            }
-            let share = stats.missing as f64 / stats.active as f64;
-            if share > self.options.max_release_share {
-                return Ok((
-                    0,
-                    Some(format!(
-                        "refusing to release {} of {} hosts ({:.0}%), more than the allowed \
-                         {:.0}%; pass force_release to release them",
-                        stats.missing,
-                        stats.active,
-                        share * 100.0,
-                        self.options.max_release_share * 100.0
-                    )),
-                ));
+        if !request.force_release {
+            if let Some(reason) = self.guard_refuses(stats) {
+                return Release::skipped(reason);
             }
         }
-        let released = self
-            .hosts
-            .release_missing(scope, run_start, Utc::now())
-            .await?;
-        tracing::info!(scope = %scope, released, "released hosts the vendor no longer lists");
-        Ok((released, None))
+        let missing = match self.missing_hosts(scope, run_start).await {
+            Ok(missing) => missing,
+            Err(e) => return Release::failed_at(e, "reading the scope's missing hosts"),
+        };
+        let ids: Vec<String> = missing.iter().map(|m| m.instance_id.clone()).collect();
+        let mut outcome = Release::default();
+        let gone = match provider.lookup(ids.clone()) {
+            Some(found) => {
+                let alive = match self
+                    .confirm(
+                        scope,
+                        found,
+                        &ids,
+                        run_start,
+                        request.details,
+                        tally,
+                        publish,
+                    )
+                    .await
+                {
+                    Ok(alive) => alive,
+                    Err((e, alive)) => {
+                        let reason = format!(
+                            "the by-id lookup of {} missing hosts failed ({e}); nothing is \
+                             released",
+                            ids.len()
+                        );
+                        let mut failed = Release::failed(e, reason);
+                        failed.found_alive = alive;
+                        return failed;
+                    }
+                };
+                outcome.found_alive = alive.len() as u64;
+                let gone: Vec<String> = ids.into_iter().filter(|id| !alive.contains(id)).collect();
+                outcome.confirmed = gone.len() as u64;
+                gone
+            }
+            None => {
+                // No by-id lookup: release what an earlier complete run missed too, and
+                // mark the rest, to be released if the next complete run misses them.
+                let (twice, once): (Vec<MissingHost>, Vec<MissingHost>) =
+                    missing.into_iter().partition(|m| m.missed_at.is_some());
+                let once: Vec<String> = once.into_iter().map(|m| m.instance_id).collect();
+                for chunk in once.chunks(RELEASE_CHUNK) {
+                    if let Err(e) = self.hosts.mark_missed(scope, chunk, run_start).await {
+                        return Release::failed_at(e, "marking missing hosts");
+                    }
+                }
+                if !once.is_empty() {
+                    outcome.skipped = Some(format!(
+                        "{} hosts missing for the first time are kept until the next complete \
+                         run misses them too: the provider cannot confirm by id that they are \
+                         gone",
+                        once.len()
+                    ));
+                }
+                twice.into_iter().map(|m| m.instance_id).collect()
+            }
+        };
+        if gone.is_empty() {
+            return outcome;
+        }
+        // Another run may have taken the scope over if this one's lock was lost (a dead
+        // database session, an expired lease): then its view of the scope counts, not ours.
+        let lost = match lease.is_held().await {
+            Ok(true) => None,
+            Ok(false) => Some(Release::failed(
+                Error::new(
+                    ErrorKind::Conflict,
+                    format!("the lock on {scope} was lost during the run"),
+                ),
+                "the scope's lock was lost during the run; nothing is released".to_owned(),
+            )),
+            Err(e) => Some(Release::failed_at(e, "checking the scope's lock")),
+        };
+        if let Some(mut lost) = lost {
+            lost.confirmed = outcome.confirmed;
+            lost.found_alive = outcome.found_alive;
+            return lost;
+        }
+        let released_at = Utc::now();
+        for chunk in gone.chunks(RELEASE_CHUNK) {
+            match self
+                .hosts
+                .release(scope, chunk, run_start, released_at)
+                .await
+            {
+                Ok(n) => outcome.released += n,
+                Err(e) => {
+                    let released = outcome.released;
+                    let mut failed = Release::failed_at(e, "releasing hosts");
+                    failed.released = released;
+                    failed.confirmed = outcome.confirmed;
+                    failed.found_alive = outcome.found_alive;
+                    return failed;
+                }
+            }
+        }
+        tracing::info!(
+            scope = %scope,
+            released = outcome.released,
+            found_alive = outcome.found_alive,
+            "released hosts the vendor no longer has"
+        );
+        outcome
+    }
+
+    /// Why the guard refuses a release of `stats.missing` hosts, if it does.
+    fn guard_refuses(&self, stats: ScopeStats) -> Option<String> {
+        if stats.missing >= stats.active {
+            return Some(format!(
+                "refusing to release all {} hosts of the scope: the vendor listed none of \
+                 them, which is as often a permission problem as an empty region; pass \
+                 force_release to release them",
+                stats.active
+            ));
+        }
+        let share = stats.missing as f64 / stats.active as f64;
+        (share > self.options.max_release_share).then(|| {
+            format!(
+                "refusing to release {} of {} hosts ({:.0}%), more than the allowed {:.0}%; \
+                 pass force_release to release them",
+                stats.missing,
+                stats.active,
+                share * 100.0,
+                self.options.max_release_share * 100.0
+            )
+        })
+    }
+
+    /// Every missing host of the scope (at most the guard's share of it).
+    async fn missing_hosts(
+        &self,
+        scope: &SyncScope,
+        run_start: DateTime<Utc>,
+    ) -> Result<Vec<MissingHost>> {
+        let mut all: Vec<MissingHost> = Vec::new();
+        loop {
+            let after = all.last().map(|m| m.instance_id.as_str());
+            let page = self
+                .hosts
+                .missing(scope, run_start, after, MISSING_PAGE)
+                .await?;
+            let done = page.len() < MISSING_PAGE as usize;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Stores the hosts a by-id lookup finds among `ids` and answers their ids; on a
+    /// failed lookup or store, the error and the ids found before it.
+    #[allow(clippy::too_many_arguments)]
+    async fn confirm(
+        &self,
+        scope: &SyncScope,
+        mut found: futures::stream::BoxStream<'static, Result<HostPage>>,
+        ids: &[String],
+        run_start: DateTime<Utc>,
+        details: DetailsMode,
+        tally: &mut Tally,
+        publish: &(dyn Fn(SyncProgress) + Sync),
+    ) -> std::result::Result<HashSet<String>, (Error, u64)> {
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut alive: HashSet<String> = HashSet::new();
+        while let Some(item) = found.next().await {
+            let mut page = item.map_err(|e| (e, alive.len() as u64))?;
+            tally.pages += 1;
+            // Only hosts asked for, each once: a lookup answer is no listing.
+            page.hosts.retain(|h| {
+                wanted.contains(h.instance_id.as_str()) && !alive.contains(&h.instance_id)
+            });
+            for h in &mut page.hosts {
+                h.secret_id.clone_from(&scope.secret_id);
+            }
+            if !page.hosts.is_empty() {
+                let outcomes = match self.hosts.upsert(scope, &page.hosts, run_start).await {
+                    Ok(o) if o.len() == page.hosts.len() => o,
+                    Ok(o) => {
+                        let e = Error::store(format!(
+                            "the store answered {} outcomes for {} hosts",
+                            o.len(),
+                            page.hosts.len()
+                        ));
+                        return Err((e, alive.len() as u64));
+                    }
+                    Err(e) => {
+                        return Err((e.context("storing hosts found by id"), alive.len() as u64))
+                    }
+                };
+                tally.record(scope, &page.hosts, &outcomes, details);
+                alive.extend(page.hosts.into_iter().map(|h| h.instance_id));
+            }
+            publish(tally.progress(SyncState::Running));
+        }
+        Ok(alive)
+    }
+}
+
+/// Missing hosts read from the store at a time.
+const MISSING_PAGE: u32 = 1000;
+
+/// Hosts released (or marked missing) in one store call.
+const RELEASE_CHUNK: usize = 500;
+
+/// What the release step of a run did.
+#[derive(Debug, Default)]
+struct Release {
+    released: u64,
+    confirmed: u64,
+    found_alive: u64,
+    skipped: Option<String>,
+    error: Option<Error>,
+}
+
+impl Release {
+    fn skipped(reason: String) -> Release {
+        Release {
+            skipped: Some(reason),
+            ..Release::default()
+        }
+    }
+
+    fn failed(error: Error, reason: String) -> Release {
+        Release {
+            skipped: Some(reason),
+            error: Some(error),
+            ..Release::default()
+        }
+    }
+
+    fn failed_at(error: Error, doing: &str) -> Release {
+        let error = error.context(doing);
+        let reason = format!("release failed: {error}");
+        Release::failed(error, reason)
     }
 }
 
@@ -652,32 +938,34 @@ impl PreparedSync<'_> {
             tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
             tally.error = Some(e);
         }
-        let complete = tally.error.is_none();
-        let (released, release_skipped, release_error) = if !complete {
-            (
-                0,
-                Some("the listing is incomplete; nothing is released".to_owned()),
-                None,
-            )
+        let listed = tally.error.is_none();
+        let release = if !listed {
+            Release::skipped("the listing is incomplete; nothing is released".to_owned())
         } else if tally.failed > 0 {
-            let reason = format!(
+            Release::skipped(format!(
                 "{} hosts failed to store; nothing is released",
                 tally.failed
-            );
-            (0, Some(reason), None)
+            ))
         } else {
-            match syncer
-                .release(&scope, run_start, request.force_release)
+            syncer
+                .release(
+                    &scope,
+                    &*provider,
+                    &_locks.store,
+                    run_start,
+                    &request,
+                    &mut tally,
+                    &publish,
+                )
                 .await
-            {
-                Ok((n, skipped)) => (n, skipped, None),
-                Err(e) => (0, Some(format!("release failed: {e}")), Some(e)),
-            }
         };
+        // A failed release (or lookup) leaves the run incomplete: nothing can be said of
+        // the hosts it was about.
+        let complete = listed && release.error.is_none();
         let error = tally
             .error
             .as_ref()
-            .or(release_error.as_ref())
+            .or(release.error.as_ref())
             .map(ErrorReport::from);
         let state = if complete && tally.failed == 0 && error.is_none() {
             SyncState::Succeeded
@@ -692,8 +980,10 @@ impl PreparedSync<'_> {
             created: tally.created,
             updated: tally.updated,
             unchanged: tally.unchanged,
-            released,
-            release_skipped,
+            released: release.released,
+            release_confirmed: release.confirmed,
+            release_found_alive: release.found_alive,
+            release_skipped: release.skipped,
             complete,
             pages: tally.pages,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

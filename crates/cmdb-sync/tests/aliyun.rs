@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
@@ -149,4 +150,90 @@ async fn a_wrong_secret_fails_the_sync_without_retrying() {
     );
     assert_eq!(env.sim.requests(), 1);
     assert_eq!(env.count(false).await, 0);
+}
+
+#[tokio::test]
+async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live_host() {
+    const HOSTS: u64 = 1000;
+    let env = Env::new(HOSTS).await;
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.created == HOSTS, "{r:?}");
+    let listed_so_far = env.sim.listings();
+
+    // Twelve hosts at seeded random positions are deleted, two after each of the next
+    // run's listing requests 1 to 6; five are created at the front after request 3.
+    let mut seed: u64 = 0x5eed;
+    let mut deleted = BTreeSet::new();
+    while deleted.len() < 12 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        deleted.insert(env.sim.instance_id((seed >> 33) % HOSTS));
+    }
+    let deleted: Vec<String> = deleted.into_iter().collect();
+    for (k, pair) in deleted.chunks(2).enumerate() {
+        env.sim
+            .remove_hosts_after(listed_so_far + k as u64 + 1, pair.to_vec());
+    }
+    let created = env.sim.add_hosts_after(listed_so_far + 3, 5);
+    let mut cloud: BTreeSet<String> = (0..HOSTS).map(|i| env.sim.instance_id(i)).collect();
+    cloud.extend(created.iter().cloned());
+    for id in &deleted {
+        cloud.remove(id);
+    }
+    // The vendor throttles every third request meanwhile.
+    env.sim.throttle_every(3);
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    let (active, released) = common::stored_ids(&env.hosts).await;
+    let wrongly_released: Vec<_> = released.intersection(&cloud).collect();
+    assert!(
+        wrongly_released.is_empty(),
+        "live hosts released: {wrongly_released:?} ({r:?})"
+    );
+    assert!(
+        r.release_found_alive > 0,
+        "the shifted listing skipped live hosts that the lookup found: {r:?}"
+    );
+    assert!(active.is_superset(
+        &cloud
+            .difference(&created.iter().cloned().collect())
+            .cloned()
+            .collect()
+    ));
+
+    env.sim.throttle_every(0);
+    for _ in 0..2 {
+        let r = env.syncer.sync(env.request()).await.unwrap();
+        assert!(r.complete && r.error.is_none(), "{r:?}");
+    }
+    let (active, released) = common::stored_ids(&env.hosts).await;
+    assert_eq!(
+        active, cloud,
+        "two quiet syncs later the store equals the cloud"
+    );
+    assert_eq!(
+        released,
+        deleted.iter().cloned().collect::<BTreeSet<_>>(),
+        "every deleted host is released, and no other"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_lookup_releases_nothing() {
+    let env = Env::new(250).await;
+    env.syncer.sync(env.request()).await.unwrap();
+    assert!(env.sim.remove_host(&env.sim.instance_id(3)));
+    env.sim.fail_lookups(Some(403));
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(!r.complete, "{r:?}");
+    assert_eq!((r.released, r.release_confirmed), (0, 0));
+    assert!(r.release_skipped.unwrap().contains("lookup"));
+    assert_eq!(env.count(true).await, 0);
+
+    env.sim.fail_lookups(None);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert_eq!(
+        (r.released, r.release_confirmed, r.release_found_alive),
+        (1, 1, 0)
+    );
 }

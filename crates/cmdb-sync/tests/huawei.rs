@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
@@ -18,6 +19,8 @@ use serde_json::json;
 const REGION: &str = "cn-north-4";
 const THROTTLED_REGION: &str = "cn-east-3";
 const REVOKED_REGION: &str = "ap-southeast-1";
+const SHIFTING_REGION: &str = "cn-south-1";
+const FAILED_LOOKUP_REGION: &str = "la-south-2";
 
 struct Env {
     sim: SimulatedHuawei,
@@ -93,6 +96,12 @@ async fn create_unchanged_change_and_release() {
         ),
         (5, 3, 437, 10)
     );
+    // Each missing server was looked up (ShowServer, 404 Ecs.0114) before its release.
+    assert_eq!(
+        (third.release_confirmed, third.release_found_alive),
+        (10, 0)
+    );
+    assert_eq!(env.sim.stats().show_server_requests, 10);
     let gone = env
         .hosts
         .get(Vendor::Huawei, &ids[0])
@@ -109,7 +118,7 @@ async fn create_unchanged_change_and_release() {
         .await
         .unwrap();
     assert_eq!(active.total, 445);
-    // One IAM lookup for all three runs (cached per endpoint, AK and region).
+    // One IAM lookup for all the runs (cached per endpoint, AK and region).
     assert_eq!(env.sim.stats().iam_requests, 1);
 }
 
@@ -148,4 +157,92 @@ async fn revoked_credentials_fail_unauthenticated_after_one_attempt() {
     );
     assert_eq!(env.sim.auth_failures(ACCESS_KEY), 1);
     assert!(!env.sim.is_locked(ACCESS_KEY));
+}
+
+#[tokio::test]
+async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live_host() {
+    const SERVERS: u64 = 1000;
+    let env = env(SHIFTING_REGION, SERVERS).await;
+    let request = || SyncRequest::new(&env.secret.id, SHIFTING_REGION);
+    let r = env.syncer.sync(request()).await.unwrap();
+    assert!(r.complete && r.created == SERVERS, "{r:?}");
+    let served = env.sim.stats().pages.len();
+    let ids = env.sim.server_ids(SHIFTING_REGION);
+
+    // Twelve servers at seeded random positions are deleted, three after each of the next
+    // run's pages 1 to 4 (offset paging: every later server moves up); five are created
+    // after page 2.
+    let mut seed: u64 = 0x4a3b;
+    let mut deleted = BTreeSet::new();
+    while deleted.len() < 12 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        deleted.insert(ids[((seed >> 33) % SERVERS) as usize].clone());
+    }
+    let deleted: Vec<String> = deleted.into_iter().collect();
+    for (k, three) in deleted.chunks(3).enumerate() {
+        env.sim
+            .remove_servers_after(served + k + 1, SHIFTING_REGION, three.to_vec());
+    }
+    env.sim.add_servers_after(served + 2, SHIFTING_REGION, 5);
+    env.sim.throttle_every(Some(3));
+
+    let r = env.syncer.sync(request()).await.unwrap();
+    assert!(r.error.is_none(), "{r:?}");
+    let cloud: BTreeSet<String> = env.sim.server_ids(SHIFTING_REGION).into_iter().collect();
+    assert_eq!(cloud.len() as u64, SERVERS - 12 + 5);
+    let (_, released) = common::stored_ids(&env.hosts).await;
+    let wrongly_released: Vec<_> = released.intersection(&cloud).collect();
+    assert!(
+        wrongly_released.is_empty(),
+        "live servers released: {wrongly_released:?} ({r:?})"
+    );
+    assert!(
+        r.release_found_alive > 0,
+        "the shifted listing skipped live servers that the lookup found: {r:?}"
+    );
+
+    env.sim.throttle_every(None);
+    for _ in 0..2 {
+        let r = env.syncer.sync(request()).await.unwrap();
+        assert!(r.complete && r.error.is_none(), "{r:?}");
+    }
+    let (active, released) = common::stored_ids(&env.hosts).await;
+    assert_eq!(
+        active, cloud,
+        "two quiet syncs later the store equals the cloud"
+    );
+    assert_eq!(
+        released,
+        deleted.iter().cloned().collect::<BTreeSet<_>>(),
+        "every deleted server is released, and no other"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_lookup_releases_nothing_and_a_later_one_releases() {
+    let env = env(FAILED_LOOKUP_REGION, 250).await;
+    let request = || SyncRequest::new(&env.secret.id, FAILED_LOOKUP_REGION);
+    env.syncer.sync(request()).await.unwrap();
+    let gone = env.sim.server_ids(FAILED_LOOKUP_REGION)[3].clone();
+    assert_eq!(
+        env.sim
+            .remove_servers(FAILED_LOOKUP_REGION, std::slice::from_ref(&gone)),
+        1
+    );
+
+    env.sim.fail_lookups(Some(403));
+    let r = env.syncer.sync(request()).await.unwrap();
+    assert!(!r.complete, "{r:?}");
+    assert_eq!((r.released, r.release_confirmed), (0, 0));
+    assert!(r.release_skipped.unwrap().contains("lookup"));
+    let stored = env.hosts.get(Vendor::Huawei, &gone).await.unwrap().unwrap();
+    assert!(stored.released_at.is_none());
+
+    env.sim.fail_lookups(None);
+    let r = env.syncer.sync(request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(
+        (r.released, r.release_confirmed, r.release_found_alive),
+        (1, 1, 0)
+    );
 }

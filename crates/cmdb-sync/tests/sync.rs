@@ -395,8 +395,13 @@ async fn wildcard_regions_and_vsphere_without_region() {
 }
 
 #[tokio::test]
-async fn link_local_endpoints_are_refused_unless_allowed() {
-    for address in ["http://169.254.169.254/latest", "http://[fe80::1]:8080"] {
+async fn link_local_and_metadata_endpoints_are_refused_unless_allowed() {
+    for address in [
+        "http://169.254.169.254/latest",
+        "http://[fe80::1]:8080",
+        "http://100.100.100.200/",
+        "http://[fd00:ec2::254]/",
+    ] {
         let env = Env::with_secret(3, Vendor::Aliyun, vec!["*".into()], Some(address.into())).await;
         let e = env.syncer().sync(env.request()).await.unwrap_err();
         assert_eq!(
@@ -405,10 +410,9 @@ async fn link_local_endpoints_are_refused_unless_allowed() {
             "{address}"
         );
         assert_eq!(env.hosts.len(), 0);
-        let allowed = env.syncer().with_options(SyncOptions {
-            allow_link_local_endpoints: true,
-            ..SyncOptions::default()
-        });
+        let mut lab = SyncOptions::default();
+        lab.http.addresses = lab.http.addresses.with_link_local(true);
+        let allowed = env.syncer().with_options(lab);
         assert_eq!(
             allowed.sync(env.request()).await.unwrap().created,
             3,
@@ -760,4 +764,220 @@ async fn a_listing_error_queued_behind_pages_ends_the_run_after_they_are_stored(
     assert_eq!(store.inner().len(), 500);
     assert_eq!(r.released, 0);
     assert!(store.upserts() < 50, "{} upserts", store.upserts());
+}
+
+#[tokio::test]
+async fn a_sync_with_nothing_missing_makes_no_lookup_call() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    for _ in 0..2 {
+        let r = syncer.sync(env.request()).await.unwrap();
+        assert!(r.complete, "{r:?}");
+        assert_eq!(
+            (r.pages, r.release_confirmed, r.release_found_alive),
+            (3, 0, 0)
+        );
+    }
+    assert_eq!(env.provider.lock().unwrap().lookups(), 0);
+}
+
+#[tokio::test]
+async fn hosts_a_listing_skipped_but_the_vendor_still_has_are_refreshed_not_released() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    syncer.sync(env.request()).await.unwrap();
+    let before = env
+        .hosts
+        .get(Vendor::Aliyun, &env.id(17))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The listing skips four live hosts (as offset paging does when hosts before them
+    // are deleted) and host 249 is really gone.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 249, 100).with_hidden([17, 18, 120, 248])
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    assert_eq!(
+        (r.released, r.release_confirmed, r.release_found_alive),
+        (1, 1, 4),
+        "{r:?}"
+    );
+    assert_eq!(r.release_skipped, None);
+    assert_eq!(r.total_succeed, 249, "hosts found by id count as stored");
+    assert_eq!(r.pages, 3 + 1, "three listing pages and one lookup request");
+    assert_eq!(env.active().await, 249);
+    let after = env
+        .hosts
+        .get(Vendor::Aliyun, &env.id(17))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.released_at, None,
+        "a host found by id is never released"
+    );
+    assert!(
+        after.last_seen_at > before.last_seen_at,
+        "and is seen by the run"
+    );
+    let gone = env
+        .hosts
+        .get(Vendor::Aliyun, &env.id(249))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        gone.released_at.is_some(),
+        "the host the vendor lacks is released"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_lookup_releases_nothing_and_says_why() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    syncer.sync(env.request()).await.unwrap();
+
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 240, 100)
+            .with_lookup_failure(ErrorKind::RateLimited)
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert_eq!(r.released, 0);
+    assert!(
+        !r.complete,
+        "a failed release step leaves the run incomplete"
+    );
+    assert_eq!(
+        r.error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::RateLimited)
+    );
+    let reason = r.release_skipped.expect("says why");
+    assert!(reason.contains("lookup"), "{reason}");
+    assert_eq!(env.active().await, 250, "nothing released");
+}
+
+#[tokio::test]
+async fn without_a_lookup_hosts_are_released_after_two_complete_runs_miss_them() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    syncer.sync(env.request()).await.unwrap();
+
+    // Run 2 misses hosts 10, 11 and 12.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([10, 11, 12])
+            .without_lookup()
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!((r.released, r.release_confirmed), (0, 0));
+    assert!(r
+        .release_skipped
+        .unwrap()
+        .contains("3 hosts missing for the first time"));
+    assert_eq!(env.active().await, 250);
+
+    // An incomplete run in between neither releases nor clears the marks.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([10, 11, 12])
+            .without_lookup()
+            .with_failure_at(2, ErrorKind::Unavailable)
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(!r.complete);
+    assert_eq!(env.active().await, 250);
+
+    // Run 4 lists host 11 again and still misses 10 and 12: they go, 11 stays.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([10, 12])
+            .without_lookup()
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(r.released, 2, "{r:?}");
+    assert_eq!(env.active().await, 248);
+
+    // Run 5 misses 11 for the first time since it was seen: kept.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([10, 11, 12])
+            .without_lookup()
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert_eq!(r.released, 0, "a host seen in between starts over: {r:?}");
+    assert_eq!(env.active().await, 248);
+}
+
+#[tokio::test]
+async fn a_moved_listing_without_a_lookup_is_incomplete_and_releases_nothing() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    syncer.sync(env.request()).await.unwrap();
+    let missed_twice = || {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([5])
+            .without_lookup()
+    };
+    env.set_provider(|_| missed_twice());
+    syncer.sync(env.request()).await.unwrap();
+
+    env.set_provider(|_| missed_twice().with_moved_listing());
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(
+        !r.complete,
+        "a moved listing cannot have seen everything: {r:?}"
+    );
+    assert_eq!(r.released, 0);
+    assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Conflict));
+    assert!(r.release_skipped.unwrap().contains("moved"));
+    assert_eq!(env.active().await, 250);
+
+    // With a lookup, the same listing is confirmed by id instead.
+    env.set_provider(|_| {
+        FakeProvider::new(Vendor::Aliyun, REGION, 250, 100)
+            .with_hidden([5])
+            .with_moved_listing()
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!((r.released, r.release_found_alive), (0, 1));
+}
+
+#[tokio::test]
+async fn a_lost_scope_lock_releases_nothing() {
+    let env = Env::new(250).await;
+    let store = Arc::new(InstrumentedStore::new(MemoryHostStore::new()).with_lost_leases());
+    let syncer = env.syncer_over(store.clone());
+    syncer.sync(env.request()).await.unwrap();
+
+    env.set_provider(|_| FakeProvider::new(Vendor::Aliyun, REGION, 240, 100));
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert!(!r.complete);
+    assert_eq!((r.released, r.release_confirmed), (0, 10));
+    assert!(r.release_skipped.unwrap().contains("lock was lost"));
+    let q = HostQuery {
+        released: Some(false),
+        ..HostQuery::default()
+    };
+    assert_eq!(store.query(&q).await.unwrap().total, 250);
+}
+
+#[tokio::test]
+async fn an_invalid_release_share_is_refused() {
+    let env = Env::new(10).await;
+    for share in [f64::NAN, f64::INFINITY, -0.1, 1.5] {
+        let syncer = env.syncer().with_options(SyncOptions {
+            max_release_share: share,
+            ..SyncOptions::default()
+        });
+        let e = syncer.sync(env.request()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{share}");
+        assert!(e.to_string().contains("max_release_share"), "{e}");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cmdb_core::{ErrorKind, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor};
@@ -149,4 +150,82 @@ async fn tencent_sync_with_a_wrong_key_fails_without_releasing() {
     assert_eq!(code.as_deref(), Some("AuthFailure.SignatureFailure"));
     assert_eq!(env.active().await, 0);
     assert_eq!(env.sim.requests(), 1, "auth errors are never retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live_host() {
+    const INSTANCES: u64 = 1000;
+    let env = Env::new(INSTANCES, SECRET_KEY).await;
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete && r.created == INSTANCES, "{r:?}");
+    let ids = env.sim.instance_ids();
+
+    // Twelve instances at seeded random positions are released, three after each of the
+    // next run's listing calls 1 to 4 (offsets shift); five are created after call 2.
+    let mut seed: u64 = 0x7c3;
+    let mut deleted = BTreeSet::new();
+    while deleted.len() < 12 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        deleted.insert(ids[((seed >> 33) % INSTANCES) as usize].clone());
+    }
+    let deleted: Vec<String> = deleted.into_iter().collect();
+    for (k, three) in deleted.chunks(3).enumerate() {
+        env.sim.remove_after(k as u64 + 1, three.to_vec());
+    }
+    env.sim.grow_after(2, 5);
+    env.sim.throttle_every(3);
+
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.error.is_none(), "{r:?}");
+    let cloud: BTreeSet<String> = env.sim.instance_ids().into_iter().collect();
+    assert_eq!(cloud.len() as u64, INSTANCES - 12 + 5);
+    let (_, released) = common::stored_ids(&env.hosts).await;
+    let wrongly_released: Vec<_> = released.intersection(&cloud).collect();
+    assert!(
+        wrongly_released.is_empty(),
+        "live instances released: {wrongly_released:?} ({r:?})"
+    );
+    assert!(
+        r.release_found_alive > 0,
+        "the shifted listing skipped live instances that the lookup found: {r:?}"
+    );
+
+    env.sim.throttle_every(0);
+    for _ in 0..2 {
+        let r = env.syncer.sync(env.request()).await.unwrap();
+        assert!(r.complete && r.error.is_none(), "{r:?}");
+    }
+    let (active, released) = common::stored_ids(&env.hosts).await;
+    assert_eq!(
+        active, cloud,
+        "two quiet syncs later the store equals the cloud"
+    );
+    assert_eq!(
+        released,
+        deleted.iter().cloned().collect::<BTreeSet<_>>(),
+        "every deleted instance is released, and no other"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_lookup_releases_nothing_and_a_later_one_releases() {
+    let env = Env::new(250, SECRET_KEY).await;
+    env.syncer.sync(env.request()).await.unwrap();
+    let gone = env.sim.instance_ids()[3].clone();
+    assert!(env.sim.remove_instance(&gone));
+
+    env.sim.fail_lookups(Some("UnauthorizedOperation"));
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(!r.complete, "{r:?}");
+    assert_eq!((r.released, r.release_confirmed), (0, 0));
+    assert!(r.release_skipped.unwrap().contains("lookup"));
+    assert_eq!(env.active().await, 250);
+
+    env.sim.fail_lookups(None);
+    let r = env.syncer.sync(env.request()).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(
+        (r.released, r.release_confirmed, r.release_found_alive),
+        (1, 1, 0)
+    );
 }

@@ -152,8 +152,16 @@ async fn a_second_sync_updates_power_changes_and_releases_removed_machines() {
             second.unchanged,
             second.released
         ),
-        (29, 2, 27, 1)
+        (29, 2, 27, 0)
     );
+    // No by-id lookup for vSphere yet: the machine is released when a second complete
+    // run misses it too.
+    let third = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!((third.released, third.unchanged), (1, 29), "{third:?}");
     let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
     let by_id: BTreeMap<_, _> = hosts
         .iter()

@@ -85,7 +85,16 @@ struct State {
     request_serial: u64,
     /// The instances of the DescribeInstances page being answered, as JSON text.
     page_text: Option<String>,
+    /// Status by-id lookups (`InstanceIds`) answer with, when set.
+    lookup_failure: Option<u16>,
+    /// `DescribeInstances` listing requests answered (by-id lookups not counted).
+    listings: u64,
+    /// Changes to apply right after the n-th listing request is answered.
+    changes: Vec<(u64, Change)>,
 }
+
+/// A change of the simulated inventory, made while a listing runs.
+type Change = Box<dyn FnOnce(&mut State) + Send>;
 
 /// A simulated ECS endpoint. See the [module docs](self).
 pub struct SimulatedAliyun {
@@ -132,6 +141,9 @@ impl SimulatedAliyun {
             answered: Vec::new(),
             request_serial: 0,
             page_text: None,
+            lookup_failure: None,
+            listings: 0,
+            changes: Vec::new(),
         }));
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -200,6 +212,47 @@ impl SimulatedAliyun {
                 instance_id(i)
             })
             .collect()
+    }
+
+    /// Removes `instance_ids` right after the `n`-th `DescribeInstances` listing request
+    /// (counted from the simulator's start, by-id lookups not counted) is answered: hosts
+    /// deleted in the cloud while a listing runs.
+    pub fn remove_hosts_after(&self, n: u64, instance_ids: Vec<String>) {
+        lock(&self.state).changes.push((
+            n,
+            Box::new(move |s: &mut State| {
+                s.hosts.retain(|h| !instance_ids.iter().any(|id| h.is(id)));
+            }),
+        ));
+    }
+
+    /// Adds `count` new hosts at the front of the listing right after the `n`-th
+    /// listing request is answered (as [`remove_hosts_after`](Self::remove_hosts_after)
+    /// counts); answers their ids. The front, so that every later offset shifts.
+    pub fn add_hosts_after(&self, n: u64, count: u64) -> Vec<String> {
+        let mut s = lock(&self.state);
+        let start = s.next_index;
+        s.next_index += count;
+        s.changes.push((
+            n,
+            Box::new(move |s: &mut State| {
+                for i in (start..start + count).rev() {
+                    s.hosts.insert(0, Entry::Generated(i));
+                }
+            }),
+        ));
+        (start..start + count).map(instance_id).collect()
+    }
+
+    /// Answers every by-id lookup (`DescribeInstances` with `InstanceIds`) with `status`
+    /// (as [`fail_next`](Self::fail_next) does); `None` stops it.
+    pub fn fail_lookups(&self, status: Option<u16>) {
+        lock(&self.state).lookup_failure = status;
+    }
+
+    /// `DescribeInstances` listing requests answered so far (by-id lookups not counted).
+    pub fn listings(&self) -> u64 {
+        lock(&self.state).listings
     }
 
     /// Changes a host's JSON in place (e.g. `h["Status"] = "Stopped".into()`); whether it
@@ -705,6 +758,44 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
             ))
         }
     };
+    // `InstanceIds`: a JSON array of up to 100 ids; only those still there are answered
+    // (one page, no NextToken), as the ECS API reference describes the filter.
+    if let Some(ids) = query.get("InstanceIds") {
+        let ids: Vec<String> = match serde_json::from_str(ids) {
+            Ok(ids) => ids,
+            Err(_) => {
+                return Err(error(
+                    400,
+                    "InvalidInstanceIds.Malformed",
+                    "The specified parameter \"InstanceIds\" is not valid.",
+                ))
+            }
+        };
+        if ids.len() > 100 {
+            return Err(error(
+                400,
+                "InvalidInstanceIds.ValueNotSupported",
+                "The specified parameter \"InstanceIds\" exceeds 100 values.",
+            ));
+        }
+        if let Some(status) = s.lookup_failure {
+            return Err(server_error(status));
+        }
+        let region = s.region.clone();
+        let found: Vec<Value> = s
+            .hosts
+            .iter()
+            .filter(|h| ids.iter().any(|id| h.is(id)))
+            .map(|h| h.json(&region))
+            .collect();
+        return Ok(json!({
+            "TotalCount": found.len(),
+            "PageSize": max,
+            "NextToken": "",
+            "Instances": {"Instance": found},
+        }));
+    }
+    s.listings += 1;
     let offset = match query.get("NextToken").filter(|t| !t.is_empty()) {
         None => 0,
         Some(token) => match s.tokens.get(token) {
@@ -757,8 +848,17 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
         String::new()
     };
     s.page_text = Some(page);
+    let done = s.listings;
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut s.changes)
+        .into_iter()
+        .partition(|(n, _)| *n == done);
+    s.changes = later;
+    let total = s.hosts.len();
+    for (_, change) in due {
+        change(s);
+    }
     Ok(json!({
-        "TotalCount": s.hosts.len(),
+        "TotalCount": total,
         "PageSize": max,
         "NextToken": next,
         "Instances": {"Instance": []},

@@ -1,5 +1,6 @@
 //! A fake provider that makes up hosts page by page.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,7 +31,25 @@ pub struct FakeProvider {
     host_fn: Option<HostFn>,
     gauge: Option<Arc<PageGauge>>,
     requests: Arc<AtomicU64>,
+    hidden: Arc<HashSet<u64>>,
+    moved: bool,
+    lookup: Lookup,
+    lookups: Arc<AtomicU64>,
 }
+
+/// How a [`FakeProvider`] answers [`HostProvider::lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Finds hosts `0..count` (hidden ones included), 100 ids a request.
+    Finds,
+    /// Has no by-id lookup.
+    Unsupported,
+    /// Fails with an error of this kind on the first request.
+    Fails(ErrorKind),
+}
+
+/// Ids a fake lookup request takes, as Alibaba Cloud's and Tencent Cloud's do.
+const LOOKUP_BATCH: usize = 100;
 
 impl fmt::Debug for FakeProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,7 +78,50 @@ impl FakeProvider {
             host_fn: None,
             gauge: None,
             requests: Arc::new(AtomicU64::new(0)),
+            hidden: Arc::default(),
+            moved: false,
+            lookup: Lookup::Finds,
+            lookups: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Leaves hosts `indices` out of every listing, as a listing that moved while it was
+    /// paged skips live hosts; a by-id lookup still finds them.
+    pub fn with_hidden(mut self, indices: impl IntoIterator<Item = u64>) -> Self {
+        self.hidden = Arc::new(indices.into_iter().collect());
+        self
+    }
+
+    /// Marks the last page of every listing as moved
+    /// ([`HostPage::moved`]), as the offset-paging shift guard does when the vendor's
+    /// total changed during the listing.
+    pub fn with_moved_listing(mut self) -> Self {
+        self.moved = true;
+        self
+    }
+
+    /// No by-id lookup: [`HostProvider::lookup`] answers `None`, like a custom provider
+    /// without one.
+    pub fn without_lookup(mut self) -> Self {
+        self.lookup = Lookup::Unsupported;
+        self
+    }
+
+    /// By-id lookups fail with an error of `kind` (e.g. throttled past their retries).
+    pub fn with_lookup_failure(mut self, kind: ErrorKind) -> Self {
+        self.lookup = Lookup::Fails(kind);
+        self
+    }
+
+    /// By-id lookup requests made so far over this provider and its clones.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::SeqCst)
+    }
+
+    /// The host number of one of this provider's instance ids.
+    fn index_of(&self, instance_id: &str) -> Option<u64> {
+        let prefix = format!("{}-{}-", self.vendor, self.region);
+        instance_id.strip_prefix(&prefix)?.parse().ok()
     }
 
     /// Fail with an error of `kind` instead of returning page `page` (0-based); the stream
@@ -135,14 +197,18 @@ impl FakeProvider {
         }
         let start = index * self.page_size;
         let end = (start + self.page_size).min(self.count);
-        let hosts: Vec<Host> = (start..end).map(|i| self.host(i)).collect();
+        let hosts: Vec<Host> = (start..end)
+            .filter(|i| !self.hidden.contains(i))
+            .map(|i| self.host(i))
+            .collect();
         if let Some(g) = &self.gauge {
             g.produced(hosts.len());
         }
-        Ok(HostPage::new(
-            hosts,
-            self.report_total.then_some(self.count),
-        ))
+        let mut page = HostPage::new(hosts, self.report_total.then_some(self.count));
+        if self.moved && end >= self.count {
+            page.moved = Some("the fake listing moved while it was paged".to_owned());
+        }
+        Ok(page)
     }
 }
 
@@ -177,6 +243,40 @@ impl HostProvider for FakeProvider {
         })
         .boxed()
     }
+
+    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
+        if self.lookup == Lookup::Unsupported {
+            return None;
+        }
+        let this = self.clone();
+        let batches: Vec<Vec<String>> = instance_ids
+            .chunks(LOOKUP_BATCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let pages = stream::iter(batches).map(move |batch| {
+            this.lookups.fetch_add(1, Ordering::SeqCst);
+            if let Lookup::Fails(kind) = this.lookup {
+                return Err(Error::new(kind, "fake lookup failure"));
+            }
+            let hosts = batch
+                .iter()
+                .filter_map(|id| this.index_of(id))
+                .filter(|&i| i < this.count)
+                .map(|i| this.host(i))
+                .collect();
+            Ok(HostPage::new(hosts, None))
+        });
+        // One error, then the end.
+        Some(
+            pages
+                .scan(false, |failed, page| {
+                    let out = (!*failed).then_some(page);
+                    *failed = out.as_ref().is_some_and(|p| p.is_err());
+                    futures::future::ready(out)
+                })
+                .boxed(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +296,7 @@ mod tests {
             let expect = ProviderExpectation {
                 hosts: Some(count),
                 max_pages: 100,
+                ..ProviderExpectation::default()
             };
             assert_eq!(testing::host_provider_conformance(p, expect).await, count);
         }

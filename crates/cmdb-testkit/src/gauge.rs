@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cmdb_core::{
-    Error, Host, HostList, HostQuery, HostStore, Result, ScopeLease, ScopeStats, StoredHost,
-    SyncScope, UpsertOutcome, Vendor,
+    Error, Host, HostList, HostQuery, HostStore, LeaseGuard, MissingHost, Result, ScopeLease,
+    ScopeStats, StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
 
 /// Counts hosts a provider has produced and a store has not finished with yet, and the
@@ -61,7 +61,18 @@ pub struct InstrumentedStore<S> {
     delay: Option<Duration>,
     fail_on_upsert: Option<u64>,
     lock_held_elsewhere: bool,
+    lease_lost: bool,
     upserts: AtomicU64,
+}
+
+/// A scope lease that reports itself lost, as a lock whose database session died does.
+struct LostLease;
+
+#[async_trait]
+impl LeaseGuard for LostLease {
+    async fn is_held(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 impl<S> InstrumentedStore<S> {
@@ -73,6 +84,7 @@ impl<S> InstrumentedStore<S> {
             delay: None,
             fail_on_upsert: None,
             lock_held_elsewhere: false,
+            lease_lost: false,
             upserts: AtomicU64::new(0),
         }
     }
@@ -98,6 +110,13 @@ impl<S> InstrumentedStore<S> {
     /// Answers every scope lock as held by another process.
     pub fn with_scope_locks_held_elsewhere(mut self) -> Self {
         self.lock_held_elsewhere = true;
+        self
+    }
+
+    /// Hands out scope leases that answer [`ScopeLease::is_held`] with `false`, as if the
+    /// lock's database session had died during the run.
+    pub fn with_lost_leases(mut self) -> Self {
+        self.lease_lost = true;
         self
     }
 
@@ -143,20 +162,43 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
         self.inner.scope_stats(scope, seen_before).await
     }
 
-    async fn release_missing(
+    async fn missing(
         &self,
         scope: &SyncScope,
+        seen_before: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MissingHost>> {
+        self.inner.missing(scope, seen_before, after, limit).await
+    }
+
+    async fn release(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
         seen_before: DateTime<Utc>,
         released_at: DateTime<Utc>,
     ) -> Result<u64> {
         self.inner
-            .release_missing(scope, seen_before, released_at)
+            .release(scope, instance_ids, seen_before, released_at)
             .await
+    }
+
+    async fn mark_missed(
+        &self,
+        scope: &SyncScope,
+        instance_ids: &[String],
+        missed_at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.inner.mark_missed(scope, instance_ids, missed_at).await
     }
 
     async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
         if self.lock_held_elsewhere {
             return Ok(None);
+        }
+        if self.lease_lost {
+            return Ok(Some(ScopeLease::checked(LostLease)));
         }
         self.inner.try_lock_scope(scope).await
     }

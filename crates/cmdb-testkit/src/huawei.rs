@@ -8,7 +8,9 @@
 //! shape (string flavors, address maps, `"k=v"` tags, metadata, every status, Chinese
 //! names, null fields) with `offset` as a page number from 1 and `limit` at most 1000;
 //! injects 429 `APIGW.0308` every K requests, 5xx answers and latency; lets tests
-//! remove, add and change servers between runs; and, like the real gateway, counts
+//! remove, add and change servers between runs or while a listing runs; answers
+//! ShowServer (`GET /v1/{project_id}/cloudservers/{server_id}`, 404 `Ecs.0114` once a
+//! server is gone); and, like the real gateway, counts
 //! authentication failures and refuses a key after five.
 //!
 //! Servers are generated from their number when a page is served, and only what tests
@@ -79,6 +81,8 @@ pub struct SimStats {
     pub iam_requests: u64,
     /// ListServersDetails requests answered (after authentication), throttled included.
     pub ecs_requests: u64,
+    /// ShowServer requests answered (after authentication), throttled included.
+    pub show_server_requests: u64,
     /// Requests answered 429 `APIGW.0308`.
     pub throttled: u64,
     /// Requests answered with an injected 5xx.
@@ -241,7 +245,14 @@ struct State {
     max_skew: chrono::Duration,
     stats: SimStats,
     clock: fn() -> DateTime<Utc>,
+    /// Status ShowServer answers with, when set.
+    lookup_failure: Option<u16>,
+    /// Changes to make right after the n-th ListServersDetails page is served.
+    changes: Vec<(usize, Change)>,
 }
+
+/// A change of the simulated inventory, made while a listing runs.
+type Change = Box<dyn FnOnce(&mut State) + Send>;
 
 /// A simulated Huawei Cloud: see the [module documentation](self).
 pub struct SimulatedHuawei {
@@ -349,6 +360,44 @@ impl SimulatedHuawei {
         r.removed.extend(&gone);
         r.removed.sort_unstable();
         gone.len()
+    }
+
+    /// Removes the servers with these ids from `region` right after the `n`-th
+    /// ListServersDetails page (counted from the simulator's start, as
+    /// [`SimStats::pages`] counts) is served: servers deleted while a listing runs.
+    pub fn remove_servers_after(&self, n: usize, region: &str, ids: Vec<String>) {
+        let region = region.to_owned();
+        self.state().changes.push((
+            n,
+            Box::new(move |s: &mut State| {
+                if let Some(r) = s.regions.get_mut(&region) {
+                    let gone: BTreeSet<u64> = ids.iter().flat_map(|id| r.find(id)).collect();
+                    for k in &gone {
+                        r.changed.remove(k);
+                    }
+                    r.removed.extend(&gone);
+                    r.removed.sort_unstable();
+                }
+            }),
+        ));
+    }
+
+    /// Adds `count` servers to `region` right after the `n`-th ListServersDetails page
+    /// is served (as [`remove_servers_after`](Self::remove_servers_after) counts).
+    pub fn add_servers_after(&self, n: usize, region: &str, count: u64) {
+        let region = region.to_owned();
+        self.state().changes.push((
+            n,
+            Box::new(move |s: &mut State| {
+                s.add_servers(&region, count);
+            }),
+        ));
+    }
+
+    /// Answers every ShowServer with `status` (403: `Ecs.0319`, a policy refusal; other
+    /// statuses: a gateway error page); `None` stops it.
+    pub fn fail_lookups(&self, status: Option<u16>) {
+        self.state().lookup_failure = status;
     }
 
     /// Changes one server's JSON in place; returns whether it exists.
@@ -459,6 +508,8 @@ impl State {
             max_skew: chrono::Duration::minutes(15),
             stats: SimStats::default(),
             clock,
+            lookup_failure: None,
+            changes: Vec::new(),
         }
     }
 
@@ -850,16 +901,26 @@ fn handle(s: &mut State, request: &Request) -> Reply {
     s.stats.requests += 1;
     let path = request.url.path().to_owned();
     let is_iam = path == "/v3/projects";
-    let ecs_project = path
+    // `/v1/{project_id}/cloudservers/detail` (ListServersDetails) or
+    // `/v1/{project_id}/cloudservers/{server_id}` (ShowServer).
+    let (ecs_project, shown) = match path
         .strip_prefix("/v1/")
-        .and_then(|rest| rest.strip_suffix("/cloudservers/detail"))
-        .map(str::to_owned);
+        .and_then(|rest| rest.split_once("/cloudservers/"))
+    {
+        Some((project, "detail")) => (Some(project.to_owned()), None),
+        Some((project, id)) if !id.is_empty() && !id.contains('/') => {
+            (Some(project.to_owned()), Some(id.to_owned()))
+        }
+        _ => (None, None),
+    };
     if let Err(failure) = authenticate(s, request, ecs_project.is_some()) {
         return failure;
     }
     s.authenticated += 1;
     if is_iam {
         s.stats.iam_requests += 1;
+    } else if shown.is_some() {
+        s.stats.show_server_requests += 1;
     } else if ecs_project.is_some() {
         s.stats.ecs_requests += 1;
     }
@@ -944,6 +1005,9 @@ fn handle(s: &mut State, request: &Request) -> Reply {
             "the project id in the path and X-Project-Id do not match a project",
         );
     };
+    if let Some(id) = shown {
+        return show_server(s.lookup_failure, name, region, &id);
+    }
     let offset = match param("offset").map(|v| v.parse::<u64>()) {
         None => 1,
         Some(Ok(o)) if o >= 1 => o,
@@ -976,9 +1040,46 @@ fn handle(s: &mut State, request: &Request) -> Reply {
     let skip = (offset - 1).saturating_mul(limit);
     let body = servers_page(name, region, skip, limit);
     s.stats.pages.push((offset, limit));
+    let served = s.stats.pages.len();
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut s.changes)
+        .into_iter()
+        .partition(|(n, _)| *n == served);
+    s.changes = later;
+    for (_, change) in due {
+        change(s);
+    }
     Reply {
         status: 200,
         body: Body::JsonText(body),
+    }
+}
+
+/// The ShowServer answer for server `id` of `region` (named `name`): `{"server": {…}}`,
+/// or 404 `Ecs.0114` once it is gone, as the ECS API reference shows.
+fn show_server(failure: Option<u16>, name: &str, region: &Region, id: &str) -> Reply {
+    match failure {
+        Some(403) => {
+            return ecs_error(
+                403,
+                "Ecs.0319",
+                "Policy doesn't allow ecs:cloudServers:get to be performed.",
+            )
+        }
+        Some(status) => {
+            return Reply {
+                status,
+                body: Body::Text("<html><body>upstream unavailable</body></html>"),
+            }
+        }
+        None => {}
+    }
+    match region.find(id).first() {
+        Some(&n) => Reply::new(200, json!({"server": region.json(n, name)})),
+        None => ecs_error(
+            404,
+            "Ecs.0114",
+            &format!("Instance[{id}] could not be found."),
+        ),
     }
 }
 

@@ -121,8 +121,12 @@ struct State {
     fail_next: Vec<u16>,
     latency: Option<Duration>,
     grow_after: Option<(u64, u64)>,
+    /// Instances to remove right after the n-th `DescribeInstances` listing call.
+    remove_after: Vec<(u64, Vec<String>)>,
     fail_pages_from: Option<u64>,
     clock_offset: i64,
+    /// The error code by-id lookups (`InstanceIds`) answer with, when set.
+    lookup_failure: Option<&'static str>,
 }
 
 /// A Tencent Cloud API simulator on a wiremock server of its own.
@@ -173,8 +177,10 @@ impl SimulatedTencent {
             fail_next: Vec::new(),
             latency: None,
             grow_after: None,
+            remove_after: Vec::new(),
             fail_pages_from: None,
             clock_offset: 0,
+            lookup_failure: None,
         }));
         let server = MockServer::start().await;
         Mock::given(any())
@@ -251,12 +257,27 @@ impl SimulatedTencent {
         s.grow_after = Some((s.describe_calls + call, count));
     }
 
+    /// Removes the instances `ids` right after the `call`-th `DescribeInstances`
+    /// listing call is answered (1-based, counted from now; by-id lookups not counted):
+    /// instances released while a listing runs, so that later offsets shift.
+    pub fn remove_after(&self, call: u64, ids: Vec<String>) {
+        let mut s = self.lock();
+        let call = s.describe_calls + call;
+        s.remove_after.push((call, ids));
+    }
+
     /// Adds `count` newly generated instances at the end; returns their ids.
     pub fn add_instances(&self, count: u64) -> Vec<String> {
         add(&mut self.lock(), count)
     }
 
-    /// Removes an instance (released by its owner); whether it existed.
+    /// Answers every by-id lookup (`DescribeInstances` with `InstanceIds`) with the error
+    /// `code` (e.g. `RequestLimitExceeded`, `InternalError`); `None` stops it.
+    pub fn fail_lookups(&self, code: Option<&'static str>) {
+        self.lock().lookup_failure = code;
+    }
+
+    /// Removes an instance; whether it was there.
     pub fn remove_instance(&self, id: &str) -> bool {
         let mut s = self.lock();
         let before = s.instances.len();
@@ -651,6 +672,51 @@ fn describe_instances(
             request_id,
         );
     }
+    // `InstanceIds` (up to 100, not with `Filters`): only those still there, paged by
+    // `Offset`/`Limit` like the listing, as the CVM API reference describes it.
+    if let Some(ids) = body.get("InstanceIds") {
+        let Some(ids) = ids
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<&str>>>())
+        else {
+            return tencent_error(
+                "InvalidParameter",
+                "The value of `InstanceIds` is not an array of strings.",
+                request_id,
+            );
+        };
+        if ids.len() > 100 {
+            return tencent_error(
+                "InvalidParameterValue.LimitExceeded",
+                "The number of `InstanceIds` must be at most 100.",
+                request_id,
+            );
+        }
+        if body.get("Filters").is_some() {
+            return tencent_error(
+                "InvalidParameterCombination",
+                "`InstanceIds` and `Filters` cannot be specified at the same time.",
+                request_id,
+            );
+        }
+        if let Some(code) = s.lookup_failure {
+            return tencent_error(code, "The lookup failed (simulated).", request_id);
+        }
+        let found: Vec<Value> = s
+            .instances
+            .iter()
+            .filter(|e| ids.iter().any(|id| e.is(id)))
+            .map(|e| e.json(&s.region))
+            .collect();
+        let page: Vec<&Value> = found
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+        return ResponseTemplate::new(200).set_body_json(json!({
+            "Response": {"TotalCount": found.len(), "InstanceSet": page, "RequestId": request_id}
+        }));
+    }
     if s.fail_pages_from
         .is_some_and(|k| offset >= k.saturating_mul(limit))
     {
@@ -681,6 +747,14 @@ fn describe_instances(
             s.grow_after = None;
             add(s, count);
         }
+    }
+    let calls = s.describe_calls;
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut s.remove_after)
+        .into_iter()
+        .partition(|(call, _)| *call <= calls);
+    s.remove_after = later;
+    for id in due.iter().flat_map(|(_, ids)| ids) {
+        s.instances.retain(|i| !i.is(id));
     }
     ResponseTemplate::new(200).set_body_raw(body, "application/json")
 }
@@ -944,8 +1018,10 @@ mod tests {
             fail_next: Vec::new(),
             latency: None,
             grow_after: None,
+            remove_after: Vec::new(),
             fail_pages_from: None,
             clock_offset: 0,
+            lookup_failure: None,
         };
         let mut headers = wiremock::http::HeaderMap::new();
         headers.insert(

@@ -46,15 +46,36 @@ pub fn builders(name: &str) -> Vec<(&'static str, SqlStoreBuilder)> {
 }
 
 pub fn postgres(name: &str) -> Option<SqlStoreBuilder> {
-    server("CMDB_TEST_POSTGRES_URL", "postgres", name)
+    postgres_server(name).map(|s| s.builder)
 }
 
 pub fn mysql(name: &str) -> Option<SqlStoreBuilder> {
+    mysql_server(name).map(|s| s.builder)
+}
+
+/// A server database for one test: the store's builder, the server's URL and the schema
+/// (MySQL database) the builder keeps its tables in.
+pub struct Server {
+    pub builder: SqlStoreBuilder,
+    pub url: String,
+    pub schema: String,
+}
+
+pub fn postgres_server(name: &str) -> Option<Server> {
+    server("CMDB_TEST_POSTGRES_URL", "postgres", name)
+}
+
+pub fn mysql_server(name: &str) -> Option<Server> {
     server("CMDB_TEST_MYSQL_URL", "mysql", name)
 }
 
-fn server(var: &str, feature: &str, name: &str) -> Option<SqlStoreBuilder> {
+fn server(var: &str, feature: &str, name: &str) -> Option<Server> {
     let Ok(url) = std::env::var(var) else {
+        // A skipped backend must be visible: in CI, where the services run, it fails.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{var} must be set in CI (test {name})"
+        );
         eprintln!("skipping {feature} for {name}: {var} is not set");
         return None;
     };
@@ -66,5 +87,10 @@ fn server(var: &str, feature: &str, name: &str) -> Option<SqlStoreBuilder> {
         eprintln!("skipping {feature} for {name}: built without the `{feature}` feature");
         return None;
     }
-    Some(SqlStore::builder(url).schema(unique(&format!("t_{name}"))))
+    let schema = unique(&format!("t_{name}"));
+    Some(Server {
+        builder: SqlStore::builder(url.clone()).schema(schema.clone()),
+        url,
+        schema,
+    })
 }

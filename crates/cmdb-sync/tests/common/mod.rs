@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
 use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
-use cmdb_sync::{ProviderRegistry, Syncer};
+use cmdb_sync::{ProviderRegistry, SyncOptions, Syncer};
 
 /// A syncer over a memory store, and the one secret it knows.
 pub(crate) struct Synced {
@@ -47,7 +48,9 @@ pub(crate) async fn builtin_syncer(
         Arc::clone(&hosts) as Arc<dyn HostStore>,
         cipher,
         ProviderRegistry::with_builtin_providers(),
-    );
+    )
+    // The simulators listen on 127.0.0.1.
+    .with_options(SyncOptions::default().with_private_addresses(true));
     Synced {
         hosts,
         secret,
@@ -64,4 +67,32 @@ impl Synced {
         };
         self.hosts.query(&q).await.unwrap().total
     }
+}
+
+/// The active and the released instance ids of the store.
+pub(crate) async fn stored_ids(hosts: &MemoryHostStore) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut active = BTreeSet::new();
+    let mut released = BTreeSet::new();
+    for page_number in 1.. {
+        let list = hosts
+            .query(&HostQuery {
+                page_size: 1000,
+                page_number,
+                ..HostQuery::default()
+            })
+            .await
+            .unwrap();
+        if list.items.is_empty() {
+            break;
+        }
+        for h in list.items {
+            let set = if h.released_at.is_some() {
+                &mut released
+            } else {
+                &mut active
+            };
+            set.insert(h.host.instance_id);
+        }
+    }
+    (active, released)
 }
