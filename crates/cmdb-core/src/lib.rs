@@ -27,8 +27,8 @@ pub mod testing;
 pub use error::{Error, ErrorKind, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE};
 pub use memory::MemoryHostStore;
 pub use model::{
-    Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType, StoredHost,
-    SyncScope, UpsertOutcome, Vendor,
+    FailedRecord, Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType,
+    StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
 pub use provider::HostProvider;
 pub use store::{

@@ -378,6 +378,10 @@ pub struct HostPage {
     /// releases only hosts the vendor confirms gone by id, and without a by-id lookup
     /// releases nothing and answers `complete: false`.
     pub moved: Option<String>,
+    /// Records of this page that could not be mapped to hosts (no id, a broken field):
+    /// each is a failed detail of the sync, which then releases nothing. Never dropped
+    /// silently.
+    pub failed: Vec<FailedRecord>,
 }
 
 impl HostPage {
@@ -387,6 +391,32 @@ impl HostPage {
             hosts,
             total,
             moved: None,
+            failed: Vec::new(),
+        }
+    }
+
+    /// The page with these records that could not be mapped.
+    pub fn with_failed(mut self, failed: Vec<FailedRecord>) -> HostPage {
+        self.failed = failed;
+        self
+    }
+}
+
+/// A vendor record that could not be mapped to a [`Host`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    /// The vendor's id of the record, when it has one.
+    pub instance_id: Option<String>,
+    /// Why it could not be mapped, naming whatever identifies the record.
+    pub reason: String,
+}
+
+impl FailedRecord {
+    /// A record with this id (if known) that failed for `reason`.
+    pub fn new(instance_id: Option<String>, reason: impl Into<String>) -> FailedRecord {
+        FailedRecord {
+            instance_id,
+            reason: reason.into(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
-use cmdb_core::{Error, ErrorKind, Host, HostPage, Result};
+use cmdb_core::{Error, ErrorKind, FailedRecord, Host, HostPage, Result};
 use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, PageInfo, RawResponse};
 use cmdb_secret::Credentials;
 use reqwest::header::HeaderValue;
@@ -170,18 +170,19 @@ impl HuaweiClient {
         page: u64,
         limit: u32,
     ) -> Result<HostPage> {
-        let (hosts, info) = self.servers_page(project_id, page, limit).await?;
-        Ok(HostPage::new(hosts, info.total))
+        let (hosts, failed, info) = self.servers_page(project_id, page, limit).await?;
+        Ok(HostPage::new(hosts, info.total).with_failed(failed))
     }
 
     /// [`list_servers_details`](Self::list_servers_details) with what the pager needs:
-    /// the number of servers in the page (those without an id included).
+    /// the servers that could not be mapped, and the number of servers in the page
+    /// (those included).
     pub(crate) async fn servers_page(
         &self,
         project_id: &str,
         page: u64,
         limit: u32,
-    ) -> Result<(Vec<Host>, PageInfo)> {
+    ) -> Result<(Vec<Host>, Vec<FailedRecord>, PageInfo)> {
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(Error::invalid_field(
                 "limit",
@@ -314,25 +315,38 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Decodes and maps page `page` (of `limit` servers) of a ListServersDetails answer of
-/// `region`.
+/// `region`: its hosts, and the servers that could not be mapped (no id).
 pub(crate) fn decode_servers(
     response: &RawResponse,
     region: &str,
     page: u64,
     limit: u32,
-) -> Result<(Vec<Host>, PageInfo)> {
+) -> Result<(Vec<Host>, Vec<FailedRecord>, PageInfo)> {
     let body: ServersResponse<'_> = response
         .json()
         .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
     let items = body.servers.len();
     let mut hosts = Vec::with_capacity(items);
-    for server in body.servers {
+    let mut failed = Vec::new();
+    for (k, server) in body.servers.into_iter().enumerate() {
+        let name = server.name.0.as_deref().map(str::to_owned);
         match server_to_host(server, region) {
             Some(host) => hosts.push(host),
-            None => tracing::warn!(page, "huawei server without an id skipped"),
+            None => failed.push(FailedRecord::new(
+                None,
+                format!(
+                    "huawei ListServersDetails page {page}, server {} (name {:?}) has no id",
+                    k + 1,
+                    name.unwrap_or_default()
+                ),
+            )),
         }
     }
-    Ok((hosts, PageInfo::new(items, limit as usize, body.count)))
+    Ok((
+        hosts,
+        failed,
+        PageInfo::new(items, limit as usize, body.count),
+    ))
 }
 
 #[cfg(test)]
@@ -412,12 +426,25 @@ mod tests {
             page.servers[0].id.0,
             Some(std::borrow::Cow::Borrowed("s-1"))
         ));
-        let (hosts, info) = decode_servers(&r, "cn-north-4", 1, 10).unwrap();
+        let (hosts, _, info) = decode_servers(&r, "cn-north-4", 1, 10).unwrap();
         assert_eq!(info.items, 1);
         assert_eq!(
             (hosts[0].instance_id.as_str(), hosts[0].name.as_str()),
             ("s-1", "café")
         );
+    }
+
+    #[test]
+    fn a_server_without_an_id_is_a_failed_record_not_dropped() {
+        let r = response(
+            r#"{"count": 2, "servers": [{"id": "s-1"}, {"name": "no-id-vm", "status": "ACTIVE"}]}"#,
+        );
+        let (hosts, failed, info) = decode_servers(&r, "cn-north-4", 4, 10).unwrap();
+        assert_eq!((hosts.len(), info.items), (1, 2));
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].instance_id, None);
+        assert!(failed[0].reason.contains("page 4, server 2"), "{failed:?}");
+        assert!(failed[0].reason.contains("no-id-vm"), "{failed:?}");
     }
 
     fn signed_request(endpoint: &str, project: Option<&str>) -> reqwest::Request {

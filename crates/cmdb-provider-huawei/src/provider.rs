@@ -60,8 +60,9 @@ impl HostProvider for HuaweiHostProvider {
             offset_pages_concurrent(1, concurrency, move |page| {
                 let (client, project_id) = (client.clone(), project_id.clone());
                 async move {
-                    let (hosts, info) = client.servers_page(&project_id, page, limit).await?;
-                    Ok((HostPage::new(hosts, info.total), info))
+                    let (hosts, failed, info) =
+                        client.servers_page(&project_id, page, limit).await?;
+                    Ok((HostPage::new(hosts, info.total).with_failed(failed), info))
                 }
             })
         })

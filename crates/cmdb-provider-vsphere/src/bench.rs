@@ -10,13 +10,9 @@ use crate::soap::{read_prefix, Prefix};
 /// Parses a `RetrievePropertiesEx` SOAP answer and maps its virtual machines to hosts of
 /// vCenter `region` and `datacenter`, as the first page of a datacenter is decoded.
 pub fn decode_page(xml: &[u8], region: &str, datacenter: &str) -> Result<Vec<Host>> {
-    PageDecoder::new(region.to_owned()).decode_answer(
-        "RetrievePropertiesEx",
-        xml,
-        0,
-        datacenter,
-        false,
-    )
+    PageDecoder::new(region.to_owned())
+        .decode_answer("RetrievePropertiesEx", xml, 0, datacenter, false)
+        .map(|(hosts, _)| hosts)
 }
 
 /// Reads the start of a `RetrievePropertiesEx` SOAP answer as a listing does before it

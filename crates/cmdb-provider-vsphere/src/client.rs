@@ -283,6 +283,82 @@ impl VsphereClient {
         .await
     }
 
+    /// `FindByUuid` on the SearchIndex with `vmSearch` and `instanceUuid` true and no
+    /// datacenter (every datacenter is searched): the virtual machine whose
+    /// `config.instanceUuid` is `uuid`, or `None` when there is none.
+    pub(crate) async fn find_vm_by_instance_uuid(
+        &self,
+        session: &mut Session,
+        content: &ServiceContent,
+        uuid: &str,
+    ) -> Result<Option<MoRef>> {
+        let index = content.search_index.as_ref().ok_or_else(|| {
+            Error::decode("vSphere ServiceContent has no searchIndex: machines cannot be looked up")
+        })?;
+        let mut args = String::new();
+        write_text(&mut args, "uuid", uuid);
+        write_text(&mut args, "vmSearch", "true");
+        write_text(&mut args, "instanceUuid", "true");
+        self.call(session, "FindByUuid", index, &args, Retry::Yes)
+            .await?
+            .read(|answer| {
+                answer
+                    .child("returnval")
+                    .map(MoRef::from_element)
+                    .transpose()
+            })
+    }
+
+    /// `RetrievePropertiesEx` of one virtual machine's `paths`, and the `name` of the
+    /// datacenter above it: the traversal follows `parent` (and a vApp's `parentVApp`
+    /// and `parentFolder`) up to the root.
+    pub(crate) async fn retrieve_vm(
+        &self,
+        session: &mut Session,
+        content: &ServiceContent,
+        vm: &MoRef,
+        paths: &[&str],
+    ) -> Result<Answer> {
+        let mut args = String::from("<specSet><propSet>");
+        write_text(&mut args, "type", "VirtualMachine");
+        for path in paths {
+            write_text(&mut args, "pathSet", path);
+        }
+        args.push_str("</propSet><propSet>");
+        write_text(&mut args, "type", "Datacenter");
+        write_text(&mut args, "pathSet", "name");
+        args.push_str("</propSet><objectSet>");
+        vm.write(&mut args, "obj");
+        args.push_str("<skip>false</skip>");
+        for (name, kind, path) in [
+            ("vmParent", "VirtualMachine", "parent"),
+            ("vmVApp", "VirtualMachine", "parentVApp"),
+            ("vAppFolder", "VirtualApp", "parentFolder"),
+            ("up", "ManagedEntity", "parent"),
+        ] {
+            args.push_str(r#"<selectSet xsi:type="TraversalSpec">"#);
+            write_text(&mut args, "name", name);
+            write_text(&mut args, "type", kind);
+            write_text(&mut args, "path", path);
+            args.push_str("<skip>false</skip>");
+            for next in ["up", "vAppFolder"] {
+                args.push_str("<selectSet>");
+                write_text(&mut args, "name", next);
+                args.push_str("</selectSet>");
+            }
+            args.push_str("</selectSet>");
+        }
+        args.push_str("</objectSet></specSet><options></options>");
+        self.call(
+            session,
+            "RetrievePropertiesEx",
+            &content.property_collector,
+            &args,
+            Retry::Yes,
+        )
+        .await
+    }
+
     /// `ContinueRetrievePropertiesEx` with the token of the previous answer.
     pub(crate) async fn continue_retrieve_properties_ex(
         &self,

@@ -7,8 +7,13 @@
 //! datacenter name, `instance_id` = `config.instanceUuid`, serial number =
 //! `config.uuid` (the BIOS uuid), status from `runtime.powerState`, addresses from
 //! `guest.net` (IPv4 and IPv6, link-local dropped) or else `guest.ipAddress`; templates
-//! are skipped and machines whose configuration cannot be read are listed with an
-//! UNKNOWN status.
+//! are skipped. A machine without a `config.instanceUuid` (its configuration cannot be
+//! read: inaccessible, orphaned) is reported as a failed record naming its managed
+//! object id ([`cmdb_core::HostPage::failed`]), never stored under another id.
+//!
+//! The by-id lookup that confirms a machine is gone before a sync releases it is
+//! `SearchIndex.FindByUuid` (`instanceUuid` and `vmSearch` true, every datacenter), then
+//! one `RetrievePropertiesEx` per machine found, which also reads its datacenter.
 //!
 //! ```no_run
 //! use futures::TryStreamExt;

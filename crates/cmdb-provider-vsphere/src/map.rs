@@ -8,7 +8,8 @@ use cmdb_core::{Host, HostStatus, OsType, Vendor};
 use crate::model::VirtualMachine;
 
 /// The host of `vm`, listed in `datacenter` of the vCenter `region`; `None` for a
-/// template, which is not a running machine. The machine's strings move into the host.
+/// template, which is not a running machine, and for a machine without a
+/// `config.instanceUuid`. The machine's strings move into the host.
 pub(crate) fn to_host(vm: VirtualMachine, region: &str, datacenter: &str) -> Option<Host> {
     if vm.template == Some(true) {
         return None;
@@ -35,8 +36,9 @@ pub(crate) fn to_host(vm: VirtualMachine, region: &str, datacenter: &str) -> Opt
         ..
     } = vm;
     // `config.instanceUuid` is unique per vCenter; a machine whose config cannot be read
-    // (inaccessible, orphaned) has none, and its managed object id is the best we know.
-    let id = instance_uuid.unwrap_or_else(|| moref.clone());
+    // (inaccessible, orphaned) has none and is never stored under another id: the
+    // listing reports it as a failed record.
+    let id = instance_uuid?;
     let mut host = Host::new(Vendor::Vsphere, id, region);
     host.zone = Some(datacenter.to_owned());
     host.name = name.unwrap_or_else(|| moref.clone());
@@ -274,21 +276,29 @@ mod tests {
             let h = to_host(v, "vc", "DC").unwrap();
             assert_eq!((h.status, h.raw_status.as_str()), (status, power));
         }
+        // Its config unreadable, yet its instance uuid known (from an earlier answer).
         let orphan = VirtualMachine {
             moref: "vm-9".into(),
             name: Some("lost".into()),
+            instance_uuid: Some("5000-9".into()),
             connection_state: Some("orphaned".into()),
             power_state: Some("poweredOff".into()),
             config_missing: true,
             ..VirtualMachine::default()
         };
-        let h = to_host(orphan, "vc", "DC").unwrap();
-        assert_eq!(h.instance_id, "vm-9");
+        let h = to_host(orphan.clone(), "vc", "DC").unwrap();
+        assert_eq!(h.instance_id, "5000-9");
         assert_eq!(
             (h.status, h.raw_status.as_str()),
             (HostStatus::Unknown, "orphaned")
         );
         assert_eq!(h.name, "lost");
+        // Without one, it is never stored under its moref.
+        let no_uuid = VirtualMachine {
+            instance_uuid: None,
+            ..orphan
+        };
+        assert!(to_host(no_uuid, "vc", "DC").is_none());
     }
 
     /// `addresses` keeps the text of an IPv4 address rather than formatting it: only its

@@ -39,6 +39,8 @@ pub(crate) struct ServiceContent {
     pub(crate) property_collector: MoRef,
     pub(crate) view_manager: MoRef,
     pub(crate) session_manager: MoRef,
+    /// The `SearchIndex`, for by-id lookups (every vCenter and ESXi has one).
+    pub(crate) search_index: Option<MoRef>,
     /// `about.apiVersion`, e.g. `8.0.2.0`.
     pub(crate) api_version: Option<String>,
 }
@@ -56,6 +58,10 @@ impl ServiceContent {
             property_collector: moref("propertyCollector")?,
             view_manager: moref("viewManager")?,
             session_manager: moref("sessionManager")?,
+            search_index: rv
+                .child("searchIndex")
+                .map(MoRef::from_element)
+                .transpose()?,
             api_version: rv
                 .child("about")
                 .and_then(|a| a.child_text("apiVersion"))

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use cmdb_core::{Host, HostPage, HostProvider, Result, Vendor};
-use cmdb_http::token_pages_pipelined;
+use cmdb_core::{FailedRecord, Host, HostPage, HostProvider, Result, Vendor};
+use cmdb_http::{id_batches, token_pages_pipelined};
 use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::Mutex;
 
@@ -105,6 +105,83 @@ impl HostProvider for VsphereHostProvider {
             })
             .boxed()
     }
+
+    /// `SearchIndex.FindByUuid` per id (`instanceUuid` and `vmSearch` true, every
+    /// datacenter), then the properties of each machine found, with its datacenter, in
+    /// one `RetrievePropertiesEx`: one session per batch of [`LOOKUP_BATCH`] ids. A
+    /// template is not a machine the listing has, so it counts as gone.
+    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
+        let client = Arc::clone(&self.client);
+        let region = self.region.clone();
+        Some(id_batches(
+            instance_ids,
+            LOOKUP_BATCH,
+            move |ids: Vec<String>| {
+                let client = Arc::clone(&client);
+                let region = region.clone();
+                async move {
+                    let hosts = lookup_batch(&client, &region, &ids).await?;
+                    Ok(HostPage::new(hosts, None))
+                }
+            },
+        ))
+    }
+}
+
+/// Instance uuids a lookup session searches for before it logs out.
+pub(crate) const LOOKUP_BATCH: usize = 100;
+
+/// Logs in, finds the machines of `ids` that exist, logs out (best effort).
+async fn lookup_batch(client: &VsphereClient, region: &str, ids: &[String]) -> Result<Vec<Host>> {
+    let mut session = Session::default();
+    let content = client.retrieve_service_content(&mut session).await?;
+    client.login(&mut session, &content).await?;
+    let found = find_machines(client, &mut session, &content, region, ids).await;
+    if let Err(e) = client.logout(&mut session, &content).await {
+        tracing::debug!(error = %e, "vSphere Logout failed");
+    }
+    found
+}
+
+async fn find_machines(
+    client: &VsphereClient,
+    session: &mut Session,
+    content: &ServiceContent,
+    region: &str,
+    ids: &[String],
+) -> Result<Vec<Host>> {
+    let mut hosts = Vec::new();
+    for id in ids {
+        let Some(vm) = client
+            .find_vm_by_instance_uuid(session, content, id)
+            .await?
+        else {
+            continue;
+        };
+        let answer = client
+            .retrieve_vm(session, content, &vm, VM_PROPERTIES)
+            .await?;
+        let host = answer.read(|answer| {
+            let result = RetrieveResult::from_answer(answer)?;
+            let zone = result
+                .objects
+                .iter()
+                .find(|o| o.kind == "Datacenter")
+                .map(|o| Datacenter::from_object(o).name);
+            let Some(object) = result.objects.iter().find(|o| o.kind == "VirtualMachine") else {
+                return Ok(None);
+            };
+            let vm = VirtualMachine::from_object(object)?;
+            let mut host = to_host(vm, region, zone.as_deref().unwrap_or_default());
+            if let Some(h) = &mut host {
+                h.zone = zone;
+            }
+            Ok(host)
+        })?;
+        // FindByUuid matches exactly; a machine answering under another id is not it.
+        hosts.extend(host.filter(|h| h.instance_id == *id));
+    }
+    Ok(hosts)
 }
 
 /// The state of one listing.
@@ -152,9 +229,9 @@ pub(crate) struct PageDecoder {
     region: String,
     /// The datacenter of the pages decoded last.
     datacenter: Option<usize>,
-    /// Hashes of the instance ids listed from it, so that a listing restarted after a
-    /// re-login lists none twice. See [`Seen`].
-    seen: Seen,
+    /// The instance ids listed from it (morefs of machines without one, prefixed
+    /// `moref:`), so that a listing restarted after a re-login lists none twice.
+    seen: HashSet<String>,
 }
 
 impl PageDecoder {
@@ -163,12 +240,12 @@ impl PageDecoder {
         PageDecoder {
             region,
             datacenter: None,
-            seen: Seen::default(),
+            seen: HashSet::new(),
         }
     }
 
     fn decode(&mut self, page: RawPage) -> Result<HostPage> {
-        let hosts = match &page.answer {
+        let (hosts, failed) = match &page.answer {
             Some(answer) => self.decode_answer(
                 answer.operation(),
                 answer.body(),
@@ -178,15 +255,16 @@ impl PageDecoder {
             )?,
             None => {
                 self.enter(page.datacenter);
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
-        Ok(HostPage::new(hosts, None))
+        Ok(HostPage::new(hosts, None).with_failed(failed))
     }
 
     /// The hosts of the `RetrievePropertiesEx` answer `body` of `operation`, listed
     /// from datacenter number `datacenter`, named `zone`: its virtual machines but
-    /// templates, and after a restart, none listed before.
+    /// templates, and after a restart, none listed before; and the machines without
+    /// a `config.instanceUuid` (inaccessible, orphaned), which cannot be stored.
     pub(crate) fn decode_answer(
         &mut self,
         operation: &str,
@@ -194,20 +272,38 @@ impl PageDecoder {
         datacenter: usize,
         zone: &str,
         restarted: bool,
-    ) -> Result<Vec<Host>> {
+    ) -> Result<(Vec<Host>, Vec<FailedRecord>)> {
         self.enter(datacenter);
         read_answer(operation, body, |answer| {
             let chunk = RetrieveResult::from_answer(answer)?;
             let mut hosts = Vec::with_capacity(chunk.objects.len());
+            let mut failed = Vec::new();
             for object in chunk.objects.iter().filter(|o| o.kind == "VirtualMachine") {
                 let vm = VirtualMachine::from_object(object)?;
+                if vm.instance_uuid.is_none() && vm.template != Some(true) {
+                    // Re-listed after a restart: reported once.
+                    if self.seen.insert(format!("moref:{}", vm.moref)) || !restarted {
+                        failed.push(FailedRecord::new(
+                            None,
+                            format!(
+                                "vSphere virtual machine {} ({}) in {zone} has no \
+                                 config.instanceUuid (its configuration cannot be read: \
+                                 inaccessible or orphaned); not stored",
+                                vm.moref,
+                                vm.name.as_deref().unwrap_or("no name")
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 if let Some(host) = to_host(vm, &self.region, zone) {
-                    if self.seen.insert(id_hash(&host.instance_id), restarted) {
+                    // A restarted pass lists only machines not listed before.
+                    if self.seen.insert(host.instance_id.clone()) || !restarted {
                         hosts.push(host);
                     }
                 }
             }
-            Ok(hosts)
+            Ok((hosts, failed))
         })
     }
 
@@ -215,52 +311,9 @@ impl PageDecoder {
     fn enter(&mut self, datacenter: usize) {
         if self.datacenter != Some(datacenter) {
             self.datacenter = Some(datacenter);
-            self.seen = Seen::default();
+            self.seen.clear();
         }
     }
-}
-
-/// The 64-bit hashes of the instance ids listed from one datacenter.
-///
-/// A first pass only appends to a plain vector: 8 bytes a machine (a hash set took 19 MB
-/// for a million), and nothing is ever looked up. Only when the listing restarts after a
-/// re-login is that vector sorted, once, and each machine of the restarted pass looked up
-/// in it (binary search) and in the set of those listed since the restart. A hash
-/// collision (about 3 in 100 million for a million machines) can therefore only ever
-/// matter in a restarted listing.
-#[derive(Debug, Default)]
-struct Seen {
-    /// Hashes listed before the first restart; sorted once `restarted` is set.
-    first_pass: Vec<u64>,
-    /// Hashes listed since the first restart.
-    since_restart: HashSet<u64>,
-    restarted: bool,
-}
-
-impl Seen {
-    /// Records `hash` and says whether its machine is to be listed: always in a first
-    /// pass, and in a restarted one only when it was not listed before.
-    fn insert(&mut self, hash: u64, restarted: bool) -> bool {
-        if !restarted {
-            self.first_pass.push(hash);
-            return true;
-        }
-        if !self.restarted {
-            self.restarted = true;
-            self.first_pass.sort_unstable();
-            self.first_pass.dedup();
-            self.first_pass.shrink_to_fit();
-        }
-        self.first_pass.binary_search(&hash).is_err() && self.since_restart.insert(hash)
-    }
-}
-
-/// The hash of an instance id kept in [`Seen`].
-fn id_hash(id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
 }
 
 impl Listing {
@@ -497,22 +550,80 @@ impl Drop for Listing {
 mod tests {
     use super::*;
 
+    /// A `RetrievePropertiesEx` answer listing machines `ids` (instance uuids; `None`:
+    /// a machine whose config cannot be read).
+    fn answer(ids: &[Option<&str>]) -> String {
+        let objects: String = ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let uuid = id.map_or(String::new(), |id| {
+                    format!(
+                        r#"<propSet><name>config.instanceUuid</name><val xsi:type="xsd:string">{id}</val></propSet>"#
+                    )
+                });
+                format!(
+                    r#"<objects><obj type="VirtualMachine">vm-{k}</obj><propSet><name>name</name><val xsi:type="xsd:string">m{k}</val></propSet>{uuid}</objects>"#
+                )
+            })
+            .collect();
+        format!(
+            r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>{objects}</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#
+        )
+    }
+
+    fn ids(hosts: &[Host]) -> Vec<&str> {
+        hosts.iter().map(|h| h.instance_id.as_str()).collect()
+    }
+
     #[test]
-    fn a_restarted_pass_lists_only_machines_not_listed_before() {
-        let mut seen = Seen::default();
-        // A first pass lists everything, a duplicate included.
-        assert!([3, 1, 2, 1].iter().all(|h| seen.insert(*h, false)));
-        // Restarted: the first pass's machines are skipped, new ones listed once.
-        let listed: Vec<u64> = [1, 2, 3, 4, 5, 4]
-            .into_iter()
-            .filter(|h| seen.insert(*h, true))
-            .collect();
-        assert_eq!(listed, [4, 5]);
-        // A second restart skips those of both passes.
-        let listed: Vec<u64> = [5, 1, 6]
-            .into_iter()
-            .filter(|h| seen.insert(*h, true))
-            .collect();
-        assert_eq!(listed, [6]);
+    fn a_restarted_pass_lists_only_machines_not_listed_before_by_exact_id() {
+        let mut decoder = PageDecoder::new("vc".into());
+        let decode = |d: &mut PageDecoder, ids: &[Option<&str>], restarted: bool| {
+            d.decode_answer(
+                "RetrievePropertiesEx",
+                answer(ids).as_bytes(),
+                0,
+                "DC0",
+                restarted,
+            )
+            .unwrap()
+        };
+        let (first, failed) = decode(&mut decoder, &[Some("a"), Some("b"), None], false);
+        assert_eq!(ids(&first), ["a", "b"]);
+        assert_eq!(failed.len(), 1);
+        // Restarted: the first pass's machines (and the failed one) are not listed
+        // again, new ones are, once.
+        let (again, failed) = decode(&mut decoder, &[Some("a"), Some("c"), None, Some("c")], true);
+        assert_eq!(ids(&again), ["c"]);
+        assert!(failed.is_empty());
+        // Another datacenter starts afresh.
+        let (other, _) = decoder
+            .decode_answer(
+                "RetrievePropertiesEx",
+                answer(&[Some("a")]).as_bytes(),
+                1,
+                "DC1",
+                false,
+            )
+            .unwrap();
+        assert_eq!(ids(&other), ["a"]);
+    }
+
+    #[test]
+    fn a_machine_without_an_instance_uuid_is_a_failed_record_naming_its_moref() {
+        let mut decoder = PageDecoder::new("vc".into());
+        let (hosts, failed) = decoder
+            .decode_answer(
+                "RetrievePropertiesEx",
+                answer(&[None, Some("a")]).as_bytes(),
+                0,
+                "DC0",
+                false,
+            )
+            .unwrap();
+        assert_eq!(ids(&hosts), ["a"], "never stored under its moref");
+        assert_eq!(failed[0].instance_id, None);
+        assert!(failed[0].reason.contains("vm-0 (m0) in DC0"), "{failed:?}");
     }
 }

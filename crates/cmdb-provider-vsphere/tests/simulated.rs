@@ -141,29 +141,84 @@ async fn the_provider_passes_the_conformance_suite() {
     let listed = host_provider_conformance(
         p,
         ProviderExpectation {
-            hosts: Some(128),
+            // The inaccessible machine is a failed record, not a host.
+            hosts: Some(127),
             max_pages: 10,
-            ..ProviderExpectation::default()
+            absent_ids: vec!["5000ffff-0000-4000-8000-00000000ffff".to_owned()],
         },
     )
     .await;
-    assert_eq!(listed, 128);
+    assert_eq!(listed, 127);
+    // The lookups of the suite (one session per 100 ids) logged out too.
+    assert!(sim.count("FindByUuid") > 0);
     assert_eq!(sim.sessions_alive(), 0);
 }
 
 #[tokio::test(start_paused = true)]
-async fn inaccessible_machines_are_listed_with_an_unknown_status() {
+async fn lookup_finds_machines_by_instance_uuid_with_their_datacenter() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3), ("DC1", 2)]).await;
+    let template = sim.add_template("DC1");
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let uuids = sim.instance_uuids();
+    let gone = uuids[1].clone();
+    sim.remove_vm(&gone);
+    let asked = vec![uuids[0].clone(), gone, uuids[4].clone(), template];
+    let mut found: Vec<Host> = Vec::new();
+    let mut stream = p.lookup(asked).unwrap();
+    while let Some(page) = stream.next().await {
+        found.extend(page.unwrap().hosts);
+    }
+    let seen: Vec<(&str, Option<&str>)> = found
+        .iter()
+        .map(|h| (h.instance_id.as_str(), h.zone.as_deref()))
+        .collect();
+    // The destroyed machine and the template are not found.
+    assert_eq!(
+        seen,
+        [
+            (uuids[0].as_str(), Some("DC0")),
+            (uuids[4].as_str(), Some("DC1"))
+        ]
+    );
+    assert_eq!(sim.count("FindByUuid"), 4);
+    assert_eq!(sim.sessions_alive(), 0, "the lookup logged out");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_lookup_ends_its_stream_with_the_error() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    sim.fail_next(
+        "FindByUuid",
+        "NoPermission",
+        "Permission to perform this operation was denied.",
+    );
+    let results: Vec<_> = p.lookup(sim.instance_uuids()).unwrap().collect().await;
+    assert_eq!(results.len(), 1);
+    let e = results[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(sim.sessions_alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn inaccessible_machines_are_failed_records_naming_their_moref() {
     let sim = SimulatedVsphere::start(&[("DC0", 2)]).await;
     let moref = sim.add_inaccessible("DC0");
-    let (_, hosts, error) = drain(&provider(&sim, SimulatedVsphere::PASSWORD)).await;
-    assert!(error.is_none());
-    let h = hosts.iter().find(|h| h.instance_id == moref).unwrap();
-    assert_eq!(
-        (h.status, h.raw_status.as_str()),
-        (HostStatus::Unknown, "inaccessible")
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let mut stream = p.pages();
+    let (mut hosts, mut failed) = (Vec::new(), Vec::new());
+    while let Some(page) = stream.next().await {
+        let page = page.unwrap();
+        hosts.extend(page.hosts);
+        failed.extend(page.failed);
+    }
+    assert_eq!(hosts.len(), 2);
+    assert!(
+        hosts.iter().all(|h| h.instance_id != moref),
+        "never stored under its moref"
     );
-    assert_eq!(h.zone.as_deref(), Some("DC0"));
-    assert_eq!((h.cpu, h.serial_number.as_deref()), (None, None));
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].reason.contains(&moref), "{failed:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use cmdb_core::{Error, ErrorKind, UpsertOutcome, Vendor};
+use cmdb_core::{Error, ErrorKind, FailedRecord, UpsertOutcome, Vendor};
 
 /// The outcome for one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,16 @@ impl SyncDetail {
             name: name.to_owned(),
             is_success: outcome.is_success(),
             message,
+        }
+    }
+
+    /// The detail of a vendor record that could not be mapped to a host.
+    pub(crate) fn unmapped(record: &FailedRecord) -> SyncDetail {
+        SyncDetail {
+            instance_id: record.instance_id.clone().unwrap_or_default(),
+            name: String::new(),
+            is_success: false,
+            message: record.reason.clone(),
         }
     }
 }

@@ -14,8 +14,8 @@ use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, watch};
 
 use cmdb_core::{
-    Error, ErrorKind, Host, HostPage, HostProvider, HostStore, MissingHost, Result, ScopeLease,
-    ScopeStats, SyncScope, UpsertOutcome,
+    Error, ErrorKind, FailedRecord, Host, HostPage, HostProvider, HostStore, MissingHost, Result,
+    ScopeLease, ScopeStats, SyncScope, UpsertOutcome,
 };
 use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, Secret, SecretStore};
@@ -188,6 +188,22 @@ impl Tally {
             if wanted {
                 self.details
                     .push(SyncDetail::new(&host.instance_id, &host.name, outcome));
+            }
+        }
+    }
+
+    /// Counts the records a provider could not map as failed, with their details.
+    fn record_unmapped(
+        &mut self,
+        scope: &SyncScope,
+        records: &[FailedRecord],
+        details: DetailsMode,
+    ) {
+        for record in records {
+            self.failed += 1;
+            tracing::warn!(scope = %scope, instance_id = ?record.instance_id, reason = %record.reason, "vendor record not mapped");
+            if details != DetailsMode::None {
+                self.details.push(SyncDetail::unmapped(record));
             }
         }
     }
@@ -505,6 +521,7 @@ impl Syncer {
                             page.total = next.total.or(page.total);
                             page.moved = next.moved.or(page.moved);
                             page.hosts.extend(next.hosts);
+                            page.failed.extend(next.failed);
                             pages_in_batch += 1;
                         }
                         Ok(Err(e)) => {
@@ -518,6 +535,7 @@ impl Syncer {
                 if let Some(moved) = page.moved.take() {
                     tally.moved = Some(moved);
                 }
+                tally.record_unmapped(scope, &page.failed, details);
                 for h in &mut page.hosts {
                     h.secret_id.clone_from(&scope.secret_id);
                 }
@@ -943,7 +961,7 @@ impl PreparedSync<'_> {
             Release::skipped("the listing is incomplete; nothing is released".to_owned())
         } else if tally.failed > 0 {
             Release::skipped(format!(
-                "{} hosts failed to store; nothing is released",
+                "{} hosts failed to map or store; nothing is released",
                 tally.failed
             ))
         } else {

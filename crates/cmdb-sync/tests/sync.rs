@@ -312,7 +312,10 @@ async fn a_host_that_fails_to_store_is_a_failed_detail_not_a_failed_run() {
         "{}",
         failed[0].message
     );
-    assert!(r.release_skipped.unwrap().contains("failed to store"));
+    assert!(r
+        .release_skipped
+        .unwrap()
+        .contains("failed to map or store"));
 
     let r = syncer
         .sync(env.request().with_details(DetailsMode::Failed))
@@ -325,6 +328,23 @@ async fn a_host_that_fails_to_store_is_a_failed_detail_not_a_failed_run() {
         .unwrap();
     assert!(r.details.is_empty());
     assert_eq!(r.total_succeed, 149, "counters are kept without details");
+}
+
+#[tokio::test]
+async fn a_record_the_provider_cannot_map_is_a_failed_detail_and_releases_nothing() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer();
+    syncer.sync(env.request()).await.unwrap();
+    // Host 7 now comes back as a record without an id; host 249 is gone.
+    env.set_provider(|_| FakeProvider::new(Vendor::Aliyun, REGION, 249, 100).with_unmapped([7]));
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert_eq!((r.total_succeed, r.total_failed), (248, 1), "{r:?}");
+    let failed: Vec<_> = r.details.iter().filter(|d| !d.is_success).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message, "fake record 7 has no id");
+    assert_eq!(r.released, 0, "nothing is released while a record failed");
+    assert!(r.release_skipped.unwrap().contains("1 hosts failed"));
+    assert_eq!(env.active().await, 250);
 }
 
 #[tokio::test]

@@ -95,27 +95,29 @@ async fn a_simulated_vcenter_syncs_every_page_and_datacenter() {
         .await
         .unwrap();
     assert!(response.complete, "{response:?}");
+    // The inaccessible machine has no instance uuid: a failed detail naming its moref.
     assert_eq!(
-        response.total_succeed, 271,
-        "270 machines and 1 inaccessible one"
+        (response.total_succeed, response.total_failed),
+        (270, 1),
+        "{response:?}"
     );
-    assert_eq!((response.created, response.total_failed), (271, 0));
+    assert_eq!(response.created, 270);
+    let failed: Vec<_> = response.details.iter().filter(|d| !d.is_success).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].message.contains("no config.instanceUuid"),
+        "{failed:?}"
+    );
     // 230 machines in pages of 100, one template skipped: 3 pages; 41 in DC-West: 1.
     assert_eq!(response.pages, 4);
     let region = region_of(&sim.uri());
     let hosts = stored(&f.store, &region, &f.secret_id).await;
-    assert_eq!(hosts.len(), 271);
+    assert_eq!(hosts.len(), 270);
     let east = hosts
         .iter()
         .filter(|h| h.host.zone.as_deref() == Some("DC-East"))
         .count();
     assert_eq!(east, 230);
-    let unknown: Vec<_> = hosts
-        .iter()
-        .filter(|h| h.host.status == HostStatus::Unknown)
-        .collect();
-    assert_eq!(unknown.len(), 1);
-    assert_eq!(unknown[0].host.raw_status, "inaccessible");
     assert_eq!(sim.sessions_alive(), 0, "logged out");
     assert_eq!(sim.views_alive(), 0, "views destroyed");
 }
@@ -152,16 +154,14 @@ async fn a_second_sync_updates_power_changes_and_releases_removed_machines() {
             second.unchanged,
             second.released
         ),
-        (29, 2, 27, 0)
+        (29, 2, 27, 1)
     );
-    // No by-id lookup for vSphere yet: the machine is released when a second complete
-    // run misses it too.
-    let third = f
-        .syncer
-        .sync(SyncRequest::new(&f.secret_id, ""))
-        .await
-        .unwrap();
-    assert_eq!((third.released, third.unchanged), (1, 29), "{third:?}");
+    // FindByUuid confirmed it gone before the release.
+    assert_eq!(
+        (second.release_confirmed, second.release_found_alive),
+        (1, 0)
+    );
+    assert_eq!(sim.count("FindByUuid"), 1);
     let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
     let by_id: BTreeMap<_, _> = hosts
         .iter()
@@ -470,4 +470,121 @@ async fn vcsim_syncs_every_vm_then_sees_power_offs_and_destroyed_vms() {
             assert!(stored.released_at.is_some(), "{name} released");
         }
     }
+}
+
+#[tokio::test]
+async fn machines_destroyed_between_pages_are_released_and_no_live_one_is() {
+    let sim = SimulatedVsphere::start(&[("DC0", 250), ("DC1", 60)]).await;
+    let f = fixture(
+        &sim.uri(),
+        SimulatedVsphere::USER,
+        SimulatedVsphere::PASSWORD,
+    )
+    .await;
+    let first = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!(first.created, 310);
+    // During the next listing: two machines of DC0's later pages are destroyed right
+    // after its RetrievePropertiesEx, one of its first page after the first
+    // ContinueRetrievePropertiesEx, and one of DC1 (not listed yet) too.
+    let ids = sim.instance_uuids();
+    let retrieved = sim.count("RetrievePropertiesEx");
+    let continued = sim.count("ContinueRetrievePropertiesEx");
+    // The next listing's first RetrievePropertiesEx lists the datacenters, its second
+    // DC0's first page.
+    sim.remove_vms_after(
+        "RetrievePropertiesEx",
+        retrieved + 2,
+        vec![ids[150].clone(), ids[249].clone(), ids[300].clone()],
+    );
+    sim.remove_vms_after(
+        "ContinueRetrievePropertiesEx",
+        continued + 1,
+        vec![ids[10].clone()],
+    );
+    let second = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(second.complete && second.error.is_none(), "{second:?}");
+    let destroyed = [&ids[150], &ids[249], &ids[300], &ids[10]];
+    let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
+    let live: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.released_at.is_some())
+        .filter(|h| !destroyed.contains(&&h.host.instance_id))
+        .collect();
+    assert!(live.is_empty(), "live machines released: {live:?}");
+    // ids[10] was listed on DC0's first page, before its destruction: still stored as seen.
+    // The three destroyed before their page was read are confirmed gone and released.
+    assert_eq!(
+        (
+            second.released,
+            second.release_confirmed,
+            second.release_found_alive
+        ),
+        (3, 3, 0),
+        "{second:?}"
+    );
+    let third = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.released, third.release_confirmed),
+        (1, 1),
+        "{third:?}"
+    );
+    let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
+    let released: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.released_at.is_some())
+        .map(|h| h.host.instance_id.as_str())
+        .collect();
+    assert_eq!(released.len(), 4);
+    assert!(destroyed.iter().all(|id| released.contains(&id.as_str())));
+}
+
+#[tokio::test]
+async fn a_failed_lookup_releases_nothing() {
+    let sim = SimulatedVsphere::start(&[("DC0", 20)]).await;
+    let f = fixture(
+        &sim.uri(),
+        SimulatedVsphere::USER,
+        SimulatedVsphere::PASSWORD,
+    )
+    .await;
+    f.syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    sim.remove_vm(&sim.instance_uuids()[4]);
+    sim.fail_next(
+        "FindByUuid",
+        "NoPermission",
+        "Permission to perform this operation was denied.",
+    );
+    let second = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(!second.complete, "{second:?}");
+    assert_eq!((second.released, second.release_confirmed), (0, 0));
+    assert!(second.release_skipped.unwrap().contains("lookup"));
+    let third = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.released, third.release_confirmed),
+        (1, 1),
+        "{third:?}"
+    );
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use cmdb_core::{
-    Error, ErrorKind, Host, HostPage, HostProvider, HostStatus, PayMode, Result, Vendor,
+    Error, ErrorKind, FailedRecord, Host, HostPage, HostProvider, HostStatus, PayMode, Result,
+    Vendor,
 };
 
 use crate::gauge::PageGauge;
@@ -32,6 +33,7 @@ pub struct FakeProvider {
     gauge: Option<Arc<PageGauge>>,
     requests: Arc<AtomicU64>,
     hidden: Arc<HashSet<u64>>,
+    unmapped: Arc<HashSet<u64>>,
     moved: bool,
     lookup: Lookup,
     lookups: Arc<AtomicU64>,
@@ -79,6 +81,7 @@ impl FakeProvider {
             gauge: None,
             requests: Arc::new(AtomicU64::new(0)),
             hidden: Arc::default(),
+            unmapped: Arc::default(),
             moved: false,
             lookup: Lookup::Finds,
             lookups: Arc::new(AtomicU64::new(0)),
@@ -89,6 +92,14 @@ impl FakeProvider {
     /// paged skips live hosts; a by-id lookup still finds them.
     pub fn with_hidden(mut self, indices: impl IntoIterator<Item = u64>) -> Self {
         self.hidden = Arc::new(indices.into_iter().collect());
+        self
+    }
+
+    /// Lists hosts `indices` as records that cannot be mapped
+    /// ([`HostPage::failed`](cmdb_core::HostPage::failed)) instead of hosts, as a
+    /// vendor record without an id is.
+    pub fn with_unmapped(mut self, indices: impl IntoIterator<Item = u64>) -> Self {
+        self.unmapped = Arc::new(indices.into_iter().collect());
         self
     }
 
@@ -198,13 +209,18 @@ impl FakeProvider {
         let start = index * self.page_size;
         let end = (start + self.page_size).min(self.count);
         let hosts: Vec<Host> = (start..end)
-            .filter(|i| !self.hidden.contains(i))
+            .filter(|i| !self.hidden.contains(i) && !self.unmapped.contains(i))
             .map(|i| self.host(i))
+            .collect();
+        let failed: Vec<FailedRecord> = (start..end)
+            .filter(|i| self.unmapped.contains(i))
+            .map(|i| FailedRecord::new(None, format!("fake record {i} has no id")))
             .collect();
         if let Some(g) = &self.gauge {
             g.produced(hosts.len());
         }
-        let mut page = HostPage::new(hosts, self.report_total.then_some(self.count));
+        let mut page =
+            HostPage::new(hosts, self.report_total.then_some(self.count)).with_failed(failed);
         if self.moved && end >= self.count {
             page.moved = Some("the fake listing moved while it was paged".to_owned());
         }

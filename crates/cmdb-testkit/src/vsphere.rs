@@ -2,7 +2,9 @@
 //!
 //! It answers the calls cmdb's provider makes (`RetrieveServiceContent`, `Login`,
 //! `Logout`, `CreateContainerView`, `DestroyView`, `RetrievePropertiesEx`,
-//! `ContinueRetrievePropertiesEx`) at `POST /sdk`, with a session cookie, container
+//! `ContinueRetrievePropertiesEx`, and `SearchIndex.FindByUuid`, answering no
+//! `returnval` when no machine has the uuid, as the vSphere API reference describes) at
+//! `POST /sdk`, with a session cookie, container
 //! views and paging tokens that belong to their session (as on a real vCenter), and
 //! pages of `maxObjects` objects (govmomi's vcsim does not page). Faults, HTTP errors,
 //! malformed answers and session expiry can be injected; every call is recorded.
@@ -153,6 +155,9 @@ struct State {
     page_cap: Option<usize>,
     /// How long every answer is delayed.
     latency: Option<Duration>,
+    /// (operation, the how-many-th call of it, instance uuids): machines destroyed right
+    /// after that call is answered.
+    removals: Vec<(String, usize, Vec<String>)>,
 }
 
 /// A vim25 SOAP endpoint on a wiremock server: see the [module](self) docs.
@@ -309,6 +314,15 @@ impl SimulatedVsphere {
         }
     }
 
+    /// Destroys the machines `instance_uuids` right after the `nth` call (counted from
+    /// the simulator's start) of `operation` is answered: e.g. between a listing's
+    /// `RetrievePropertiesEx` and its `ContinueRetrievePropertiesEx`.
+    pub fn remove_vms_after(&self, operation: &str, nth: usize, instance_uuids: Vec<String>) {
+        self.state()
+            .removals
+            .push((operation.to_owned(), nth, instance_uuids));
+    }
+
     /// Caps every page at `n` objects, whatever `maxObjects` asks.
     pub fn cap_pages(&self, n: usize) {
         self.state().page_cap = Some(n.max(1));
@@ -453,7 +467,17 @@ impl Handler {
                     )),
             };
         }
-        state.answer(&op, &body, cookie)
+        let answered = state.answer(&op, &body, cookie);
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.removals)
+            .into_iter()
+            .partition(|(o, n, _)| *o == op && *n == nth);
+        state.removals = later;
+        for uuid in due.iter().flat_map(|(_, _, uuids)| uuids) {
+            for dc in &mut state.datacenters {
+                dc.vms.retain(|v| v.instance_uuid != *uuid);
+            }
+        }
+        answered
     }
 }
 
@@ -468,7 +492,7 @@ impl State {
                 self.anonymous.push(cookie.clone());
                 return answer(
                     op,
-                    r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>Simulated vCenter</name><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager></returnval>"#,
+                    r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>Simulated vCenter</name><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager><searchIndex type="SearchIndex">SearchIndex</searchIndex></returnval>"#,
                 )
                 .insert_header(
                     "set-cookie",
@@ -561,6 +585,68 @@ impl State {
                     return fault_response("ManagedObjectNotFound", "no such view");
                 }
                 answer(op, "")
+            }
+            "FindByUuid" => {
+                let uuid = unescape(between(body, "<uuid>", "</uuid>").unwrap_or_default());
+                let vm_search = between(body, "<vmSearch>", "</vmSearch>") == Some("true");
+                let instance = between(body, "<instanceUuid>", "</instanceUuid>") == Some("true");
+                let found = datacenters.iter().flat_map(|d| &d.vms).find(|v| {
+                    vm_search
+                        && if instance {
+                            v.instance_uuid == uuid
+                        } else {
+                            v.bios_uuid == uuid
+                        }
+                });
+                match found {
+                    Some(vm) => answer(
+                        op,
+                        &format!(
+                            r#"<returnval type="VirtualMachine">{}</returnval>"#,
+                            vm.moref
+                        ),
+                    ),
+                    None => answer(op, ""),
+                }
+            }
+            "RetrievePropertiesEx" if body.contains("<obj type=\"VirtualMachine\">") => {
+                // One machine, with the datacenter its `parent` chain leads to.
+                let moref = unescape(
+                    between(body, "<obj type=\"VirtualMachine\">", "</obj>").unwrap_or_default(),
+                );
+                let Some(dc) = datacenters
+                    .iter()
+                    .find(|d| d.vms.iter().any(|v| v.moref == moref))
+                else {
+                    return fault_response(
+                        "ManagedObjectNotFound",
+                        "The object has already been deleted or has not been completely created",
+                    );
+                };
+                let vm = dc
+                    .vms
+                    .iter()
+                    .find(|v| v.moref == moref)
+                    .expect("found above");
+                // The machine's paths: those of the first propSet.
+                let vm_spec = between(body, "<propSet>", "</propSet>").unwrap_or_default();
+                let paths: Vec<String> = vm_spec
+                    .split("<pathSet>")
+                    .skip(1)
+                    .filter_map(|p| p.split_once("</pathSet>").map(|(p, _)| p.to_owned()))
+                    .collect();
+                let mut out = String::from("<returnval>");
+                out.push_str(&vm_object(vm, &paths));
+                if body.contains("<type>Datacenter</type>") && body.contains("<path>parent</path>")
+                {
+                    out.push_str(&format!(
+                        r#"<objects><obj type="Datacenter">{}</obj><propSet><name>name</name><val xsi:type="xsd:string">{}</val></propSet></objects>"#,
+                        dc.moref,
+                        escape(&dc.name)
+                    ));
+                }
+                out.push_str("</returnval>");
+                answer(op, &out)
             }
             "RetrievePropertiesEx" => {
                 let view = unescape(
