@@ -356,6 +356,10 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
         allowed_regions: vec!["*".into()],
         request_rate: Some(args.rate.clamp(1, 1000)),
         address: Some(uri),
+        // The simulated vCenter listens on plain http on 127.0.0.1.
+        allow_insecure_http: vendor == Vendor::Vsphere,
+        tls_ca_pem: None,
+        tls_skip_verify: false,
     }
     .seal(&cipher)?;
     secrets.create(&sealed).await?;

@@ -110,6 +110,10 @@ async fn main() -> Result<(), BoxError> {
             allowed_regions: vec!["*".into()],
             request_rate: Some(200),
             address: Some(address),
+            // The simulated vCenter listens on plain http on 127.0.0.1.
+            allow_insecure_http: vendor == Vendor::Vsphere,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
         }
         .seal(&cipher)?;
         store.create(&sealed).await?;

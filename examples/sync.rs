@@ -61,6 +61,10 @@ struct Args {
     /// Requests per second sent to the vendor.
     #[arg(long, default_value_t = 10)]
     rate: u32,
+    /// Allows a vSphere address over plain http (the password then crosses the network
+    /// in clear).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 fn env(name: &str) -> Result<String, String> {
@@ -95,6 +99,24 @@ fn credentials(args: &Args) -> Result<(String, String, Option<String>), String> 
         }
     };
     Ok((key, secret, args.endpoint.clone().or(endpoint)))
+}
+
+/// The TLS settings of a vSphere secret from govc's variables: `GOVC_TLS_CA_CERTS` (a
+/// PEM file of extra roots) and `GOVC_INSECURE` (`1`/`true`: any certificate).
+fn govc_tls(args: &Args) -> Result<(Option<String>, bool), String> {
+    if args.vendor != Vendor::Vsphere {
+        return Ok((None, false));
+    }
+    let ca = match env("GOVC_TLS_CA_CERTS") {
+        Ok(path) => {
+            Some(std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?)
+        }
+        Err(_) => None,
+    };
+    let insecure = env("GOVC_INSECURE")
+        .map(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True"))
+        .unwrap_or(false);
+    Ok((ca, insecure))
 }
 
 /// Shows progress: a redrawn line on a terminal, plain lines otherwise.
@@ -178,6 +200,7 @@ fn print_table(vendor: Vendor, region: &str, r: &SyncResponse) {
 
 async fn run(args: Args) -> Result<SyncResponse, String> {
     let (api_key, api_secret, endpoint) = credentials(&args)?;
+    let (tls_ca_pem, tls_skip_verify) = govc_tls(&args)?;
     // The secret is kept in memory for this run only, under a stable id.
     let digest = Sha256::digest(api_key.as_bytes());
     let id = format!("cli-{}-{}", args.vendor, &hex(&digest)[..16]);
@@ -190,6 +213,9 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
         allowed_regions: vec!["*".into()],
         request_rate: Some(args.rate),
         address: endpoint,
+        allow_insecure_http: args.allow_insecure_http,
+        tls_ca_pem,
+        tls_skip_verify,
     }
     .seal_with_id(id, &cipher)
     .map_err(|e| e.to_string())?;

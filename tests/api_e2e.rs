@@ -99,6 +99,8 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
                 "vendor": vendor, "description": format!("{vendor} e2e"), "api_key": key,
                 "api_secret": secret, "allowed_regions": ["*"], "request_rate": 500,
                 "address": address,
+                // The simulated vCenter listens on plain http on 127.0.0.1.
+                "allow_insecure_http": vendor == "vsphere",
             })),
         )
         .await;

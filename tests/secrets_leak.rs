@@ -142,6 +142,8 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         let (status, text) = call(&http, "POST", format!("{base}/secrets"), Some(json!({
             "vendor": vendor, "description": format!("{vendor} leak test"), "api_key": key_id,
             "api_secret": secret, "allowed_regions": ["*"], "request_rate": 1000, "address": address,
+            // The simulated vCenter listens on plain http on 127.0.0.1.
+            "allow_insecure_http": *vendor == "vsphere",
         }))).await;
         assert_eq!(status, 201, "{text}");
         answers.push_str(&text);

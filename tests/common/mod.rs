@@ -88,6 +88,10 @@ pub async fn add_secret(
         allowed_regions: vec!["*".into()],
         request_rate: Some(1000),
         address: Some(address),
+        // The simulated vCenter listens on plain http on 127.0.0.1.
+        allow_insecure_http: vendor == Vendor::Vsphere,
+        tls_ca_pem: None,
+        tls_skip_verify: false,
     }
     .seal(cipher)
     .expect("seal");

@@ -22,6 +22,10 @@ pub(crate) const DECRYPT_KEYS_VAR: &str = "CMDB_DECRYPT_KEYS";
 
 /// Prefix of the ciphertext format; a new format gets a new version.
 const VERSION_PREFIX: &str = "v1:";
+/// Prefix of an API secret bound to its secret's [`Secret::binding`] (the same
+/// container as `v1`, with the binding as associated data). `v1` API secrets were bound
+/// to the secret's id alone; [`rotate_secrets`](crate::rotate_secrets) re-encrypts them.
+const BOUND_PREFIX: &str = "v2:";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -243,6 +247,7 @@ impl Cipher {
             )
         };
         let key_id = Cipher::key_id_of(ciphertext).ok_or_else(malformed)?;
+        // Both prefixes are three bytes long.
         let b64 = &ciphertext[VERSION_PREFIX.len() + key_id.len() + 1..];
         let body = BASE64.decode(b64).map_err(|_| malformed())?;
         if body.len() < NONCE_LEN + TAG_LEN {
@@ -280,18 +285,49 @@ impl Cipher {
 
     /// The key id of a ciphertext, or `None` when the text is not in the ciphertext format.
     pub fn key_id_of(ciphertext: &str) -> Option<&str> {
-        let rest = ciphertext.strip_prefix(VERSION_PREFIX)?;
+        let rest = ciphertext
+            .strip_prefix(VERSION_PREFIX)
+            .or_else(|| ciphertext.strip_prefix(BOUND_PREFIX))?;
         let (id, body) = rest.split_once(':')?;
         let well_formed =
             !id.is_empty() && !body.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
         well_formed.then_some(id)
     }
 
-    /// Decrypts a stored secret's API secret (the secret's id is the associated data).
+    /// Encrypts `plaintext` as `secret`'s API secret: format `v2`, bound to
+    /// [`Secret::binding`] (its id, vendor, key, address and TLS settings).
+    pub fn encrypt_api_secret(&self, secret: &Secret, plaintext: &[u8]) -> Result<String> {
+        let sealed = self.encrypt(&secret.binding(), plaintext)?;
+        Ok(format!("{BOUND_PREFIX}{}", &sealed[VERSION_PREFIX.len()..]))
+    }
+
+    /// Whether `secret`'s API secret is in the legacy `v1` format, bound to its id only;
+    /// [`rotate_secrets`](crate::rotate_secrets) re-encrypts it as `v2`.
+    pub fn is_legacy_binding(secret: &Secret) -> bool {
+        secret.api_secret.starts_with(VERSION_PREFIX)
+    }
+
+    /// Decrypts a stored secret's API secret: a `v2` ciphertext with
+    /// [`Secret::binding`] as associated data, so a row whose address, key, vendor or TLS
+    /// settings changed fails with [`ErrorKind::Crypto`]; a legacy `v1` one with the id.
     pub fn decrypt_credentials(&self, secret: &Secret) -> Result<Credentials> {
-        let plain = self
-            .decrypt(&secret.id, &secret.api_secret)
-            .map_err(|e| e.context(format!("secret {}", secret.id)))?;
+        let plain = match secret.api_secret.strip_prefix(BOUND_PREFIX) {
+            Some(rest) => self.decrypt(&secret.binding(), &format!("{VERSION_PREFIX}{rest}")),
+            None => {
+                tracing::warn!(
+                    secret_id = %secret.id,
+                    "secret encrypted in the legacy v1 format (bound to its id only); run \
+                     rotate_secrets to bind it to its address and key"
+                );
+                self.decrypt(&secret.id, &secret.api_secret)
+            }
+        }
+        .map_err(|e| {
+            e.context(format!(
+                "secret {} (a changed address, key, vendor or TLS setting also fails here)",
+                secret.id
+            ))
+        })?;
         let api_secret = std::str::from_utf8(&plain).map_err(|_| {
             Error::new(
                 ErrorKind::Crypto,
@@ -673,6 +709,9 @@ mod tests {
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: None,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
         };
         let a = new.clone().seal(&cipher).unwrap();
         let mut b = new.seal(&cipher).unwrap();
@@ -684,5 +723,80 @@ mod tests {
         b.api_secret.clone_from(&a.api_secret);
         let e = crypto_err(cipher.decrypt_credentials(&b));
         assert!(e.message().contains(&b.id), "{e}");
+    }
+
+    #[test]
+    fn credentials_are_bound_to_where_they_are_sent() {
+        let cipher = Cipher::new([11; 32]);
+        let sealed = crate::NewSecret {
+            vendor: cmdb_core::Vendor::Vsphere,
+            description: "d".into(),
+            api_key: "administrator@vsphere.local".into(),
+            api_secret: Zeroizing::new("vc-password".into()),
+            allowed_regions: vec!["*".into()],
+            request_rate: None,
+            address: Some("https://vcenter.example.com".into()),
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
+        }
+        .seal(&cipher)
+        .unwrap();
+        assert!(sealed.api_secret.starts_with("v2:"));
+        assert_eq!(
+            cipher.decrypt_credentials(&sealed).unwrap().api_secret(),
+            "vc-password"
+        );
+        // A row changed in the database behind the store's back: each change of where
+        // the password goes, or of how the endpoint is trusted, fails to decrypt.
+        let changes: [fn(&mut Secret); 6] = [
+            |s| s.address = Some("http://attacker.example".into()),
+            |s| s.address = None,
+            |s| s.api_key = "root".into(),
+            |s| s.vendor = cmdb_core::Vendor::Aliyun,
+            |s| s.tls_skip_verify = true,
+            |s| s.tls_ca_pem = Some("-----BEGIN CERTIFICATE-----".into()),
+        ];
+        for change in changes {
+            let mut changed = sealed.clone();
+            change(&mut changed);
+            crypto_err(cipher.decrypt_credentials(&changed));
+        }
+        let mut insecure = sealed.clone();
+        insecure.allow_insecure_http = true;
+        crypto_err(cipher.decrypt_credentials(&insecure));
+    }
+
+    #[test]
+    fn a_legacy_secret_bound_to_its_id_still_decrypts() {
+        let cipher = Cipher::new([12; 32]);
+        let mut legacy = crate::NewSecret {
+            vendor: cmdb_core::Vendor::Aliyun,
+            description: "d".into(),
+            api_key: "LTAI5tLegacyKey01".into(),
+            api_secret: Zeroizing::new("legacy-secret".into()),
+            allowed_regions: vec!["*".into()],
+            request_rate: None,
+            address: None,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
+        }
+        .seal(&cipher)
+        .unwrap();
+        // As an earlier version stored it: `v1:`, the id alone as associated data.
+        legacy.api_secret = cipher.encrypt(&legacy.id, b"legacy-secret").unwrap();
+        assert!(Cipher::is_legacy_binding(&legacy));
+        assert_eq!(
+            cipher.decrypt_credentials(&legacy).unwrap().api_secret(),
+            "legacy-secret"
+        );
+        // A `v2` ciphertext relabelled `v1` does not decrypt: no downgrade.
+        let mut relabelled = legacy.clone();
+        relabelled.api_secret = cipher
+            .encrypt_api_secret(&legacy, b"legacy-secret")
+            .unwrap()
+            .replacen("v2:", "v1:", 1);
+        crypto_err(cipher.decrypt_credentials(&relabelled));
     }
 }

@@ -17,7 +17,11 @@ pub struct RotationReport {
     pub already_current: u64,
 }
 
-/// Re-encrypts every secret of `store` that is not under `cipher`'s active key.
+/// Re-encrypts every secret of `store` that is not under `cipher`'s active key, or that is
+/// still in the legacy `v1` format (bound to its id only): it comes out as `v2`, bound to
+/// its id, vendor, key, address and TLS settings ([`Secret::binding`](crate::Secret::binding)).
+/// Run it once after upgrading, with the current key as the active one: the SQL stores'
+/// migrations cannot do it, since they hold no key.
 ///
 /// Load the new key as the active one and the old keys as decryption keys
 /// ([`Cipher::with_decryption_key`]); once this returns, the old keys can be dropped.
@@ -106,13 +110,15 @@ pub(crate) async fn rotate_secret(
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Rotation::Gone),
             Err(e) => return Err(e),
         };
-        if Cipher::key_id_of(&secret.api_secret) == Some(cipher.active_key_id()) {
+        if Cipher::key_id_of(&secret.api_secret) == Some(cipher.active_key_id())
+            && !Cipher::is_legacy_binding(&secret)
+        {
             return Ok(Rotation::AlreadyCurrent);
         }
-        let plain = cipher
-            .decrypt(&secret.id, &secret.api_secret)
+        let credentials = cipher
+            .decrypt_credentials(&secret)
             .map_err(|e| e.context(format!("rotating secret {id}")))?;
-        let fresh = cipher.encrypt(&secret.id, &plain)?;
+        let fresh = cipher.encrypt_api_secret(&secret, credentials.api_secret().as_bytes())?;
         match store
             .replace_api_secret(id, &secret.api_secret, &fresh)
             .await
@@ -154,6 +160,9 @@ mod tests {
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: Some("https://endpoint.example".into()),
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
         }
     }
 
@@ -293,12 +302,39 @@ mod tests {
         async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
             if !self.raced.swap(true, Ordering::SeqCst) {
                 let current = self.inner.get(id).await?;
-                let plain = self.rival.decrypt(id, &current.api_secret)?;
-                let rival = self.rival.encrypt(id, &plain)?;
+                let plain = self.rival.decrypt_credentials(&current)?;
+                let rival = self
+                    .rival
+                    .encrypt_api_secret(&current, plain.api_secret().as_bytes())?;
                 self.inner.replace_api_secret(id, expected, &rival).await?;
             }
             self.inner.replace_api_secret(id, expected, new).await
         }
+    }
+
+    #[tokio::test]
+    async fn legacy_secrets_bound_to_their_id_are_rebound_under_the_same_key() {
+        let cipher = Cipher::new(NEW);
+        let store = store_with(3, &cipher).await;
+        // As an earlier version stored them: `v1:`, the id alone as associated data.
+        for s in all(&store).await {
+            let legacy = cipher.encrypt(&s.id, b"old-format").unwrap();
+            store
+                .replace_api_secret(&s.id, &s.api_secret, &legacy)
+                .await
+                .unwrap();
+        }
+        let report = rotate_secrets(&store, &cipher).await.unwrap();
+        assert_eq!(report.rotated, 3);
+        for s in all(&store).await {
+            assert!(s.api_secret.starts_with("v2:"), "{s:?}");
+            assert_eq!(
+                cipher.decrypt_credentials(&s).unwrap().api_secret(),
+                "old-format"
+            );
+        }
+        let again = rotate_secrets(&store, &cipher).await.unwrap();
+        assert_eq!((again.rotated, again.already_current), (0, 3));
     }
 
     #[tokio::test]

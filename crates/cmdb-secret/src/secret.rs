@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, SubsecRound, Utc};
 use cmdb_core::{Error, Result, Vendor};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::cipher::Cipher;
@@ -23,6 +24,8 @@ const MAX_DESCRIPTION_CHARS: usize = 100;
 const MAX_API_KEY_CHARS: usize = 100;
 const MAX_API_SECRET_CHARS: usize = 100;
 const MAX_REGION_CHARS: usize = 64;
+/// Largest `tls_ca_pem` accepted.
+const MAX_CA_PEM_BYTES: usize = 64 * 1024;
 
 /// The input that creates a secret: the body of `POST /secrets`.
 ///
@@ -41,7 +44,7 @@ const MAX_REGION_CHARS: usize = 64;
 /// }"#).unwrap();
 /// let secret = new.seal(&Cipher::new(Cipher::generate_key())).unwrap();
 /// assert_eq!(secret.request_rate, cmdb_secret::DEFAULT_REQUEST_RATE);
-/// assert!(secret.api_secret.starts_with("v1:"));
+/// assert!(secret.api_secret.starts_with("v2:"));
 /// ```
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +71,18 @@ pub struct NewSecret {
     /// A blank value counts as absent.
     #[serde(default)]
     pub address: Option<String>,
+    /// Allows a vSphere `address` over plain `http` (default false: the password would
+    /// cross the network in clear, so an `http` vSphere address is refused without it).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Extra trusted root certificates for this secret's endpoint, PEM (e.g. a vCenter's
+    /// VMCA root); at most 64 KiB. The system's roots stay trusted.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
+    /// Accepts any certificate from this secret's endpoint (default false; lab vCenters
+    /// only, logged as a warning at every sync). Prefer `tls_ca_pem`.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
 }
 
 impl NewSecret {
@@ -103,18 +118,45 @@ impl NewSecret {
             }
         }
         match self.address() {
-            Some(address) => validate_address(address),
-            None if self.vendor == Vendor::Vsphere => Err(Error::invalid_field(
-                "address",
-                "is required for vsphere (the vCenter or ESXi URL)",
-            )),
-            None => Ok(()),
+            Some(address) => validate_address(address)?,
+            None if self.vendor == Vendor::Vsphere => {
+                return Err(Error::invalid_field(
+                    "address",
+                    "is required for vsphere (the vCenter or ESXi URL)",
+                ))
+            }
+            None => {}
         }
+        if self.vendor == Vendor::Vsphere
+            && !self.allow_insecure_http
+            && self
+                .address()
+                .is_some_and(|a| a.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("http:")))
+        {
+            return Err(Error::invalid_field(
+                "address",
+                "is plain http: the vSphere password would cross the network in clear; use \
+                 https, or set \"allow_insecure_http\": true",
+            ));
+        }
+        if let Some(pem) = &self.tls_ca_pem {
+            if pem.len() > MAX_CA_PEM_BYTES || !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(Error::invalid_field(
+                    "tls_ca_pem",
+                    format!(
+                        "must be PEM certificates (-----BEGIN CERTIFICATE-----), at most \
+                         {MAX_CA_PEM_BYTES} bytes"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Validates, gives the secret a new id (a UUID v4) and encrypts the API secret with
-    /// `cipher`, binding the ciphertext to the id (the id is the associated data, so a
-    /// ciphertext copied onto another secret does not decrypt).
+    /// `cipher`, binding the ciphertext to what decides where the secret is sent (see
+    /// [`Secret::binding`]): a ciphertext copied onto another secret, or a row whose
+    /// address, key or TLS settings were changed, does not decrypt.
     pub fn seal(self, cipher: &Cipher) -> Result<Secret> {
         self.seal_with_id(uuid::Uuid::new_v4().to_string(), cipher)
     }
@@ -136,20 +178,24 @@ impl NewSecret {
                 "must be 1 to 100 letters, digits, '-', '_' or '.'",
             ));
         }
-        let api_secret = cipher.encrypt(&id, self.api_secret.as_bytes())?;
         let address = self.address().map(str::to_owned);
-        Ok(Secret {
+        let mut secret = Secret {
             id,
             vendor: self.vendor,
             description: self.description,
             api_key: self.api_key,
-            api_secret,
+            api_secret: String::new(),
             allowed_regions: self.allowed_regions,
             request_rate: self.request_rate.unwrap_or(DEFAULT_REQUEST_RATE),
             address,
+            allow_insecure_http: self.allow_insecure_http,
+            tls_ca_pem: self.tls_ca_pem.filter(|p| !p.trim().is_empty()),
+            tls_skip_verify: self.tls_skip_verify,
             // SQL stores keep microseconds: truncate so a stored secret reads back equal.
             created_at: Utc::now().trunc_subsecs(6),
-        })
+        };
+        secret.api_secret = cipher.encrypt_api_secret(&secret, self.api_secret.as_bytes())?;
+        Ok(secret)
     }
 
     fn address(&self) -> Option<&str> {
@@ -170,6 +216,9 @@ impl fmt::Debug for NewSecret {
             .field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
             .field("address", &self.address)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
+            .field("tls_skip_verify", &self.tls_skip_verify)
             .finish()
     }
 }
@@ -258,7 +307,7 @@ fn validate_address(address: &str) -> Result<()> {
 /// `Debug` masks the API key and shows only the key id of the ciphertext.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Secret {
-    /// Unique id (a UUID v4); also the associated data of the ciphertext.
+    /// Unique id (a UUID v4); part of the ciphertext's associated data.
     pub id: String,
     /// The vendor the credentials belong to.
     pub vendor: Vendor,
@@ -266,7 +315,9 @@ pub struct Secret {
     pub description: String,
     /// The API key, in clear (it identifies the account; the secret is what signs).
     pub api_key: String,
-    /// The encrypted API secret: `v1:<key id>:<base64(nonce || ciphertext || tag)>`.
+    /// The encrypted API secret: `v2:<key id>:<base64(nonce || ciphertext || tag)>`,
+    /// bound to [`Secret::binding`] (`v1:`, bound to the id only, before 0.2; see
+    /// [`rotate_secrets`](crate::rotate_secrets)).
     pub api_secret: String,
     /// Regions a sync with this secret may list; `"*"` allows any.
     pub allowed_regions: Vec<String>,
@@ -274,11 +325,46 @@ pub struct Secret {
     pub request_rate: u32,
     /// Endpoint URL overriding the vendor's default (always set for vSphere).
     pub address: Option<String>,
+    /// Whether a vSphere address may be plain http.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Extra trusted root certificates for the endpoint, PEM.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
+    /// Whether any certificate of the endpoint is accepted.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
 }
 
 impl Secret {
+    /// The associated data the API secret's ciphertext is bound to (format `v2`): the
+    /// id, vendor, API key, address and TLS settings, each length-prefixed, so that a
+    /// stored row whose destination or trust was changed behind the store's back fails
+    /// to decrypt instead of sending the secret elsewhere.
+    pub fn binding(&self) -> String {
+        let ca = self
+            .tls_ca_pem
+            .as_deref()
+            .map(|p| hex::encode(Sha256::digest(p.as_bytes())))
+            .unwrap_or_default();
+        let fields = [
+            self.id.as_str(),
+            self.vendor.as_str(),
+            self.api_key.as_str(),
+            self.address.as_deref().unwrap_or(""),
+            if self.allow_insecure_http { "1" } else { "0" },
+            if self.tls_skip_verify { "1" } else { "0" },
+            ca.as_str(),
+        ];
+        let mut out = String::from("cmdb-secret-binding-v2");
+        for f in fields {
+            out.push_str(&format!("|{}:{f}", f.len()));
+        }
+        out
+    }
+
     /// Whether a sync of `region` is allowed: the region is listed, or `"*"` is.
     pub fn is_allow_region(&self, region: &str) -> bool {
         self.allowed_regions
@@ -298,6 +384,9 @@ impl Secret {
             allowed_regions: self.allowed_regions.clone(),
             request_rate: self.request_rate,
             address: self.address.clone(),
+            allow_insecure_http: self.allow_insecure_http,
+            tls_ca_pem_set: self.tls_ca_pem.is_some(),
+            tls_skip_verify: self.tls_skip_verify,
             created_at: self.created_at,
         }
     }
@@ -342,6 +431,12 @@ pub struct MaskedSecret {
     pub request_rate: u32,
     /// Endpoint URL overriding the vendor's default.
     pub address: Option<String>,
+    /// Whether a vSphere address may be plain http.
+    pub allow_insecure_http: bool,
+    /// Whether extra trusted roots are set (the PEM itself is not shown).
+    pub tls_ca_pem_set: bool,
+    /// Whether any certificate of the endpoint is accepted.
+    pub tls_skip_verify: bool,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
 }
@@ -378,6 +473,9 @@ mod tests {
             allowed_regions: vec!["cn-hangzhou".into()],
             request_rate: None,
             address: None,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
         }
     }
 
@@ -392,6 +490,22 @@ mod tests {
         let mut new = new_secret(Vendor::Aliyun);
         f(&mut new);
         new
+    }
+
+    #[test]
+    fn a_vsphere_address_over_plain_http_needs_an_explicit_allowance() {
+        let mut v = new_secret(Vendor::Vsphere);
+        v.address = Some("HTTP://vcenter.example.com".into());
+        assert_eq!(field_of(&v), "address");
+        v.allow_insecure_http = true;
+        v.validate().unwrap();
+        // Other vendors' endpoint overrides are not passwords sent in a body.
+        let mut a = new_secret(Vendor::Aliyun);
+        a.address = Some("http://127.0.0.1:8080".into());
+        a.validate().unwrap();
+        let mut bad_ca = new_secret(Vendor::Aliyun);
+        bad_ca.tls_ca_pem = Some("not a certificate".into());
+        assert_eq!(field_of(&bad_ca), "tls_ca_pem");
     }
 
     #[test]
@@ -615,7 +729,8 @@ mod tests {
             "NewSecret { vendor: Aliyun, description: \"prod account\", \
              api_key: \"LTAI****Gh12\", api_secret: \"******\", \
              allowed_regions: [\"cn-hangzhou\"], request_rate: None, \
-             address: Some(\"https://ecs.example.com\") }"
+             address: Some(\"https://ecs.example.com\"), allow_insecure_http: false, \
+             tls_ca_pem: None, tls_skip_verify: false }"
         );
         let pretty = format!("{new:#?}");
         assert!(!pretty.contains("s3cr3t") && !pretty.contains("LTAI5tAbCdEfGh12"));

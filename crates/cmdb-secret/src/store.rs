@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cmdb_core::{Error, ErrorKind, Result, MAX_PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{MaskedSecret, Secret};
+use crate::secret::{mask_api_key, MaskedSecret, Secret};
 
 /// A paged query of stored secrets, as `GET /secrets` takes it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -18,8 +18,8 @@ pub struct SecretQuery {
     pub page_size: u32,
     /// Page number, from 1; default 1.
     pub page_number: u32,
-    /// Only secrets whose description, API key, vendor name or id contains this text,
-    /// ignoring ASCII case. The text is matched literally (`%` and `_` are not
+    /// Only secrets whose description, masked API key (as [`mask_api_key`] shows it),
+    /// vendor name or id contains this text, ignoring ASCII case. The text is matched literally (`%` and `_` are not
     /// wildcards). Empty matches everything.
     pub keywords: Option<String>,
 }
@@ -60,9 +60,11 @@ impl SecretQuery {
             return true;
         };
         let needle = keywords.to_ascii_lowercase();
+        // The masked key only: matching the whole key would let anyone who can list
+        // recover it a character at a time by counting matches.
         [
             secret.description.as_str(),
-            secret.api_key.as_str(),
+            mask_api_key(&secret.api_key).as_str(),
             secret.vendor.as_str(),
             secret.id.as_str(),
         ]

@@ -15,7 +15,7 @@ use crate::sql::{int, Backend, Sql};
 use crate::store::db_error;
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Column kinds of the tables, rendered per backend.
 #[derive(Clone, Copy)]
@@ -213,12 +213,41 @@ fn v3(backend: Backend) -> Vec<String> {
     ]
 }
 
+/// Version 4: a secret's TLS settings (bound into its ciphertext's associated data,
+/// which `rotate_secrets` re-encrypts: a migration holds no key), and `api_key_lc` holding
+/// the masked key, so that a keyword search cannot recover a key by counting matches.
+fn v4(backend: Backend) -> Vec<String> {
+    let add = |column: &str, kind: Col| {
+        format!(
+            "ALTER TABLE cmdb_secrets ADD COLUMN {column} {}",
+            col_type(backend, kind)
+        )
+    };
+    let masked = match backend {
+        Backend::MySql => {
+            "CASE WHEN CHAR_LENGTH(api_key) <= 8 THEN '****' ELSE CONCAT(LOWER(SUBSTRING(api_key, 1, 4)), \
+             '****', LOWER(SUBSTRING(api_key, CHAR_LENGTH(api_key) - 3))) END"
+        }
+        Backend::Sqlite | Backend::Postgres => {
+            "CASE WHEN LENGTH(api_key) <= 8 THEN '****' ELSE LOWER(SUBSTR(api_key, 1, 4)) || '****' || \
+             LOWER(SUBSTR(api_key, LENGTH(api_key) - 3)) END"
+        }
+    };
+    vec![
+        add("allow_insecure_http", Col::OptInt),
+        add("tls_ca_pem", Col::OptText),
+        add("tls_skip_verify", Col::OptInt),
+        format!("UPDATE cmdb_secrets SET api_key_lc = {masked}"),
+    ]
+}
+
 /// Every version with its description and statements, in order.
 fn versions(backend: Backend) -> Vec<(i64, &'static str, Vec<String>)> {
     vec![
         (1, "hosts and secrets", v1(backend)),
         (2, "scope locks, listing indexes", v2(backend)),
         (3, "missed marks, lock owner hosts", v3(backend)),
+        (4, "secret TLS settings, masked key search", v4(backend)),
     ]
 }
 

@@ -3,15 +3,15 @@
 
 use async_trait::async_trait;
 use cmdb_core::{Error, ErrorKind, Result};
-use cmdb_secret::{Secret, SecretList, SecretQuery, SecretStore};
+use cmdb_secret::{mask_api_key, Secret, SecretList, SecretQuery, SecretStore};
 use sqlx::any::AnyRow;
 
 use crate::hosts::{from_nanos, nanos};
-use crate::sql::{int, opt_text, text, Sql};
+use crate::sql::{int, opt_int, opt_text, text, Sql};
 use crate::store::{db_error, SqlStore};
 
-const COLUMNS: &str =
-    "id, vendor, description, api_key, api_secret, allowed_regions, request_rate, address, created_at";
+const COLUMNS: &str = "id, vendor, description, api_key, api_secret, allowed_regions, \
+     request_rate, address, created_at, allow_insecure_http, tls_ca_pem, tls_skip_verify";
 
 fn not_found(id: &str) -> Error {
     Error::not_found(format!("secret {id:?} not found"))
@@ -33,6 +33,9 @@ fn decode(row: &AnyRow) -> Result<Secret> {
             .map_err(|_| Error::decode("stored request_rate out of range"))?,
         address: opt_text(row, 7)?,
         created_at: from_nanos(int(row, 8)?),
+        allow_insecure_http: opt_int(row, 9)?.unwrap_or(0) != 0,
+        tls_ca_pem: opt_text(row, 10)?,
+        tls_skip_verify: opt_int(row, 11)?.unwrap_or(0) != 0,
     })
 }
 
@@ -81,11 +84,18 @@ impl SecretStore for SqlStore {
             .push(", ")
             .bind(nanos(secret.created_at)?)
             .push(", ")
+            .bind(i64::from(secret.allow_insecure_http))
+            .push(", ")
+            .bind(secret.tls_ca_pem.clone())
+            .push(", ")
+            .bind(i64::from(secret.tls_skip_verify))
+            .push(", ")
             .bind(secret.id.to_ascii_lowercase())
             .push(", ")
             .bind(secret.description.to_ascii_lowercase())
             .push(", ")
-            .bind(secret.api_key.to_ascii_lowercase())
+            // The masked key only: a search by key fragments must not recover the key.
+            .bind(mask_api_key(&secret.api_key).to_ascii_lowercase())
             .push(")");
         match sql.build()?.execute(self.pool()).await.map_err(db_error) {
             Ok(_) => Ok(()),

@@ -352,6 +352,9 @@ async fn two_syncers_on_separate_pools_lose_nothing() {
                 allowed_regions: vec![region.into()],
                 request_rate: Some(1000),
                 address: None,
+                allow_insecure_http: false,
+                tls_ca_pem: None,
+                tls_skip_verify: false,
             }
             .seal(&cipher)
             .unwrap();

@@ -24,6 +24,9 @@
 //!     allowed_regions: vec!["cn-hangzhou".into()],
 //!     request_rate: None,
 //!     address: None,
+//!     allow_insecure_http: false,
+//!     tls_ca_pem: None,
+//!     tls_skip_verify: false,
 //! }
 //! .seal(&cipher)
 //! .unwrap();

@@ -8,6 +8,20 @@ use cmdb_core::{Error, ErrorKind, HostProvider, Result, Vendor};
 use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
+/// `url` without its user, password, query and fragment: what a `Debug` may show.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
+    }
+}
+
 /// Everything a provider factory gets to build a provider for one run.
 pub struct ProviderContext {
     /// The secret's id (for logs and caches keyed by secret).
@@ -20,6 +34,8 @@ pub struct ProviderContext {
     pub region: String,
     /// The secret's endpoint override, a full http or https URL.
     pub endpoint: Option<String>,
+    /// Whether the secret allows a vSphere endpoint over plain http.
+    pub allow_insecure_http: bool,
     /// The secret's request rate, in requests per second.
     pub request_rate: u32,
     /// The rate limiter shared by every run of this secret: give it to the HTTP client.
@@ -36,7 +52,8 @@ impl fmt::Debug for ProviderContext {
             .field("vendor", &self.vendor)
             .field("credentials", &self.credentials)
             .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("request_rate", &self.request_rate)
             .field("http", &self.http)
             .finish_non_exhaustive()
@@ -110,5 +127,54 @@ impl ProviderRegistry {
             )
         })?;
         factory.build(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(vendor: Vendor, endpoint: &str, allow_insecure_http: bool) -> ProviderContext {
+        ProviderContext {
+            secret_id: "s-1".into(),
+            vendor,
+            credentials: Credentials::new("administrator@vsphere.local", "vc-password"),
+            region: String::new(),
+            endpoint: Some(endpoint.into()),
+            allow_insecure_http,
+            request_rate: 5,
+            limiter: Arc::new(RateLimiter::per_second(5)),
+            http: HttpConfig::default(),
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_credentials_userinfo_or_query() {
+        let ctx = context(
+            Vendor::Vsphere,
+            "https://user:pa55@vc.example.com/sdk?token=t0ken#frag",
+            false,
+        );
+        let shown = format!("{ctx:?}");
+        assert!(shown.contains("https://vc.example.com/sdk"), "{shown}");
+        for hidden in ["pa55", "user:", "t0ken", "frag", "vc-password"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+    }
+
+    #[cfg(feature = "vsphere")]
+    #[test]
+    fn a_vsphere_endpoint_over_plain_http_is_refused_unless_the_secret_allows_it() {
+        let registry = ProviderRegistry::with_builtin_providers();
+        let refused = registry
+            .host_provider(context(Vendor::Vsphere, "http://vc.example.com", false))
+            .expect_err("plain http refused");
+        assert_eq!(refused.field(), Some("address"), "{refused}");
+        assert!(registry
+            .host_provider(context(Vendor::Vsphere, "http://vc.example.com", true))
+            .is_ok());
+        assert!(registry
+            .host_provider(context(Vendor::Vsphere, "https://vc.example.com", false))
+            .is_ok());
     }
 }

@@ -361,15 +361,24 @@ impl Syncer {
             self.check_address(address)?;
         }
         let credentials = self.cipher.decrypt_credentials(&secret)?;
+        // TLS trust belongs to the secret: its CA bundle, or (lab only) no verification.
+        let mut http = self.options.http.clone();
+        if let Some(pem) = &secret.tls_ca_pem {
+            http.ca_bundle_pem = Some(pem.clone().into_bytes());
+        }
+        if secret.tls_skip_verify {
+            http.accept_invalid_certs = true;
+        }
         let provider = self.registry.host_provider(ProviderContext {
             secret_id: secret.id.clone(),
             vendor: secret.vendor,
             credentials,
             region: request.region.clone(),
             endpoint: secret.address.clone(),
+            allow_insecure_http: secret.allow_insecure_http,
             request_rate: secret.request_rate,
             limiter: self.limiter_for(&secret),
-            http: self.options.http.clone(),
+            http,
         })?;
         if provider.vendor() != secret.vendor {
             return Err(Error::new(

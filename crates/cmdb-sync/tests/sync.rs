@@ -45,6 +45,9 @@ impl Env {
             allowed_regions: regions,
             request_rate: Some(1000),
             address,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
         }
         .seal(&cipher)
         .unwrap();

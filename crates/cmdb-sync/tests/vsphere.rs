@@ -588,3 +588,34 @@ async fn a_failed_lookup_releases_nothing() {
         "{third:?}"
     );
 }
+
+#[tokio::test]
+async fn the_secrets_own_ca_bundle_reaches_the_vsphere_client() {
+    let sim = SimulatedVsphere::start(&[("DC0", 2)]).await;
+    // Looks like PEM (so the secret is accepted) but holds no certificate: the provider's
+    // HTTP client, built with the secret's trust, refuses it, which shows the bundle is
+    // the secret's and not the process's.
+    let synced = common::builtin_syncer_for(cmdb_secret::NewSecret {
+        vendor: Vendor::Vsphere,
+        description: "vCenter with its own CA".into(),
+        api_key: SimulatedVsphere::USER.into(),
+        api_secret: SimulatedVsphere::PASSWORD.to_owned().into(),
+        allowed_regions: vec!["*".into()],
+        request_rate: Some(1000),
+        address: Some(sim.uri()),
+        allow_insecure_http: true,
+        tls_ca_pem: Some(
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n".into(),
+        ),
+        tls_skip_verify: false,
+    })
+    .await;
+    let e = synced
+        .syncer
+        .sync(SyncRequest::new(&synced.secret.id, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), cmdb_core::ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    assert_eq!(sim.login_attempts(), 0, "nothing was sent");
+}

@@ -27,10 +27,8 @@ pub(crate) async fn builtin_syncer(
     region: &str,
     address: &str,
 ) -> Synced {
-    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secrets = Arc::new(MemorySecretStore::new());
     let allowed = if region.is_empty() { "*" } else { region };
-    let secret = NewSecret {
+    builtin_syncer_for(NewSecret {
         vendor,
         description: format!("simulated {vendor} account"),
         api_key: api_key.to_owned(),
@@ -38,9 +36,19 @@ pub(crate) async fn builtin_syncer(
         allowed_regions: vec![allowed.to_owned()],
         request_rate: Some(1000),
         address: Some(address.to_owned()),
-    }
-    .seal(&cipher)
-    .unwrap();
+        // The simulated vCenter listens on plain http on 127.0.0.1.
+        allow_insecure_http: vendor == Vendor::Vsphere,
+        tls_ca_pem: None,
+        tls_skip_verify: false,
+    })
+    .await
+}
+
+/// Stores `new` and builds a syncer with the built-in providers.
+pub(crate) async fn builtin_syncer_for(new: NewSecret) -> Synced {
+    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+    let secrets = Arc::new(MemorySecretStore::new());
+    let secret = new.seal(&cipher).unwrap();
     secrets.create(&secret).await.unwrap();
     let hosts = Arc::new(MemoryHostStore::new());
     let syncer = Syncer::new(
