@@ -93,8 +93,9 @@ async fn main() -> Result<(), BoxError> {
     tracing::info!(database = %cmdb::store_sql::redact_url(&database_url), "store ready");
 
     let token = match std::env::var("CMDB_API_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => t,
-        _ => {
+        // Set but blank is refused by `Api::new` below, never replaced.
+        Ok(t) => t,
+        Err(_) => {
             let t = hex_token();
             // Printed once, to the terminal, so the operator can use it; never logged.
             println!("CMDB_API_TOKEN is not set; this run's API token is: {t}");
@@ -120,7 +121,7 @@ async fn main() -> Result<(), BoxError> {
         ProviderRegistry::with_builtin_providers(),
     )
     .with_options(SyncOptions::default().with_private_addresses(allow_private));
-    let api = Api::new(Arc::new(syncer)).with_token(&token);
+    let api = Api::new(Arc::new(syncer), &token).map_err(|e| format!("CMDB_API_TOKEN: {e}"))?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
 

@@ -48,7 +48,7 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
         ProviderRegistry::with_builtin_providers(),
     )
     .with_options(SyncOptions::default().with_private_addresses(true));
-    let api = Api::new(Arc::new(syncer)).with_token(TOKEN);
+    let api = Api::new(Arc::new(syncer), TOKEN).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = api.router();

@@ -348,9 +348,7 @@ fn api() -> &'static String {
                 cmdb::sync::ProviderRegistry::with_builtin_providers(),
             )
             .with_options(cmdb::sync::SyncOptions::default().with_private_addresses(true));
-            let router = cmdb::api::Api::new(Arc::new(syncer))
-                .with_token("t")
-                .router();
+            let router = cmdb::api::Api::new(Arc::new(syncer), "t").unwrap().router();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

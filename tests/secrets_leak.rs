@@ -55,7 +55,7 @@ async fn serve(store: Arc<SqlStore>, cipher: Cipher) -> String {
         ProviderRegistry::with_builtin_providers(),
     )
     .with_options(SyncOptions::default().with_private_addresses(true));
-    let router = Api::new(Arc::new(syncer)).with_token(TOKEN).router();
+    let router = Api::new(Arc::new(syncer), TOKEN).unwrap().router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

@@ -15,6 +15,9 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for people; vendor errors carry the vendor's code and request id.
     pub message: String,
+    /// For a 500: the id under which the details were logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The HTTP status of an error: errors a vendor reported are the gateway's (502, or 429 and
@@ -52,8 +55,23 @@ impl ApiError {
             body: ErrorBody {
                 code: kind.as_str().to_owned(),
                 message: message.into(),
+                request_id: None,
             },
         }
+    }
+
+    /// A 500 for a store's or the server's own failure: its text (SQL, paths, database
+    /// messages) goes to the log only, under a new request id that the answer names.
+    fn internal(kind: ErrorKind, details: &dyn std::fmt::Display) -> ApiError {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        tracing::error!(%request_id, error = %details, "request failed");
+        let mut answer = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            kind,
+            format!("internal error (request id {request_id})"),
+        );
+        answer.body.request_id = Some(request_id);
+        answer
     }
 
     /// The status of the answer.
@@ -65,8 +83,8 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let status = status_of(e.kind(), e.vendor_error().is_some());
-        if status.is_server_error() && e.vendor_error().is_none() {
-            tracing::error!(error = %e, "request failed");
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(e.kind(), &e);
         }
         ApiError::new(status, e.kind(), e.to_string())
     }
@@ -74,11 +92,11 @@ impl From<Error> for ApiError {
 
 impl From<&ErrorReport> for ApiError {
     fn from(e: &ErrorReport) -> ApiError {
-        ApiError::new(
-            status_of(e.kind, e.vendor.is_some()),
-            e.kind,
-            e.message.clone(),
-        )
+        let status = status_of(e.kind, e.vendor.is_some());
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(e.kind, &e.message);
+        }
+        ApiError::new(status, e.kind, e.message.clone())
     }
 }
 

@@ -11,10 +11,12 @@
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3 document |
 //!
-//! With a token configured, every route but `/healthz` needs `Authorization: Bearer
-//! <token>`. Errors answer `{"code": "<error kind>", "message": "..."}` with 400, 401,
-//! 403, 404, 409, 413, 422, 429, 502, 504 or 500. No answer or log line carries an API
-//! secret or the token.
+//! Every route but `/healthz` needs `Authorization: Bearer <token>` (the scheme in any
+//! case): [`Api::new`] takes the token and refuses an empty one; only
+//! [`Api::without_authentication`], named for what it does, serves without one. Errors
+//! answer `{"code": "<error kind>", "message": "..."}` with 400, 401, 403, 404, 409, 413,
+//! 422, 429, 502, 504 or 500; a 500 says only "internal error" and a `request_id`, under
+//! which the details are logged. No answer or log line carries an API secret or the token.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -30,7 +32,7 @@
 //!     Arc::new(Cipher::from_env().expect("CMDB_ENCRYPT_KEY")),
 //!     ProviderRegistry::with_builtin_providers(),
 //! );
-//! let api = Api::new(Arc::new(syncer)).with_token("change-me");
+//! let api = Api::new(Arc::new(syncer), "change-me").expect("a non-empty token");
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8060").await?;
 //! axum::serve(listener, api.router()).await
 //! # }
@@ -83,22 +85,35 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// An API over `syncer` (and its stores), without a token, keeping the 1,000 most
-    /// recent finished tasks.
-    pub fn new(syncer: Arc<Syncer>) -> Api {
+    /// An API over `syncer` (and its stores) requiring `Authorization: Bearer <token>` on
+    /// every route but `/healthz`, keeping the 1,000 most recent finished tasks. Only a
+    /// digest of the token (trimmed) is kept.
+    ///
+    /// Errors: [`InvalidInput`](ErrorKind::InvalidInput) for an empty or blank token,
+    /// which would let anyone in.
+    pub fn new(syncer: Arc<Syncer>, token: impl AsRef<str>) -> cmdb_core::Result<Api> {
+        let token = token.as_ref().trim();
+        if token.is_empty() {
+            return Err(cmdb_core::Error::invalid_field(
+                "token",
+                "is empty: the API would accept anyone",
+            ));
+        }
+        let mut api = Api::without_authentication(syncer);
+        api.token_digest = Some(Sha256::digest(token.as_bytes()).into());
+        Ok(api)
+    }
+
+    /// An API that serves every route **without any authentication**: for tests, or
+    /// behind a proxy that authenticates every request itself. Anyone who reaches it can
+    /// add secrets, run syncs and read the inventory.
+    pub fn without_authentication(syncer: Arc<Syncer>) -> Api {
         Api {
             syncer,
             tasks: TaskRegistry::new(1000),
             token_digest: None,
             body_limit: DEFAULT_BODY_LIMIT,
         }
-    }
-
-    /// Requires `Authorization: Bearer <token>` on every route but `/healthz`. Only a
-    /// digest of the token is kept.
-    pub fn with_token(mut self, token: impl AsRef<str>) -> Api {
-        self.token_digest = Some(Sha256::digest(token.as_ref().as_bytes()).into());
-        self
     }
 
     /// Sets the largest request body accepted (413 beyond).
@@ -167,12 +182,15 @@ async fn require_token(
     let Some(expected) = expected else {
         return Ok(next.run(request).await);
     };
+    // `Bearer` in any case (RFC 9110: schemes are case-insensitive); the token trimmed,
+    // as `Api::new` trimmed it.
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| -> [u8; 32] { Sha256::digest(t.trim().as_bytes()).into() });
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| -> [u8; 32] { Sha256::digest(t.trim().as_bytes()).into() });
     let ok = presented.is_some_and(|p| {
         p.iter()
             .zip(expected.iter())

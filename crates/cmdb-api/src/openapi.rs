@@ -33,7 +33,8 @@ fn schemas() -> Value {
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "description": "error kind: invalid_input, not_found, unauthenticated, permission_denied, rate_limited, timeout, unavailable, vendor, decode, store, crypto, conflict"},
-            "message": {"type": "string"}}},
+            "message": {"type": "string"},
+            "request_id": {"type": "string", "description": "500 only: the id under which the details were logged"}}},
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Document": {"type": "object"},
         "NewSecret": {"type": "object", "additionalProperties": false,

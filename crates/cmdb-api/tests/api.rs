@@ -7,10 +7,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use cmdb_api::Api;
-use cmdb_core::{HostProvider, MemoryHostStore, Vendor};
+use cmdb_core::{HostProvider, HostStore, MemoryHostStore, Vendor};
 use cmdb_secret::{Cipher, MemorySecretStore};
 use cmdb_sync::{ProviderContext, ProviderRegistry, Syncer};
-use cmdb_testkit::FakeProvider;
+use cmdb_testkit::{FakeProvider, InstrumentedStore};
 
 const TOKEN: &str = "test-token-0123456789";
 const API_SECRET: &str = "very-secret-value-42";
@@ -25,6 +25,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_over(Arc::new(MemoryHostStore::new())).await
+    }
+
+    /// A server whose syncs store into `hosts`.
+    async fn start_over(hosts: Arc<dyn HostStore>) -> Server {
         let listing = Arc::new(Mutex::new((250u64, Duration::ZERO)));
         let registry = {
             let listing = Arc::clone(&listing);
@@ -43,12 +48,12 @@ impl Server {
         };
         let syncer = Syncer::new(
             Arc::new(MemorySecretStore::new()),
-            Arc::new(MemoryHostStore::new()),
+            hosts,
             Arc::new(Cipher::new(Cipher::generate_key())),
             registry,
         );
-        let api = Api::new(Arc::new(syncer))
-            .with_token(TOKEN)
+        let api = Api::new(Arc::new(syncer), TOKEN)
+            .unwrap()
             .with_body_limit(4096);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -574,4 +579,76 @@ async fn every_documented_route_is_served() {
     }
     let (status, body) = s.call(Method::GET, "/nowhere", None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_matches_in_any_case_and_the_token_is_trimmed_alike() {
+    let s = Server::start().await;
+    for header in [
+        format!("Bearer {TOKEN}"),
+        format!("bearer {TOKEN}"),
+        format!("BEARER  {TOKEN} "),
+    ] {
+        let status = s
+            .http
+            .get(format!("{}/secrets", s.base))
+            .header("authorization", header.as_str())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK, "{header}");
+    }
+    for header in [
+        format!("Basic {TOKEN}"),
+        TOKEN.to_owned(),
+        "Bearer".to_owned(),
+    ] {
+        let status = s
+            .http
+            .get(format!("{}/secrets", s.base))
+            .header("authorization", header.as_str())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+    }
+}
+
+#[test]
+fn an_empty_token_is_refused_at_start_up() {
+    let syncer = || {
+        Arc::new(Syncer::new(
+            Arc::new(MemorySecretStore::new()),
+            Arc::new(MemoryHostStore::new()),
+            Arc::new(Cipher::new(Cipher::generate_key())),
+            ProviderRegistry::new(),
+        ))
+    };
+    for token in ["", "   "] {
+        let e = Api::new(syncer(), token).unwrap_err();
+        assert_eq!(e.field(), Some("token"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_names_a_request_id_and_carries_no_store_text() {
+    let store = InstrumentedStore::new(MemoryHostStore::new()).with_failure_on_upsert(1);
+    let s = Server::start_over(Arc::new(store)).await;
+    let id = s.create_secret("aliyun", "LTAI5tFailingStore1").await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let request_id = body["request_id"].as_str().expect("a request id");
+    assert_eq!(
+        body["message"].as_str(),
+        Some(format!("internal error (request id {request_id})").as_str())
+    );
+    assert!(!body.to_string().contains("injected failure"), "{body}");
 }
