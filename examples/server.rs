@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `CMDB_DATABASE_URL` | `sqlite://cmdb.db` | `sqlite://path`, `postgres://…` or `mysql://…` |
 //! | `CMDB_LISTEN` | `127.0.0.1:8060` | address to listen on |
+//! | `CMDB_MAX_CONCURRENT_SYNCS` | `16` | syncs run at once; more get 429 with `Retry-After` |
 //! | `CMDB_ENCRYPT_KEY` | a key file next to the SQLite database | base64 of the 32-byte key encrypting secrets; required for other databases |
 //! | `CMDB_DECRYPT_KEYS` | none | older keys still accepted (rotation) |
 //! | `CMDB_API_TOKEN` | generated and printed once | bearer token of every route but `/healthz` |
@@ -121,7 +122,15 @@ async fn main() -> Result<(), BoxError> {
         ProviderRegistry::with_builtin_providers(),
     )
     .with_options(SyncOptions::default().with_private_addresses(allow_private));
-    let api = Api::new(Arc::new(syncer), &token).map_err(|e| format!("CMDB_API_TOKEN: {e}"))?;
+    let max_syncs = match std::env::var("CMDB_MAX_CONCURRENT_SYNCS") {
+        Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("CMDB_MAX_CONCURRENT_SYNCS must be a positive number, not {v:?}")
+        })?,
+        Err(_) => cmdb::api::DEFAULT_MAX_RUNNING_SYNCS,
+    };
+    let api = Api::new(Arc::new(syncer), &token)
+        .map_err(|e| format!("CMDB_API_TOKEN: {e}"))?
+        .with_max_concurrent_syncs(max_syncs);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
 

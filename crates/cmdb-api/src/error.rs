@@ -45,6 +45,8 @@ pub fn status_of(kind: ErrorKind, from_vendor: bool) -> StatusCode {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -57,7 +59,14 @@ impl ApiError {
                 message: message.into(),
                 request_id: None,
             },
+            retry_after: None,
         }
+    }
+
+    /// The answer with a `Retry-After` header of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A 500 for a store's or the server's own failure: its text (SQL, paths, database
@@ -102,7 +111,13 @@ impl From<&ErrorReport> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -57,7 +57,7 @@ use cmdb_core::ErrorKind;
 use cmdb_sync::Syncer;
 
 pub use error::{status_of, ApiError, ErrorBody};
-pub use tasks::{TaskRegistry, TaskView};
+pub use tasks::{TaskRegistry, TaskView, DEFAULT_MAX_RUNNING_SYNCS};
 
 use routes::AppState;
 
@@ -71,6 +71,8 @@ pub struct Api {
     tasks: TaskRegistry,
     token_digest: Option<[u8; 32]>,
     body_limit: usize,
+    keep_finished: usize,
+    max_running: usize,
 }
 
 impl std::fmt::Debug for Api {
@@ -113,6 +115,8 @@ impl Api {
             tasks: TaskRegistry::new(1000),
             token_digest: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            keep_finished: 1000,
+            max_running: DEFAULT_MAX_RUNNING_SYNCS,
         }
     }
 
@@ -124,7 +128,16 @@ impl Api {
 
     /// Keeps the `n` most recent finished tasks (running ones are always kept).
     pub fn with_finished_tasks_kept(mut self, n: usize) -> Api {
-        self.tasks = TaskRegistry::new(n);
+        self.keep_finished = n;
+        self.tasks = TaskRegistry::with_limits(self.keep_finished, self.max_running);
+        self
+    }
+
+    /// Runs at most `n` syncs at once (default [`DEFAULT_MAX_RUNNING_SYNCS`]); past it,
+    /// `POST /secrets/:id/sync` answers 429 `rate_limited` with `Retry-After`.
+    pub fn with_max_concurrent_syncs(mut self, n: usize) -> Api {
+        self.max_running = n.max(1);
+        self.tasks = TaskRegistry::with_limits(self.keep_finished, self.max_running);
         self
     }
 

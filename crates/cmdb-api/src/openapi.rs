@@ -23,7 +23,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route { method: "get", path: "/secrets/{id}", summary: "One secret, masked", query: &[], body: None, ok: ("200", "MaskedSecret"), auth: true },
     Route { method: "delete", path: "/secrets/{id}", summary: "Delete a secret", query: &[], body: None, ok: ("204", ""), auth: true },
     Route { method: "post", path: "/secrets/{id}/sync", summary: "Sync one region of the secret's cloud into the store (JSON body or the same fields as query parameters)", query: &[("region", "string", "required unless vSphere"), ("resource_type", "string", "host (default)"), ("wait", "boolean", "default true; false answers 202 with a task id"), ("details", "string", "all (default), failed, none"), ("force_release", "boolean", "release even when the guard refuses")], body: Some("SyncParams"), ok: ("200", "SyncResponse"), auth: true },
-    Route { method: "get", path: "/tasks", summary: "Sync tasks, most recent first", query: &[("secret_id", "string", "only this secret's tasks")], body: None, ok: ("200", "TaskList"), auth: true },
+    Route { method: "get", path: "/tasks", summary: "Sync tasks, most recent first", query: &[("secret_id", "string", "only this secret's tasks"), ("page_size", "integer", "1 to 1000, default 20"), ("page_number", "integer", "from 1")], body: None, ok: ("200", "TaskList"), auth: true },
     Route { method: "get", path: "/tasks/{id}", summary: "One sync task with live progress and, when done, its result", query: &[], body: None, ok: ("200", "Task"), auth: true },
     Route { method: "get", path: "/hosts", summary: "Stored hosts", query: &[("vendor", "string", "aliyun, tencent, huawei, vsphere"), ("region", "string", ""), ("secret_id", "string", ""), ("status", "string", "RUNNING, STOPPED, ..."), ("keywords", "string", "name, instance id or IP"), ("released", "boolean", "true: released only; false: active only"), ("sort", "string", "instance_id (default), name, last_seen_desc"), ("page_size", "integer", "1 to 1000, default 20"), ("page_number", "integer", "from 1")], body: None, ok: ("200", "HostList"), auth: true },
     Route { method: "get", path: "/hosts/{vendor}/{instance_id}", summary: "One stored host", query: &[], body: None, ok: ("200", "StoredHost"), auth: true },
@@ -67,7 +67,7 @@ fn schemas() -> Value {
             "total_succeed": {"type": "integer"}, "total_failed": {"type": "integer"},
             "details": {"type": "array", "items": {"$ref": "#/components/schemas/SyncDetail"}},
             "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
-            "released": {"type": "integer"}, "release_confirmed": {"type": "integer"}, "release_found_alive": {"type": "integer"}, "release_skipped": {"type": "string", "nullable": true},
+            "released": {"type": "integer"}, "release_confirmed": {"type": "integer"}, "release_found_alive": {"type": "integer"}, "details_truncated": {"type": "boolean", "description": "details were cut at the server's cap (10,000 by default)"}, "release_skipped": {"type": "string", "nullable": true},
             "complete": {"type": "boolean"}, "pages": {"type": "integer"}, "elapsed_ms": {"type": "integer"},
             "error": {"type": "object", "nullable": true}}},
         "Task": {"type": "object", "properties": {

@@ -186,11 +186,21 @@ pub(crate) async fn sync_secret(
         details: params.details,
         force_release: params.force_release,
     };
+    let wait = params.wait.unwrap_or(true);
     let task_id = state
         .tasks
-        .start(Arc::clone(&state.syncer), request)
-        .await?;
-    if !params.wait.unwrap_or(true) {
+        .start(Arc::clone(&state.syncer), request, wait)
+        .await
+        .map_err(|e| {
+            let busy = e.kind() == ErrorKind::RateLimited && e.vendor_error().is_none();
+            let answer = ApiError::from(e);
+            if busy {
+                answer.with_retry_after(RETRY_BUSY_AFTER_SECS)
+            } else {
+                answer
+            }
+        })?;
+    if !wait {
         let view = state.tasks.get(&task_id);
         let body = serde_json::json!({
             "task_id": task_id,
@@ -214,21 +224,47 @@ pub(crate) async fn sync_secret(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Seconds a client is told to wait when every sync slot is taken.
+const RETRY_BUSY_AFTER_SECS: u64 = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub(crate) struct TaskParams {
     secret_id: Option<String>,
+    page_size: u32,
+    page_number: u32,
+}
+
+impl Default for TaskParams {
+    fn default() -> Self {
+        TaskParams {
+            secret_id: None,
+            page_size: 20,
+            page_number: 1,
+        }
+    }
 }
 
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<TaskParams>,
-) -> Json<Listing<TaskView>> {
-    let items = state.tasks.list(params.secret_id.as_deref());
-    Json(Listing {
-        total: items.len() as u64,
-        items,
-    })
+) -> Result<Json<Listing<TaskView>>, ApiError> {
+    if params.page_size == 0 || params.page_size > cmdb_core::MAX_PAGE_SIZE {
+        return Err(Error::invalid_field(
+            "page_size",
+            format!("must be between 1 and {}", cmdb_core::MAX_PAGE_SIZE),
+        )
+        .into());
+    }
+    if params.page_number == 0 {
+        return Err(Error::invalid_field("page_number", "must be at least 1").into());
+    }
+    let (items, total) = state.tasks.list(
+        params.secret_id.as_deref(),
+        params.page_size as usize,
+        params.page_number as usize,
+    );
+    Ok(Json(Listing { total, items }))
 }
 
 pub(crate) async fn get_task(

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use cmdb_core::{ErrorKind, Result, Vendor};
 use cmdb_sync::{ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer};
@@ -39,6 +39,9 @@ pub struct TaskView {
 type Outcome = std::result::Result<SyncResponse, ErrorReport>;
 
 struct Task {
+    /// The whole answer, per-host successes included, until the request waiting for it
+    /// takes it; `outcome` keeps only counters and failed details.
+    answer: Mutex<Option<SyncResponse>>,
     id: String,
     secret_id: String,
     vendor: Vendor,
@@ -92,33 +95,71 @@ struct Inner {
     tasks: Mutex<VecDeque<Arc<Task>>>,
     keep_finished: usize,
     shutdown: watch::Sender<bool>,
+    /// One permit per sync that may run at once.
+    running: Arc<Semaphore>,
+    max_running: usize,
 }
+
+/// Syncs an API runs at once by default; more are answered 429.
+pub const DEFAULT_MAX_RUNNING_SYNCS: usize = 16;
 
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
             .field("tasks", &lock(&self.inner.tasks).len())
             .field("keep_finished", &self.inner.keep_finished)
+            .field("max_running", &self.inner.max_running)
             .finish()
     }
 }
 
 impl TaskRegistry {
-    /// A registry that keeps the `keep_finished` most recent finished tasks.
+    /// A registry that keeps the `keep_finished` most recent finished tasks and runs at
+    /// most [`DEFAULT_MAX_RUNNING_SYNCS`] at once.
     pub fn new(keep_finished: usize) -> TaskRegistry {
+        TaskRegistry::with_limits(keep_finished, DEFAULT_MAX_RUNNING_SYNCS)
+    }
+
+    /// A registry that keeps the `keep_finished` most recent finished tasks and runs at
+    /// most `max_running` syncs at once (at least one).
+    pub fn with_limits(keep_finished: usize, max_running: usize) -> TaskRegistry {
+        let max_running = max_running.max(1);
         TaskRegistry {
             inner: Arc::new(Inner {
                 tasks: Mutex::default(),
                 keep_finished,
                 shutdown: watch::channel(false).0,
+                running: Arc::new(Semaphore::new(max_running)),
+                max_running,
             }),
         }
     }
 
     /// Checks and starts a sync in the background. Errors found before the first vendor
     /// request (invalid request, unknown secret, region not allowed, scope already
-    /// syncing, ...) are returned here; afterwards the task's view tells.
-    pub async fn start(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<String> {
+    /// syncing, ...) are returned here; afterwards the task's view tells. With as many
+    /// syncs running as the registry allows, the answer is
+    /// [`RateLimited`](ErrorKind::RateLimited) at once (the API's 429).
+    ///
+    /// A finished task keeps its counters and failed details only; with `keep_answer`
+    /// the whole answer is kept until [`wait`](Self::wait) takes it.
+    pub async fn start(
+        &self,
+        syncer: Arc<Syncer>,
+        request: SyncRequest,
+        keep_answer: bool,
+    ) -> Result<String> {
+        let permit = Arc::clone(&self.inner.running)
+            .try_acquire_owned()
+            .map_err(|_| {
+                cmdb_core::Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "{} syncs are running, the most this server runs at once; retry later",
+                        self.inner.max_running
+                    ),
+                )
+            })?;
         let id = uuid::Uuid::new_v4().to_string();
         let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -127,6 +168,8 @@ impl TaskRegistry {
         let handle_id = id.clone();
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
+            // Held for the whole run.
+            let _permit = permit;
             let prepared = match syncer.prepare(request).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -136,6 +179,7 @@ impl TaskRegistry {
             };
             let scope = prepared.scope().clone();
             let task = Arc::new(Task {
+                answer: Mutex::new(None),
                 id: handle_id,
                 secret_id,
                 vendor: scope.vendor,
@@ -159,6 +203,16 @@ impl TaskRegistry {
                     _ = shutdown.changed() => Err(stopped(&progress_tx)),
                 }
             };
+            // A finished task keeps no per-host successes: a long-running server would
+            // otherwise hold every host of every kept run.
+            let outcome = outcome.map(|mut response| {
+                if keep_answer {
+                    *lock(&task.answer) = Some(response.clone());
+                }
+                response.details.retain(|d| !d.is_success);
+                response.details.shrink_to_fit();
+                response
+            });
             *lock(&task.outcome) = Some((outcome, Utc::now()));
             task.done.send_replace(true);
         });
@@ -177,23 +231,44 @@ impl TaskRegistry {
         self.inner.find(id).map(|t| t.view())
     }
 
-    /// The tasks, most recent first, of one secret or of all.
-    pub fn list(&self, secret_id: Option<&str>) -> Vec<TaskView> {
-        lock(&self.inner.tasks)
-            .iter()
-            .rev()
-            .filter(|t| secret_id.is_none_or(|s| t.secret_id == s))
+    /// The tasks, most recent first, of one secret or of all: `page_size` of them from
+    /// page `page_number` (from 1), and how many there are in all.
+    pub fn list(
+        &self,
+        secret_id: Option<&str>,
+        page_size: usize,
+        page_number: usize,
+    ) -> (Vec<TaskView>, u64) {
+        let tasks = lock(&self.inner.tasks);
+        let matching = || {
+            tasks
+                .iter()
+                .rev()
+                .filter(|t| secret_id.is_none_or(|s| t.secret_id == s))
+        };
+        let total = matching().count() as u64;
+        let skip = page_number.saturating_sub(1).saturating_mul(page_size);
+        let page = matching()
+            .skip(skip)
+            .take(page_size)
             .map(|t| t.view())
-            .collect()
+            .collect();
+        (page, total)
     }
 
-    /// Waits until task `id` has ended and answers its view (`None` for an unknown id).
+    /// Waits until task `id` has ended and answers its view (`None` for an unknown id),
+    /// with the whole answer when the task was started to keep it (taken: a second call
+    /// sees counters and failed details only).
     pub async fn wait(&self, id: &str) -> Option<TaskView> {
         let task = self.inner.find(id)?;
         let mut done = task.done.subscribe();
         // The sender lives in the task itself, so it cannot be dropped while we wait.
         let _ = done.wait_for(|d| *d).await;
-        Some(task.view())
+        let mut view = task.view();
+        if let Some(answer) = lock(&task.answer).take() {
+            view.result = Some(answer);
+        }
+        Some(view)
     }
 
     /// Stops every running task at its next page boundary (their views say they were

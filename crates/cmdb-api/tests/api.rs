@@ -30,6 +30,11 @@ impl Server {
 
     /// A server whose syncs store into `hosts`.
     async fn start_over(hosts: Arc<dyn HostStore>) -> Server {
+        Server::start_with(hosts, cmdb_api::DEFAULT_MAX_RUNNING_SYNCS).await
+    }
+
+    /// A server whose syncs store into `hosts`, running at most `max_syncs` at once.
+    async fn start_with(hosts: Arc<dyn HostStore>, max_syncs: usize) -> Server {
         let listing = Arc::new(Mutex::new((250u64, Duration::ZERO)));
         let registry = {
             let listing = Arc::clone(&listing);
@@ -54,7 +59,8 @@ impl Server {
         );
         let api = Api::new(Arc::new(syncer), TOKEN)
             .unwrap()
-            .with_body_limit(4096);
+            .with_body_limit(4096)
+            .with_max_concurrent_syncs(max_syncs);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = api.router();
@@ -651,4 +657,96 @@ async fn a_500_names_a_request_id_and_carries_no_store_text() {
         Some(format!("internal error (request id {request_id})").as_str())
     );
     assert!(!body.to_string().contains("injected failure"), "{body}");
+}
+
+/// Polls task `id` until it has finished; its view.
+async fn finished(s: &Server, id: &str) -> Value {
+    for _ in 0..1000 {
+        let (status, task) = s.call(Method::GET, &format!("/tasks/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        if task["finished_at"].is_string() {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("task {id} did not finish");
+}
+
+#[tokio::test]
+async fn syncs_past_the_cap_get_429_with_retry_after() {
+    let s = Server::start_with(Arc::new(MemoryHostStore::new()), 1).await;
+    let first = s.create_secret("aliyun", "LTAI5tCapFirst01").await;
+    let second = s.create_secret("tencent", "AKIDCapSecond001").await;
+    s.listing.lock().unwrap().1 = Duration::from_millis(100);
+    let (status, started) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{first}/sync"),
+            Some(json!({"region": "cn-beijing", "wait": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let response = s
+        .http
+        .post(format!("{}/secrets/{second}/sync", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"region": "cn-hangzhou"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+
+    finished(&s, started["task_id"].as_str().unwrap()).await;
+    s.listing.lock().unwrap().1 = Duration::ZERO;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{second}/sync"),
+            Some(json!({"region": "cn-hangzhou"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a slot is free again: {body}");
+}
+
+#[tokio::test]
+async fn finished_tasks_keep_no_per_host_successes_and_are_listed_by_page() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tTrimmed001").await;
+    let mut task_ids = Vec::new();
+    for region in ["cn-beijing", "cn-hangzhou"] {
+        let (status, answer) = s
+            .call(
+                Method::POST,
+                &format!("/secrets/{id}/sync"),
+                Some(json!({"region": region})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        // The waiting request gets every detail, as the original API answered.
+        assert_eq!(answer["details"].as_array().unwrap().len(), 250);
+    }
+    let (_, page) = s.call(Method::GET, "/tasks?page_size=1", None).await;
+    assert_eq!(page["total"], 2);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    task_ids.push(items[0]["id"].as_str().unwrap().to_owned());
+    let (_, page) = s
+        .call(Method::GET, "/tasks?page_size=1&page_number=2", None)
+        .await;
+    task_ids.push(page["items"][0]["id"].as_str().unwrap().to_owned());
+    assert_ne!(task_ids[0], task_ids[1]);
+    for task in &task_ids {
+        let (_, view) = s.call(Method::GET, &format!("/tasks/{task}"), None).await;
+        assert_eq!(view["result"]["created"], 250, "{view}");
+        assert_eq!(
+            view["result"]["details"].as_array().unwrap().len(),
+            0,
+            "a finished task keeps failed details only"
+        );
+    }
+    let (status, body) = s.call(Method::GET, "/tasks?page_size=0", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
 }

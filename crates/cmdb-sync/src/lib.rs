@@ -55,4 +55,4 @@ pub use progress::{SyncProgress, SyncState};
 pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
 pub use request::{DetailsMode, SyncRequest, MAX_SECRET_ID_LEN};
 pub use response::{ErrorReport, SyncDetail, SyncResponse};
-pub use syncer::{PreparedSync, SyncOptions, Syncer};
+pub use syncer::{PreparedSync, SyncOptions, Syncer, DEFAULT_MAX_DETAILS};

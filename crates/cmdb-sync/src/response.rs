@@ -82,8 +82,12 @@ pub struct SyncResponse {
     pub total_succeed: u64,
     /// Hosts listed that could not be stored.
     pub total_failed: u64,
-    /// Per-host outcomes, as the request's [`DetailsMode`](crate::DetailsMode) asks.
+    /// Per-host outcomes, as the request's [`DetailsMode`](crate::DetailsMode) asks, at
+    /// most [`SyncOptions::max_details`](crate::SyncOptions::max_details) of them.
     pub details: Vec<SyncDetail>,
+    /// Whether `details` was cut at that cap (the counters still count every host).
+    #[serde(default)]
+    pub details_truncated: bool,
     /// Hosts new to the store.
     pub created: u64,
     /// Hosts whose content changed (or that came back after a release).

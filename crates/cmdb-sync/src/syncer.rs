@@ -48,11 +48,19 @@ pub struct SyncOptions {
     /// and private ranges with [`with_private_addresses`](Self::with_private_addresses)
     /// for private clouds, on-premises vCenters and simulators.
     pub http: HttpConfig,
+    /// The most per-host details a run's answer keeps (default
+    /// [`DEFAULT_MAX_DETAILS`]); past it the answer says `details_truncated`. The counters
+    /// always count every host.
+    pub max_details: usize,
 }
+
+/// Per-host details a run's answer keeps by default: 10,000 entries, about 1 MB of JSON.
+pub const DEFAULT_MAX_DETAILS: usize = 10_000;
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
+            max_details: DEFAULT_MAX_DETAILS,
             max_release_share: 0.5,
             queue_pages: 4,
             run_timeout: Duration::from_secs(3600),
@@ -155,6 +163,9 @@ struct Tally {
     failed: u64,
     expected: Option<u64>,
     details: Vec<SyncDetail>,
+    /// The most details kept; more are counted, not kept.
+    max_details: usize,
+    details_truncated: bool,
     error: Option<Error>,
     /// Why the listing cannot have seen every host, when its paging saw it move.
     moved: Option<String>,
@@ -186,9 +197,17 @@ impl Tally {
                 DetailsMode::None => false,
             };
             if wanted {
-                self.details
-                    .push(SyncDetail::new(&host.instance_id, &host.name, outcome));
+                self.push_detail(SyncDetail::new(&host.instance_id, &host.name, outcome));
             }
+        }
+    }
+
+    /// Keeps `detail` unless the answer already holds as many as it may.
+    fn push_detail(&mut self, detail: SyncDetail) {
+        if self.details.len() < self.max_details {
+            self.details.push(detail);
+        } else {
+            self.details_truncated = true;
         }
     }
 
@@ -203,7 +222,7 @@ impl Tally {
             self.failed += 1;
             tracing::warn!(scope = %scope, instance_id = ?record.instance_id, reason = %record.reason, "vendor record not mapped");
             if details != DetailsMode::None {
-                self.details.push(SyncDetail::unmapped(record));
+                self.push_detail(SyncDetail::unmapped(record));
             }
         }
     }
@@ -934,7 +953,10 @@ impl PreparedSync<'_> {
         let run_start = syncer.next_run_start();
         tracing::info!(scope = %scope, "sync started");
 
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            max_details: syncer.options.max_details,
+            ..Tally::default()
+        };
         let drain = syncer.drain(
             &scope,
             provider.pages(),
@@ -1004,6 +1026,7 @@ impl PreparedSync<'_> {
             total_succeed: tally.stored(),
             total_failed: tally.failed,
             details: std::mem::take(&mut tally.details),
+            details_truncated: tally.details_truncated,
             created: tally.created,
             updated: tally.updated,
             unchanged: tally.unchanged,

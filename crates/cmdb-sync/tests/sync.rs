@@ -351,6 +351,21 @@ async fn a_record_the_provider_cannot_map_is_a_failed_detail_and_releases_nothin
 }
 
 #[tokio::test]
+async fn details_are_capped_and_say_so_while_the_counters_count_every_host() {
+    let env = Env::new(250).await;
+    let syncer = env.syncer().with_options(SyncOptions {
+        max_details: 100,
+        ..SyncOptions::default()
+    });
+    let r = syncer.sync(env.request()).await.unwrap();
+    assert_eq!((r.total_succeed, r.created), (250, 250));
+    assert_eq!(r.details.len(), 100);
+    assert!(r.details_truncated);
+    let r = env.syncer().sync(env.request()).await.unwrap();
+    assert_eq!((r.details.len(), r.details_truncated), (250, false));
+}
+
+#[tokio::test]
 async fn request_validation_and_secret_rules() {
     let env = Env::new(10).await;
     let syncer = env.syncer();
