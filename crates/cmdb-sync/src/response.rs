@@ -135,6 +135,7 @@ mod tests {
                 "complete",
                 "created",
                 "details",
+                "details_truncated",
                 "elapsed_ms",
                 "error",
                 "pages",
