@@ -202,20 +202,7 @@ async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live
     ));
 
     env.sim.throttle_every(0);
-    for _ in 0..2 {
-        let r = env.syncer.sync(env.request()).await.unwrap();
-        assert!(r.complete && r.error.is_none(), "{r:?}");
-    }
-    let (active, released) = common::stored_ids(&env.hosts).await;
-    assert_eq!(
-        active, cloud,
-        "two quiet syncs later the store equals the cloud"
-    );
-    assert_eq!(
-        released,
-        deleted.iter().cloned().collect::<BTreeSet<_>>(),
-        "every deleted host is released, and no other"
-    );
+    common::assert_settles(&env.syncer, || env.request(), &env.hosts, &cloud, &deleted).await;
 }
 
 #[tokio::test]

@@ -190,32 +190,10 @@ async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live
     assert!(r.error.is_none(), "{r:?}");
     let cloud: BTreeSet<String> = env.sim.server_ids(SHIFTING_REGION).into_iter().collect();
     assert_eq!(cloud.len() as u64, SERVERS - 12 + 5);
-    let (_, released) = common::stored_ids(&env.hosts).await;
-    let wrongly_released: Vec<_> = released.intersection(&cloud).collect();
-    assert!(
-        wrongly_released.is_empty(),
-        "live servers released: {wrongly_released:?} ({r:?})"
-    );
-    assert!(
-        r.release_found_alive > 0,
-        "the shifted listing skipped live servers that the lookup found: {r:?}"
-    );
+    common::assert_no_live_host_released(&env.hosts, &cloud, &r).await;
 
     env.sim.throttle_every(None);
-    for _ in 0..2 {
-        let r = env.syncer.sync(request()).await.unwrap();
-        assert!(r.complete && r.error.is_none(), "{r:?}");
-    }
-    let (active, released) = common::stored_ids(&env.hosts).await;
-    assert_eq!(
-        active, cloud,
-        "two quiet syncs later the store equals the cloud"
-    );
-    assert_eq!(
-        released,
-        deleted.iter().cloned().collect::<BTreeSet<_>>(),
-        "every deleted server is released, and no other"
-    );
+    common::assert_settles(&env.syncer, request, &env.hosts, &cloud, &deleted).await;
 }
 
 #[tokio::test]

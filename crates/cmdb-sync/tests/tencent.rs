@@ -179,32 +179,10 @@ async fn deletions_and_creations_during_a_throttled_listing_never_release_a_live
     assert!(r.error.is_none(), "{r:?}");
     let cloud: BTreeSet<String> = env.sim.instance_ids().into_iter().collect();
     assert_eq!(cloud.len() as u64, INSTANCES - 12 + 5);
-    let (_, released) = common::stored_ids(&env.hosts).await;
-    let wrongly_released: Vec<_> = released.intersection(&cloud).collect();
-    assert!(
-        wrongly_released.is_empty(),
-        "live instances released: {wrongly_released:?} ({r:?})"
-    );
-    assert!(
-        r.release_found_alive > 0,
-        "the shifted listing skipped live instances that the lookup found: {r:?}"
-    );
+    common::assert_no_live_host_released(&env.hosts, &cloud, &r).await;
 
     env.sim.throttle_every(0);
-    for _ in 0..2 {
-        let r = env.syncer.sync(env.request()).await.unwrap();
-        assert!(r.complete && r.error.is_none(), "{r:?}");
-    }
-    let (active, released) = common::stored_ids(&env.hosts).await;
-    assert_eq!(
-        active, cloud,
-        "two quiet syncs later the store equals the cloud"
-    );
-    assert_eq!(
-        released,
-        deleted.iter().cloned().collect::<BTreeSet<_>>(),
-        "every deleted instance is released, and no other"
-    );
+    common::assert_settles(&env.syncer, || env.request(), &env.hosts, &cloud, &deleted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
 use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
-use cmdb_sync::{ProviderRegistry, SyncOptions, Syncer};
+use cmdb_sync::{ProviderRegistry, SyncOptions, SyncRequest, SyncResponse, Syncer};
 
 /// A syncer over a memory store, and the one secret it knows.
 pub(crate) struct Synced {
@@ -103,4 +103,48 @@ pub(crate) async fn stored_ids(hosts: &MemoryHostStore) -> (BTreeSet<String>, BT
         }
     }
     (active, released)
+}
+
+/// After a run whose listing shifted: no host of `cloud` (the vendor's ids now) is
+/// released, and the lookup found live hosts the shifted listing skipped.
+pub(crate) async fn assert_no_live_host_released(
+    hosts: &MemoryHostStore,
+    cloud: &BTreeSet<String>,
+    run: &SyncResponse,
+) {
+    let (_, released) = stored_ids(hosts).await;
+    let wrongly_released: Vec<_> = released.intersection(cloud).collect();
+    assert!(
+        wrongly_released.is_empty(),
+        "live hosts released: {wrongly_released:?} ({run:?})"
+    );
+    assert!(
+        run.release_found_alive > 0,
+        "the shifted listing skipped live hosts that the lookup found: {run:?}"
+    );
+}
+
+/// Two quiet syncs of `request`, then the store equals `cloud` and exactly `deleted` is
+/// released.
+pub(crate) async fn assert_settles(
+    syncer: &Syncer,
+    request: impl Fn() -> SyncRequest,
+    hosts: &MemoryHostStore,
+    cloud: &BTreeSet<String>,
+    deleted: &[String],
+) {
+    for _ in 0..2 {
+        let r = syncer.sync(request()).await.unwrap();
+        assert!(r.complete && r.error.is_none(), "{r:?}");
+    }
+    let (active, released) = stored_ids(hosts).await;
+    assert_eq!(
+        &active, cloud,
+        "two quiet syncs later the store equals the cloud"
+    );
+    assert_eq!(
+        released,
+        deleted.iter().cloned().collect::<BTreeSet<_>>(),
+        "every deleted host is released, and no other"
+    );
 }
