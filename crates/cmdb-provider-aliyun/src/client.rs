@@ -18,7 +18,6 @@ use tokio::sync::OnceCell;
 use crate::map;
 use crate::model::{self, DescribeInstancesResponse, DescribeRegionsResponse, Instance};
 use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
-use crate::token::{self, Scan};
 
 /// The ECS API version every request names.
 pub const API_VERSION: &str = "2014-05-26";
@@ -341,16 +340,10 @@ pub(crate) fn pick_endpoint(regions: &[AliyunRegion], region: &str) -> Option<En
 }
 
 /// The `NextToken` of a `DescribeInstances` answer of `region` (`None` when absent or
-/// empty), read without building a single instance. A body that serde_json cannot read a
-/// token from is the error [`decode_instances`] gives.
-///
-/// A quick read of the top level takes the token of any ordinary answer; serde_json reads
-/// what it cannot tell. The quick read is certain only for an answer that is JSON, so the
-/// token must be checked against the decoded page: [`decode_checked`].
+/// empty), read with serde without building a single instance (the rest of the answer
+/// is skipped). A body it cannot read a token from is the error [`decode_instances`]
+/// gives. The token is checked against the decoded page: [`decode_checked`].
 pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Option<String>> {
-    if let Scan::Token(token) = token::next_token(&response.body) {
-        return Ok(token.map(str::to_owned));
-    }
     match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
         Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
         Err(_) => Ok(decode_instances(response, region)?.next_token),
@@ -578,69 +571,51 @@ mod tests {
         RawResponse::new(http::StatusCode::OK, http::HeaderMap::new(), body.into())
     }
 
-    /// What `next_page_token` answered before the scan: serde_json's pass, else the
-    /// decoding's.
-    fn token_by_serde(response: &RawResponse) -> Result<Option<String>> {
-        match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
-            Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
-            Err(_) => Ok(decode_instances(response, "r")?.next_token),
-        }
-    }
-
     #[test]
-    fn next_page_token_reads_what_serde_json_reads() {
-        for body in [
-            r#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","NextToken":"no"}]},"NextToken":"t-2"}"#,
-            r#"{"NextToken":"t-1","Instances":{"Instance":[]}}"#,
-            r#"{"NextToken":"","Instances":{"Instance":[]}}"#,
-            r#"{"NextToken":null,"Instances":{"Instance":[]}}"#,
-            r#"{"Instances":{"Instance":[]}}"#,
-            r#"{"NextToken":"t-6","Instances":{"Instance":[{"InstanceId":"i-1","Cpu":"lots"}]}}"#,
-            // Left to serde_json by the scan.
-            r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#,
-            r#"{"Next\u0054oken":"t-3","Instances":{"Instance":[]}}"#,
+    fn next_page_token_reads_the_top_level_token_only() {
+        for (body, token) in [
+            (
+                r#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","NextToken":"no"}]},"NextToken":"t-2"}"#,
+                Some("t-2"),
+            ),
+            (
+                r#"{"NextToken":"t-1","Instances":{"Instance":[]}}"#,
+                Some("t-1"),
+            ),
+            (r#"{"NextToken":"","Instances":{"Instance":[]}}"#, None),
+            (r#"{"NextToken":null,"Instances":{"Instance":[]}}"#, None),
+            (r#"{"Instances":{"Instance":[]}}"#, None),
+            (
+                r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#,
+                Some("ab"),
+            ),
+            (
+                r#"{"Next\u0054oken":"t-3","Instances":{"Instance":[]}}"#,
+                Some("t-3"),
+            ),
         ] {
-            let response = answer(body);
             assert_eq!(
-                next_page_token(&response, "r").ok(),
-                token_by_serde(&response).ok(),
+                next_page_token(&answer(body), "r").unwrap().as_deref(),
+                token,
                 "{body}"
             );
         }
-        let response = answer(r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#);
-        assert_eq!(
-            next_page_token(&response, "r").unwrap().as_deref(),
-            Some("ab")
-        );
         for body in ["<html>proxy</html>", r#"{"NextToken":7}"#, r#"{"A":"t"#] {
             let e = next_page_token(&answer(body), "r").unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Decode, "{body}");
         }
-    }
-
-    #[test]
-    fn a_token_read_at_a_glance_must_be_the_decoded_one() {
-        // Read from the start up to the first token; decoding takes the last one.
-        let response =
-            answer(r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#);
-        let read = next_page_token(&response, "r").unwrap();
-        assert_eq!(read.as_deref(), Some("t-4"));
-        assert_eq!(
-            decode_instances(&response, "r")
-                .unwrap()
-                .next_token
-                .as_deref(),
-            Some("t-5")
-        );
-        let e = decode_checked(&response, read.as_deref(), "r").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Decode);
-        assert!(e.message().contains("twice"), "{e}");
-        // The same token: the page.
+        // The key twice: the token read is the one the page decodes with (the last).
+        let twice = answer(r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#);
+        let read = next_page_token(&twice, "r").unwrap();
+        assert_eq!(read.as_deref(), Some("t-5"));
+        decode_checked(&twice, read.as_deref(), "r").unwrap();
+        // A token read first is the one the page decodes with.
         let response = answer(r#"{"Instances":{"Instance":[]},"NextToken":"t-6"}"#);
         let read = next_page_token(&response, "r").unwrap();
-        assert_eq!(read.as_deref(), Some("t-6"));
         let page = decode_checked(&response, read.as_deref(), "r").unwrap();
         assert_eq!(page.next_token.as_deref(), Some("t-6"));
+        let e = decode_checked(&response, Some("t-5"), "r").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
     }
 
     /// Whatever is cut from an answer, the listing never goes on with a token the page

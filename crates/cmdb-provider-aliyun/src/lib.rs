@@ -34,7 +34,6 @@ mod error;
 mod map;
 mod model;
 pub mod sign;
-mod token;
 
 pub use builder::AliyunBuilder;
 pub use client::{
