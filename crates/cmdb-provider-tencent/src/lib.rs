@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub mod bench;
 mod builder;
 mod client;

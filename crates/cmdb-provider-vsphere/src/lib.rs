@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub mod bench;
 mod builder;
 mod client;
