@@ -33,9 +33,8 @@ pub struct SyncOptions {
     pub max_release_share: f64,
     /// Pages buffered between the listing and the store. Pages that are waiting when the
     /// store is free again are written together, up to `queue_pages + 1` in one upsert,
-    /// so at most `2 x queue_pages + 2` pages are alive, the pages being fetched aside, and
-    /// on a multi-threaded runtime the pages stored since the listing last produced one
-    /// (at most `queue_pages + 1`), which it frees before it asks for the next. Default 4.
+    /// so at most `2 x queue_pages + 2` pages are alive, the pages being fetched aside.
+    /// Default 4.
     pub queue_pages: usize,
     /// The longest a run may take; past it the run ends with a `Timeout` error (pages
     /// stored so far are kept, nothing is released). Default one hour.
@@ -508,17 +507,8 @@ impl Syncer {
         let (tx, mut rx) = mpsc::channel::<Result<HostPage>>(self.options.queue_pages.max(1));
         let parallel = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        // Stored hosts go back to the listing task to be freed there, off the storing
-        // side (the slower one when the store is), and for offset-paged providers on the
-        // thread that made them, where glibc's allocator frees fastest: Tencent pages into
-        // SQLite went 3% to 22% faster in alternating runs. Hosts wait there only until the
-        // listing's next page, so at most the pages stored meanwhile: those it had queued.
-        let (stored_tx, mut stored_rx) = mpsc::unbounded_channel::<Vec<Host>>();
         let producer = async move {
             while let Some(item) = pages.next().await {
-                while let Ok(stored) = stored_rx.try_recv() {
-                    drop(stored);
-                }
                 let last = item.is_err();
                 if tx.send(item).await.is_err() || last {
                     break;
@@ -593,10 +583,6 @@ impl Syncer {
                 tally.pages += pages_in_batch;
                 tally.record(scope, &page.hosts, &outcomes, details);
                 publish(tally.progress(SyncState::Running));
-                if parallel {
-                    // When the listing has ended the hosts come back and are freed here.
-                    drop(stored_tx.send(std::mem::take(&mut page.hosts)));
-                }
                 if let Some(e) = pending_error.take() {
                     tally.error = Some(e);
                     break;
