@@ -204,15 +204,7 @@ where
                 )))
             }
         }
-        // The request just spawned goes out first: tokio runs a task spawned from a
-        // worker on that same worker next, and no other worker may take it, so decoding
-        // right away (a millisecond or more of CPU) would hold it back. Yielding once lets
-        // it run up to its first wait on the network; the page is then decoded here.
-        // Decoding on the blocking pool instead cost a thread hand-off a page and freed
-        // the hosts far from the thread that made them: Aliyun pages into SQLite went from
-        // 36,548 to 41,104 hosts/s (medians of six alternating runs), and a listing at
-        // 20 ms a request from 1.12 to 1.10 times pages x latency.
-        tokio::task::yield_now().await;
+        // The next request is on its way (spawned) while this page is decoded here.
         let mut pager = pager;
         let page = (pager.decode)(raw);
         match page {
