@@ -24,7 +24,7 @@ use cmdb_core::{
     ScopeStats, StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
 use sqlx::any::AnyRow;
-use sqlx::{Acquire, AnyConnection, Connection, Executor};
+use sqlx::{Acquire, AnyConnection, Connection};
 
 use crate::sql::{int, opt_int, opt_text, text, Backend, Sql};
 use crate::store::{db_error, SqlStore};
@@ -77,10 +77,6 @@ const KEEP_ON_UPDATE: &[&str] = &["vendor", "instance_id", "first_seen_at"];
 /// each connection prepares once: a statement of 500 rows for each batch size cost a few
 /// MB of prepared statements per connection and was no faster.
 const ROWS_PER_STATEMENT: usize = 100;
-
-/// Rows made between two yields while the key look-up of their batch runs, so that the
-/// look-up's next statement is sent soon after the answer to the one before.
-const ROWS_BETWEEN_YIELDS: usize = 32;
 
 /// Keys per `IN (...)` list.
 const KEYS_PER_STATEMENT: usize = 1000;
@@ -544,16 +540,6 @@ impl SqlStore {
                 return Err(Error::store("no pooled connection outside a transaction"));
             }
         };
-        let mut conn = conn;
-        if self.inner.backend == Backend::MySql {
-            // For the next transaction only. Under REPEATABLE READ, locking the keys of a
-            // page that do not exist yet takes gap locks, which block (and deadlock with)
-            // other writers inserting any key in between, even of other scopes.
-            let c: &mut AnyConnection = &mut conn;
-            c.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await
-                .map_err(db_error)?;
-        }
         let statement = match self.inner.backend {
             // Take the write lock up front: a deferred transaction that reads and then
             // writes can fail with SQLITE_BUSY under concurrent writers.
@@ -622,23 +608,12 @@ impl SqlStore {
         if rows.is_empty() {
             return Ok(HashMap::new());
         }
-        // Each statement is bound while the one before it runs: the database works on
-        // statement k while this thread binds statement k + 1.
-        let statement = |chunk| upsert_statement(backend, chunk, secret_id, seen_at, conflict);
-        let mut chunks = rows.chunks(ROWS_PER_STATEMENT);
-        let (sp, first) =
-            futures::future::join(tx.begin(), async { chunks.next().map(statement) }).await;
-        let mut sp = sp.map_err(attempt_error)?;
-        let mut next = first;
+        let mut sp = tx.begin().await.map_err(attempt_error)?;
         let mut refused = None;
-        while let Some(mut sql) = next.take() {
-            let query = sql.build()?;
-            let (result, following) = futures::future::join(query.execute(&mut *sp), async {
-                chunks.next().map(statement)
-            })
-            .await;
-            match result {
-                Ok(_) => next = following,
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = upsert_statement(backend, chunk, secret_id, seen_at, conflict);
+            match sql.build()?.execute(&mut *sp).await {
+                Ok(_) => {}
                 Err(e) if is_row_error(&e) => {
                     refused = Some(e);
                     break;
@@ -971,28 +946,18 @@ impl HostStore for SqlStore {
             }
             return Ok(outcomes.into_iter().flatten().collect());
         }
-        // The stored state of the hosts' keys is looked up while their rows are made
-        // (hashes, derived columns): the database answers while this thread works.
         let mut ids: Vec<&str> = hosts.iter().map(|h| h.instance_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let make_rows = async {
-            let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
-            let mut failed = Vec::new();
-            for (i, host) in hosts.iter().enumerate() {
-                match Row::new(scope, host) {
-                    Ok(row) => rows.push((i, row)),
-                    Err(reason) => failed.push((i, reason)),
-                }
-                if i % ROWS_BETWEEN_YIELDS == ROWS_BETWEEN_YIELDS - 1 {
-                    // Lets the look-up send its next statement if its answer came.
-                    tokio::task::yield_now().await;
-                }
+        let mut rows: Vec<(usize, Row<'_>)> = Vec::with_capacity(hosts.len());
+        let mut failed = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            match Row::new(scope, host) {
+                Ok(row) => rows.push((i, row)),
+                Err(reason) => failed.push((i, reason)),
             }
-            (rows, failed)
-        };
-        let (mut looked_up, (rows, failed)) =
-            futures::future::join(self.begin_known(scope.vendor, &ids), make_rows).await;
+        }
+        let mut looked_up = self.begin_known(scope.vendor, &ids).await;
         for (i, reason) in failed {
             outcomes[i] = Some(UpsertOutcome::Failed(reason));
         }

@@ -203,6 +203,12 @@ impl SqlStoreBuilder {
                     .unwrap_or_default();
                 // Refuse values too long for a column instead of truncating them.
                 init.push("SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')".into());
+                // Under REPEATABLE READ, locking the keys of a page that do not exist yet
+                // takes gap locks, which block (and deadlock with) other writers inserting
+                // any key in between, even of other scopes. Set once per connection: a
+                // per-transaction SET fails on a connection that a dropped future left
+                // inside a BEGIN.
+                init.push("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into());
             }
         }
         let options: AnyConnectOptions = url
