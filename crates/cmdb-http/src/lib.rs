@@ -63,6 +63,7 @@
 mod address;
 mod classify;
 mod client;
+mod clock;
 mod config;
 mod endpoint;
 mod paging;
@@ -74,6 +75,7 @@ mod time;
 pub use address::{AddressPolicy, RefusedAddress};
 pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifier, RawResponse};
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
+pub use clock::{clock_now, system_clock, Clock};
 pub use config::HttpConfig;
 pub use endpoint::Endpoint;
 pub use paging::{

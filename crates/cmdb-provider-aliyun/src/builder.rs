@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use cmdb_core::{Error, Result, Vendor};
-use cmdb_http::{Endpoint, HttpClient, HttpConfig, RateLimiter};
+use cmdb_http::{system_clock, Clock, Endpoint, HttpClient, HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 use tokio::runtime::Handle;
 use tokio::sync::OnceCell;
@@ -28,6 +28,7 @@ pub struct AliyunBuilder {
     http_config: HttpConfig,
     io_runtime: Option<Handle>,
     jitter_seed: Option<u64>,
+    clock: Option<Clock>,
     page_size: Option<u32>,
 }
 
@@ -117,6 +118,13 @@ impl AliyunBuilder {
         self
     }
 
+    /// The clock that timestamps signatures (`x-acs-date`), unix seconds (default: the
+    /// system clock).
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> AliyunBuilder {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
     /// `MaxResults` per page, 1 to 100 (default 100).
     pub fn with_page_size(mut self, page_size: u32) -> AliyunBuilder {
         self.page_size = Some(page_size);
@@ -189,6 +197,7 @@ impl AliyunBuilder {
             region,
             endpoint,
             page_size,
+            self.clock.unwrap_or_else(system_clock),
         ))
     }
 

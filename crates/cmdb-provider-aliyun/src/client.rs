@@ -4,10 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::Utc;
 use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, Result, Vendor};
 use cmdb_http::{
-    sensitive_header_value, token_pages_pipelined, ClientStats, Endpoint, HttpClient, RawResponse,
+    clock_now, sensitive_header_value, token_pages_pipelined, ClientStats, Clock, Endpoint,
+    HttpClient, RawResponse,
 };
 use cmdb_secret::Credentials;
 use futures::stream::BoxStream;
@@ -87,6 +87,7 @@ struct Inner {
     region: String,
     endpoint: EndpointChoice,
     page_size: u32,
+    clock: Clock,
 }
 
 impl fmt::Debug for AliyunClient {
@@ -108,6 +109,7 @@ impl AliyunClient {
         region: String,
         endpoint: EndpointChoice,
         page_size: u32,
+        clock: Clock,
     ) -> AliyunClient {
         AliyunClient {
             inner: Arc::new(Inner {
@@ -116,6 +118,7 @@ impl AliyunClient {
                 region,
                 endpoint,
                 page_size,
+                clock,
             }),
         }
     }
@@ -267,7 +270,9 @@ impl AliyunClient {
         action: &str,
         params: &[(String, String)],
     ) -> Result<reqwest::Request> {
-        let date = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let date = clock_now(&self.inner.clock)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let body_sha256 = hex_sha256(b"");
         let acs_headers = [

@@ -491,3 +491,21 @@ async fn describe_regions_reports_endpoints() {
         format!("{}/", sim.uri())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn signatures_are_timestamped_by_the_injected_clock() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-date", "2023-11-14T22:13:20Z"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["i-1"], "", 1)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = builder(&server.uri(), "ak", "sk")
+        .with_clock(|| 1_700_000_000)
+        .build()
+        .unwrap();
+    let pages = collect(&provider).await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].as_ref().unwrap().hosts.len(), 1);
+}

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use cmdb_core::{Error, Result, Vendor};
-use cmdb_http::{Endpoint, HttpClient, HttpConfig, RateLimiter};
+use cmdb_http::{system_clock, Clock, Endpoint, HttpClient, HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 use tokio::runtime::Handle;
 
@@ -45,6 +45,7 @@ pub struct HuaweiBuilder {
     limiter: Option<Arc<RateLimiter>>,
     io_runtime: Option<Handle>,
     jitter_seed: Option<u64>,
+    clock: Option<Clock>,
 }
 
 impl fmt::Debug for HuaweiBuilder {
@@ -83,6 +84,7 @@ impl HuaweiBuilder {
             limiter: None,
             io_runtime: None,
             jitter_seed: None,
+            clock: None,
         }
     }
 
@@ -155,6 +157,13 @@ impl HuaweiBuilder {
         self
     }
 
+    /// The clock that timestamps signatures (`X-Sdk-Date`), unix seconds (default: the
+    /// system clock).
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> HuaweiBuilder {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
     /// Seeds the retry jitter, for deterministic tests.
     pub fn with_jitter_seed(mut self, seed: u64) -> HuaweiBuilder {
         self.jitter_seed = Some(seed);
@@ -224,6 +233,7 @@ impl HuaweiBuilder {
             iam,
             ecs,
             project_id,
+            self.clock.clone().unwrap_or_else(system_clock),
         ))
     }
 

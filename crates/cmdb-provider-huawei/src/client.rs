@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use chrono::Utc;
 use cmdb_core::{Error, ErrorKind, FailedRecord, Host, HostPage, Result};
-use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, PageInfo, RawResponse};
+use cmdb_http::{
+    clock_now, sensitive_header_value, Clock, Endpoint, HttpClient, PageInfo, RawResponse,
+};
 use cmdb_secret::Credentials;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
@@ -45,6 +46,7 @@ struct Inner {
     iam: Endpoint,
     ecs: Endpoint,
     project_id: Option<String>,
+    clock: Clock,
 }
 
 impl fmt::Debug for HuaweiClient {
@@ -68,6 +70,7 @@ impl HuaweiClient {
         iam: Endpoint,
         ecs: Endpoint,
         project_id: Option<String>,
+        clock: Clock,
     ) -> HuaweiClient {
         HuaweiClient {
             inner: Arc::new(Inner {
@@ -77,6 +80,7 @@ impl HuaweiClient {
                 iam,
                 ecs,
                 project_id,
+                clock,
             }),
         }
     }
@@ -265,7 +269,7 @@ impl HuaweiClient {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_owned(),
         };
-        let date = Utc::now().format(DATE_FORMAT).to_string();
+        let date = clock_now(&self.inner.clock).format(DATE_FORMAT).to_string();
         let mut headers = vec![("Host", host.as_str()), ("X-Sdk-Date", date.as_str())];
         if let Some(project_id) = project_id {
             headers.push(("X-Project-Id", project_id));
@@ -498,6 +502,21 @@ mod tests {
             .unwrap();
             assert_eq!(authorization(&request), signed.authorization("AK-HOST"));
         }
+    }
+
+    #[test]
+    fn signatures_are_timestamped_by_the_injected_clock() {
+        let client = HuaweiBuilder::new()
+            .with_credentials(Credentials::new("AK-HOST", "sk"))
+            .with_region("cn-north-4")
+            .with_endpoint("https://ecs.example.test")
+            .with_clock(|| 1_700_000_000)
+            .build_client()
+            .unwrap();
+        let request = client
+            .signed_get(&client.inner.ecs, "/v3/projects", &[], None)
+            .unwrap();
+        assert_eq!(request.headers()["x-sdk-date"], "20231114T221320Z");
     }
 
     #[test]

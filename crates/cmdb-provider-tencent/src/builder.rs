@@ -9,9 +9,10 @@ use cmdb_http::{Endpoint, HttpClient, HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 use tokio::runtime::Handle;
 
-use crate::client::{system_clock, Clock, TencentClient, MAX_PAGE_SIZE};
+use crate::client::{TencentClient, MAX_PAGE_SIZE};
 use crate::error::TencentClassifier;
 use crate::provider::TencentHostProvider;
+use cmdb_http::{system_clock, Clock};
 
 /// Pages in flight by default after the first one.
 pub const DEFAULT_CONCURRENCY: usize = 4;

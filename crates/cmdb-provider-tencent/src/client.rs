@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cmdb_core::{Error, Host, Result};
-use cmdb_http::{sensitive_header_value, Endpoint, HttpClient, RawResponse};
+use cmdb_http::{sensitive_header_value, Clock, Endpoint, HttpClient, RawResponse};
 use cmdb_secret::Credentials;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderValue;
@@ -31,14 +31,6 @@ pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// The root domain of the public endpoints.
 const ROOT_DOMAIN: &str = "tencentcloudapi.com";
-
-/// Unix seconds now; injectable so tests can sign in the past or future.
-pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The current time from the system clock.
-pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp())
-}
 
 /// One API of one service: what is signed (`service`) is the API's, never the host's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
