@@ -353,3 +353,57 @@ async fn deadlocked_upsert_runs_again_mysql() {
     };
     a_deadlocked_upsert_runs_again("mysql", server).await;
 }
+
+/// A running sync holds one database connection of its own (its scope lock's session,
+/// outside the pool), no more, and the pool keeps serving writes while locks are held:
+/// counted on the PostgreSQL server by the connections' application name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scope_lock_holds_one_connection_outside_the_pool_postgres() {
+    let Some(server) = common::postgres_server("conns") else {
+        return;
+    };
+    let app = common::unique("conns").replace('-', "_");
+    let store = SqlStore::builder(format!("{}?application_name={app}", server.url))
+        .schema(server.schema.clone())
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::any::install_default_drivers();
+    let mut probe = sqlx::AnyConnection::connect(&server.url).await.unwrap();
+    let scopes: Vec<SyncScope> = (0..3)
+        .map(|i| SyncScope::hosts(common::unique("conns"), Vendor::Aliyun, format!("r-{i}")))
+        .collect();
+    let sql = format!("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '{app}'");
+    let mut leases = Vec::new();
+    for scope in &scopes {
+        leases.push(store.try_lock_scope(scope).await.unwrap().expect("lock"));
+    }
+    let host = Host::new(Vendor::Aliyun, common::unique("i"), "r-0");
+    store.upsert(&scopes[0], &[host], at(0)).await.unwrap();
+    let held = connections(&mut probe, &sql).await;
+    assert!(
+        (3..=2 + 3).contains(&held),
+        "three locks and a pool of two: {held} connections"
+    );
+    // Released in the background: poll until the server has seen them go.
+    drop(leases);
+    let mut after = connections(&mut probe, &sql).await;
+    for _ in 0..100 {
+        if after <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = connections(&mut probe, &sql).await;
+    }
+    assert!(
+        after <= 2,
+        "the locks' connections are closed: {after} left"
+    );
+}
+
+/// The first column of the one row `sql` answers, a count.
+async fn connections(probe: &mut sqlx::AnyConnection, sql: &str) -> i64 {
+    let row = sqlx::query(sql).fetch_one(probe).await.unwrap();
+    sqlx::Row::get::<i64, _>(&row, 0)
+}
