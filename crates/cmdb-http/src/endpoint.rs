@@ -186,9 +186,15 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Scheme, host, port and path only: the constructors refuse a user name, password,
+/// query or fragment, and `Debug` does not rely on that to keep them out of logs.
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Endpoint({})", self.url)
+        write!(f, "Endpoint({}://{}", self.scheme(), self.host())?;
+        if let Some(port) = self.url.port() {
+            write!(f, ":{port}")?;
+        }
+        write!(f, "{})", self.url.path())
     }
 }
 
@@ -283,6 +289,30 @@ mod tests {
         assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
         rejected("https://user@vc.example.com/");
         rejected("unix:/var/run/x.sock");
+    }
+
+    #[test]
+    fn debug_shows_no_userinfo_or_query() {
+        let e = Endpoint::parse("https://[::1]:9443/sdk").unwrap();
+        assert_eq!(format!("{e:?}"), "Endpoint(https://[::1]:9443/sdk/)");
+        assert_eq!(
+            format!("{:?}", Endpoint::https_host("ecs.example.com").unwrap()),
+            "Endpoint(https://ecs.example.com/)"
+        );
+        // Built around the constructors' checks, as a future constructor might: `Debug`
+        // still shows no credentials.
+        let raw = Endpoint {
+            url: Url::parse("https://admin:hunter2@vc.example.com:8443/sdk/?token=t0ken#f")
+                .unwrap(),
+        };
+        let shown = format!("{raw:?} {raw:#?}");
+        for hidden in ["admin", "hunter2", "t0ken", "#f", "?"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        assert!(
+            shown.starts_with("Endpoint(https://vc.example.com:8443/sdk/)"),
+            "{shown}"
+        );
     }
 
     #[test]

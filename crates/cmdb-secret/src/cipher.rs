@@ -53,10 +53,20 @@ impl CipherKey {
 /// AES-256-GCM with key ids: one active key encrypts, and any loaded key (the active
 /// one and older ones kept for rotation) decrypts.
 ///
-/// A ciphertext is the text `v1:<key id>:<base64(nonce || ciphertext || tag)>`, with a
-/// fresh random 96-bit nonce per encryption. The key id is the first 8 hex digits of the
-/// SHA-256 of the key. The associated data (for secrets: the secret's id) is
-/// authenticated, so a ciphertext moved onto another record fails to decrypt.
+/// A ciphertext is the text `<version>:<key id>:<base64(nonce || ciphertext || tag)>`,
+/// with a fresh random 96-bit nonce per encryption. The key id is the first 8 hex digits
+/// of the SHA-256 of the key. The associated data is authenticated, so a ciphertext moved
+/// onto another record, or a record whose bound fields changed, fails to decrypt.
+///
+/// The version says what the associated data is:
+/// - `v1`: the text given to [`Cipher::encrypt`]. Stored API secrets written before 0.2
+///   used this format with the secret's id alone as associated data; they still decrypt
+///   ([`Cipher::decrypt_credentials`] warns), until
+///   [`rotate_secrets`](crate::rotate_secrets) re-encrypts them as `v2`.
+/// - `v2`: an API secret, bound to [`Secret::binding`]: a length-prefixed list of the
+///   secret's id, vendor, API key, address and TLS settings, which itself starts with a
+///   version tag. Only [`Cipher::encrypt_api_secret`] writes it, and only
+///   [`Cipher::decrypt_credentials`] reads it; relabelling it `v1` does not decrypt.
 ///
 /// `Debug` shows only key ids.
 ///
@@ -243,7 +253,7 @@ impl Cipher {
         let malformed = || {
             Error::new(
                 ErrorKind::Crypto,
-                "malformed ciphertext: expected v1:<key id>:<base64>",
+                "malformed ciphertext: expected v1: or v2:<key id>:<base64>",
             )
         };
         let key_id = Cipher::key_id_of(ciphertext).ok_or_else(malformed)?;

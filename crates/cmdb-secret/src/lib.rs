@@ -1,12 +1,23 @@
 //! Cloud credentials for cmdb, stored encrypted.
 //!
 //! A [`NewSecret`] (the body of `POST /secrets`) is validated and sealed into a
-//! [`Secret`], whose API secret is AES-256-GCM ciphertext bound to the secret's id
-//! ([`Cipher`]). A [`SecretStore`] keeps secrets and lists them masked
-//! ([`MaskedSecret`]); a sync decrypts one into [`Credentials`], which are zeroized on
-//! drop. Keys carry ids, so old keys can stay loaded for decryption while
-//! [`rotate_secrets`] re-encrypts everything under a new one. No type here prints a
-//! secret in its `Debug` output.
+//! [`Secret`], whose API secret is AES-256-GCM ciphertext bound to the secret's id,
+//! vendor, API key, address and TLS settings ([`Secret::binding`], [`Cipher`]): a row
+//! whose destination was changed in the database fails to decrypt with
+//! [`ErrorKind::Crypto`](cmdb_core::ErrorKind::Crypto) rather than send the password
+//! elsewhere. A [`SecretStore`] keeps secrets and lists them masked ([`MaskedSecret`]);
+//! keyword searches see the masked API key only. A sync decrypts a secret into
+//! [`Credentials`], which are zeroized on drop. Keys carry ids, so old keys can stay
+//! loaded for decryption while [`rotate_secrets`] re-encrypts everything under a new one.
+//! No type here prints a secret, or an address's user, password or query, in its `Debug`
+//! output.
+//!
+//! Upgrading from a version whose ciphertexts start `v1:` (bound to the id only): those
+//! still decrypt, with a warning, and [`rotate_secrets`] re-encrypts them as `v2:` bound
+//! to everything above. Run it once after upgrading, with the current key as the active
+//! one; the SQL stores' schema migrations cannot, since they hold no key. Secrets cannot
+//! be edited in place: a new address or key is a new secret (delete, then create), sealed
+//! afresh.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -215,11 +215,37 @@ impl fmt::Debug for NewSecret {
             .field("api_secret", &MASKED_API_SECRET)
             .field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
-            .field("address", &self.address)
+            .field("address", &self.address.as_deref().map(shown_address))
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
             .field("tls_skip_verify", &self.tls_skip_verify)
             .finish()
+    }
+}
+
+/// An address as `Debug` shows it: unchanged when it is a URL with a host and nothing
+/// else that can carry a credential; otherwise its scheme, host, port and path only (no
+/// user name, password, query or fragment), or nothing of it when it is not a URL with a
+/// host (`admin:hunter2@vc` parses as scheme `admin` with the password in its path).
+/// A [`NewSecret`] is shown before it is validated, so its address may hold anything.
+fn shown_address(address: &str) -> String {
+    match url::Url::parse(address.trim()) {
+        Ok(u) if u.has_host() => {
+            let clean = u.username().is_empty()
+                && u.password().is_none()
+                && u.query().is_none()
+                && u.fragment().is_none();
+            if clean {
+                return address.to_owned();
+            }
+            let mut out = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+            if let Some(port) = u.port() {
+                out.push_str(&format!(":{port}"));
+            }
+            out.push_str(u.path());
+            out
+        }
+        _ => "<hidden: not a URL with a host>".to_owned(),
     }
 }
 
@@ -406,7 +432,7 @@ impl fmt::Debug for Secret {
         };
         d.field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
-            .field("address", &self.address)
+            .field("address", &self.address.as_deref().map(shown_address))
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -734,6 +760,37 @@ mod tests {
         );
         let pretty = format!("{new:#?}");
         assert!(!pretty.contains("s3cr3t") && !pretty.contains("LTAI5tAbCdEfGh12"));
+    }
+
+    #[test]
+    fn debug_hides_credentials_in_the_address() {
+        let cipher = Cipher::new([0; 32]);
+        for (address, shown_as) in [
+            (
+                "https://admin:hunter2@vc.example.com:8443/sdk?token=hunter2#hunter2",
+                "Some(\"https://vc.example.com:8443/sdk\")",
+            ),
+            (
+                "admin:hunter2@vc.example.com",
+                "Some(\"<hidden: not a URL with a host>\")",
+            ),
+            (
+                "not a url hunter2",
+                "Some(\"<hidden: not a URL with a host>\")",
+            ),
+        ] {
+            let mut new = new_secret(Vendor::Vsphere);
+            new.address = Some(address.into());
+            let shown = format!("{new:?} {new:#?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains(&format!("address: {shown_as}")), "{shown}");
+        }
+        // A stored address may carry a query (only a user and password are refused).
+        let mut s = new_secret(Vendor::Aliyun).seal(&cipher).unwrap();
+        s.address = Some("https://vc.example.com/sdk?token=hunter2".into());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("\"https://vc.example.com/sdk\""), "{shown}");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::task::Poll;
 
 use chrono::{TimeZone, Utc};
 use cmdb_core::{
-    Host, HostProvider, HostQuery, HostStatus, HostStore, SyncScope, UpsertOutcome, Vendor,
+    ErrorKind, Host, HostProvider, HostQuery, HostStatus, HostStore, SyncScope, UpsertOutcome,
+    Vendor,
 };
 use cmdb_secret::{Cipher, NewSecret, SecretStore};
 use cmdb_store_sql::{SqlStore, SCHEMA_VERSION};
@@ -433,4 +434,190 @@ async fn a_host_the_database_refuses_fails_alone_in_a_batch_of_several_statement
             .unwrap()
             .is_none()
     );
+}
+
+fn bound_secret(tag: &str, address: &str) -> NewSecret {
+    NewSecret {
+        vendor: Vendor::Aliyun,
+        description: format!("binding {tag}"),
+        api_key: format!("LTAI{}", common::unique(tag).replace('_', "")),
+        api_secret: format!("password-{tag}").into(),
+        allowed_regions: vec!["*".into()],
+        request_rate: None,
+        address: Some(address.into()),
+        allow_insecure_http: false,
+        tls_ca_pem: None,
+        tls_skip_verify: false,
+    }
+}
+
+/// A syncer whose Aliyun factory records the endpoints it was asked to build a provider
+/// for: a refused sync must never get that far.
+fn recording_syncer(
+    store: &Arc<SqlStore>,
+    cipher: &Cipher,
+) -> (Syncer, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    let built = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = built.clone();
+    let registry = ProviderRegistry::new().with(Vendor::Aliyun, move |ctx: ProviderContext| {
+        seen.lock().unwrap().push(ctx.endpoint.clone());
+        let p: Arc<dyn HostProvider> =
+            Arc::new(FakeProvider::new(Vendor::Aliyun, ctx.region.clone(), 3, 10));
+        Ok(p)
+    });
+    let syncer = Syncer::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(cipher.clone()),
+        registry,
+    );
+    (syncer, built)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_row_redirected_in_the_database_fails_to_decrypt_and_is_never_synced() {
+    const ADDRESS: &str = "https://ecs.example.com";
+    for raw in common::raw_backends("bind") {
+        let label = raw.label;
+        let store = Arc::new(raw.builder.clone().connect().await.unwrap());
+        let cipher = Cipher::new(Cipher::generate_key());
+        let table = raw.table("cmdb_secrets");
+        // Each change of where the password would go, made behind the store's back.
+        let changes = [
+            ("address", "address = 'https://attacker.example'"),
+            ("no address", "address = NULL"),
+            ("api key", "api_key = 'LTAIsomeoneelse0001'"),
+            ("vendor", "vendor = 'tencent'"),
+            ("TLS", "tls_skip_verify = 1"),
+        ];
+        let (syncer, built) = recording_syncer(&store, &cipher);
+        for (what, set) in changes {
+            let secret = bound_secret("bind", ADDRESS).seal(&cipher).unwrap();
+            store.create(&secret).await.unwrap();
+            let stored = SecretStore::get(&*store, &secret.id).await.unwrap();
+            assert_eq!(
+                cipher.decrypt_credentials(&stored).unwrap().api_secret(),
+                "password-bind",
+                "{label}: {what}"
+            );
+
+            raw.execute(&format!(
+                "UPDATE {table} SET {set} WHERE id = '{}'",
+                secret.id
+            ))
+            .await;
+            let changed = SecretStore::get(&*store, &secret.id).await.unwrap();
+            assert_ne!(changed, stored, "{label}: {what} changed");
+            let e = cipher
+                .decrypt_credentials(&changed)
+                .expect_err("a redirected row must not decrypt");
+            assert_eq!(e.kind(), ErrorKind::Crypto, "{label}: {what}: {e}");
+            assert!(e.message().contains(&secret.id), "{label}: {e}");
+
+            let e = syncer
+                .sync(SyncRequest::new(&secret.id, "cn-hangzhou"))
+                .await
+                .expect_err("a redirected secret is not synced");
+            assert_eq!(e.kind(), ErrorKind::Crypto, "{label}: {what}: {e}");
+        }
+        assert!(
+            built.lock().unwrap().is_empty(),
+            "{label}: no provider was built for a redirected secret"
+        );
+
+        // An untouched secret still syncs, to its own address.
+        let fine = bound_secret("fine", ADDRESS).seal(&cipher).unwrap();
+        store.create(&fine).await.unwrap();
+        let r = syncer
+            .sync(SyncRequest::new(&fine.id, "cn-hangzhou"))
+            .await
+            .expect("an untouched secret syncs");
+        assert_eq!(r.created, 3, "{label}");
+        assert_eq!(*built.lock().unwrap(), vec![Some(ADDRESS.to_owned())]);
+    }
+}
+
+/// A database from before the binding (schema 3, secrets sealed `v1:` with their id as
+/// associated data, `api_key_lc` holding the whole key): the upgrade makes the key
+/// unsearchable, the secret keeps decrypting, and `rotate_secrets` binds it to its
+/// address and key, after which a redirected row fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_of_an_older_schema_stay_usable_and_are_rebound_by_rotation() {
+    for raw in common::raw_backends("legacy") {
+        let label = raw.label;
+        let cipher = Cipher::new(Cipher::generate_key());
+        let old = raw.builder.clone().connect_at(3).await.expect("schema 3");
+        assert_eq!(old.schema_version().await.unwrap(), 3, "{label}");
+        old.close().await;
+
+        let id = common::unique("legacy").replace('_', "-");
+        let key = "LTAI5tMiddleOfTheKey9xZ";
+        let legacy = cipher.encrypt(&id, b"legacy-password").unwrap();
+        assert!(legacy.starts_with("v1:"));
+        raw.execute(&format!(
+            "INSERT INTO {} (id, vendor, description, api_key, api_secret, allowed_regions, \
+             request_rate, address, created_at, id_lc, description_lc, api_key_lc) VALUES \
+             ('{id}', 'aliyun', 'legacy account', '{key}', '{legacy}', '[\"*\"]', 5, \
+             'https://ecs.example.com', 1, '{id}', 'legacy account', '{}')",
+            raw.table("cmdb_secrets"),
+            key.to_ascii_lowercase()
+        ))
+        .await;
+
+        let store = Arc::new(raw.builder.clone().connect().await.expect("upgrade"));
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        let total = |keywords: &str| {
+            let store = store.clone();
+            let keywords = keywords.to_owned();
+            async move {
+                store
+                    .list(&cmdb_secret::SecretQuery {
+                        keywords: Some(keywords),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .total
+            }
+        };
+        assert_eq!(total("MiddleOfTheKey").await, 0, "{label}: key middle");
+        assert_eq!(total(key).await, 0, "{label}: whole key");
+        assert_eq!(total("LTAI****9xZ").await, 0, "{label}: not a mask");
+        assert_eq!(total("ltai****y9xz").await, 1, "{label}: masked key");
+        assert_eq!(
+            total(&cmdb_secret::mask_api_key(key)).await,
+            1,
+            "{label}: masked key as listed"
+        );
+
+        let stored = SecretStore::get(&*store, &id).await.unwrap();
+        assert!(Cipher::is_legacy_binding(&stored), "{label}");
+        assert_eq!(
+            cipher.decrypt_credentials(&stored).unwrap().api_secret(),
+            "legacy-password",
+            "{label}: a legacy row keeps decrypting until it is rotated"
+        );
+
+        let report = cmdb_secret::rotate_secrets(&*store, &cipher).await.unwrap();
+        assert_eq!((report.rotated, report.already_current), (1, 0), "{label}");
+        let rebound = SecretStore::get(&*store, &id).await.unwrap();
+        assert!(rebound.api_secret.starts_with("v2:"), "{label}");
+        assert_eq!(
+            cipher.decrypt_credentials(&rebound).unwrap().api_secret(),
+            "legacy-password",
+            "{label}"
+        );
+        let again = cmdb_secret::rotate_secrets(&*store, &cipher).await.unwrap();
+        assert_eq!((again.rotated, again.already_current), (0, 1), "{label}");
+
+        raw.execute(&format!(
+            "UPDATE {} SET address = 'https://attacker.example' WHERE id = '{id}'",
+            raw.table("cmdb_secrets")
+        ))
+        .await;
+        let e = cipher
+            .decrypt_credentials(&SecretStore::get(&*store, &id).await.unwrap())
+            .expect_err("a rebound row is bound to its address");
+        assert_eq!(e.kind(), ErrorKind::Crypto, "{label}: {e}");
+    }
 }

@@ -8,17 +8,21 @@ use cmdb_core::{Error, ErrorKind, HostProvider, Result, Vendor};
 use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
-/// `url` without its user, password, query and fragment: what a `Debug` may show.
+/// `url` as a `Debug` may show it: scheme, host, port and path only, so a user name,
+/// password, query or fragment never reaches a log. A text that is not a URL with a host
+/// (`admin:hunter2@vc.example.com` parses as scheme `admin`, path `hunter2@…`) is hidden
+/// whole.
 fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
+    match url::Url::parse(url.trim()) {
+        Ok(u) if u.has_host() => {
+            let mut out = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+            if let Some(port) = u.port() {
+                out.push_str(&format!(":{port}"));
+            }
+            out.push_str(u.path());
+            out
         }
-        Err(_) => "<not a URL>".to_owned(),
+        _ => "<hidden: not a URL with a host>".to_owned(),
     }
 }
 
@@ -160,6 +164,31 @@ mod tests {
         for hidden in ["pa55", "user:", "t0ken", "frag", "vc-password"] {
             assert!(!shown.contains(hidden), "{hidden} in {shown}");
         }
+    }
+
+    #[test]
+    fn debug_hides_an_endpoint_that_is_not_a_url_with_a_host() {
+        // Without a scheme, `admin:hunter2@vc` parses as scheme `admin` with the password
+        // in its path, which no user or password setter removes.
+        for endpoint in [
+            "admin:hunter2@vc.example.com",
+            "vc.example.com:443?hunter2",
+            "not a url hunter2",
+        ] {
+            let shown = format!("{:?}", context(Vendor::Vsphere, endpoint, false));
+            assert!(!shown.contains("hunter2"), "{endpoint}: {shown}");
+            assert!(shown.contains("<hidden: not a URL with a host>"), "{shown}");
+        }
+        let shown = format!(
+            "{:?}",
+            context(
+                Vendor::Aliyun,
+                "http://k:hunter2@[::1]:8080/p?hunter2=1",
+                false
+            )
+        );
+        assert!(shown.contains("\"http://[::1]:8080/p\""), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[cfg(feature = "vsphere")]

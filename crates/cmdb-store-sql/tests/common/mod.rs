@@ -94,3 +94,59 @@ fn server(var: &str, feature: &str, name: &str) -> Option<Server> {
         schema,
     })
 }
+
+/// A backend for tests that change rows behind the store's back: the store's builder, a
+/// server URL for a connection of one's own, and where the store keeps its tables.
+pub struct Raw {
+    pub label: &'static str,
+    pub builder: SqlStoreBuilder,
+    url: String,
+    /// `"schema".` (PostgreSQL), `` `db`. `` (MySQL) or nothing (SQLite).
+    prefix: String,
+}
+
+impl Raw {
+    /// `table` qualified with the store's schema.
+    pub fn table(&self, table: &str) -> String {
+        format!("{}{table}", self.prefix)
+    }
+
+    /// Runs `sql` on a connection of its own, outside the store's pool.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("raw connection");
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        conn.close().await.expect("close the raw connection");
+    }
+}
+
+/// [`builders`] with a way to run raw SQL next to each store.
+pub fn raw_backends(name: &str) -> Vec<Raw> {
+    let sqlite = sqlite_url(name);
+    let mut out = vec![Raw {
+        label: "sqlite-file",
+        builder: SqlStore::builder(sqlite.clone()),
+        url: sqlite,
+        prefix: String::new(),
+    }];
+    if let Some(s) = postgres_server(name) {
+        out.push(Raw {
+            label: "postgres",
+            builder: s.builder,
+            url: s.url,
+            prefix: format!("\"{}\".", s.schema),
+        });
+    }
+    if let Some(s) = mysql_server(name) {
+        out.push(Raw {
+            label: "mysql",
+            builder: s.builder,
+            url: s.url,
+            prefix: format!("`{}`.", s.schema),
+        });
+    }
+    out
+}
