@@ -87,10 +87,18 @@ pub(crate) fn fault_error(
 
 /// Whether `error` is a vim25 `NotAuthenticated` fault (an expired session).
 pub(crate) fn is_not_authenticated(error: &Error) -> bool {
-    error
-        .vendor_error()
-        .and_then(|v| v.code.as_deref())
-        .is_some_and(|c| c == NOT_AUTHENTICATED)
+    fault_type(error) == Some(NOT_AUTHENTICATED)
+}
+
+/// Whether `error` is a vim25 `ManagedObjectNotFound` fault: the object asked for (a
+/// machine, by its managed object id) no longer exists.
+pub(crate) fn is_managed_object_not_found(error: &Error) -> bool {
+    fault_type(error) == Some("ManagedObjectNotFound")
+}
+
+/// The vim25 fault type of `error`, if it is a fault.
+fn fault_type(error: &Error) -> Option<&str> {
+    error.vendor_error().and_then(|v| v.code.as_deref())
 }
 
 #[cfg(test)]

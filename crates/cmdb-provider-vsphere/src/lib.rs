@@ -13,7 +13,8 @@
 //!
 //! The by-id lookup that confirms a machine is gone before a sync releases it is
 //! `SearchIndex.FindByUuid` (`instanceUuid` and `vmSearch` true, every datacenter), then
-//! one `RetrievePropertiesEx` per machine found, which also reads its datacenter.
+//! one `RetrievePropertiesEx` per machine found, which also reads its datacenter: one page
+//! per id, in one session handled as the listing's (logged in again once if it expires).
 //!
 //! ```no_run
 //! use futures::TryStreamExt;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use cmdb_core::{FailedRecord, Host, HostPage, HostProvider, Result, Vendor};
 use cmdb_http::{id_batches, token_pages_pipelined};
-use futures::stream::{BoxStream, StreamExt};
+use futures::future;
+use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::Mutex;
 
 use crate::client::{read_answer, Answer, PropertiesPage, Session, VsphereClient};
-use crate::error::is_not_authenticated;
+use crate::error::{is_managed_object_not_found, is_not_authenticated};
 use crate::map::to_host;
 use crate::model::{Datacenter, RetrieveResult, ServiceContent, VirtualMachine, VM_PROPERTIES};
 use crate::soap::MoRef;
@@ -107,81 +108,161 @@ impl HostProvider for VsphereHostProvider {
     }
 
     /// `SearchIndex.FindByUuid` per id (`instanceUuid` and `vmSearch` true, every
-    /// datacenter), then the properties of each machine found, with its datacenter, in
-    /// one `RetrievePropertiesEx`: one session per batch of [`LOOKUP_BATCH`] ids. A
-    /// template is not a machine the listing has, so it counts as gone.
+    /// datacenter), then `RetrievePropertiesEx` of the machine found, with its
+    /// datacenter: one page per id. The session is handled as the listing's: one login
+    /// for the whole lookup, once more if it expires (`NotAuthenticated`), a logout after
+    /// the last page, after an error, and (in a spawned task) when the stream is dropped
+    /// early. A template is not a machine the listing has, so it counts as gone; so does
+    /// a machine destroyed between `FindByUuid` and `RetrievePropertiesEx`
+    /// (`ManagedObjectNotFound`).
     fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
-        let client = Arc::clone(&self.client);
-        let region = self.region.clone();
-        Some(id_batches(
-            instance_ids,
-            LOOKUP_BATCH,
-            move |ids: Vec<String>| {
-                let client = Arc::clone(&client);
-                let region = region.clone();
-                async move {
-                    let hosts = lookup_batch(&client, &region, &ids).await?;
-                    Ok(HostPage::new(hosts, None))
+        let lookup = Arc::new(Mutex::new(Lookup {
+            client: Arc::clone(&self.client),
+            region: self.region.clone(),
+            open: None,
+        }));
+        let finding = Arc::clone(&lookup);
+        let pages = id_batches(instance_ids, 1, move |ids: Vec<String>| {
+            let lookup = Arc::clone(&finding);
+            async move {
+                let mut lookup = lookup.lock().await;
+                let mut hosts = Vec::with_capacity(1);
+                for id in &ids {
+                    hosts.extend(lookup.find(id).await?);
                 }
-            },
-        ))
+                Ok(HostPage::new(hosts, None))
+            }
+        });
+        // After the last page (an error has logged out already).
+        let logout = stream::once(async move {
+            lookup.lock().await.close().await;
+            None
+        })
+        .filter_map(future::ready);
+        Some(pages.chain(logout).boxed())
     }
 }
 
-/// Instance uuids a lookup session searches for before it logs out.
-pub(crate) const LOOKUP_BATCH: usize = 100;
-
-/// Logs in, finds the machines of `ids` that exist, logs out (best effort).
-async fn lookup_batch(client: &VsphereClient, region: &str, ids: &[String]) -> Result<Vec<Host>> {
-    let mut session = Session::default();
-    let content = client.retrieve_service_content(&mut session).await?;
-    client.login(&mut session, &content).await?;
-    let found = find_machines(client, &mut session, &content, region, ids).await;
-    if let Err(e) = client.logout(&mut session, &content).await {
-        tracing::debug!(error = %e, "vSphere Logout failed");
-    }
-    found
+/// The state of one by-id lookup.
+struct Lookup {
+    client: Arc<VsphereClient>,
+    region: String,
+    /// Present while logged in.
+    open: Option<(Session, ServiceContent)>,
 }
 
-async fn find_machines(
+impl Lookup {
+    /// The host of the machine whose `config.instanceUuid` is `id`, if it still exists;
+    /// logs out after an error.
+    async fn find(&mut self, id: &str) -> Result<Option<Host>> {
+        let found = self.find_logged_in(id).await;
+        if found.is_err() {
+            self.close().await;
+        }
+        found
+    }
+
+    async fn find_logged_in(&mut self, id: &str) -> Result<Option<Host>> {
+        let client = &*self.client;
+        if self.open.is_none() {
+            let mut session = Session::default();
+            let content = client.retrieve_service_content(&mut session).await?;
+            client.login(&mut session, &content).await?;
+            self.open = Some((session, content));
+        }
+        let (session, content) = self.open.as_mut().expect("logged in above");
+        let mut logged_in_again = false;
+        loop {
+            match find_machine(client, session, content, &self.region, id).await {
+                Err(e) if is_not_authenticated(&e) && !logged_in_again => {
+                    logged_in_again = true;
+                    tracing::warn!("the vSphere session expired during a lookup; logging in again");
+                    session.forget_cookie();
+                    client.login(session, content).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Logs out, best effort.
+    async fn close(&mut self) {
+        if let Some((session, content)) = self.open.take() {
+            logout(&self.client, session, &content).await;
+        }
+    }
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        // Dropped mid-lookup: log out in the background, as a listing does.
+        let Some((session, content)) = self.open.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let client = Arc::clone(&self.client);
+                runtime.spawn(async move { logout(&client, session, &content).await });
+            }
+            Err(_) => tracing::debug!(
+                "vSphere lookup dropped outside a tokio runtime; its session will time out"
+            ),
+        }
+    }
+}
+
+/// Logs `session` out if it holds a cookie, best effort.
+async fn logout(client: &VsphereClient, mut session: Session, content: &ServiceContent) {
+    if session.has_cookie() {
+        if let Err(e) = client.logout(&mut session, content).await {
+            tracing::debug!(error = %e, "vSphere Logout failed");
+        }
+    }
+}
+
+/// The host of the machine whose `config.instanceUuid` is `id`, mapped as the listing
+/// maps it, with its datacenter as zone; `None` when there is none (or it is a template).
+async fn find_machine(
     client: &VsphereClient,
     session: &mut Session,
     content: &ServiceContent,
     region: &str,
-    ids: &[String],
-) -> Result<Vec<Host>> {
-    let mut hosts = Vec::new();
-    for id in ids {
-        let Some(vm) = client
-            .find_vm_by_instance_uuid(session, content, id)
-            .await?
-        else {
-            continue;
+    id: &str,
+) -> Result<Option<Host>> {
+    let Some(vm) = client
+        .find_vm_by_instance_uuid(session, content, id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let answer = match client
+        .retrieve_vm(session, content, &vm, VM_PROPERTIES)
+        .await
+    {
+        Ok(answer) => answer,
+        // Destroyed since FindByUuid answered: gone too.
+        Err(e) if is_managed_object_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let host = answer.read(|answer| {
+        let result = RetrieveResult::from_answer(answer)?;
+        let zone = result
+            .objects
+            .iter()
+            .find(|o| o.kind == "Datacenter")
+            .map(|o| Datacenter::from_object(o).name);
+        let Some(object) = result.objects.iter().find(|o| o.kind == "VirtualMachine") else {
+            return Ok(None);
         };
-        let answer = client
-            .retrieve_vm(session, content, &vm, VM_PROPERTIES)
-            .await?;
-        let host = answer.read(|answer| {
-            let result = RetrieveResult::from_answer(answer)?;
-            let zone = result
-                .objects
-                .iter()
-                .find(|o| o.kind == "Datacenter")
-                .map(|o| Datacenter::from_object(o).name);
-            let Some(object) = result.objects.iter().find(|o| o.kind == "VirtualMachine") else {
-                return Ok(None);
-            };
-            let vm = VirtualMachine::from_object(object)?;
-            let mut host = to_host(vm, region, zone.as_deref().unwrap_or_default());
-            if let Some(h) = &mut host {
-                h.zone = zone;
-            }
-            Ok(host)
-        })?;
-        // FindByUuid matches exactly; a machine answering under another id is not it.
-        hosts.extend(host.filter(|h| h.instance_id == *id));
-    }
-    Ok(hosts)
+        let vm = VirtualMachine::from_object(object)?;
+        let mut host = to_host(vm, region, zone.as_deref().unwrap_or_default());
+        if let Some(h) = &mut host {
+            h.zone = zone;
+        }
+        Ok(host)
+    })?;
+    // FindByUuid matches exactly; a machine answering under another id is not it.
+    Ok(host.filter(|h| h.instance_id == id))
 }
 
 /// The state of one listing.

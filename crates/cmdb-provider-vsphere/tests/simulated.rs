@@ -149,7 +149,7 @@ async fn the_provider_passes_the_conformance_suite() {
     )
     .await;
     assert_eq!(listed, 127);
-    // The lookups of the suite (one session per 100 ids) logged out too.
+    // The lookups of the suite logged out too.
     assert!(sim.count("FindByUuid") > 0);
     assert_eq!(sim.sessions_alive(), 0);
 }
@@ -164,8 +164,10 @@ async fn lookup_finds_machines_by_instance_uuid_with_their_datacenter() {
     sim.remove_vm(&gone);
     let asked = vec![uuids[0].clone(), gone, uuids[4].clone(), template];
     let mut found: Vec<Host> = Vec::new();
+    let mut pages = 0;
     let mut stream = p.lookup(asked).unwrap();
     while let Some(page) = stream.next().await {
+        pages += 1;
         found.extend(page.unwrap().hosts);
     }
     let seen: Vec<(&str, Option<&str>)> = found
@@ -180,8 +182,128 @@ async fn lookup_finds_machines_by_instance_uuid_with_their_datacenter() {
             (uuids[4].as_str(), Some("DC1"))
         ]
     );
+    assert_eq!(pages, 4, "one page per id");
     assert_eq!(sim.count("FindByUuid"), 4);
+    assert_eq!(
+        sim.count("RetrievePropertiesEx"),
+        3,
+        "the machines found only"
+    );
+    assert_eq!((sim.count("Login"), sim.count("Logout")), (1, 1));
     assert_eq!(sim.sessions_alive(), 0, "the lookup logged out");
+}
+
+/// The hosts a lookup of `ids` finds, or its error.
+async fn look_up(p: &VsphereHostProvider, ids: Vec<String>) -> Result<Vec<Host>, Error> {
+    let mut found = Vec::new();
+    let mut stream = p.lookup(ids).unwrap();
+    while let Some(page) = stream.next().await {
+        match page {
+            Ok(page) => found.extend(page.hosts),
+            Err(e) => {
+                assert!(stream.next().await.is_none(), "nothing follows an error");
+                return Err(e);
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lookup_of_no_ids_makes_no_request() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    assert!(look_up(&p, Vec::new()).await.unwrap().is_empty());
+    assert!(sim.calls().is_empty(), "{:?}", sim.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_machine_destroyed_between_find_by_uuid_and_its_properties_is_gone() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let uuids = sim.instance_uuids();
+    // Found by the first FindByUuid, destroyed before its RetrievePropertiesEx, which
+    // answers ManagedObjectNotFound.
+    sim.remove_vms_after("FindByUuid", 1, vec![uuids[0].clone()]);
+    let found = look_up(&p, uuids.clone()).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|h| h.instance_id.as_str()).collect();
+    assert_eq!(ids, [uuids[1].as_str(), uuids[2].as_str()]);
+    assert_eq!(sim.count("RetrievePropertiesEx"), 3);
+    assert_eq!(sim.sessions_alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_session_during_a_lookup_logs_in_again_once() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let uuids = sim.instance_uuids();
+    // FindByUuid and RetrievePropertiesEx of the first machine, then the session dies.
+    sim.expire_sessions_after(2);
+    let found = look_up(&p, uuids.clone()).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|h| h.instance_id.as_str()).collect();
+    assert_eq!(ids, uuids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(sim.count("Login"), 2);
+    assert_eq!(sim.sessions_alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lookup_session_that_expires_again_right_after_a_new_login_fails() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    sim.fail_nth("FindByUuid", 2, "NotAuthenticated", "expired");
+    sim.fail_nth("FindByUuid", 3, "NotAuthenticated", "expired");
+    let e = look_up(&p, sim.instance_uuids()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(code(&e), Some("NotAuthenticated"));
+    assert_eq!(sim.count("Login"), 2, "one new login, no more");
+    assert_eq!(sim.count("FindByUuid"), 3);
+    // The injected faults leave the first session alive in the simulator: count logouts.
+    assert_eq!(sim.count("Logout"), 1, "the session is closed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn lookup_failures_are_errors_never_absences() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let uuids = sim.instance_uuids();
+    // A fault reading a machine found.
+    sim.fail_next("RetrievePropertiesEx", "SystemError", "boom");
+    let e = look_up(&p, uuids.clone()).await.unwrap_err();
+    assert_eq!(code(&e), Some("SystemError"), "{e}");
+    // A 5xx that stays after the retries.
+    for nth in 2..=5 {
+        sim.fail_nth_with_status("FindByUuid", nth, 503);
+    }
+    let e = look_up(&p, uuids.clone()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    // A malformed answer.
+    sim.malformed_next("FindByUuid");
+    let e = look_up(&p, uuids.clone()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    // A wrong password.
+    let e = look_up(&provider(&sim, "not-the-password-xyz"), uuids)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(sim.sessions_alive(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_lookup_early_logs_out_in_the_background() {
+    let sim = SimulatedVsphere::start(&[("DC0", 3)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let mut stream = p.lookup(sim.instance_uuids()).unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().hosts.len(), 1);
+    assert_eq!(sim.sessions_alive(), 1);
+    drop(stream);
+    for _ in 0..500 {
+        if sim.sessions_alive() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.sessions_alive(), 0);
+    assert_eq!(sim.calls().last().map(String::as_str), Some("Logout"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -551,6 +551,74 @@ async fn machines_destroyed_between_pages_are_released_and_no_live_one_is() {
 }
 
 #[tokio::test]
+async fn a_machine_moved_to_a_datacenter_already_listed_is_found_alive_not_released() {
+    let sim = SimulatedVsphere::start(&[("DC0", 250), ("DC1", 60)]).await;
+    let f = fixture(
+        &sim.uri(),
+        SimulatedVsphere::USER,
+        SimulatedVsphere::PASSWORD,
+    )
+    .await;
+    let first = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert_eq!(first.created, 310);
+    // Right after DC0's first page, one DC1 machine migrates into DC0 (whose remaining
+    // pages were fixed when its listing began) and one DC0 machine is destroyed: the
+    // listing sees neither. The lookup finds the first in DC0 and confirms the second gone.
+    let ids = sim.instance_uuids();
+    let (moved, destroyed) = (ids[300].clone(), ids[200].clone());
+    let retrieved = sim.count("RetrievePropertiesEx");
+    sim.move_vms_after(
+        "RetrievePropertiesEx",
+        retrieved + 2,
+        vec![moved.clone()],
+        "DC0",
+    );
+    sim.remove_vms_after(
+        "RetrievePropertiesEx",
+        retrieved + 2,
+        vec![destroyed.clone()],
+    );
+    let second = f
+        .syncer
+        .sync(SyncRequest::new(&f.secret_id, ""))
+        .await
+        .unwrap();
+    assert!(second.complete && second.error.is_none(), "{second:?}");
+    assert_eq!(
+        (
+            second.released,
+            second.release_confirmed,
+            second.release_found_alive
+        ),
+        (1, 1, 1),
+        "{second:?}"
+    );
+    assert_eq!(sim.count("FindByUuid"), 2);
+    assert_eq!(sim.sessions_alive(), 0, "the lookup logged out");
+    let hosts = stored(&f.store, &region_of(&sim.uri()), &f.secret_id).await;
+    let by_id: BTreeMap<_, _> = hosts
+        .iter()
+        .map(|h| (h.host.instance_id.as_str(), h))
+        .collect();
+    let moved = by_id[moved.as_str()];
+    assert!(
+        moved.released_at.is_none(),
+        "a live machine is never released"
+    );
+    assert_eq!(
+        moved.host.zone.as_deref(),
+        Some("DC0"),
+        "refreshed by the lookup"
+    );
+    assert!(by_id[destroyed.as_str()].released_at.is_some());
+    assert_eq!(hosts.iter().filter(|h| h.released_at.is_some()).count(), 1);
+}
+
+#[tokio::test]
 async fn a_failed_lookup_releases_nothing() {
     let sim = SimulatedVsphere::start(&[("DC0", 20)]).await;
     let f = fixture(

@@ -7,7 +7,8 @@
 //! `POST /sdk`, with a session cookie, container
 //! views and paging tokens that belong to their session (as on a real vCenter), and
 //! pages of `maxObjects` objects (govmomi's vcsim does not page). Faults, HTTP errors,
-//! malformed answers and session expiry can be injected; every call is recorded.
+//! malformed answers and session expiry can be injected, and machines destroyed or moved
+//! to another datacenter right after a chosen call; every call is recorded.
 //!
 //! Requests are read with plain string matching: they come from our own client, and
 //! this is a test double, not a SOAP server.
@@ -155,9 +156,18 @@ struct State {
     page_cap: Option<usize>,
     /// How long every answer is delayed.
     latency: Option<Duration>,
-    /// (operation, the how-many-th call of it, instance uuids): machines destroyed right
-    /// after that call is answered.
-    removals: Vec<(String, usize, Vec<String>)>,
+    /// (operation, the how-many-th call of it, instance uuids, what happens to them):
+    /// inventory changes right after that call is answered.
+    changes: Vec<(String, usize, Vec<String>, Change)>,
+}
+
+/// What happens to machines right after a chosen call.
+#[derive(Debug)]
+enum Change {
+    /// They are destroyed.
+    Remove,
+    /// They move to the datacenter of this name.
+    MoveTo(String),
 }
 
 /// A vim25 SOAP endpoint on a wiremock server: see the [module](self) docs.
@@ -319,8 +329,27 @@ impl SimulatedVsphere {
     /// `RetrievePropertiesEx` and its `ContinueRetrievePropertiesEx`.
     pub fn remove_vms_after(&self, operation: &str, nth: usize, instance_uuids: Vec<String>) {
         self.state()
-            .removals
-            .push((operation.to_owned(), nth, instance_uuids));
+            .changes
+            .push((operation.to_owned(), nth, instance_uuids, Change::Remove));
+    }
+
+    /// Moves the machines `instance_uuids` to `datacenter` (a cross-datacenter
+    /// migration: same uuids and morefs) right after the `nth` call of `operation` is
+    /// answered: e.g. into a datacenter a listing has read already, which then misses
+    /// them although they exist.
+    pub fn move_vms_after(
+        &self,
+        operation: &str,
+        nth: usize,
+        instance_uuids: Vec<String>,
+        datacenter: &str,
+    ) {
+        self.state().changes.push((
+            operation.to_owned(),
+            nth,
+            instance_uuids,
+            Change::MoveTo(datacenter.to_owned()),
+        ));
     }
 
     /// Caps every page at `n` objects, whatever `maxObjects` asks.
@@ -468,13 +497,32 @@ impl Handler {
             };
         }
         let answered = state.answer(&op, &body, cookie);
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.removals)
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.changes)
             .into_iter()
-            .partition(|(o, n, _)| *o == op && *n == nth);
-        state.removals = later;
-        for uuid in due.iter().flat_map(|(_, _, uuids)| uuids) {
+            .partition(|(o, n, _, _)| *o == op && *n == nth);
+        state.changes = later;
+        for (_, _, uuids, change) in due {
+            let mut taken = Vec::new();
             for dc in &mut state.datacenters {
-                dc.vms.retain(|v| v.instance_uuid != *uuid);
+                let (out, kept) = std::mem::take(&mut dc.vms)
+                    .into_iter()
+                    .partition(|v| uuids.contains(&v.instance_uuid));
+                dc.vms = kept;
+                taken.extend::<Vec<SimVm>>(out);
+            }
+            if let Change::MoveTo(name) = change {
+                let dc = state
+                    .datacenters
+                    .iter_mut()
+                    .find(|d| d.name == name)
+                    .unwrap_or_else(|| panic!("no datacenter {name}"));
+                dc.vms.extend(taken);
+                // Creation order, which `find_vm` relies on.
+                dc.vms.sort_by_key(|v| {
+                    v.moref
+                        .strip_prefix("vm-")
+                        .and_then(|n| n.parse::<usize>().ok())
+                });
             }
         }
         answered
