@@ -11,7 +11,9 @@
 //! | `CMDB_MAX_CONCURRENT_SYNCS` | `16` | syncs run at once; more get 429 with `Retry-After` |
 //! | `CMDB_ENCRYPT_KEY` | a key file next to the SQLite database | base64 of the 32-byte key encrypting secrets; required for other databases |
 //! | `CMDB_DECRYPT_KEYS` | none | older keys still accepted (rotation) |
-//! | `CMDB_API_TOKEN` | generated and printed once | bearer token of every route but `/healthz` |
+//! | `CMDB_API_TOKEN` | required | bearer token of every route but `/healthz` (`Bearer` in any case); unset or blank, the server refuses to start |
+//! | `CMDB_API_ALLOW_UNAUTHENTICATED` | `false` | `true` serves every route without a token, when `CMDB_API_TOKEN` is unset (tests, or behind a proxy that authenticates) |
+//! | `CMDB_ALLOW_PRIVATE_ADDRESSES` | `false` | `true` lets secrets' endpoints reach loopback and private addresses |
 //!
 //! SIGINT or SIGTERM stops the server gracefully: running syncs stop at a page boundary
 //! and their tasks say so.
@@ -25,6 +27,10 @@ use cmdb::store_sql::SqlStore;
 use cmdb::sync::{ProviderRegistry, SyncOptions, Syncer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const NO_TOKEN: &str = "CMDB_API_TOKEN is not set: set it to the bearer token clients must \
+    send (or set CMDB_API_ALLOW_UNAUTHENTICATED=true to serve every route without \
+    authentication)";
 
 /// The SQLite database file of a `sqlite://` URL, if it names one.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
@@ -86,32 +92,25 @@ async fn main() -> Result<(), BoxError> {
         )
         .init();
 
+    // Checked before anything else: a server that would let anyone in never starts.
+    let token = std::env::var("CMDB_API_TOKEN").ok();
+    if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err("CMDB_API_TOKEN is set but blank: the API would accept anyone".into());
+    }
+    let unauthenticated = env_flag("CMDB_API_ALLOW_UNAUTHENTICATED")?;
+    if token.is_none() && !unauthenticated {
+        return Err(NO_TOKEN.into());
+    }
+    // Secrets' endpoints may reach loopback and private addresses (private clouds,
+    // on-premises vCenters, simulators) only when the operator says so.
+    let allow_private = env_flag("CMDB_ALLOW_PRIVATE_ADDRESSES")?;
+
     let database_url =
         std::env::var("CMDB_DATABASE_URL").unwrap_or_else(|_| "sqlite://cmdb.db".to_owned());
     let listen = std::env::var("CMDB_LISTEN").unwrap_or_else(|_| "127.0.0.1:8060".to_owned());
     let cipher = Arc::new(cipher(&database_url)?);
     let store = Arc::new(SqlStore::connect(&database_url).await?);
     tracing::info!(database = %cmdb::store_sql::redact_url(&database_url), "store ready");
-
-    let token = match std::env::var("CMDB_API_TOKEN") {
-        // Set but blank is refused by `Api::new` below, never replaced.
-        Ok(t) => t,
-        Err(_) => {
-            let t = hex_token();
-            // Printed once, to the terminal, so the operator can use it; never logged.
-            println!("CMDB_API_TOKEN is not set; this run's API token is: {t}");
-            t
-        }
-    };
-
-    // Secrets' endpoints may reach loopback and private addresses (private clouds,
-    // on-premises vCenters, simulators) only when the operator says so.
-    let allow_private = match std::env::var("CMDB_ALLOW_PRIVATE_ADDRESSES") {
-        Ok(v) => v.parse::<bool>().map_err(|_| {
-            format!("CMDB_ALLOW_PRIVATE_ADDRESSES must be true or false, not {v:?}")
-        })?,
-        Err(_) => false,
-    };
     if allow_private {
         tracing::warn!("CMDB_ALLOW_PRIVATE_ADDRESSES=true: secrets may point vendor requests at loopback and private addresses");
     }
@@ -128,14 +127,19 @@ async fn main() -> Result<(), BoxError> {
         })?,
         Err(_) => cmdb::api::DEFAULT_MAX_RUNNING_SYNCS,
     };
-    let api = Api::new(Arc::new(syncer), &token)
-        .map_err(|e| format!("CMDB_API_TOKEN: {e}"))?
-        .with_max_concurrent_syncs(max_syncs);
+    let syncer = Arc::new(syncer);
+    let api = match token {
+        Some(token) => Api::new(syncer, token).map_err(|e| format!("CMDB_API_TOKEN: {e}"))?,
+        // `Api::router` logs a warning that anyone may call every route.
+        None => Api::without_authentication(syncer),
+    }
+    .with_max_concurrent_syncs(max_syncs);
+    let router = api.router();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
 
     let stopping = api.clone();
-    axum::serve(listener, api.router())
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: stopping running syncs at a page boundary");
@@ -146,10 +150,13 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// 32 random bytes as hex, from the same generator as encryption keys.
-fn hex_token() -> String {
-    Cipher::generate_key()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A `true`/`false` environment variable, `false` when unset.
+fn env_flag(name: &str) -> Result<bool, BoxError> {
+    match std::env::var(name) {
+        Ok(v) => Ok(v
+            .trim()
+            .parse::<bool>()
+            .map_err(|_| format!("{name} must be true or false, not {v:?}"))?),
+        Err(_) => Ok(false),
+    }
 }

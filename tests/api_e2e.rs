@@ -179,3 +179,133 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
         assert!(!answers.contains(secret), "an answer carried an API secret");
     }
 }
+
+/// The `server` example binary `cargo test` builds next to this test's own binary.
+fn server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap();
+    let bin = target
+        .join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is built by `cargo test` (or `cargo build --example server`)",
+        bin.display()
+    );
+    bin
+}
+
+/// The server example with `env` (over an in-memory database), its output piped.
+fn server_command(env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(server_binary());
+    command
+        .env_clear()
+        .env("CMDB_DATABASE_URL", "sqlite::memory:")
+        .env("CMDB_LISTEN", "127.0.0.1:0")
+        .env(
+            "CMDB_ENCRYPT_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts the server example with `env`; the process, its base URL, read from its
+/// `listening` log line, and its output up to that line.
+async fn start_server(env: &[(&str, &str)]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = server_command(env).spawn().expect("the server starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let address = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(at) = line.find("address=") {
+                return line[at + "address=".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+            }
+        }
+        panic!("the server exited before listening: {seen}");
+    })
+    .await
+    .expect("the server listens within a minute");
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"), seen)
+}
+
+#[tokio::test]
+async fn the_server_example_refuses_to_start_without_a_token() {
+    for (env, says) in [
+        (vec![], "CMDB_API_ALLOW_UNAUTHENTICATED=true"),
+        (
+            vec![("CMDB_API_TOKEN", "   ")],
+            "CMDB_API_TOKEN is set but blank",
+        ),
+        (
+            vec![("CMDB_API_ALLOW_UNAUTHENTICATED", "false")],
+            "CMDB_API_TOKEN is not set",
+        ),
+        (
+            vec![("CMDB_API_ALLOW_UNAUTHENTICATED", "yes please")],
+            "must be true or false",
+        ),
+    ] {
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            server_command(&env).output(),
+        )
+        .await
+        .expect("the server exits at once")
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{env:?} started: {stdout}");
+        assert!(stderr.contains(says), "{env:?}: {stderr}");
+        assert!(!stdout.contains("listening"), "{env:?}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn the_server_example_serves_with_its_token_or_unauthenticated_only_when_told() {
+    let http = reqwest::Client::new();
+    let (mut server, base, output) = start_server(&[("CMDB_API_TOKEN", "example-token")]).await;
+    assert!(!output.contains("WITHOUT AUTHENTICATION"), "{output}");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let get = |auth: Option<&str>| {
+        let mut r = http.get(format!("{base}/secrets"));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    assert_eq!(status(get(None).await.unwrap()), 401);
+    assert_eq!(status(get(Some("Bearer wrong")).await.unwrap()), 401);
+    assert_eq!(
+        status(get(Some("bearer example-token")).await.unwrap()),
+        200
+    );
+    assert_eq!(
+        status(get(Some("BEARER example-token")).await.unwrap()),
+        200
+    );
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+
+    let (mut server, base, output) =
+        start_server(&[("CMDB_API_ALLOW_UNAUTHENTICATED", "true")]).await;
+    assert!(output.contains("WITHOUT AUTHENTICATION"), "{output}");
+    let r = http.get(format!("{base}/secrets")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+}

@@ -103,10 +103,33 @@ impl From<&ErrorReport> for ApiError {
     fn from(e: &ErrorReport) -> ApiError {
         let status = status_of(e.kind, e.vendor.is_some());
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            return ApiError::internal(e.kind, &e.message);
+            return match &e.request_id {
+                // Already logged under this id by `redact_internal`.
+                Some(id) if e.vendor.is_none() => {
+                    let mut answer = ApiError::new(status, e.kind, e.message.clone());
+                    answer.body.request_id = Some(id.clone());
+                    answer
+                }
+                _ => ApiError::internal(e.kind, &e.message),
+            };
         }
         ApiError::new(status, e.kind, e.message.clone())
     }
+}
+
+/// Replaces the text of an error the API would answer with a 500 (a store's or the
+/// server's own failure: SQL, paths, database messages) by `internal error (request id
+/// <id>)`, and logs the text under that id, which `request_id` then holds. A task's
+/// error and a sync answer's `error` go through here before anyone can read them.
+pub(crate) fn redact_internal(report: &mut ErrorReport) {
+    let from_vendor = report.vendor.is_some();
+    if status_of(report.kind, from_vendor) != StatusCode::INTERNAL_SERVER_ERROR {
+        return;
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    tracing::error!(%request_id, kind = %report.kind.as_str(), error = %report.message, "sync failed");
+    report.message = format!("internal error (request id {request_id})");
+    report.request_id = Some(request_id);
 }
 
 impl IntoResponse for ApiError {

@@ -6,17 +6,21 @@
 //! | `GET /secrets?page_size=&page_number=&keywords=` | `{"total", "items"}` of masked secrets |
 //! | `GET /secrets/:id`, `DELETE /secrets/:id` | one secret, masked; delete (204) |
 //! | `POST /secrets/:id/sync` | sync a region: `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query |
-//! | `GET /tasks?secret_id=`, `GET /tasks/:id` | sync tasks with live progress and results |
+//! | `GET /tasks?secret_id=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks, most recent first, with live progress and results (a finished task keeps counters and failed details) |
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3 document |
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <token>` (the scheme in any
 //! case): [`Api::new`] takes the token and refuses an empty one; only
-//! [`Api::without_authentication`], named for what it does, serves without one. Errors
-//! answer `{"code": "<error kind>", "message": "..."}` with 400, 401, 403, 404, 409, 413,
-//! 422, 429, 502, 504 or 500; a 500 says only "internal error" and a `request_id`, under
-//! which the details are logged. No answer or log line carries an API secret or the token.
+//! [`Api::without_authentication`], named for what it does, serves without one (and logs
+//! a warning). Errors answer `{"code": "<error kind>", "message": "..."}` with 400, 401,
+//! 403, 404, 409, 413, 422, 429, 502, 504 or 500; a 500 (and a task's or a sync answer's
+//! `error` of a store or server failure) says only `internal error (request id <id>)` and
+//! carries that `request_id`, under which the details are logged. At most
+//! [`DEFAULT_MAX_RUNNING_SYNCS`] syncs run at once ([`Api::with_max_concurrent_syncs`]);
+//! past it a sync is answered 429 `rate_limited` with `Retry-After`. No answer or log line
+//! carries an API secret or the token.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -108,7 +112,8 @@ impl Api {
 
     /// An API that serves every route **without any authentication**: for tests, or
     /// behind a proxy that authenticates every request itself. Anyone who reaches it can
-    /// add secrets, run syncs and read the inventory.
+    /// add secrets, run syncs and read the inventory; [`router`](Self::router) logs a
+    /// warning saying so.
     pub fn without_authentication(syncer: Arc<Syncer>) -> Api {
         Api {
             syncer,
@@ -154,6 +159,12 @@ impl Api {
 
     /// The router with every route.
     pub fn router(&self) -> Router {
+        if self.token_digest.is_none() {
+            tracing::warn!(
+                "the API serves every route WITHOUT AUTHENTICATION: anyone who reaches it \
+                 can add secrets, run syncs and read the inventory"
+            );
+        }
         let state = AppState {
             syncer: Arc::clone(&self.syncer),
             tasks: self.tasks.clone(),
@@ -264,5 +275,22 @@ mod tests {
             ]
         );
         assert_eq!(paths["/healthz"]["get"]["security"], serde_json::json!([]));
+        assert!(sync["responses"]["429"]["headers"]["Retry-After"].is_object());
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["SyncResponse"]["properties"]["details_truncated"]["type"],
+            "boolean"
+        );
+        assert_eq!(
+            schemas["SyncResponse"]["properties"]["error"]["allOf"][0]["$ref"],
+            "#/components/schemas/ErrorReport"
+        );
+        let tasks = &paths["/tasks"]["get"]["parameters"];
+        for name in ["page_size", "page_number"] {
+            assert!(
+                tasks.as_array().unwrap().iter().any(|p| p["name"] == name),
+                "GET /tasks documents {name}"
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route { method: "get", path: "/secrets", summary: "List secrets, masked", query: &[("page_size", "integer", "1 to 1000, default 20"), ("page_number", "integer", "from 1"), ("keywords", "string", "substring of description, api key, vendor or id")], body: None, ok: ("200", "SecretList"), auth: true },
     Route { method: "get", path: "/secrets/{id}", summary: "One secret, masked", query: &[], body: None, ok: ("200", "MaskedSecret"), auth: true },
     Route { method: "delete", path: "/secrets/{id}", summary: "Delete a secret", query: &[], body: None, ok: ("204", ""), auth: true },
-    Route { method: "post", path: "/secrets/{id}/sync", summary: "Sync one region of the secret's cloud into the store (JSON body or the same fields as query parameters)", query: &[("region", "string", "required unless vSphere"), ("resource_type", "string", "host (default)"), ("wait", "boolean", "default true; false answers 202 with a task id"), ("details", "string", "all (default), failed, none"), ("force_release", "boolean", "release even when the guard refuses")], body: Some("SyncParams"), ok: ("200", "SyncResponse"), auth: true },
+    Route { method: "post", path: "/secrets/{id}/sync", summary: "Sync one region of the secret's cloud into the store (JSON body or the same fields as query parameters)", query: &[("region", "string", "required unless vSphere"), ("resource_type", "string", "host (default)"), ("wait", "boolean", "default true; false answers 202 with a task id"), ("details", "string", "all (default), failed, none; at most 10,000 entries by default (SyncOptions::max_details), details_truncated past it"), ("force_release", "boolean", "release even when the guard refuses")], body: Some("SyncParams"), ok: ("200", "SyncResponse"), auth: true },
     Route { method: "get", path: "/tasks", summary: "Sync tasks, most recent first", query: &[("secret_id", "string", "only this secret's tasks"), ("page_size", "integer", "1 to 1000, default 20"), ("page_number", "integer", "from 1")], body: None, ok: ("200", "TaskList"), auth: true },
     Route { method: "get", path: "/tasks/{id}", summary: "One sync task with live progress and, when done, its result", query: &[], body: None, ok: ("200", "Task"), auth: true },
     Route { method: "get", path: "/hosts", summary: "Stored hosts", query: &[("vendor", "string", "aliyun, tencent, huawei, vsphere"), ("region", "string", ""), ("secret_id", "string", ""), ("status", "string", "RUNNING, STOPPED, ..."), ("keywords", "string", "name, instance id or IP"), ("released", "boolean", "true: released only; false: active only"), ("sort", "string", "instance_id (default), name, last_seen_desc"), ("page_size", "integer", "1 to 1000, default 20"), ("page_number", "integer", "from 1")], body: None, ok: ("200", "HostList"), auth: true },
@@ -35,6 +35,12 @@ fn schemas() -> Value {
             "code": {"type": "string", "description": "error kind: invalid_input, not_found, unauthenticated, permission_denied, rate_limited, timeout, unavailable, vendor, decode, store, crypto, conflict"},
             "message": {"type": "string"},
             "request_id": {"type": "string", "description": "500 only: the id under which the details were logged"}}},
+        "ErrorReport": {"type": "object", "properties": {
+            "kind": {"type": "string"},
+            "message": {"type": "string", "description": "for a store or server failure: only 'internal error (request id <id>)'"},
+            "vendor": {"type": "string", "nullable": true}, "code": {"type": "string", "nullable": true},
+            "http_status": {"type": "integer", "nullable": true},
+            "request_id": {"type": "string", "nullable": true, "description": "the vendor's request id, or the id under which a store or server failure was logged"}}},
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Document": {"type": "object"},
         "NewSecret": {"type": "object", "additionalProperties": false,
@@ -59,7 +65,7 @@ fn schemas() -> Value {
         "SyncParams": {"type": "object", "additionalProperties": false, "properties": {
             "region": {"type": "string"}, "resource_type": {"type": "string", "enum": ["host", "rds"]},
             "wait": {"type": "boolean", "default": true},
-            "details": {"type": "string", "enum": ["all", "failed", "none"]},
+            "details": {"type": "string", "enum": ["all", "failed", "none"], "default": "all", "description": "per-host details to answer, at most 10,000 by default (details_truncated past it)"},
             "force_release": {"type": "boolean", "default": false}}},
         "SyncDetail": {"type": "object", "properties": {"instance_id": {"type": "string"}, "name": {"type": "string"},
             "is_success": {"type": "boolean"}, "message": {"type": "string"}}},
@@ -69,15 +75,15 @@ fn schemas() -> Value {
             "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
             "released": {"type": "integer"}, "release_confirmed": {"type": "integer"}, "release_found_alive": {"type": "integer"}, "details_truncated": {"type": "boolean", "description": "details were cut at the server's cap (10,000 by default)"}, "release_skipped": {"type": "string", "nullable": true},
             "complete": {"type": "boolean"}, "pages": {"type": "integer"}, "elapsed_ms": {"type": "integer"},
-            "error": {"type": "object", "nullable": true}}},
+            "error": {"allOf": [{"$ref": "#/components/schemas/ErrorReport"}], "nullable": true}}},
         "Task": {"type": "object", "properties": {
             "id": {"type": "string"}, "secret_id": {"type": "string"}, "vendor": {"type": "string"}, "region": {"type": "string"},
             "state": {"type": "string", "enum": ["pending", "running", "succeeded", "partial", "failed"]},
             "progress": {"type": "object", "properties": {"state": {"type": "string"}, "pages": {"type": "integer"},
                 "hosts_seen": {"type": "integer"}, "stored": {"type": "integer"}, "failed": {"type": "integer"},
                 "expected_total": {"type": "integer", "nullable": true}}},
-            "result": {"allOf": [{"$ref": "#/components/schemas/SyncResponse"}], "nullable": true},
-            "error": {"type": "object", "nullable": true},
+            "result": {"allOf": [{"$ref": "#/components/schemas/SyncResponse"}], "nullable": true, "description": "once finished: the counters and the failed details only"},
+            "error": {"allOf": [{"$ref": "#/components/schemas/ErrorReport"}], "nullable": true},
             "created_at": {"type": "string", "format": "date-time"},
             "finished_at": {"type": "string", "format": "date-time", "nullable": true}}},
         "TaskList": {"type": "object", "properties": {"total": {"type": "integer"},
@@ -126,6 +132,12 @@ pub(crate) fn document() -> Value {
             responses.insert(
                 "202".into(),
                 json!({"description": "started in the background (wait=false)"}),
+            );
+            responses.insert(
+                "429".into(),
+                json!({"description": "every sync slot of the server is taken (or the vendor throttled): retry after Retry-After seconds",
+                       "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
             );
         }
         responses.insert("default".into(), error);

@@ -186,21 +186,18 @@ pub(crate) async fn sync_secret(
         details: params.details,
         force_release: params.force_release,
     };
-    let wait = params.wait.unwrap_or(true);
-    let task_id = state
-        .tasks
-        .start(Arc::clone(&state.syncer), request, wait)
-        .await
-        .map_err(|e| {
-            let busy = e.kind() == ErrorKind::RateLimited && e.vendor_error().is_none();
-            let answer = ApiError::from(e);
-            if busy {
-                answer.with_retry_after(RETRY_BUSY_AFTER_SECS)
-            } else {
-                answer
-            }
-        })?;
-    if !wait {
+    let busy = |e: Error| {
+        let full = e.kind() == ErrorKind::RateLimited && e.vendor_error().is_none();
+        let answer = ApiError::from(e);
+        if full {
+            answer.with_retry_after(RETRY_BUSY_AFTER_SECS)
+        } else {
+            answer
+        }
+    };
+    let syncer = Arc::clone(&state.syncer);
+    if !params.wait.unwrap_or(true) {
+        let task_id = state.tasks.start(syncer, request).await.map_err(busy)?;
         let view = state.tasks.get(&task_id);
         let body = serde_json::json!({
             "task_id": task_id,
@@ -209,12 +206,7 @@ pub(crate) async fn sync_secret(
         });
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
-    let view = state.tasks.wait(&task_id).await.ok_or_else(|| {
-        Error::new(
-            ErrorKind::Store,
-            format!("task {task_id} is no longer known"),
-        )
-    })?;
+    let view = state.tasks.run(syncer, request).await.map_err(busy)?;
     match (view.result, view.error) {
         (Some(result), _) => Ok(Json(result).into_response()),
         (None, Some(error)) => Err(ApiError::from(&error)),

@@ -10,6 +10,8 @@ use tokio::sync::{oneshot, watch, Semaphore};
 use cmdb_core::{ErrorKind, Result, Vendor};
 use cmdb_sync::{ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer};
 
+use crate::error::redact_internal;
+
 /// A task as `GET /tasks/:id` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskView {
@@ -39,9 +41,6 @@ pub struct TaskView {
 type Outcome = std::result::Result<SyncResponse, ErrorReport>;
 
 struct Task {
-    /// The whole answer, per-host successes included, until the request waiting for it
-    /// takes it; `outcome` keeps only counters and failed details.
-    answer: Mutex<Option<SyncResponse>>,
     id: String,
     secret_id: String,
     vendor: Vendor,
@@ -135,20 +134,42 @@ impl TaskRegistry {
         }
     }
 
-    /// Checks and starts a sync in the background. Errors found before the first vendor
-    /// request (invalid request, unknown secret, region not allowed, scope already
-    /// syncing, ...) are returned here; afterwards the task's view tells. With as many
-    /// syncs running as the registry allows, the answer is
+    /// Checks and starts a sync in the background; its task id. Errors found before the
+    /// first vendor request (invalid request, unknown secret, region not allowed, scope
+    /// already syncing, ...) are returned here; afterwards the task's view tells. With as
+    /// many syncs running as the registry allows, the answer is
     /// [`RateLimited`](ErrorKind::RateLimited) at once (the API's 429).
     ///
-    /// A finished task keeps its counters and failed details only; with `keep_answer`
-    /// the whole answer is kept until [`wait`](Self::wait) takes it.
-    pub async fn start(
+    /// The finished task keeps its counters and failed details only.
+    pub async fn start(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<String> {
+        Ok(self.spawn(syncer, request, None).await?.id.clone())
+    }
+
+    /// Runs a sync as a task, as [`start`](Self::start) does, and waits for its end: its
+    /// view, whose result holds every detail the request asked for. Only this caller gets
+    /// those: the task keeps counters and failed details, and if the caller goes away
+    /// before the end, the run goes on and its successes are dropped with the answer.
+    pub async fn run(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<TaskView> {
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let task = self.spawn(syncer, request, Some(answer_tx)).await?;
+        // No answer (the run failed or was stopped): the view holds the error.
+        let answer = answer_rx.await.ok();
+        let mut done = task.done.subscribe();
+        let _ = done.wait_for(|d| *d).await;
+        let mut view = task.view();
+        if answer.is_some() {
+            view.result = answer;
+        }
+        Ok(view)
+    }
+
+    /// Starts a sync as a task; the whole answer goes to `answer_tx` when one is given.
+    async fn spawn(
         &self,
         syncer: Arc<Syncer>,
         request: SyncRequest,
-        keep_answer: bool,
-    ) -> Result<String> {
+        answer_tx: Option<oneshot::Sender<SyncResponse>>,
+    ) -> Result<Arc<Task>> {
         let permit = Arc::clone(&self.inner.running)
             .try_acquire_owned()
             .map_err(|_| {
@@ -165,11 +186,8 @@ impl TaskRegistry {
         let (ready_tx, ready_rx) = oneshot::channel();
         let mut shutdown = self.inner.shutdown.subscribe();
         let secret_id = request.secret_id.clone();
-        let handle_id = id.clone();
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
-            // Held for the whole run.
-            let _permit = permit;
             let prepared = match syncer.prepare(request).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -179,8 +197,7 @@ impl TaskRegistry {
             };
             let scope = prepared.scope().clone();
             let task = Arc::new(Task {
-                answer: Mutex::new(None),
-                id: handle_id,
+                id,
                 secret_id,
                 vendor: scope.vendor,
                 region: scope.region.clone(),
@@ -190,7 +207,7 @@ impl TaskRegistry {
                 done: watch::channel(false).0,
             });
             inner.insert(Arc::clone(&task));
-            if ready_tx.send(Ok(())).is_err() {
+            if ready_tx.send(Ok(Arc::clone(&task))).is_err() {
                 // Nobody waits for the answer; the run still goes on.
                 tracing::debug!(task = %task.id, "sync started for a caller that left");
             }
@@ -203,21 +220,29 @@ impl TaskRegistry {
                     _ = shutdown.changed() => Err(stopped(&progress_tx)),
                 }
             };
-            // A finished task keeps no per-host successes: a long-running server would
-            // otherwise hold every host of every kept run.
-            let outcome = outcome.map(|mut response| {
-                if keep_answer {
-                    *lock(&task.answer) = Some(response.clone());
+            let (kept, answer) = match outcome {
+                Ok(mut response) => {
+                    if let Some(error) = &mut response.error {
+                        redact_internal(error);
+                    }
+                    (Ok(lean(&mut response)), Some(response))
                 }
-                response.details.retain(|d| !d.is_success);
-                response.details.shrink_to_fit();
-                response
-            });
-            *lock(&task.outcome) = Some((outcome, Utc::now()));
+                Err(mut error) => {
+                    redact_internal(&mut error);
+                    (Err(error), None)
+                }
+            };
+            // The slot is free before anyone can see the task finished.
+            drop(permit);
+            *lock(&task.outcome) = Some((kept, Utc::now()));
             task.done.send_replace(true);
+            if let (Some(tx), Some(answer)) = (answer_tx, answer) {
+                // Dropped with the answer when the caller has gone.
+                let _ = tx.send(answer);
+            }
         });
         match ready_rx.await {
-            Ok(Ok(())) => Ok(id),
+            Ok(Ok(task)) => Ok(task),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(cmdb_core::Error::new(
                 ErrorKind::Unavailable,
@@ -256,19 +281,14 @@ impl TaskRegistry {
         (page, total)
     }
 
-    /// Waits until task `id` has ended and answers its view (`None` for an unknown id),
-    /// with the whole answer when the task was started to keep it (taken: a second call
-    /// sees counters and failed details only).
+    /// Waits until task `id` has ended and answers its view (`None` for an unknown id):
+    /// counters and failed details.
     pub async fn wait(&self, id: &str) -> Option<TaskView> {
         let task = self.inner.find(id)?;
         let mut done = task.done.subscribe();
         // The sender lives in the task itself, so it cannot be dropped while we wait.
         let _ = done.wait_for(|d| *d).await;
-        let mut view = task.view();
-        if let Some(answer) = lock(&task.answer).take() {
-            view.result = Some(answer);
-        }
-        Some(view)
+        Some(task.view())
     }
 
     /// Stops every running task at its next page boundary (their views say they were
@@ -306,6 +326,16 @@ impl Inner {
     fn find(&self, id: &str) -> Option<Arc<Task>> {
         lock(&self.tasks).iter().find(|t| t.id == id).cloned()
     }
+}
+
+/// What a finished task keeps of `response`: its counters and failed details. A
+/// long-running server would otherwise hold every host of every kept run.
+fn lean(response: &mut SyncResponse) -> SyncResponse {
+    let details = std::mem::take(&mut response.details);
+    let mut kept = response.clone();
+    kept.details = details.iter().filter(|d| !d.is_success).cloned().collect();
+    response.details = details;
+    kept
 }
 
 /// Marks a run stopped by shutdown: whatever it stored stays, nothing was released.

@@ -6,8 +6,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::watch;
+
 use cmdb_api::Api;
-use cmdb_core::{HostProvider, HostStore, MemoryHostStore, Vendor};
+use cmdb_core::{HostPage, HostProvider, HostStore, MemoryHostStore, Vendor};
 use cmdb_secret::{Cipher, MemorySecretStore};
 use cmdb_sync::{ProviderContext, ProviderRegistry, Syncer};
 use cmdb_testkit::{FakeProvider, InstrumentedStore};
@@ -20,7 +23,84 @@ struct Server {
     http: reqwest::Client,
     api: Api,
     listing: Arc<Mutex<(u64, Duration)>>,
+    /// Open (`true`) by default; closed, every listing started waits before its first page.
+    gate: watch::Sender<bool>,
     seen: Mutex<Vec<String>>,
+}
+
+/// A provider whose listing waits until its gate is open: a sync held open for as long as
+/// a test needs, without timing.
+#[derive(Debug)]
+struct Gated {
+    inner: FakeProvider,
+    gate: watch::Receiver<bool>,
+}
+
+impl HostProvider for Gated {
+    fn vendor(&self) -> Vendor {
+        self.inner.vendor()
+    }
+
+    fn region(&self) -> &str {
+        self.inner.region()
+    }
+
+    fn pages(&self) -> BoxStream<'static, cmdb_core::Result<HostPage>> {
+        let mut gate = self.gate.clone();
+        let pages = self.inner.pages();
+        stream::once(async move {
+            let _ = gate.wait_for(|open| *open).await;
+            pages
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn lookup(
+        &self,
+        instance_ids: Vec<String>,
+    ) -> Option<BoxStream<'static, cmdb_core::Result<HostPage>>> {
+        self.inner.lookup(instance_ids)
+    }
+}
+
+/// Every log line written while it is the thread's subscriber (a current-thread test
+/// runtime runs the server on the test's thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(self.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }
 
 impl Server {
@@ -36,15 +116,20 @@ impl Server {
     /// A server whose syncs store into `hosts`, running at most `max_syncs` at once.
     async fn start_with(hosts: Arc<dyn HostStore>, max_syncs: usize) -> Server {
         let listing = Arc::new(Mutex::new((250u64, Duration::ZERO)));
+        let gate = watch::channel(true).0;
         let registry = {
             let listing = Arc::clone(&listing);
+            let gate = gate.clone();
             let factory = move |ctx: ProviderContext| {
                 let (count, delay) = *listing.lock().unwrap();
                 let mut p = FakeProvider::new(ctx.vendor, ctx.region, count, 100);
                 if !delay.is_zero() {
                     p = p.with_delay(delay);
                 }
-                let p: Arc<dyn HostProvider> = Arc::new(p);
+                let p: Arc<dyn HostProvider> = Arc::new(Gated {
+                    inner: p,
+                    gate: gate.subscribe(),
+                });
                 Ok(p)
             };
             ProviderRegistry::new()
@@ -70,6 +155,7 @@ impl Server {
             http: reqwest::Client::new(),
             api,
             listing,
+            gate,
             seen: Mutex::new(Vec::new()),
         }
     }
@@ -640,6 +726,8 @@ fn an_empty_token_is_refused_at_start_up() {
 
 #[tokio::test]
 async fn a_500_names_a_request_id_and_carries_no_store_text() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
     let store = InstrumentedStore::new(MemoryHostStore::new()).with_failure_on_upsert(1);
     let s = Server::start_over(Arc::new(store)).await;
     let id = s.create_secret("aliyun", "LTAI5tFailingStore1").await;
@@ -657,6 +745,57 @@ async fn a_500_names_a_request_id_and_carries_no_store_text() {
         Some(format!("internal error (request id {request_id})").as_str())
     );
     assert!(!body.to_string().contains("injected failure"), "{body}");
+    // The details are in the log, under the id the answer names.
+    let logged = logs.text();
+    assert!(
+        logged.lines().any(|l| l.contains("ERROR")
+            && l.contains(request_id)
+            && l.contains("injected failure of upsert 1")),
+        "{logged}"
+    );
+    // The failed task says no more.
+    let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
+    assert!(!tasks.to_string().contains("injected failure"), "{tasks}");
+}
+
+#[tokio::test]
+async fn a_store_failure_mid_run_is_answered_and_kept_without_its_text() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    // 20 pages: at most 5 go into one upsert, so the second upsert fails after pages
+    // were stored, and the run ends partial with a store error.
+    let store = InstrumentedStore::new(MemoryHostStore::new()).with_failure_on_upsert(2);
+    let s = Server::start_over(Arc::new(store)).await;
+    s.listing.lock().unwrap().0 = 2000;
+    let id = s.create_secret("aliyun", "LTAI5tPartialStore1").await;
+    let (status, answer) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou", "details": "none"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["complete"], false, "{answer}");
+    let error = &answer["error"];
+    assert_eq!(error["kind"], "store", "{answer}");
+    let request_id = error["request_id"].as_str().expect("a request id");
+    assert_eq!(
+        error["message"].as_str(),
+        Some(format!("internal error (request id {request_id})").as_str())
+    );
+    let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
+    assert_eq!(tasks["items"][0]["result"]["error"], *error, "{tasks}");
+    for text in [answer.to_string(), tasks.to_string()] {
+        assert!(!text.contains("injected failure"), "{text}");
+    }
+    let logged = logs.text();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains(request_id) && l.contains("injected failure of upsert 2")),
+        "{logged}"
+    );
 }
 
 /// Polls task `id` until it has finished; its view.
@@ -674,33 +813,62 @@ async fn finished(s: &Server, id: &str) -> Value {
 
 #[tokio::test]
 async fn syncs_past_the_cap_get_429_with_retry_after() {
-    let s = Server::start_with(Arc::new(MemoryHostStore::new()), 1).await;
+    let s = Server::start_with(Arc::new(MemoryHostStore::new()), 2).await;
     let first = s.create_secret("aliyun", "LTAI5tCapFirst01").await;
     let second = s.create_secret("tencent", "AKIDCapSecond001").await;
-    s.listing.lock().unwrap().1 = Duration::from_millis(100);
-    let (status, started) = s
+    // A sync of an unknown secret takes a slot only while it is checked.
+    let (status, body) = s
         .call(
             Method::POST,
-            &format!("/secrets/{first}/sync"),
-            Some(json!({"region": "cn-beijing", "wait": false})),
+            "/secrets/no-such-secret/sync",
+            Some(json!({"region": "cn-hangzhou"})),
         )
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let response = s
-        .http
-        .post(format!("{}/secrets/{second}/sync", s.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"region": "cn-hangzhou"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()["retry-after"], "5");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
-    finished(&s, started["task_id"].as_str().unwrap()).await;
-    s.listing.lock().unwrap().1 = Duration::ZERO;
+    // Two syncs held open at their first page take both slots.
+    s.gate.send_replace(false);
+    let mut held = Vec::new();
+    for region in ["cn-beijing", "cn-hangzhou"] {
+        let (status, started) = s
+            .call(
+                Method::POST,
+                &format!("/secrets/{first}/sync"),
+                Some(json!({"region": region, "wait": false})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        held.push(started["task_id"].as_str().unwrap().to_owned());
+    }
+    for wait in [true, false] {
+        let response = s
+            .http
+            .post(format!("{}/secrets/{second}/sync", s.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"region": "cn-hangzhou", "wait": wait}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "5");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "rate_limited", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("2 syncs are running"),
+            "{body}"
+        );
+    }
+    let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
+    assert_eq!(tasks["total"], 2, "a refused sync leaves no task: {tasks}");
+
+    s.gate.send_replace(true);
+    for task in &held {
+        let view = finished(&s, task).await;
+        assert_eq!(view["state"], "succeeded", "{view}");
+    }
     let (status, body) = s
         .call(
             Method::POST,
@@ -709,6 +877,26 @@ async fn syncs_past_the_cap_get_429_with_retry_after() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "a slot is free again: {body}");
+}
+
+#[tokio::test]
+async fn a_waiting_client_that_leaves_gets_no_answer_and_the_task_keeps_counters_only() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tLeaver0001").await;
+    s.gate.send_replace(false);
+    let request = s
+        .http
+        .post(format!("{}/secrets/{id}/sync", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"region": "cn-hangzhou"}))
+        .timeout(Duration::from_millis(200))
+        .send();
+    assert!(request.await.unwrap_err().is_timeout());
+    s.gate.send_replace(true);
+    let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
+    let view = finished(&s, tasks["items"][0]["id"].as_str().unwrap()).await;
+    assert_eq!(view["result"]["created"], 250, "the run went on: {view}");
+    assert_eq!(view["result"]["details"], json!([]), "{view}");
 }
 
 #[tokio::test]

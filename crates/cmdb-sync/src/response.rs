@@ -57,7 +57,8 @@ pub struct ErrorReport {
     pub code: Option<String>,
     /// The HTTP status of the vendor's answer.
     pub http_status: Option<u16>,
-    /// The vendor's request id.
+    /// The vendor's request id; for a store's or server's own failure whose text an API
+    /// keeps to its log, the id it was logged under.
     pub request_id: Option<String>,
 }
 
