@@ -61,6 +61,7 @@ pub use cipher::Cipher;
 pub use credentials::Credentials;
 pub use rotate::{rotate_secrets, RotationReport};
 pub use secret::{
-    mask_api_key, MaskedSecret, NewSecret, Secret, DEFAULT_REQUEST_RATE, MAX_REQUEST_RATE,
+    mask_api_key, redact_address, MaskedSecret, NewSecret, Secret, DEFAULT_REQUEST_RATE,
+    MAX_REQUEST_RATE,
 };
 pub use store::{MemorySecretStore, SecretList, SecretQuery, SecretStore};

@@ -215,7 +215,7 @@ impl fmt::Debug for NewSecret {
             .field("api_secret", &MASKED_API_SECRET)
             .field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
-            .field("address", &self.address.as_deref().map(shown_address))
+            .field("address", &self.address.as_deref().map(redact_address))
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
             .field("tls_skip_verify", &self.tls_skip_verify)
@@ -228,7 +228,7 @@ impl fmt::Debug for NewSecret {
 /// user name, password, query or fragment), or nothing of it when it is not a URL with a
 /// host (`admin:hunter2@vc` parses as scheme `admin` with the password in its path).
 /// A [`NewSecret`] is shown before it is validated, so its address may hold anything.
-fn shown_address(address: &str) -> String {
+pub fn redact_address(address: &str) -> String {
     match url::Url::parse(address.trim()) {
         Ok(u) if u.has_host() => {
             let clean = u.username().is_empty()
@@ -432,7 +432,7 @@ impl fmt::Debug for Secret {
         };
         d.field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
-            .field("address", &self.address.as_deref().map(shown_address))
+            .field("address", &self.address.as_deref().map(redact_address))
             .field("created_at", &self.created_at)
             .finish()
     }

@@ -8,24 +8,6 @@ use cmdb_core::{Error, ErrorKind, HostProvider, Result, Vendor};
 use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
-/// `url` as a `Debug` may show it: scheme, host, port and path only, so a user name,
-/// password, query or fragment never reaches a log. A text that is not a URL with a host
-/// (`admin:hunter2@vc.example.com` parses as scheme `admin`, path `hunter2@…`) is hidden
-/// whole.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url.trim()) {
-        Ok(u) if u.has_host() => {
-            let mut out = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
-            if let Some(port) = u.port() {
-                out.push_str(&format!(":{port}"));
-            }
-            out.push_str(u.path());
-            out
-        }
-        _ => "<hidden: not a URL with a host>".to_owned(),
-    }
-}
-
 /// Everything a provider factory gets to build a provider for one run.
 pub struct ProviderContext {
     /// The secret's id (for logs and caches keyed by secret).
@@ -56,7 +38,10 @@ impl fmt::Debug for ProviderContext {
             .field("vendor", &self.vendor)
             .field("credentials", &self.credentials)
             .field("region", &self.region)
-            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(cmdb_secret::redact_address),
+            )
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("request_rate", &self.request_rate)
             .field("http", &self.http)
