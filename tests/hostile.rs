@@ -296,19 +296,6 @@ proptest! {
     }
 
     #[test]
-    fn the_aliyun_signer_takes_any_input(method in "[A-Z]{0,7}", path in ".{0,30}", query in prop::collection::vec((".{0,12}", ".{0,12}"), 0..5), headers in prop::collection::vec(("[a-zA-Z-]{0,12}", ".{0,20}"), 0..5), id in ".{0,20}", secret in ".{0,40}") {
-        use cmdb::aliyun::sign::{canonical_query, percent_encode, sign, hex_sha256, SigningRequest};
-        let encoded = percent_encode(&path);
-        prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{encoded}");
-        let _ = canonical_query(&query);
-        let body = hex_sha256(path.as_bytes());
-        let s = sign(&SigningRequest { method: &method, path: &path, query: &query, headers: &headers, body_sha256: &body }, &id, &secret);
-        prop_assert!(s.authorization.starts_with("ACS3-HMAC-SHA256 "));
-        let shown = format!("{:?}", s);
-        prop_assert!(secret.len() < 8 || !shown.contains(&secret));
-    }
-
-    #[test]
     fn every_signer_takes_any_region_and_key(region in ".{0,24}", key in ".{0,24}", secret in ".{0,24}") {
         // Each provider signs its first request with these; building may refuse them,
         // signing must not panic, and a refusal is a typed error.

@@ -13,6 +13,32 @@ const BODY_PREVIEW: usize = 512;
 /// Characters of serde's reason kept in a decode error.
 const MAX_DECODE_REASON: usize = 160;
 
+/// Decodes `json` into `T` (which may borrow from it): a [`Decode`](ErrorKind::Decode)
+/// error otherwise, naming the path of the field that does not fit (`Instances.Instance[3].Cpu`)
+/// and serde's reason, bounded: the text is the vendor's (or a proxy's) and errors reach
+/// API answers.
+pub fn decode_json<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T> {
+    let bounded = |reason: String, source: serde_json::Error| {
+        let mut reason = reason;
+        if let Some((at, _)) = reason.char_indices().nth(MAX_DECODE_REASON) {
+            reason.truncate(at);
+            reason.push('…');
+        }
+        Error::decode(reason).with_source(source)
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let source = e.into_inner();
+        match path.as_str() {
+            "." => bounded(source.to_string(), source),
+            _ => bounded(format!("field `{path}`: {source}"), source),
+        }
+    })?;
+    deserializer.end().map_err(|e| bounded(e.to_string(), e))?;
+    Ok(value)
+}
+
 /// Response headers whose values `Debug` never shows: session cookies (vSphere's
 /// `vmware_soap_session`) and tokens (Huawei IAM's `X-Subject-Token`).
 const REDACTED_HEADERS: &[&str] = &[
@@ -58,29 +84,14 @@ impl RawResponse {
         self.headers.get(name)?.to_str().ok()
     }
 
-    /// The body decoded as JSON; a [`Decode`](ErrorKind::Decode) error otherwise. `T` may
-    /// borrow strings from the body.
-    ///
-    /// A body that is UTF-8 throughout, as answers are, is checked once as a whole and
-    /// read as text, so that serde_json does not check every string again (about a tenth
-    /// of decoding a page of instances). Any other body is read as bytes, where serde_json
-    /// checks only the strings it reads, with the same errors.
+    /// The body decoded as JSON; a [`Decode`](ErrorKind::Decode) error naming the path of
+    /// the field that does not fit otherwise. `T` may borrow strings from the body.
     pub fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T> {
-        let decoded = match std::str::from_utf8(&self.body) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(&self.body),
-        };
-        decoded.map_err(|e| {
-            // serde quotes the value it did not expect: bounded, since the body is the
-            // vendor's (or a proxy's) and errors reach API answers.
-            let mut reason = e.to_string();
-            if let Some((at, _)) = reason.char_indices().nth(MAX_DECODE_REASON) {
-                reason.truncate(at);
-                reason.push('…');
-            }
+        decode_json(&self.body).map_err(|e| {
             Error::decode(format!(
-                "invalid JSON in HTTP {} response: {reason}",
-                self.status.as_u16()
+                "invalid JSON in HTTP {} response: {}",
+                self.status.as_u16(),
+                e.message()
             ))
             .with_source(e)
         })

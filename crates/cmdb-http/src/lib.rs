@@ -68,12 +68,15 @@ mod config;
 mod endpoint;
 mod paging;
 mod rate;
+mod records;
 mod retry;
 mod text;
 mod time;
 
 pub use address::{AddressPolicy, RefusedAddress};
-pub use classify::{classify_status, request_id, DefaultClassifier, ErrorClassifier, RawResponse};
+pub use classify::{
+    classify_status, decode_json, request_id, DefaultClassifier, ErrorClassifier, RawResponse,
+};
 pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
 pub use clock::{clock_now, system_clock, Clock};
 pub use config::HttpConfig;
@@ -82,6 +85,7 @@ pub use paging::{
     id_batches, offset_pages, offset_pages_concurrent, token_pages, token_pages_pipelined, PageInfo,
 };
 pub use rate::RateLimiter;
+pub use records::map_records;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};
-pub use text::JsonText;
+pub use text::{JsonText, RFC3986_UNRESERVED};
 pub use time::TimeFormats;

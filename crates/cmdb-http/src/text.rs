@@ -3,7 +3,17 @@
 use std::borrow::Cow;
 use std::ops::Deref;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
+
+/// RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`): the set the vendors' signers
+/// leave as they are; every other byte is encoded as `%XX`, uppercase. For
+/// [`percent_encoding::utf8_percent_encode`].
+pub const RFC3986_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// A JSON string borrowed from the answer's body unless it has escapes (then serde_json
 /// unescapes it into a `String` of its own, which is moved, never copied again). Most

@@ -9,10 +9,9 @@ use cmdb_secret::Credentials;
 use tokio::runtime::Handle;
 use tokio::sync::OnceCell;
 
-use crate::client::{
-    default_endpoint_host, AliyunClient, AliyunHostProvider, EndpointChoice, MAX_PAGE_SIZE,
-};
+use crate::client::{default_endpoint_host, AliyunClient, EndpointChoice, MAX_PAGE_SIZE};
 use crate::error::AliyunClassifier;
+use crate::provider::AliyunHostProvider;
 
 /// Builds an [`AliyunClient`] or an [`AliyunHostProvider`].
 ///

@@ -1,23 +1,23 @@
-//! [`AliyunClient`]: one method per ECS API call, and [`AliyunHostProvider`], the
-//! [`HostProvider`] built on it.
+//! [`AliyunClient`]: one method per ECS API call.
 
 use std::fmt;
 use std::sync::Arc;
 
-use cmdb_core::{Error, ErrorKind, Host, HostPage, HostProvider, Result, Vendor};
+use cmdb_core::{Error, ErrorKind, FailedRecord, Host, Result};
 use cmdb_http::{
-    clock_now, sensitive_header_value, token_pages_pipelined, ClientStats, Clock, Endpoint,
-    HttpClient, RawResponse,
+    clock_now, map_records, sensitive_header_value, ClientStats, Clock, Endpoint, HttpClient,
+    RawResponse,
 };
 use cmdb_secret::Credentials;
-use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue, Method};
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::map;
-use crate::model::{self, DescribeInstancesResponse, DescribeRegionsResponse, Instance};
+use crate::model::{DescribeInstancesResponse, DescribeRegionsResponse, Instance, RequestIdOnly};
 use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
+
+/// The most ids one `DescribeInstances` `InstanceIds` filter takes.
+pub const MAX_LOOKUP_IDS: usize = 100;
 
 /// The ECS API version every request names.
 pub const API_VERSION: &str = "2014-05-26";
@@ -51,6 +51,8 @@ pub struct AliyunRegion {
 pub struct InstancePage {
     /// The hosts of the page.
     pub hosts: Vec<Host>,
+    /// The instances of the page that could not be decoded or mapped.
+    pub failed: Vec<FailedRecord>,
     /// The token of the next page; `None` (or empty) after the last one.
     pub next_token: Option<String>,
     /// `TotalCount`: the instances of the whole listing.
@@ -178,9 +180,9 @@ impl AliyunClient {
     async fn regions_at(&self, endpoint: &Endpoint) -> Result<Vec<AliyunRegion>> {
         let params = vec![("RegionId".to_owned(), self.inner.region.clone())];
         let response = self.call(endpoint, "DescribeRegions", &params).await?;
-        let (value, header_id) = json_body(&response, "DescribeRegions")?;
-        let body: DescribeRegionsResponse = model::decode(&value)
-            .map_err(|(field, e)| decode_error("DescribeRegions", field, &e, &header_id))?;
+        let body: DescribeRegionsResponse = response
+            .json()
+            .map_err(|e| e.context(request_context("DescribeRegions", &response)))?;
         Ok(body
             .regions
             .region
@@ -199,21 +201,6 @@ impl AliyunClient {
     pub async fn describe_instances(&self, next_token: Option<&str>) -> Result<InstancePage> {
         let response = self.describe_instances_response(next_token).await?;
         decode_instances(&response, &self.inner.region)
-    }
-
-    /// `DescribeInstances` without decoding the instances: the answer and the
-    /// `NextToken` it carries, read without building a single instance. A body that no
-    /// token can be read from is the same error [`describe_instances`] gives; a token
-    /// read is certain only once the answer is decoded: see [`decode_checked`].
-    ///
-    /// [`describe_instances`]: AliyunClient::describe_instances
-    async fn describe_instances_raw(
-        &self,
-        next_token: Option<&str>,
-    ) -> Result<(RawResponse, Option<String>)> {
-        let response = self.describe_instances_response(next_token).await?;
-        let token = next_page_token(&response, &self.inner.region)?;
-        Ok((response, token))
     }
 
     /// `DescribeInstances` of the given instances only (`InstanceIds`, a JSON array of at
@@ -344,82 +331,15 @@ pub(crate) fn pick_endpoint(regions: &[AliyunRegion], region: &str) -> Option<En
     }
 }
 
-/// The `NextToken` of a `DescribeInstances` answer of `region` (`None` when absent or
-/// empty), read with serde without building a single instance (the rest of the answer
-/// is skipped). A body it cannot read a token from is the error [`decode_instances`]
-/// gives. The token is checked against the decoded page: [`decode_checked`].
-pub(crate) fn next_page_token(response: &RawResponse, region: &str) -> Result<Option<String>> {
-    match serde_json::from_slice::<model::NextTokenOnly>(&response.body) {
-        Ok(head) => Ok(head.next_token.filter(|t| !t.is_empty())),
-        Err(_) => Ok(decode_instances(response, region)?.next_token),
-    }
-}
-
-/// [`decode_instances`] of an answer whose `NextToken` was read as `token` before: a
-/// [`Decode`](ErrorKind::Decode) error if decoding reads another, so that the request
-/// sent with `token` is not followed. Only an answer with the key twice decodes with
-/// another token (one that is not JSON does not decode at all).
-pub(crate) fn decode_checked(
-    response: &RawResponse,
-    token: Option<&str>,
-    region: &str,
-) -> Result<InstancePage> {
-    let page = decode_instances(response, region)?;
-    if page.next_token.as_deref() != token {
-        return Err(Error::decode(format!(
-            "DescribeInstances: the answer's NextToken was read as {token:?} from its top \
-             level but decodes as {:?}; is the key there twice? [request id {}]",
-            page.next_token, page.request_id
-        )));
-    }
-    Ok(page)
-}
-
-/// Decodes and maps a `DescribeInstances` answer of `region`.
-///
-/// The answer is decoded straight into typed instances; only when that fails is it read
-/// again as a JSON tree, instance by instance, to say which field of which instance is
-/// wrong. Building the tree first for every page cost more than half of the decoding.
+/// Decodes and maps a `DescribeInstances` answer of `region`: its hosts, and the instances
+/// that could not be decoded or mapped as failed records. An answer without `Instances`
+/// is a [`Decode`](ErrorKind::Decode) error.
 pub(crate) fn decode_instances(response: &RawResponse, region: &str) -> Result<InstancePage> {
-    // One UTF-8 check of the whole body, so that serde_json takes each string as it is
-    // rather than checking it again. A body that is not UTF-8 throughout is decoded as
-    // bytes, as it always was: serde_json checks only the strings it reads.
-    let typed = match std::str::from_utf8(&response.body) {
-        Ok(text) => serde_json::from_str::<model::TypedDescribeInstancesResponse<'_>>(text),
-        Err(_) => {
-            serde_json::from_slice::<model::TypedDescribeInstancesResponse<'_>>(&response.body)
-        }
-    };
-    match typed {
-        Ok(body) if body.instances.is_some() => {
-            let request_id = if body.request_id.is_empty() {
-                cmdb_http::request_id(&response.headers).unwrap_or_default()
-            } else {
-                body.request_id
-            };
-            let instances = body.instances.map(|i| i.instance).unwrap_or_default();
-            let hosts = instances
-                .into_iter()
-                .map(|instance| map::to_host(instance, region, &request_id))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(InstancePage {
-                hosts,
-                next_token: body.next_token.filter(|t| !t.is_empty()),
-                total: body.total_count,
-                request_id,
-            })
-        }
-        _ => decode_instances_diagnosed(response, region),
-    }
-}
-
-/// [`decode_instances`] through a JSON tree, naming the field that does not fit.
-fn decode_instances_diagnosed(response: &RawResponse, region: &str) -> Result<InstancePage> {
-    let (value, header_id) = json_body(response, "DescribeInstances")?;
-    let body: DescribeInstancesResponse = model::decode(&value)
-        .map_err(|(field, e)| decode_error("DescribeInstances", field, &e, &header_id))?;
+    let body: DescribeInstancesResponse<'_> = response
+        .json()
+        .map_err(|e| e.context(request_context("DescribeInstances", response)))?;
     let request_id = if body.request_id.is_empty() {
-        header_id.unwrap_or_default()
+        cmdb_http::request_id(&response.headers).unwrap_or_default()
     } else {
         body.request_id
     };
@@ -428,144 +348,32 @@ fn decode_instances_diagnosed(response: &RawResponse, region: &str) -> Result<In
             "DescribeInstances: field `Instances` is missing [request id {request_id}]"
         )));
     };
-    let mut hosts = Vec::with_capacity(instances.instance.len());
-    for raw in &instances.instance {
-        let instance: Instance<'_> = model::decode(raw).map_err(|(field, e)| {
-            let id = raw.get("InstanceId").and_then(Value::as_str).unwrap_or("?");
-            Error::decode(format!(
-                "DescribeInstances: field `{}` of instance {id:?}: {e} [request id {request_id}]",
-                field.as_deref().unwrap_or("?")
-            ))
-            .with_source(e)
-        })?;
-        hosts.push(map::to_host(instance, region, &request_id)?);
-    }
+    let (hosts, failed) = map_records(
+        "DescribeInstances",
+        &instances.instance,
+        "InstanceId",
+        |instance: Instance<'_>| map::to_host(instance, region, &request_id),
+    );
     Ok(InstancePage {
         hosts,
+        failed,
         next_token: body.next_token.filter(|t| !t.is_empty()),
         total: body.total_count,
         request_id,
     })
 }
 
-fn json_body(response: &RawResponse, action: &str) -> Result<(Value, Option<String>)> {
-    let header_id = cmdb_http::request_id(&response.headers);
-    let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
-        Error::decode(format!(
-            "{action}: the answer is not JSON ({e}), {} [request id {}]",
-            response.body_summary(),
-            header_id.as_deref().unwrap_or("unknown")
-        ))
-        .with_source(e)
-    })?;
-    if !value.is_object() {
-        return Err(Error::decode(format!(
-            "{action}: the answer is not a JSON object [request id {}]",
-            header_id.as_deref().unwrap_or("unknown")
-        )));
-    }
-    let body_id = value
-        .get("RequestId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Ok((value, body_id.or(header_id)))
-}
-
-fn decode_error(
-    action: &str,
-    field: Option<String>,
-    e: &serde_json::Error,
-    request_id: &Option<String>,
-) -> Error {
-    Error::decode(format!(
-        "{action}: field `{}`: {e} [request id {}]",
-        field.as_deref().unwrap_or("?"),
-        request_id.as_deref().unwrap_or("unknown")
-    ))
-}
-
-/// The ECS hosts of one region, as a [`HostProvider`]: one `DescribeInstances` request
-/// per page, made only when the page is polled.
-///
-/// An empty first page is not an error (a RAM user without permission gets an empty list
-/// too, not an error): it is logged as a warning, and the sync's release guard refuses to
-/// release a whole scope on such a listing.
-#[derive(Debug, Clone)]
-pub struct AliyunHostProvider {
-    client: AliyunClient,
-}
-
-impl AliyunHostProvider {
-    /// A provider listing through `client`.
-    pub fn new(client: AliyunClient) -> AliyunHostProvider {
-        AliyunHostProvider { client }
-    }
-
-    /// The client underneath.
-    pub fn client(&self) -> &AliyunClient {
-        &self.client
-    }
-}
-
-/// The most ids one `DescribeInstances` `InstanceIds` filter takes.
-pub const MAX_LOOKUP_IDS: usize = 100;
-
-impl HostProvider for AliyunHostProvider {
-    fn vendor(&self) -> Vendor {
-        Vendor::Aliyun
-    }
-
-    fn region(&self) -> &str {
-        self.client.region()
-    }
-
-    /// One request in flight: the next page is asked for as soon as an answer's
-    /// `NextToken` is read, while that answer's instances are still being decoded.
-    fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
-        let client = self.client.clone();
-        let region = self.client.region().to_owned();
-        let mut first = true;
-        token_pages_pipelined(
-            move |token: Option<String>| {
-                let client = client.clone();
-                async move {
-                    let (response, next) = client.describe_instances_raw(token.as_deref()).await?;
-                    Ok(((response, next.clone()), next))
-                }
-            },
-            move |(response, next): (RawResponse, Option<String>)| {
-                // The request for `next` is already out; a page that decodes with another
-                // token ends the listing instead.
-                let page = decode_checked(&response, next.as_deref(), &region)?;
-                if std::mem::take(&mut first) && page.hosts.is_empty() && page.next_token.is_none()
-                {
-                    tracing::warn!(
-                        region = %region,
-                        request_id = %page.request_id,
-                        "aliyun listed no instances in this region; if it has some, check that \
-                         the AccessKey's RAM policy allows ecs:DescribeInstances"
-                    );
-                }
-                Ok(HostPage::new(page.hosts, page.total))
-            },
-        )
-    }
-
-    /// `DescribeInstances` with `InstanceIds`, 100 ids a request, one page per request.
-    fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
-        let client = self.client.clone();
-        Some(cmdb_http::id_batches(
-            instance_ids,
-            MAX_LOOKUP_IDS,
-            move |batch: Vec<String>| {
-                let client = client.clone();
-                async move {
-                    let page = client.describe_instances_by_ids(&batch).await?;
-                    Ok(HostPage::new(page.hosts, None))
-                }
-            },
-        ))
-    }
+/// `action [request id …]`, for the context of a decode error: the body's `RequestId`
+/// when it can be read, else the header's.
+fn request_context(action: &str, response: &RawResponse) -> String {
+    let id = serde_json::from_slice::<RequestIdOnly>(&response.body)
+        .ok()
+        .and_then(|b| b.request_id)
+        .or_else(|| cmdb_http::request_id(&response.headers));
+    format!(
+        "{action} [request id {}]",
+        id.as_deref().unwrap_or("unknown")
+    )
 }
 
 #[cfg(test)]
@@ -577,103 +385,37 @@ mod tests {
     }
 
     #[test]
-    fn next_page_token_reads_the_top_level_token_only() {
-        for (body, token) in [
-            (
-                r#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","NextToken":"no"}]},"NextToken":"t-2"}"#,
-                Some("t-2"),
-            ),
-            (
-                r#"{"NextToken":"t-1","Instances":{"Instance":[]}}"#,
-                Some("t-1"),
-            ),
-            (r#"{"NextToken":"","Instances":{"Instance":[]}}"#, None),
-            (r#"{"NextToken":null,"Instances":{"Instance":[]}}"#, None),
-            (r#"{"Instances":{"Instance":[]}}"#, None),
-            (
-                r#"{"NextToken":"a\u0062","Instances":{"Instance":[]}}"#,
-                Some("ab"),
-            ),
-            (
-                r#"{"Next\u0054oken":"t-3","Instances":{"Instance":[]}}"#,
-                Some("t-3"),
-            ),
-        ] {
-            assert_eq!(
-                next_page_token(&answer(body), "r").unwrap().as_deref(),
-                token,
-                "{body}"
-            );
-        }
-        for body in ["<html>proxy</html>", r#"{"NextToken":7}"#, r#"{"A":"t"#] {
-            let e = next_page_token(&answer(body), "r").unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Decode, "{body}");
-        }
-        // The key twice: the token read is the one the page decodes with (the last).
-        let twice = answer(r#"{"NextToken":"t-4","NextToken":"t-5","Instances":{"Instance":[]}}"#);
-        let read = next_page_token(&twice, "r").unwrap();
-        assert_eq!(read.as_deref(), Some("t-5"));
-        decode_checked(&twice, read.as_deref(), "r").unwrap();
-        // A token read first is the one the page decodes with.
-        let response = answer(r#"{"Instances":{"Instance":[]},"NextToken":"t-6"}"#);
-        let read = next_page_token(&response, "r").unwrap();
-        let page = decode_checked(&response, read.as_deref(), "r").unwrap();
-        assert_eq!(page.next_token.as_deref(), Some("t-6"));
-        let e = decode_checked(&response, Some("t-5"), "r").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Decode);
-    }
-
-    /// Whatever is cut from an answer, the listing never goes on with a token the page
-    /// does not decode with: reading the token fails, or decoding does, or both agree.
-    #[test]
-    fn no_cut_of_an_answer_lists_on_with_a_wrong_token() {
-        let instance = r#"{"InstanceId":"i-1","InstanceName":"a\"b","Tags":{"Tag":[{"TagKey":"NextToken","TagValue":"}"}]}}"#;
-        for body in [
-            format!(
-                r#"{{"RequestId":"R","Instances":{{"Instance":[{instance}]}},"NextToken":"t-7","TotalCount":2}}"#
-            ),
-            format!(
-                r#"{{"NextToken":"t-7","RequestId":"R","Instances":{{"Instance":[{instance}]}},"TotalCount":2}}"#
-            ),
-        ] {
-            let mut decoded = 0;
-            for cut in 0..=body.len() {
-                let response = answer(&body.as_bytes()[..cut]);
-                let Ok(read) = next_page_token(&response, "r") else {
-                    continue;
-                };
-                match decode_checked(&response, read.as_deref(), "r") {
-                    Ok(page) => {
-                        assert_eq!(page.next_token.as_deref(), Some("t-7"));
-                        assert_eq!(page.hosts.len(), 1);
-                        decoded += 1;
-                    }
-                    Err(e) => assert_eq!(e.kind(), ErrorKind::Decode, "{e}"),
-                }
-            }
-            assert_eq!(decoded, 1, "only the whole answer decodes: {body}");
-        }
-    }
-
-    #[test]
-    fn bodies_not_utf8_decode_as_before() {
-        // Bytes that are not UTF-8 in a field cmdb skips: serde_json never read them.
+    fn a_body_not_utf8_is_a_decode_error_naming_where() {
         let mut body =
             br#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","Skipped":""#
                 .to_vec();
         body.extend([0xff, 0xfe]);
         body.extend(br#""}]}}"#);
-        let page = decode_instances(&answer(body), "r").unwrap();
-        assert_eq!(page.hosts[0].instance_id, "i-1");
-        // In a field it reads: the answer is not JSON.
-        let mut body =
-            br#"{"RequestId":"R","Instances":{"Instance":[{"InstanceId":"i-1","InstanceName":""#
-                .to_vec();
-        body.extend([0xff, 0xfe]);
-        body.extend(br#""}]}}"#);
         let e = decode_instances(&answer(body), "r").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
-        assert!(e.message().contains("not JSON"), "{e}");
+        assert!(e.message().contains("Instances.Instance[0]"), "{e}");
+    }
+
+    #[test]
+    fn instances_that_do_not_map_are_failed_records() {
+        let body = r#"{"RequestId":"R","NextToken":"t","TotalCount":3,"Instances":{"Instance":[
+            {"InstanceId":"i-1"},{"InstanceId":"i-2","Cpu":"two"},{"InstanceName":"no id"}]}}"#;
+        let page = decode_instances(&answer(body), "r").unwrap();
+        assert_eq!(page.hosts.len(), 1);
+        assert_eq!(
+            (page.next_token.as_deref(), page.total),
+            (Some("t"), Some(3))
+        );
+        assert_eq!(page.failed.len(), 2);
+        assert_eq!(page.failed[0].instance_id.as_deref(), Some("i-2"));
+        assert!(
+            page.failed[0].reason.contains("field `Cpu`"),
+            "{:?}",
+            page.failed
+        );
+        assert_eq!(page.failed[1].instance_id, None);
+        let e = decode_instances(&answer(r#"{"RequestId":"R"}"#), "r").unwrap_err();
+        assert!(e.message().contains("`Instances` is missing"), "{e}");
     }
 
     fn region(id: &str, endpoint: &str) -> AliyunRegion {

@@ -8,59 +8,65 @@ use cmdb_http::{classify_status, request_id, ErrorClassifier, RawResponse};
 
 use crate::model::ErrorBody;
 
-/// Classifies an error `code` (and the HTTP status, for codes it does not know):
-/// the kind, whether retrying may help, and what the user should check, if anything.
+/// Classifies an answer by its HTTP status and error `code`: the kind, and whether
+/// retrying may help.
 ///
 /// Keyed on the code, never on the status alone: Alibaba answers throttling with 400
 /// or 503 and signature errors with 400.
-pub fn classify_code(status: u16, code: &str) -> (ErrorKind, bool, Option<&'static str>) {
+pub(crate) fn classify(status: u16, code: Option<&str>) -> (ErrorKind, bool) {
+    let Some(code) = code else {
+        return classify_status(Some(Vendor::Aliyun), status);
+    };
     match code {
-        c if c == "Throttling" || c.starts_with("Throttling.") => {
-            (ErrorKind::RateLimited, true, None)
+        c if c == "Throttling" || c.starts_with("Throttling.") => (ErrorKind::RateLimited, true),
+        "ServiceUnavailable" | "InternalError" | "UnknownError" => (ErrorKind::Unavailable, true),
+        c if c.starts_with("InvalidAccessKeyId")
+            || c.starts_with("InvalidTimeStamp")
+            || c.starts_with("InvalidSecurityToken")
+            || matches!(
+                c,
+                "SignatureDoesNotMatch"
+                    | "IncompleteSignature"
+                    | "InvalidSignature"
+                    | "SignatureNonceUsed"
+            ) =>
+        {
+            (ErrorKind::Unauthenticated, false)
         }
-        "ServiceUnavailable" | "InternalError" | "UnknownError" => {
-            (ErrorKind::Unavailable, true, None)
+        c if c.starts_with("Forbidden") || c.starts_with("NoPermission") => {
+            (ErrorKind::PermissionDenied, false)
         }
-        c if c.starts_with("InvalidAccessKeyId") => (
-            ErrorKind::Unauthenticated,
-            false,
-            Some("check the secret's AccessKey ID: it must exist and be enabled"),
-        ),
-        "SignatureDoesNotMatch" | "IncompleteSignature" | "InvalidSignature" => (
-            ErrorKind::Unauthenticated,
-            false,
-            Some("check the secret's AccessKey secret (and any proxy that rewrites the request)"),
-        ),
-        c if c.starts_with("InvalidTimeStamp") => (
-            ErrorKind::Unauthenticated,
-            false,
-            Some("check this machine's clock: it must be within 15 minutes of UTC"),
-        ),
-        "SignatureNonceUsed" => (
-            ErrorKind::Unauthenticated,
-            false,
-            Some("a request nonce was reused; check for a replaying proxy"),
-        ),
-        c if c.starts_with("InvalidSecurityToken") => (
-            ErrorKind::Unauthenticated,
-            false,
-            Some("check the STS security token: it may have expired"),
-        ),
-        c if c.starts_with("Forbidden") || c == "NoPermission" || c.starts_with("NoPermission") => (
-            ErrorKind::PermissionDenied,
-            false,
-            Some("check the RAM policy of the AccessKey: it needs ecs:DescribeInstances and ecs:DescribeRegions"),
-        ),
-        c if c.starts_with("InvalidRegionId") || c == "InvalidParameter.RegionId" => (
-            ErrorKind::InvalidInput,
-            false,
-            Some("check the region id"),
-        ),
-        _ => {
-            let (kind, retryable) = classify_status(Some(Vendor::Aliyun), status);
-            (kind, retryable, None)
+        c if c.starts_with("InvalidRegionId") || c == "InvalidParameter.RegionId" => {
+            (ErrorKind::InvalidInput, false)
         }
+        _ => classify_status(Some(Vendor::Aliyun), status),
     }
+}
+
+/// What the user should check after an error `code`, if anything.
+fn hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        c if c.starts_with("InvalidAccessKeyId") => {
+            "check the secret's AccessKey ID: it must exist and be enabled"
+        }
+        "SignatureDoesNotMatch" | "IncompleteSignature" | "InvalidSignature" => {
+            "check the secret's AccessKey secret (and any proxy that rewrites the request)"
+        }
+        c if c.starts_with("InvalidTimeStamp") => {
+            "check this machine's clock: it must be within 15 minutes of UTC"
+        }
+        "SignatureNonceUsed" => "a request nonce was reused; check for a replaying proxy",
+        c if c.starts_with("InvalidSecurityToken") => {
+            "check the STS security token: it may have expired"
+        }
+        c if c.starts_with("Forbidden") || c.starts_with("NoPermission") => {
+            "check the RAM policy of the AccessKey: it needs ecs:DescribeInstances and ecs:DescribeRegions"
+        }
+        c if c.starts_with("InvalidRegionId") || c == "InvalidParameter.RegionId" => {
+            "check the region id"
+        }
+        _ => return None,
+    })
 }
 
 /// The part of a `SignatureDoesNotMatch` message after "server string to sign is:".
@@ -106,7 +112,8 @@ impl ErrorClassifier for AliyunClassifier {
             ));
         };
         let body = body.unwrap_or_default();
-        let (kind, retryable, hint) = classify_code(status, &code);
+        let (kind, retryable) = classify(status, Some(&code));
+        let hint = hint(&code);
         if code == "SignatureDoesNotMatch" {
             if let Some(sts) = body.message.as_deref().and_then(server_string_to_sign) {
                 // The server's string to sign holds hashes, never key material.
@@ -180,8 +187,7 @@ mod tests {
             (502, "SomethingElse", Unavailable, true),
         ];
         for (status, code, kind, retryable) in cases {
-            let (k, r, _) = classify_code(status, code);
-            assert_eq!((k, r), (kind, retryable), "{code}");
+            assert_eq!(classify(status, Some(code)), (kind, retryable), "{code}");
         }
     }
 

@@ -5,7 +5,8 @@
 //!   [`describe_regions`](AliyunClient::describe_regions)) or an
 //!   [`AliyunHostProvider`], the [`HostProvider`](cmdb_core::HostProvider) that lists a
 //!   region page by page (`MaxResults=100`, `NextToken`).
-//! - [`sign`] is the pure `ACS3-HMAC-SHA256` signer.
+//! - Requests are signed with `ACS3-HMAC-SHA256` by this crate's own signer, tested
+//!   against the vendor's published examples.
 //! - [`AliyunClassifier`] turns ECS error answers into typed errors: throttling and
 //!   service errors are retried, authentication errors never are.
 //!
@@ -33,11 +34,13 @@ mod client;
 mod error;
 mod map;
 mod model;
-pub mod sign;
+mod provider;
+mod sign;
 
 pub use builder::AliyunBuilder;
 pub use client::{
-    default_endpoint_host, AliyunClient, AliyunHostProvider, AliyunRegion, InstancePage,
-    API_VERSION, MAX_LOOKUP_IDS, MAX_PAGE_SIZE,
+    default_endpoint_host, AliyunClient, AliyunRegion, InstancePage, API_VERSION, MAX_LOOKUP_IDS,
+    MAX_PAGE_SIZE,
 };
-pub use error::{classify_code, AliyunClassifier};
+pub use error::AliyunClassifier;
+pub use provider::AliyunHostProvider;

@@ -214,7 +214,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::decode;
+    use serde::Deserialize;
+
+    fn decode(v: &Value) -> serde_json::Result<Instance<'_>> {
+        Instance::deserialize(v)
+    }
 
     fn host(v: Value) -> Host {
         let instance: Instance<'_> = decode(&v).expect("decodes");

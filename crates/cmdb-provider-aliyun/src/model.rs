@@ -5,52 +5,27 @@
 //! alibabacloud.com, ECS API reference), checked against the documentation's examples.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// The body of a `DescribeInstances` answer. Instances are kept as raw JSON here and
-/// decoded one by one, so that a malformed instance names itself.
+/// The body of a `DescribeInstances` answer. Each instance is kept raw and decoded on its
+/// own ([`cmdb_http::map_records`]), so that one malformed instance is a failed record
+/// naming itself, not the loss of the page.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
-pub(crate) struct DescribeInstancesResponse {
-    pub(crate) request_id: String,
-    pub(crate) total_count: Option<u64>,
-    pub(crate) next_token: Option<String>,
-    pub(crate) instances: Option<InstanceList>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct InstanceList {
-    #[serde(rename = "Instance")]
-    pub(crate) instance: Vec<Value>,
-}
-
-/// Only the `NextToken` of a `DescribeInstances` answer: read to send the next request
-/// before the instances are decoded. Everything else is skipped without being built.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct NextTokenOnly {
-    pub(crate) next_token: Option<String>,
-}
-
-/// [`DescribeInstancesResponse`] with its instances decoded in the same pass: the fast
-/// path, for answers that fit the schema. Its strings borrow from the answer.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct TypedDescribeInstancesResponse<'a> {
+pub(crate) struct DescribeInstancesResponse<'a> {
     pub(crate) request_id: String,
     pub(crate) total_count: Option<u64>,
     pub(crate) next_token: Option<String>,
     #[serde(borrow)]
-    pub(crate) instances: Option<TypedInstanceList<'a>>,
+    pub(crate) instances: Option<InstanceList<'a>>,
 }
 
-/// `Instances` of [`TypedDescribeInstancesResponse`].
+/// `Instances` of [`DescribeInstancesResponse`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct TypedInstanceList<'a> {
+pub(crate) struct InstanceList<'a> {
     #[serde(rename = "Instance", borrow)]
-    pub(crate) instance: Vec<Instance<'a>>,
+    pub(crate) instance: Vec<&'a RawValue>,
 }
 
 /// A JSON string borrowed from the answer unless it has escapes.
@@ -237,6 +212,13 @@ pub(crate) struct RegionDto {
     pub(crate) local_name: String,
 }
 
+/// Only the `RequestId` of an answer, to name it when the rest does not decode.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct RequestIdOnly {
+    pub(crate) request_id: Option<String>,
+}
+
 /// The error envelope `{RequestId, HostId, Code, Message, Recommend}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -248,49 +230,11 @@ pub(crate) struct ErrorBody {
     pub(crate) recommend: Option<String>,
 }
 
-/// Decodes `value` into `T` (a struct whose fields all have defaults), borrowing its
-/// strings from `value`. On failure it also answers which top-level field broke it, found
-/// by decoding each field alone.
-pub(crate) fn decode<'a, T: Deserialize<'a>>(
-    value: &'a Value,
-) -> Result<T, (Option<String>, serde_json::Error)> {
-    match T::deserialize(value) {
-        Ok(t) => Ok(t),
-        Err(e) => {
-            let field = value.as_object().and_then(|object| {
-                object
-                    .iter()
-                    .find(|(k, v)| {
-                        let mut single = serde_json::Map::new();
-                        single.insert((*k).clone(), (*v).clone());
-                        // Owned, so that `T` need not borrow from this short-lived map.
-                        T::deserialize(Value::Object(single)).is_err()
-                    })
-                    .map(|(k, _)| k.clone())
-            });
-            Err((field, e))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
 
     use super::*;
-
-    #[test]
-    fn decode_names_the_broken_field() {
-        let v = serde_json::json!({"InstanceId": "i-1", "Cpu": "two", "Memory": 1024});
-        let (field, _) = decode::<Instance<'_>>(&v).unwrap_err();
-        assert_eq!(field.as_deref(), Some("Cpu"));
-        let v = serde_json::json!({"InstanceId": "i-1", "Tags": {"Tag": "x"}});
-        let (field, _) = decode::<Instance<'_>>(&v).unwrap_err();
-        assert_eq!(field.as_deref(), Some("Tags"));
-        let v = serde_json::json!({"InstanceId": "i-1", "Unknown": 1});
-        let ok: Instance<'_> = decode(&v).unwrap();
-        assert_eq!(&*ok.instance_id, "i-1");
-    }
 
     #[test]
     fn strings_borrow_from_the_answer_unless_escaped() {
@@ -299,8 +243,10 @@ mod tests {
             "PublicIpAddress": {"IpAddress": ["1.2.3.4", "5.6.7.\u0038"]},
             "Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}]}
         }]}}"#;
-        let answer: TypedDescribeInstancesResponse<'_> = serde_json::from_str(body).unwrap();
-        let instance = &answer.instances.unwrap().instance[0];
+        let answer: DescribeInstancesResponse<'_> = serde_json::from_str(body).unwrap();
+        let raw = answer.instances.unwrap().instance[0];
+        let instance: Instance<'_> = serde_json::from_str(raw.get()).unwrap();
+        let instance = &instance;
         assert!(matches!(instance.instance_id.0, Cow::Borrowed("i-1")));
         assert!(matches!(&instance.instance_name.0, Cow::Owned(s) if s == "web \"01\""));
         assert!(matches!(&instance.host_name.0, Cow::Owned(s) if s == "café"));
@@ -312,11 +258,6 @@ mod tests {
             Cow::Borrowed("prod")
         ));
         assert!(matches!(instance.description.0, Cow::Owned(ref s) if s.is_empty()));
-
-        // The tree of the diagnosing path lends its strings too.
-        let v = serde_json::json!({"InstanceId": "i-2"});
-        let instance: Instance<'_> = decode(&v).unwrap();
-        assert!(matches!(instance.instance_id.0, Cow::Borrowed("i-2")));
     }
 
     #[test]

@@ -7,10 +7,11 @@
 use std::fmt;
 
 use hmac::{Hmac, Mac};
+use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 
 /// The algorithm name, first word of the `Authorization` header and of the string to sign.
-pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
 /// What the signer needs to know about one request.
 ///
@@ -18,33 +19,33 @@ pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// `host` and `content-type` are signed, others are ignored. `query` holds the decoded
 /// query parameters, in any order.
 #[derive(Debug, Clone, Copy)]
-pub struct SigningRequest<'a> {
+pub(crate) struct SigningRequest<'a> {
     /// HTTP method, e.g. `POST`.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// The path, `/` for RPC-style APIs.
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// Decoded query parameters.
-    pub query: &'a [(String, String)],
+    pub(crate) query: &'a [(String, String)],
     /// Headers, `x-acs-content-sha256` among them.
-    pub headers: &'a [(String, String)],
+    pub(crate) headers: &'a [(String, String)],
     /// The body's hex SHA-256 (see [`hex_sha256`]).
-    pub body_sha256: &'a str,
+    pub(crate) body_sha256: &'a str,
 }
 
 /// The result of signing: every intermediate string, for tests and debugging. None of
 /// them holds key material.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Signature {
+pub(crate) struct Signature {
     /// The canonical request.
-    pub canonical_request: String,
+    pub(crate) canonical_request: String,
     /// `ACS3-HMAC-SHA256\n<hex sha256 of the canonical request>`.
-    pub string_to_sign: String,
+    pub(crate) string_to_sign: String,
     /// `;`-separated lowercase names of the signed headers.
-    pub signed_headers: String,
+    pub(crate) signed_headers: String,
     /// The hex HMAC-SHA256 signature.
-    pub signature: String,
+    pub(crate) signature: String,
     /// The full `Authorization` header value.
-    pub authorization: String,
+    pub(crate) authorization: String,
 }
 
 impl fmt::Debug for Signature {
@@ -62,35 +63,21 @@ impl fmt::Debug for Signature {
 }
 
 /// Hex SHA-256 of `data` (the `x-acs-content-sha256` value of a body).
-pub fn hex_sha256(data: &[u8]) -> String {
+pub(crate) fn hex_sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
 /// RFC 3986 percent-encoding as ACS3 wants it: `A-Z a-z 0-9 - _ . ~` kept, every other
 /// byte of the UTF-8 form as `%XX` in uppercase (so space is `%20`, `*` is `%2A`,
 /// `/` is `%2F`).
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(
-                char::from_digit(u32::from(b >> 4), 16).map_or('0', |c| c.to_ascii_uppercase()),
-            );
-            out.push(
-                char::from_digit(u32::from(b & 0xf), 16).map_or('0', |c| c.to_ascii_uppercase()),
-            );
-        }
-    }
-    out
+pub(crate) fn percent_encode(value: &str) -> String {
+    utf8_percent_encode(value, cmdb_http::RFC3986_UNRESERVED).to_string()
 }
 
 /// The canonical query string: names and values encoded, sorted by encoded name (then
 /// value), `name=value` joined by `&`; an empty value gives `name=`. Also the exact query
 /// a request should carry, so that what is sent is what was signed.
-pub fn canonical_query(query: &[(String, String)]) -> String {
+pub(crate) fn canonical_query(query: &[(String, String)]) -> String {
     let mut pairs: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| (percent_encode(k), percent_encode(v)))
@@ -108,7 +95,7 @@ fn is_signed_header(name: &str) -> bool {
 }
 
 /// Signs a request with an access key pair.
-pub fn sign(
+pub(crate) fn sign(
     request: &SigningRequest<'_>,
     access_key_id: &str,
     access_key_secret: &str,
@@ -295,5 +282,125 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains(&s.signature), "{shown}");
         assert!(!shown.contains("another-secret-key"), "{shown}");
+    }
+}
+
+#[cfg(test)]
+mod any_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+    #[test]
+    fn the_aliyun_signer_takes_any_input(method in "[A-Z]{0,7}", path in ".{0,30}", query in prop::collection::vec((".{0,12}", ".{0,12}"), 0..5), headers in prop::collection::vec(("[a-zA-Z-]{0,12}", ".{0,20}"), 0..5), id in ".{0,20}", secret in ".{0,40}") {
+        let encoded = percent_encode(&path);
+        prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{encoded}");
+        let _ = canonical_query(&query);
+        let body = hex_sha256(path.as_bytes());
+        let s = sign(&SigningRequest { method: &method, path: &path, query: &query, headers: &headers, body_sha256: &body }, &id, &secret);
+        prop_assert!(s.authorization.starts_with("ACS3-HMAC-SHA256 "));
+        let shown = format!("{:?}", s);
+        prop_assert!(secret.len() < 8 || !shown.contains(&secret));
+    }
+    }
+}
+
+/// The simulator checks requests like the real service: a replayed nonce and a stale date
+/// are rejected with the service's codes. Requests here are signed by hand, so the
+/// simulator's own ACS3 check and this signer also check each other.
+#[cfg(test)]
+mod simulator_checks {
+    use cmdb_testkit::aliyun::SimulatedAliyun;
+    use serde_json::Value;
+
+    use super::*;
+
+    async fn send(sim: &SimulatedAliyun, date: &str, nonce: &str) -> (u16, Value) {
+        let query = vec![
+            ("RegionId".to_owned(), "cn-hangzhou".to_owned()),
+            ("MaxResults".to_owned(), "10".to_owned()),
+        ];
+        let url: reqwest::Url = format!("{}/?{}", sim.uri(), canonical_query(&query))
+            .parse()
+            .unwrap();
+        let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        let body_sha256 = hex_sha256(b"");
+        let headers: Vec<(String, String)> = [
+            ("host", host.as_str()),
+            ("x-acs-action", "DescribeInstances"),
+            ("x-acs-version", "2014-05-26"),
+            ("x-acs-date", date),
+            ("x-acs-signature-nonce", nonce),
+            ("x-acs-content-sha256", body_sha256.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let signature = sign(
+            &SigningRequest {
+                method: "POST",
+                path: "/",
+                query: &query,
+                headers: &headers,
+                body_sha256: &body_sha256,
+            },
+            &sim.access_key_id(),
+            &sim.access_key_secret(),
+        );
+        let mut request = reqwest::Client::new().post(url).body(Vec::<u8>::new());
+        for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
+            request = request.header(k, v);
+        }
+        let response = request
+            .header("authorization", signature.authorization)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    fn now_minus(minutes: i64) -> String {
+        (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn replayed_nonces_and_stale_dates_are_rejected() {
+        let sim = SimulatedAliyun::start("cn-hangzhou", 3).await;
+
+        let (status, body) = send(&sim, &now_minus(0), "nonce-0001").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["Instances"]["Instance"].as_array().unwrap().len(), 3);
+        assert_eq!(body["TotalCount"], 3);
+
+        let (status, body) = send(&sim, &now_minus(0), "nonce-0001").await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (400, Some("SignatureNonceUsed"))
+        );
+
+        let (status, body) = send(&sim, &now_minus(20), "nonce-0002").await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (400, Some("InvalidTimeStamp.Expired"))
+        );
+        assert!(body["RequestId"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(body["Recommend"].as_str().is_some());
+
+        // Ten minutes off is within the service's 15-minute window.
+        let (status, body) = send(&sim, &now_minus(10), "nonce-0003").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            sim.answers(),
+            [
+                "DescribeInstances",
+                "SignatureNonceUsed",
+                "InvalidTimeStamp.Expired",
+                "DescribeInstances"
+            ]
+        );
     }
 }

@@ -215,7 +215,7 @@ async fn wrong_secret_is_a_signature_error_sent_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn malformed_bodies_are_decode_errors_naming_field_and_request_id() {
+async fn malformed_instances_are_failed_records_and_malformed_pages_decode_errors() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(query_param_is_missing("NextToken"))
@@ -227,19 +227,16 @@ async fn malformed_bodies_are_decode_errors_naming_field_and_request_id() {
         .mount(&server)
         .await;
     let provider = builder(&server.uri(), "ak", "sk").build().unwrap();
-    let e = collect(&provider)
+    let page = collect(&provider)
         .await
         .into_iter()
         .next()
         .unwrap()
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode);
-    assert!(
-        e.message().contains("`Cpu`")
-            && e.message().contains("RID-M")
-            && e.message().contains("i-bad"),
-        "{e}"
-    );
+        .unwrap();
+    assert!(page.hosts.is_empty());
+    let failed = &page.failed[0];
+    assert_eq!(failed.instance_id.as_deref(), Some("i-bad"));
+    assert!(failed.reason.contains("`Cpu`"), "{failed:?}");
 
     for (body, field) in [
         (json!({"RequestId": "RID-N", "TotalCount": 0}), "Instances"),
@@ -287,7 +284,7 @@ async fn malformed_bodies_are_decode_errors_naming_field_and_request_id() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(
-        e.message().contains("RID-H") && e.message().contains("not JSON"),
+        e.message().contains("RID-H") && e.message().contains("invalid JSON"),
         "{e}"
     );
 }
@@ -316,11 +313,10 @@ async fn a_repeated_token_ends_the_listing_with_an_error() {
     assert!(e.message().contains("repeated"), "{e}");
 }
 
-/// The token is read (and the next request sent) before the page is decoded: an answer
-/// with the key twice is followed by the token it decodes with, the last one, never by
-/// another.
+/// An answer with the key twice is not followed at all: it is a decode error, and no
+/// request is sent with either token.
 #[tokio::test(start_paused = true)]
-async fn an_answer_with_the_token_twice_follows_the_token_it_decodes_with() {
+async fn an_answer_with_the_token_twice_is_a_decode_error() {
     let server = MockServer::start().await;
     let twice = r#"{"RequestId":"RID-2","NextToken":"first","TotalCount":2,
         "Instances":{"Instance":[{"InstanceId":"i-1","RegionId":"cn-hangzhou"}]},
@@ -340,17 +336,15 @@ async fn an_answer_with_the_token_twice_follows_the_token_it_decodes_with() {
     Mock::given(method("POST"))
         .and(query_param("NextToken", "second"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(&["i-2"], "", 2)))
-        .expect(1)
+        .expect(0)
         .mount(&server)
         .await;
     let provider = builder(&server.uri(), "ak", "sk").build().unwrap();
-    let ids: Vec<String> = collect(&provider)
-        .await
-        .into_iter()
-        .flat_map(|p| p.unwrap().hosts)
-        .map(|h| h.instance_id)
-        .collect();
-    assert_eq!(ids, ["i-1", "i-2"]);
+    let pages = collect(&provider).await;
+    assert_eq!(pages.len(), 1);
+    let e = pages[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.message().contains("duplicate field `NextToken`"), "{e}");
 }
 
 #[tokio::test(start_paused = true)]

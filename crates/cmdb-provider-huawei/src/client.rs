@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use cmdb_core::{Error, ErrorKind, FailedRecord, Host, HostPage, Result};
 use cmdb_http::{
-    clock_now, sensitive_header_value, Clock, Endpoint, HttpClient, PageInfo, RawResponse,
+    clock_now, map_records, sensitive_header_value, Clock, Endpoint, HttpClient, PageInfo,
+    RawResponse,
 };
 use cmdb_secret::Credentials;
 use reqwest::header::HeaderValue;
@@ -245,11 +246,7 @@ impl HuaweiClient {
         })?;
         server_to_host(server, &self.inner.region)
             .map(Some)
-            .ok_or_else(|| {
-                Error::decode(format!(
-                    "huawei ShowServer {server_id}: the server has no id"
-                ))
-            })
+            .map_err(|e| e.context(format_args!("huawei ShowServer {server_id}")))
     }
 
     /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
@@ -330,22 +327,10 @@ pub(crate) fn decode_servers(
         .json()
         .map_err(|e| e.context(format_args!("huawei ListServersDetails page {page}")))?;
     let items = body.servers.len();
-    let mut hosts = Vec::with_capacity(items);
-    let mut failed = Vec::new();
-    for (k, server) in body.servers.into_iter().enumerate() {
-        let name = server.name.0.as_deref().map(str::to_owned);
-        match server_to_host(server, region) {
-            Some(host) => hosts.push(host),
-            None => failed.push(FailedRecord::new(
-                None,
-                format!(
-                    "huawei ListServersDetails page {page}, server {} (name {:?}) has no id",
-                    k + 1,
-                    name.unwrap_or_default()
-                ),
-            )),
-        }
-    }
+    let what = format!("huawei ListServersDetails page {page}");
+    let (hosts, failed) = map_records(&what, &body.servers, "id", |server| {
+        server_to_host(server, region)
+    });
     Ok((
         hosts,
         failed,
@@ -355,87 +340,42 @@ pub(crate) fn decode_servers(
 
 #[cfg(test)]
 mod tests {
+    use super::decode_servers;
+    use crate::HuaweiBuilder;
     use cmdb_core::ErrorKind;
     use cmdb_http::RawResponse;
     use cmdb_secret::Credentials;
     use reqwest::StatusCode;
-    use serde_json::Value;
-
-    use super::decode_servers;
-    use crate::model::ServersResponse;
-    use crate::HuaweiBuilder;
 
     fn response(body: impl Into<Vec<u8>>) -> RawResponse {
         RawResponse::new(StatusCode::OK, Default::default(), body.into())
     }
 
     #[test]
-    fn decoding_fails_exactly_as_raw_response_json_does() {
-        let bodies: [&[u8]; 7] = [
+    fn a_page_that_does_not_decode_is_an_error_a_server_a_failed_record() {
+        let bodies: [&[u8]; 4] = [
             b"<html>gateway</html>",
             br#"{"count": 1, "servers": "nope"}"#,
-            br#"{"servers": [{"id": "s-1", "metadata": ["x"]}]}"#,
-            br#"{"servers": [{"id": "s-1", "flavor": {"vcpus": 1e999}}]}"#,
             br#"{"servers": [{"id": "s-1"}"#,
-            // Not UTF-8 in a string that is read.
-            b"{\"servers\": [{\"id\": \"s-\xff\"}]}",
             b"{\"servers\": []} \xff",
         ];
         for body in bodies {
-            let r = response(body);
-            let want = r.json::<OwnedPage>().unwrap_err();
-            let got = r.json::<ServersResponse<'_>>().unwrap_err();
-            assert_eq!(got.kind(), ErrorKind::Decode);
-            assert_eq!(
-                got.message(),
-                want.message(),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-            assert!(std::error::Error::source(&got).is_some());
-            let page = decode_servers(&r, "cn-north-4", 3, 10).unwrap_err();
-            assert_eq!(
-                page.message(),
-                format!("huawei ListServersDetails page 3: {}", want.message())
+            let e = decode_servers(&response(body), "cn-north-4", 3, 10).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode);
+            assert!(
+                e.message()
+                    .starts_with("huawei ListServersDetails page 3: invalid JSON"),
+                "{e}"
             );
         }
-    }
-
-    /// The members of a servers page that the bodies above break, owned, as they were
-    /// decoded before: with [`RawResponse::json`].
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(default)]
-    #[allow(dead_code)]
-    struct OwnedPage {
-        servers: Vec<OwnedServer>,
-    }
-
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(default)]
-    #[allow(dead_code)]
-    struct OwnedServer {
-        id: String,
-        metadata: std::collections::BTreeMap<String, Value>,
-        flavor: Option<Value>,
-    }
-
-    #[test]
-    fn a_body_that_is_not_utf8_throughout_is_decoded_as_bytes() {
-        // Bytes that are not UTF-8 in a member that is skipped: decoded as they always
-        // were, the strings read still borrowed.
-        let body = b"{\"count\": 1, \"servers\": [{\"id\": \"s-1\", \"hostId\": \"\xfe\xff\", \"name\": \"caf\xc3\xa9\"}]}";
-        let r = response(&body[..]);
-        let page: ServersResponse<'_> = r.json().unwrap();
-        assert!(matches!(
-            page.servers[0].id.0,
-            Some(std::borrow::Cow::Borrowed("s-1"))
-        ));
-        let (hosts, _, info) = decode_servers(&r, "cn-north-4", 1, 10).unwrap();
-        assert_eq!(info.items, 1);
-        assert_eq!(
-            (hosts[0].instance_id.as_str(), hosts[0].name.as_str()),
-            ("s-1", "café")
+        let r = response(
+            br#"{"servers": [{"id": "s-1", "metadata": ["x"]}, {"id": "s-2", "flavor": {"vcpus": 1e999}}, {"id": "s-3"}]}"#.to_vec(),
         );
+        let (hosts, failed, info) = decode_servers(&r, "cn-north-4", 3, 10).unwrap();
+        assert_eq!((hosts.len(), info.items), (1, 3));
+        let ids: Vec<_> = failed.iter().map(|f| f.instance_id.as_deref()).collect();
+        assert_eq!(ids, [Some("s-1"), Some("s-2")]);
+        assert!(failed[0].reason.contains("field `metadata`"), "{failed:?}");
     }
 
     #[test]
@@ -447,7 +387,7 @@ mod tests {
         assert_eq!((hosts.len(), info.items), (1, 2));
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].instance_id, None);
-        assert!(failed[0].reason.contains("page 4, server 2"), "{failed:?}");
+        assert!(failed[0].reason.contains("page 4: record 1"), "{failed:?}");
         assert!(failed[0].reason.contains("no-id-vm"), "{failed:?}");
     }
 

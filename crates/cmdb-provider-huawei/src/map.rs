@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use cmdb_core::{Host, HostStatus, OsType, PayMode, Vendor};
+use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
 use cmdb_http::TimeFormats;
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use crate::model::{SecurityGroup, Server, Tag, Text};
 ///
 /// The server's strings are moved into the host, or copied once from the answer; those
 /// only looked at are never copied.
-pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Option<Host> {
+pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Result<Host> {
     let Server {
         id,
         name,
@@ -36,7 +36,13 @@ pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Option<Host> {
         enterprise_project_id,
         fault,
     } = server;
-    let mut host = Host::new(Vendor::Huawei, id.non_empty()?, region);
+    let Some(id) = id.non_empty() else {
+        return Err(Error::decode(format!(
+            "the server (name {:?}) has no id",
+            name.into_string()
+        )));
+    };
+    let mut host = Host::new(Vendor::Huawei, id, region);
     host.name = name.into_string();
     host.description = description.non_empty();
     host.hostname = hostname.non_empty();
@@ -120,7 +126,7 @@ pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Option<Host> {
         host.extra
             .insert("launched_at".into(), Value::String(launched.to_rfc3339()));
     }
-    Some(host)
+    Ok(host)
 }
 
 /// A metadata entry, when it is not empty.
@@ -231,8 +237,10 @@ mod tests {
         let text = json.to_string();
         let page: ServersResponse<'_> = serde_json::from_str(&text).unwrap();
         page.servers
-            .into_iter()
-            .filter_map(|s| server_to_host(s, "cn-north-4"))
+            .iter()
+            .filter_map(|s| {
+                server_to_host(serde_json::from_str(s.get()).unwrap(), "cn-north-4").ok()
+            })
             .collect()
     }
 

@@ -16,6 +16,7 @@ use std::fmt;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
 /// `null` as the type's default (serde's `default` only covers an absent field).
@@ -258,8 +259,10 @@ pub(crate) struct ServersResponse<'a> {
     /// Servers in the whole listing.
     #[serde(deserialize_with = "lenient_u64")]
     pub(crate) count: Option<u64>,
+    /// Each server kept raw and decoded on its own ([`cmdb_http::map_records`]), so that
+    /// one malformed server is a failed record naming itself, not the loss of the page.
     #[serde(borrow, deserialize_with = "null_default")]
-    pub(crate) servers: Vec<Server<'a>>,
+    pub(crate) servers: Vec<&'a RawValue>,
 }
 
 /// A ShowServer answer: `{"server": {…}}`.
@@ -526,7 +529,8 @@ mod tests {
         }]}"#;
         let page: ServersResponse<'_> = serde_json::from_str(body).unwrap();
         assert_eq!(page.count, Some(2));
-        let s = &page.servers[0];
+        let s: Server<'_> = serde_json::from_str(page.servers[0].get()).unwrap();
+        let s = &s;
         assert!(matches!(s.id.0, Some(Cow::Borrowed("s-1"))));
         assert!(matches!(&s.name.0, Some(Cow::Owned(n)) if n == "web \"01\""));
         assert!(matches!(&s.hostname.0, Some(Cow::Owned(n)) if n == "café"));

@@ -15,6 +15,7 @@
 
 use cmdb_core::{Error, ErrorKind, Result};
 use hmac::{Hmac, Mac};
+use percent_encoding::{percent_decode_str, percent_encode};
 use sha2::{Digest, Sha256};
 
 /// The algorithm name, first word of `Authorization` and of the string to sign.
@@ -104,35 +105,12 @@ pub(crate) fn sign(input: &SignInput<'_>, sk: &str) -> Result<Signed> {
 
 /// RFC 3986 encoding: unreserved `A-Za-z0-9-_.~` kept, every other byte `%XX` uppercase.
 pub(crate) fn encode(input: &[u8]) -> String {
-    let mut out = String::with_capacity(input.len());
-    for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encode(input, cmdb_http::RFC3986_UNRESERVED).to_string()
 }
 
 /// Decodes `%XX` sequences; anything else, a stray `%` included, is kept as is.
 fn percent_decode(input: &str) -> Vec<u8> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+    percent_decode_str(input).collect()
 }
 
 /// Every segment decoded then encoded; a trailing `/` added for signing.

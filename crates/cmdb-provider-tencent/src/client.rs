@@ -4,16 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cmdb_core::{Error, Host, Result};
-use cmdb_http::{sensitive_header_value, Clock, Endpoint, HttpClient, RawResponse};
+use cmdb_core::{Error, FailedRecord, Host, Result};
+use cmdb_http::{map_records, sensitive_header_value, Clock, Endpoint, HttpClient, RawResponse};
 use cmdb_secret::Credentials;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderValue;
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::map::{decode_instance, to_host};
+use crate::map::to_host;
 use crate::model::{
     DescribeInstancesByIdsRequest, DescribeInstancesRequest, DescribeInstancesResponse,
     DescribeRegionsRequest, DescribeRegionsResponse, Envelope,
@@ -63,6 +62,8 @@ pub(crate) const DESCRIBE_REGIONS: Api = Api {
 pub struct InstancePage {
     /// The instances of the page, as hosts of the client's region.
     pub hosts: Vec<Host>,
+    /// The instances of the page that could not be decoded or mapped.
+    pub failed: Vec<FailedRecord>,
     /// `TotalCount`: instances in the whole listing when this page was answered.
     pub total_count: u64,
     /// Tencent's `RequestId`.
@@ -277,93 +278,38 @@ impl TencentClient {
     }
 }
 
-/// Decodes and maps a `DescribeInstances` answer of `region`.
-///
-/// The answer is decoded straight into typed instances whose strings borrow from the
-/// body (read as text after one UTF-8 check of the whole body, by [`RawResponse::json`]);
-/// only when that fails is it read again as a JSON tree, instance by instance, to say
-/// which field of which instance is wrong. Building the tree first for every page cost
-/// about half of the decoding.
+/// Decodes and maps a `DescribeInstances` answer of `region`: its hosts, and the
+/// instances that could not be decoded or mapped as failed records. An answer without
+/// `TotalCount` or `InstanceSet` is a [`Decode`](cmdb_core::ErrorKind::Decode) error.
 pub(crate) fn decode_instances(response: &RawResponse, region: &str) -> Result<InstancePage> {
-    let typed = response.json::<Envelope<DescribeInstancesResponse<'_>>>();
-    let Ok(Envelope {
-        response:
-            DescribeInstancesResponse {
-                total_count: Some(total_count),
-                request_id,
-                instance_set: Some(instances),
-            },
-    }) = typed
-    else {
-        return decode_instances_diagnosed(response, region);
+    let Envelope { response: body } = response
+        .json::<Envelope<DescribeInstancesResponse<'_>>>()
+        .map_err(|e| e.context("DescribeInstances"))?;
+    let context = match &body.request_id {
+        Some(id) => format!("DescribeInstances [request id {id}]"),
+        None => "DescribeInstances".to_owned(),
     };
-    let hosts = instances
-        .into_iter()
-        .map(|instance| to_host(instance, region))
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| match &request_id {
-            Some(id) => e.context(format!("DescribeInstances [request id {id}]")),
-            None => e.context("DescribeInstances"),
-        })?;
+    let Some(total_count) = body.total_count else {
+        return Err(Error::decode("Response.TotalCount is missing").context(context));
+    };
+    let Some(instances) = body.instance_set else {
+        return Err(Error::decode("Response.InstanceSet is missing").context(context));
+    };
+    let (hosts, failed) = map_records(&context, &instances, "InstanceId", |instance| {
+        to_host(instance, region)
+    });
     Ok(InstancePage {
         hosts,
+        failed,
         total_count,
-        request_id,
-    })
-}
-
-/// [`decode_instances`] through a JSON tree, naming the field that does not fit.
-fn decode_instances_diagnosed(response: &RawResponse, region: &str) -> Result<InstancePage> {
-    let mut body: Value = response.json()?;
-    // Taken out, not cloned: the instances' DTOs borrow their strings from it below.
-    let Some(Value::Object(mut r)) = body.get_mut("Response").map(Value::take) else {
-        return Err(Error::decode(
-            "DescribeInstances: the body has no Response object",
-        ));
-    };
-    let total_count = r.get("TotalCount").and_then(Value::as_u64).ok_or_else(|| {
-        Error::decode(
-            "DescribeInstances: Response.TotalCount is missing or not a non-negative integer",
-        )
-    })?;
-    let request_id = r
-        .get("RequestId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let instances = match r.remove("InstanceSet") {
-        Some(Value::Array(items)) => items,
-        Some(Value::Null) => Vec::new(),
-        None => {
-            return Err(Error::decode(
-                "DescribeInstances: Response.InstanceSet is missing",
-            ))
-        }
-        Some(_) => {
-            return Err(Error::decode(
-                "DescribeInstances: Response.InstanceSet is not an array",
-            ))
-        }
-    };
-    let hosts = instances
-        .iter()
-        .enumerate()
-        .map(|(i, v)| to_host(decode_instance(i, v)?, region))
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| match &request_id {
-            Some(id) => e.context(format!("DescribeInstances [request id {id}]")),
-            None => e.context("DescribeInstances"),
-        })?;
-    Ok(InstancePage {
-        hosts,
-        total_count,
-        request_id,
+        request_id: body.request_id,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, StatusCode};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -388,21 +334,19 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_path_maps_as_the_diagnosing_path_does() {
+    fn a_page_maps_every_instance() {
         let body = json!({"Response": {
             "TotalCount": 9,
             "InstanceSet": [instance(1), instance(2)],
             "RequestId": "rid-1"
         }});
-        let r = response(&body);
-        let fast = decode_instances(&r, "ap-guangzhou").unwrap();
-        let slow = decode_instances_diagnosed(&r, "ap-guangzhou").unwrap();
-        assert_eq!(fast, slow);
+        let page = decode_instances(&response(&body), "ap-guangzhou").unwrap();
         assert_eq!(
-            (fast.total_count, fast.request_id.as_deref()),
+            (page.total_count, page.request_id.as_deref()),
             (9, Some("rid-1"))
         );
-        let h = &fast.hosts[1];
+        assert!(page.failed.is_empty());
+        let h = &page.hosts[1];
         assert_eq!(h.name, "名字 \"2\"");
         assert_eq!(h.private_ips, vec!["10.0.0.1"]);
         assert_eq!(h.expire_at, None);
@@ -411,30 +355,26 @@ mod tests {
     }
 
     #[test]
-    fn a_body_that_does_not_fit_is_diagnosed_with_the_field_and_request_id() {
+    fn an_instance_that_does_not_fit_is_a_failed_record_naming_field_and_request_id() {
         let mut bad = instance(2);
         bad["CPU"] = json!("eight");
-        let body = json!({"Response": {
-            "TotalCount": 2, "InstanceSet": [instance(1), bad], "RequestId": "rid-2"
-        }});
-        let e = decode_instances(&response(&body), "ap-guangzhou").unwrap_err();
-        assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
-        let text = e.to_string();
-        assert!(
-            text.contains("Response.InstanceSet[1] (ins-2).CPU"),
-            "{text}"
-        );
-        assert!(text.contains("request id rid-2"), "{text}");
-
-        // A mapping error of a body that decodes names the request id too.
         let mut late = instance(3);
         late["CreatedTime"] = json!("yesterday");
-        let body =
-            json!({"Response": {"TotalCount": 1, "InstanceSet": [late], "RequestId": "rid-3"}});
-        let e = decode_instances(&response(&body), "ap-guangzhou").unwrap_err();
-        let text = e.to_string();
-        assert!(text.contains("instance ins-3: CreatedTime"), "{text}");
-        assert!(text.contains("request id rid-3"), "{text}");
+        let body = json!({"Response": {
+            "TotalCount": 3, "InstanceSet": [instance(1), bad, late], "RequestId": "rid-2"
+        }});
+        let page = decode_instances(&response(&body), "ap-guangzhou").unwrap();
+        assert_eq!(page.hosts.len(), 1);
+        let failed: Vec<_> = page
+            .failed
+            .iter()
+            .map(|f| (f.instance_id.as_deref(), f.reason.as_str()))
+            .collect();
+        assert_eq!(failed[0].0, Some("ins-2"));
+        assert!(failed[0].1.contains("field `CPU`"), "{}", failed[0].1);
+        assert!(failed[0].1.contains("request id rid-2"), "{}", failed[0].1);
+        assert_eq!(failed[1].0, Some("ins-3"));
+        assert!(failed[1].1.contains("CreatedTime"), "{}", failed[1].1);
 
         let e =
             decode_instances(&response(&json!({"Response": {"TotalCount": 1}})), "x").unwrap_err();

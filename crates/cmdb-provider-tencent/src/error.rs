@@ -11,7 +11,8 @@ use cmdb_http::{classify_status, request_id, ErrorClassifier, RawResponse};
 
 use crate::model::{Envelope, ErrorResponse};
 
-/// The kind of a Tencent error code and whether retrying may help.
+/// The kind of a Tencent answer and whether retrying may help, from its HTTP status and
+/// error code (a body without a code is judged by its status).
 ///
 /// | code | kind | retried |
 /// |---|---|---|
@@ -22,7 +23,10 @@ use crate::model::{Envelope, ErrorResponse};
 /// | `InvalidParameter*`, `MissingParameter`, `UnknownParameter`, `InvalidAction`, `UnsupportedOperation*` | InvalidInput | no |
 /// | `ResourceNotFound*`, `InvalidInstanceId.NotFound` | NotFound | no |
 /// | anything else (quotas such as `LimitExceeded.*` included) | Vendor | no |
-pub(crate) fn classify_code(code: &str) -> (ErrorKind, bool) {
+pub(crate) fn classify(status: u16, code: Option<&str>) -> (ErrorKind, bool) {
+    let Some(code) = code else {
+        return classify_status(Some(Vendor::Tencent), status);
+    };
     let under = |prefix: &str| code == prefix || code.starts_with(&format!("{prefix}."));
     if under("RequestLimitExceeded") {
         (ErrorKind::RateLimited, true)
@@ -80,7 +84,7 @@ pub(crate) fn api_error(
     message: Option<String>,
     request_id: Option<String>,
 ) -> Error {
-    let (kind, retryable) = classify_code(&code);
+    let (kind, retryable) = classify(http_status, Some(&code));
     let what = hint(&code);
     let error = Error::vendor(
         kind,
@@ -103,7 +107,7 @@ pub(crate) fn api_error(
 ///
 /// Every body, 2xx included, is read for `Response.Error` (a 2xx body that cannot hold
 /// the key, by [`RawResponse::may_have_key`], is passed unread); a body with a code is an error
-/// of [`classify_code`]'s kind. A non-2xx body without one (a proxy's page) is classified
+/// of [`classify`]'s kind. A non-2xx body without one (a proxy's page) is classified
 /// by its status. A 2xx body that is not JSON, or has no error, passes: decoding it is
 /// the caller's job, which fails with a `Decode` error naming what is missing.
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,7 +140,7 @@ impl ErrorClassifier for TencentClassifier {
         if response.is_success() {
             return None;
         }
-        let (kind, retryable) = classify_status(Some(Vendor::Tencent), status);
+        let (kind, retryable) = classify(status, None);
         Some(Error::vendor(
             kind,
             retryable,
@@ -203,7 +207,7 @@ mod tests {
             ("InternalError.TradeUnknownError", Vendor, false),
         ];
         for (code, kind, retryable) in cases {
-            assert_eq!(classify_code(code), (kind, retryable), "{code}");
+            assert_eq!(classify(200, Some(code)), (kind, retryable), "{code}");
             let e = TencentClassifier
                 .classify(&response(200, &error_body(code)))
                 .unwrap_or_else(|| panic!("{code} is an error"));

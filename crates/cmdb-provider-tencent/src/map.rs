@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::model::{Instance, Text};
@@ -212,35 +211,6 @@ pub(crate) fn to_host(instance: Instance<'_>, region: &str) -> Result<Host> {
     Ok(host)
 }
 
-/// Decodes one element of `InstanceSet`, borrowing its strings from the tree; an error
-/// names the element, the instance id when readable, and the first field that does not
-/// fit the schema.
-pub(crate) fn decode_instance(index: usize, value: &Value) -> Result<Instance<'_>> {
-    match Instance::deserialize(value) {
-        Ok(instance) => Ok(instance),
-        Err(whole) => {
-            let id = value
-                .get("InstanceId")
-                .and_then(Value::as_str)
-                .map(|id| format!(" ({id})"))
-                .unwrap_or_default();
-            let at = format!("Response.InstanceSet[{index}]{id}");
-            let Value::Object(fields) = value else {
-                return Err(Error::decode(format!("{at}: {whole}")));
-            };
-            // Every field is optional, so an object of one field decodes unless that
-            // field is the broken one.
-            for (name, field) in fields {
-                let single = Value::Object([(name.clone(), field.clone())].into_iter().collect());
-                if let Err(e) = Instance::deserialize(&single) {
-                    return Err(Error::decode(format!("{at}.{name}: {e}")));
-                }
-            }
-            Err(Error::decode(format!("{at}: {whole}")))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use cmdb_core::ErrorKind;
@@ -286,7 +256,8 @@ mod tests {
     }
 
     fn map(value: Value) -> Result<Host> {
-        to_host(decode_instance(0, &value)?, "ap-shanghai")
+        let text = value.to_string();
+        to_host(cmdb_http::decode_json(text.as_bytes())?, "ap-shanghai")
     }
 
     #[test]
@@ -437,16 +408,12 @@ mod tests {
         v["Memory"] = json!("32");
         let e = map(v).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
-        assert!(
-            e.message()
-                .contains("Response.InstanceSet[0] (ins-gpu00001).Memory"),
-            "{e}"
-        );
+        assert!(e.message().contains("field `Memory`"), "{e}");
 
         let mut v = prepaid_gpu();
         v["Placement"] = json!({"Zone": 3});
         let e = map(v).unwrap_err();
-        assert!(e.message().contains(".Placement"), "{e}");
+        assert!(e.message().contains("field `Placement.Zone`"), "{e}");
 
         let mut v = prepaid_gpu();
         v["CreatedTime"] = json!("2024-05-06 07:08:09");
@@ -468,7 +435,5 @@ mod tests {
         assert!(e.message().contains("InstanceId"), "{e}");
         let e = map(json!({"InstanceId": " \t"})).unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
-        let e = decode_instance(4, &json!("not an object")).unwrap_err();
-        assert!(e.message().contains("InstanceSet[4]"), "{e}");
     }
 }

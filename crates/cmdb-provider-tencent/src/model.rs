@@ -11,6 +11,7 @@
 //! decoding each into a `String` of its own was an allocation (and a copy) wasted.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// `{"Response": {...}}`, the envelope of every answer.
 #[derive(Debug, Deserialize)]
@@ -51,15 +52,16 @@ pub(crate) struct DescribeInstancesByIdsRequest<'a> {
     pub(crate) limit: u64,
 }
 
-/// `Response` of `DescribeInstances`, instances decoded in the same pass (the fast path;
-/// an answer that does not fit is decoded again field by field to say what is wrong).
+/// `Response` of `DescribeInstances`. Each instance is kept raw and decoded on its own
+/// ([`cmdb_http::map_records`]), so that one malformed instance is a failed record naming
+/// itself, not the loss of the page.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct DescribeInstancesResponse<'a> {
     pub(crate) total_count: Option<u64>,
     pub(crate) request_id: Option<String>,
     #[serde(borrow)]
-    pub(crate) instance_set: Option<Vec<Instance<'a>>>,
+    pub(crate) instance_set: Option<Vec<&'a RawValue>>,
 }
 
 /// The body of `DescribeRegions` (region 2022-06-27).
@@ -209,7 +211,8 @@ mod tests {
             (r.total_count, r.request_id.as_deref()),
             (Some(1), Some("r-1"))
         );
-        let i = &r.instance_set.unwrap()[0];
+        let raw = r.instance_set.unwrap()[0];
+        let i: Instance<'_> = serde_json::from_str(raw.get()).unwrap();
         assert!(matches!(i.instance_id, Some(Text(Cow::Borrowed("ins-1")))));
         assert!(matches!(&i.instance_name, Some(Text(Cow::Owned(s))) if s == "web \"01\""));
         assert!(matches!(&i.os_name, Some(Text(Cow::Owned(s))) if s == "café"));

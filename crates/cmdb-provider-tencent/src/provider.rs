@@ -70,8 +70,12 @@ impl HostProvider for TencentHostProvider {
                     .describe_instances(index * page_size, page_size)
                     .await?;
                 let total = page.total_count;
-                let info = PageInfo::new(page.hosts.len(), page_size as usize, Some(total));
-                Ok((HostPage::new(page.hosts, Some(total)), info))
+                let items = page.hosts.len() + page.failed.len();
+                let info = PageInfo::new(items, page_size as usize, Some(total));
+                Ok((
+                    HostPage::new(page.hosts, Some(total)).with_failed(page.failed),
+                    info,
+                ))
             }
         })
     }
@@ -86,7 +90,7 @@ impl HostProvider for TencentHostProvider {
                 let client = client.clone();
                 async move {
                     let page = client.describe_instances_by_ids(&batch).await?;
-                    Ok(HostPage::new(page.hosts, None))
+                    Ok(HostPage::new(page.hosts, None).with_failed(page.failed))
                 }
             },
         ))
