@@ -231,7 +231,7 @@ fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
         .with(Vendor::Vsphere, move |ctx: ProviderContext| {
             let p = cmdb::vsphere::VsphereBuilder::new()
                 .with_http_config(http(&ctx))
-                .with_address(endpoint(&ctx))
+                .with_endpoint(endpoint(&ctx))
                 .with_limiter(l4.clone())
                 .with_page_size(page_size)
                 .with_credentials(ctx.credentials)

@@ -226,7 +226,7 @@ fn huawei_provider() -> Arc<dyn HostProvider> {
 fn vsphere_provider() -> Arc<dyn HostProvider> {
     Arc::new(
         cmdb::vsphere::VsphereBuilder::new()
-            .with_address(hostile().base.clone())
+            .with_endpoint(hostile().base.clone())
             .with_credentials(Credentials::new("user", "hostile-password"))
             .with_http_config(http())
             .build()

@@ -12,6 +12,8 @@
 //! - Paging: [`token_pages`], [`token_pages_pipelined`], [`offset_pages`] and [`offset_pages_concurrent`] turn one
 //!   request per page into a lazy `BoxStream` that stops on the last page, on a repeated
 //!   token, and right after an error.
+//! - [`ClientSettings`] and [`client_settings_methods!`]: what every provider builder
+//!   holds (credentials, region, endpoint, rate, HTTP settings, clock), checked alike.
 //! - [`sensitive_header_value`] for `Authorization` headers that must never be printed.
 //!
 //! Time is tokio's (`tokio::time::Instant`, `sleep`), so tests can pause the clock; the
@@ -70,6 +72,7 @@ mod paging;
 mod rate;
 mod records;
 mod retry;
+mod settings;
 mod text;
 mod time;
 
@@ -87,5 +90,6 @@ pub use paging::{
 pub use rate::RateLimiter;
 pub use records::map_records;
 pub use retry::{is_retryable, retry_after, Backoff, RetryConfig};
+pub use settings::ClientSettings;
 pub use text::{JsonText, RFC3986_UNRESERVED};
 pub use time::TimeFormats;

@@ -1,12 +1,8 @@
 //! [`HuaweiBuilder`]: credentials, region, endpoint and tuning -> client or provider.
 
-use std::fmt;
-use std::sync::Arc;
-
 use cmdb_core::{Error, Result, Vendor};
-use cmdb_http::{system_clock, Clock, Endpoint, HttpClient, HttpConfig, RateLimiter};
+use cmdb_http::{client_settings_methods, ClientSettings, Endpoint};
 use cmdb_secret::Credentials;
-use tokio::runtime::Handle;
 
 use crate::client::{HuaweiClient, MAX_PAGE_SIZE};
 use crate::error::HuaweiClassifier;
@@ -33,35 +29,12 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// assert_eq!(provider.region(), "cn-north-4");
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HuaweiBuilder {
-    credentials: Option<Credentials>,
-    region: Option<String>,
-    endpoint: Option<String>,
+    settings: ClientSettings,
     project_id: Option<String>,
     page_size: u32,
     concurrency: usize,
-    http: HttpConfig,
-    limiter: Option<Arc<RateLimiter>>,
-    io_runtime: Option<Handle>,
-    jitter_seed: Option<u64>,
-    clock: Option<Clock>,
-}
-
-impl fmt::Debug for HuaweiBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HuaweiBuilder")
-            // `Credentials` masks the key and hides the secret.
-            .field("credentials", &self.credentials)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("project_id", &self.project_id)
-            .field("page_size", &self.page_size)
-            .field("concurrency", &self.concurrency)
-            .field("http", &self.http)
-            .field("limiter", &self.limiter)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Default for HuaweiBuilder {
@@ -74,17 +47,10 @@ impl HuaweiBuilder {
     /// A builder with no credentials or region, the public endpoints and the defaults.
     pub fn new() -> HuaweiBuilder {
         HuaweiBuilder {
-            credentials: None,
-            region: None,
-            endpoint: None,
+            settings: ClientSettings::default(),
             project_id: None,
             page_size: DEFAULT_PAGE_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
-            http: HttpConfig::default(),
-            limiter: None,
-            io_runtime: None,
-            jitter_seed: None,
-            clock: None,
         }
     }
 
@@ -94,30 +60,13 @@ impl HuaweiBuilder {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut builder = HuaweiBuilder::new();
         if let (Some(ak), Some(sk)) = (var("HUAWEICLOUD_SDK_AK"), var("HUAWEICLOUD_SDK_SK")) {
-            builder.credentials = Some(Credentials::new(ak, sk));
+            builder.settings.credentials = Some(Credentials::new(ak, sk));
         }
         builder.project_id = var("HUAWEICLOUD_SDK_PROJECT_ID");
         builder
     }
 
-    /// The access key (AK) and secret key (SK).
-    pub fn with_credentials(mut self, credentials: Credentials) -> HuaweiBuilder {
-        self.credentials = Some(credentials);
-        self
-    }
-
-    /// The region, e.g. `cn-north-4`.
-    pub fn with_region(mut self, region: impl Into<String>) -> HuaweiBuilder {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// An endpoint override (a full http or https URL) used for both IAM and ECS,
-    /// instead of `iam.<region>.myhuaweicloud.com` and `ecs.<region>.myhuaweicloud.com`.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> HuaweiBuilder {
-        self.endpoint = Some(endpoint.into());
-        self
-    }
+    client_settings_methods!(settings, signed);
 
     /// The project id, which spares the IAM lookup.
     pub fn with_project_id(mut self, project_id: impl Into<String>) -> HuaweiBuilder {
@@ -138,93 +87,35 @@ impl HuaweiBuilder {
         self
     }
 
-    /// Timeouts, retries and TLS of the HTTP client (its `max_in_flight` is replaced by
-    /// the [concurrency](Self::with_concurrency)).
-    pub fn with_http_config(mut self, config: HttpConfig) -> HuaweiBuilder {
-        self.http = config;
-        self
-    }
-
-    /// The rate limiter of the secret, shared with every other client using it.
-    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> HuaweiBuilder {
-        self.limiter = Some(limiter);
-        self
-    }
-
-    /// Runs the network I/O on `runtime`: see [`HttpClient::with_io_runtime`].
-    pub fn with_io_runtime(mut self, runtime: Handle) -> HuaweiBuilder {
-        self.io_runtime = Some(runtime);
-        self
-    }
-
-    /// The clock that timestamps signatures (`X-Sdk-Date`), unix seconds (default: the
-    /// system clock).
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> HuaweiBuilder {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
-    /// Seeds the retry jitter, for deterministic tests.
-    pub fn with_jitter_seed(mut self, seed: u64) -> HuaweiBuilder {
-        self.jitter_seed = Some(seed);
-        self
-    }
-
     /// Builds the client. Fails with [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput)
-    /// on missing or empty credentials, a missing or malformed region, a page size
-    /// outside 1..=1000 or an invalid endpoint override.
+    /// naming the field: missing or empty credentials (`api_key`, `api_secret`), a missing
+    /// or malformed `region`, a `page_size` outside 1..=1000 or an invalid endpoint
+    /// override (`address`, used for both IAM and ECS instead of
+    /// `iam.<region>.myhuaweicloud.com` and `ecs.<region>.myhuaweicloud.com`).
     pub fn build_client(&self) -> Result<HuaweiClient> {
-        let credentials = self
-            .credentials
-            .clone()
-            .filter(|c| !c.api_key().trim().is_empty() && !c.api_secret().is_empty())
-            .ok_or_else(|| {
-                Error::invalid_field(
-                    "credentials",
-                    "an access key (AK) and secret key (SK) are required",
-                )
-            })?;
-        let region = self.region.as_deref().unwrap_or_default().trim().to_owned();
-        if region.is_empty()
-            || !region
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(Error::invalid_field(
-                "region",
-                "is required, letters, digits and '-' only (e.g. cn-north-4)",
-            ));
-        }
+        let credentials = self.settings.credentials()?;
+        let region = self.settings.region("cn-north-4")?;
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return Err(Error::invalid_field(
                 "page_size",
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let (iam, ecs) = match self.endpoint.as_deref().filter(|e| !e.trim().is_empty()) {
-            Some(address) => {
-                let endpoint = Endpoint::parse(address)?;
-                (endpoint.clone(), endpoint)
-            }
+        let (iam, ecs) = match self.settings.endpoint()? {
+            Some(endpoint) => (endpoint.clone(), endpoint),
             None => (
                 Endpoint::https_host(&format!("iam.{region}.myhuaweicloud.com"))?,
                 Endpoint::https_host(&format!("ecs.{region}.myhuaweicloud.com"))?,
             ),
         };
         let config = self
+            .settings
             .http
             .clone()
             .with_max_in_flight(self.concurrency.max(1));
-        let mut http = HttpClient::new(config, Some(Vendor::Huawei), HuaweiClassifier)?;
-        if let Some(limiter) = &self.limiter {
-            http = http.with_limiter(Arc::clone(limiter));
-        }
-        if let Some(runtime) = &self.io_runtime {
-            http = http.with_io_runtime(runtime.clone());
-        }
-        if let Some(seed) = self.jitter_seed {
-            http = http.with_jitter_seed(seed);
-        }
+        let http = self
+            .settings
+            .http_client(config, Vendor::Huawei, HuaweiClassifier)?;
         let project_id = self.project_id.clone().filter(|p| !p.trim().is_empty());
         Ok(HuaweiClient::new(
             http,
@@ -233,7 +124,7 @@ impl HuaweiBuilder {
             iam,
             ecs,
             project_id,
-            self.clock.clone().unwrap_or_else(system_clock),
+            self.settings.clock(),
         ))
     }
 
@@ -278,13 +169,13 @@ mod tests {
             .with_region("cn-north-4")
             .build()
             .unwrap_err();
-        assert_eq!(e.field(), Some("credentials"));
+        assert_eq!(e.field(), Some("api_key"));
         let e = HuaweiBuilder::new()
             .with_credentials(Credentials::new("ak", ""))
             .with_region("cn-north-4")
             .build()
             .unwrap_err();
-        assert_eq!(e.field(), Some("credentials"));
+        assert_eq!(e.field(), Some("api_secret"));
         let e = HuaweiBuilder::new()
             .with_credentials(creds())
             .build()

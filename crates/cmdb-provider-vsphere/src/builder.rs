@@ -1,12 +1,12 @@
 //! [`VsphereBuilder`]: configuration of a [`VsphereHostProvider`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use cmdb_core::{Error, Result, Vendor};
-use cmdb_http::{Endpoint, HttpClient, HttpConfig, RateLimiter, RetryConfig};
+use cmdb_http::{client_settings_methods, ClientSettings, Endpoint, RetryConfig};
 use cmdb_secret::Credentials;
-use tokio::runtime::Handle;
 use url::Url;
 
 use crate::client::VsphereClient;
@@ -33,7 +33,7 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 ///
 /// # fn demo() -> cmdb_core::Result<()> {
 /// let provider = VsphereBuilder::new()
-///     .with_address("https://vcenter.example.com")
+///     .with_endpoint("https://vcenter.example.com")
 ///     .with_credentials(Credentials::new("administrator@vsphere.local", "secret"))
 ///     .with_page_size(200)
 ///     .build()?;
@@ -42,23 +42,19 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// ```
 #[derive(Clone)]
 pub struct VsphereBuilder {
-    address: Option<String>,
-    credentials: Option<Credentials>,
+    settings: ClientSettings,
     page_size: u32,
-    http: HttpConfig,
-    limiter: Option<Arc<RateLimiter>>,
-    io_runtime: Option<Handle>,
+    /// `GOVC_TLS_CA_CERTS`, read when the provider is built.
+    ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for VsphereBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VsphereBuilder")
-            .field("address", &self.address)
-            .field("credentials", &self.credentials)
+            .field("settings", &self.settings)
             .field("page_size", &self.page_size)
-            .field("accept_invalid_certs", &self.http.accept_invalid_certs)
-            .field("ca_bundle", &self.http.ca_bundle_pem.is_some())
-            .finish_non_exhaustive()
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -70,66 +66,35 @@ impl Default for VsphereBuilder {
 
 impl VsphereBuilder {
     /// A builder with no address or credentials, pages of [`DEFAULT_PAGE_SIZE`] and the
-    /// default [`HttpConfig`].
+    /// default [`HttpConfig`](cmdb_http::HttpConfig).
     pub fn new() -> VsphereBuilder {
         VsphereBuilder {
-            address: None,
-            credentials: None,
+            settings: ClientSettings::default(),
             page_size: DEFAULT_PAGE_SIZE,
-            http: HttpConfig::default(),
-            limiter: None,
-            io_runtime: None,
+            ca_file: None,
         }
     }
 
-    /// A builder from govc's variables: `GOVC_URL` (address), `GOVC_USERNAME`,
+    /// A builder from govc's variables: `GOVC_URL` (the endpoint), `GOVC_USERNAME`,
     /// `GOVC_PASSWORD`, `GOVC_INSECURE` (`1`/`true` accepts invalid certificates) and
-    /// `GOVC_TLS_CA_CERTS` (a PEM file of extra roots). Unset variables leave the
-    /// defaults; an unreadable CA file is an error.
-    pub fn from_env() -> Result<VsphereBuilder> {
+    /// `GOVC_TLS_CA_CERTS` (a PEM file of extra roots, read by [`build`](Self::build),
+    /// which fails if it cannot be read). Unset variables leave the defaults.
+    pub fn from_env() -> VsphereBuilder {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut builder = VsphereBuilder::new();
-        if let Some(url) = var("GOVC_URL") {
-            builder = builder.with_address(url);
-        }
+        builder.settings.endpoint = var("GOVC_URL");
         if let (Some(user), Some(password)) = (var("GOVC_USERNAME"), var("GOVC_PASSWORD")) {
-            builder = builder.with_credentials(Credentials::new(user, password));
+            builder.settings.credentials = Some(Credentials::new(user, password));
         }
-        builder.with_tls_from_env()
-    }
-
-    /// Applies govc's TLS variables, when set: `GOVC_INSECURE` (`1`/`true` accepts
-    /// invalid certificates, logged as a warning) and `GOVC_TLS_CA_CERTS` (a PEM file of
-    /// extra roots). An unreadable CA file is an error.
-    pub fn with_tls_from_env(mut self) -> Result<VsphereBuilder> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         if let Some(insecure) = var("GOVC_INSECURE") {
-            self = self.with_accept_invalid_certs(matches!(
-                insecure.trim(),
-                "1" | "true" | "TRUE" | "True"
-            ));
+            builder.settings.http.accept_invalid_certs =
+                matches!(insecure.trim(), "1" | "true" | "TRUE" | "True");
         }
-        if let Some(path) = var("GOVC_TLS_CA_CERTS") {
-            let pem = std::fs::read(&path).map_err(|e| {
-                Error::invalid_field("ca_bundle_pem", format!("cannot read {path}: {e}"))
-            })?;
-            self = self.with_ca_bundle_pem(pem);
-        }
-        Ok(self)
+        builder.ca_file = var("GOVC_TLS_CA_CERTS").map(PathBuf::from);
+        builder
     }
 
-    /// The vCenter or ESXi address: `https://vc.example.com` (the SDK path `/sdk` is
-    /// added) or the full SDK URL `https://vc.example.com/sdk`; `http` for simulators.
-    pub fn with_address(mut self, address: impl Into<String>) -> VsphereBuilder {
-        self.address = Some(address.into());
-        self
-    }
-
-    /// The user (`api_key`) and password (`api_secret`).
-    pub fn with_credentials(mut self, credentials: Credentials) -> VsphereBuilder {
-        self.credentials = Some(credentials);
-        self
-    }
+    client_settings_methods!(settings);
 
     /// Virtual machines per page (`maxObjects`), 1 to [`MAX_PAGE_SIZE`].
     pub fn with_page_size(mut self, page_size: u32) -> VsphereBuilder {
@@ -137,79 +102,57 @@ impl VsphereBuilder {
         self
     }
 
-    /// Timeouts, retries, concurrency and TLS settings.
-    pub fn with_http_config(mut self, config: HttpConfig) -> VsphereBuilder {
-        self.http = config;
-        self
-    }
-
     /// Accepts any server certificate (self-signed lab vCenters). Off by default; a
     /// warning is logged whenever a provider is built with it on.
     pub fn with_accept_invalid_certs(mut self, accept: bool) -> VsphereBuilder {
-        self.http.accept_invalid_certs = accept;
+        self.settings.http.accept_invalid_certs = accept;
         self
     }
 
     /// Trusts these PEM root certificates too (the vCenter's VMCA or a private CA).
     pub fn with_ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> VsphereBuilder {
-        self.http.ca_bundle_pem = Some(pem.into());
-        self
-    }
-
-    /// The rate limiter of the secret, shared with its other runs.
-    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> VsphereBuilder {
-        self.limiter = Some(limiter);
-        self
-    }
-
-    /// Runs network I/O on `runtime` (see [`HttpClient::with_io_runtime`]); tests with a
-    /// paused clock need it.
-    pub fn with_io_runtime(mut self, runtime: Handle) -> VsphereBuilder {
-        self.io_runtime = Some(runtime);
+        self.settings.http.ca_bundle_pem = Some(pem.into());
         self
     }
 
     /// Checks the settings and builds the provider. No request is made.
     ///
-    /// Errors are [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput): no or an invalid
-    /// address, no credentials or an empty user or password, a page size out of range,
-    /// an invalid HTTP configuration.
-    pub fn build(self) -> Result<VsphereHostProvider> {
-        let address = self
-            .address
-            .as_deref()
+    /// Errors are [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput) naming the field:
+    /// no or an invalid endpoint (`address`: `https://vc.example.com`, the SDK path `/sdk`
+    /// is added, or the full SDK URL; `http` for simulators), no credentials or an empty
+    /// user or password (`api_key`, `api_secret`), a page size out of range, an unreadable
+    /// CA file (`ca_bundle_pem`), an invalid HTTP configuration.
+    pub fn build(&self) -> Result<VsphereHostProvider> {
+        let endpoint = self
+            .settings
+            .endpoint()?
             .ok_or_else(|| Error::invalid_field("address", "is required for vSphere"))?;
-        let endpoint = Endpoint::parse(address)?;
-        let credentials = self
-            .credentials
-            .ok_or_else(|| Error::invalid_field("api_key", "the vSphere user is required"))?;
-        if credentials.api_key().trim().is_empty() {
-            return Err(Error::invalid_field("api_key", "the vSphere user is empty"));
-        }
-        if credentials.api_secret().is_empty() {
-            return Err(Error::invalid_field(
-                "api_secret",
-                "the vSphere password is empty",
-            ));
-        }
+        let credentials = self.settings.credentials()?;
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return Err(Error::invalid_field(
                 "page_size",
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let limiter = self
-            .limiter
-            .unwrap_or_else(|| Arc::new(RateLimiter::unlimited()));
-        let once_config = self.http.clone().with_retry(RetryConfig::no_retry());
-        let mut http = HttpClient::new(self.http, Some(Vendor::Vsphere), VsphereClassifier)?
-            .with_limiter(Arc::clone(&limiter));
-        let mut http_once = HttpClient::new(once_config, Some(Vendor::Vsphere), VsphereClassifier)?
-            .with_limiter(limiter);
-        if let Some(runtime) = self.io_runtime {
-            http = http.with_io_runtime(runtime.clone());
-            http_once = http_once.with_io_runtime(runtime);
+        let mut config = self.settings.http.clone();
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::invalid_field(
+                    "ca_bundle_pem",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            config = config.with_ca_bundle_pem(pem);
         }
+        // Logins are sent once: a retried wrong password could lock the account.
+        let once_config = config.clone().with_retry(RetryConfig::no_retry());
+        let http = self
+            .settings
+            .http_client(config, Vendor::Vsphere, VsphereClassifier)?;
+        let http_once = self
+            .settings
+            .http_client(once_config, Vendor::Vsphere, VsphereClassifier)?
+            .with_limiter(Arc::clone(http.limiter()));
         let client = VsphereClient::new(http, http_once, sdk_url(&endpoint), credentials);
         Ok(VsphereHostProvider::new(
             Arc::new(client),
@@ -274,7 +217,7 @@ mod tests {
             let endpoint = Endpoint::parse(address).unwrap();
             assert_eq!(sdk_url(&endpoint).as_str(), sdk, "{address}");
             let p = VsphereBuilder::new()
-                .with_address(address)
+                .with_endpoint(address)
                 .with_credentials(creds())
                 .build()
                 .unwrap();
@@ -286,23 +229,23 @@ mod tests {
     fn missing_or_invalid_settings_are_rejected() {
         let cases = [
             (VsphereBuilder::new().with_credentials(creds()), "address"),
-            (VsphereBuilder::new().with_address("https://vc"), "api_key"),
+            (VsphereBuilder::new().with_endpoint("https://vc"), "api_key"),
             (
                 VsphereBuilder::new()
-                    .with_address("https://vc")
+                    .with_endpoint("https://vc")
                     .with_credentials(Credentials::new("u", "")),
                 "api_secret",
             ),
             (
                 VsphereBuilder::new()
-                    .with_address("https://vc")
+                    .with_endpoint("https://vc")
                     .with_credentials(creds())
                     .with_page_size(0),
                 "page_size",
             ),
             (
                 VsphereBuilder::new()
-                    .with_address("ftp://vc")
+                    .with_endpoint("ftp://vc")
                     .with_credentials(creds()),
                 "address",
             ),
@@ -319,7 +262,7 @@ mod tests {
     #[test]
     fn debug_never_shows_the_password() {
         let b = VsphereBuilder::new()
-            .with_address("https://vc.example.com")
+            .with_endpoint("https://vc.example.com")
             .with_credentials(creds());
         let shown = format!("{b:?}");
         assert!(!shown.contains("pa55-secret"), "{shown}");

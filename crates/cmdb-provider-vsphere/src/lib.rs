@@ -24,7 +24,7 @@
 //!
 //! # async fn demo() -> cmdb_core::Result<()> {
 //! let provider = VsphereBuilder::new()
-//!     .with_address("https://vcenter.example.com")
+//!     .with_endpoint("https://vcenter.example.com")
 //!     .with_credentials(Credentials::new("administrator@vsphere.local", "secret"))
 //!     .with_ca_bundle_pem(std::fs::read("/etc/ssl/vmca.pem").unwrap())
 //!     .build()?;

@@ -26,7 +26,7 @@ static IO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 fn provider(sim: &SimulatedVsphere, password: &str) -> VsphereHostProvider {
     VsphereBuilder::new()
-        .with_address(sim.uri())
+        .with_endpoint(sim.uri())
         .with_credentials(Credentials::new(SimulatedVsphere::USER, password))
         .with_http_config(
             HttpConfig::default().with_retry(

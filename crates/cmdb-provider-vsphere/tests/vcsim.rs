@@ -18,7 +18,7 @@ async fn vcsim_listing_passes_the_conformance_suite() {
         return;
     };
     let provider = VsphereBuilder::new()
-        .with_address(&sdk)
+        .with_endpoint(&sdk)
         .with_credentials(Credentials::new("cmdb", "vcsim"))
         .with_page_size(50)
         .build()

@@ -31,7 +31,7 @@ pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostPro
     }
     let provider = VsphereBuilder::new()
         .with_http_config(ctx.http)
-        .with_address(address)
+        .with_endpoint(address)
         .with_credentials(ctx.credentials)
         .with_limiter(ctx.limiter)
         .build()?;
