@@ -27,8 +27,8 @@ fn benches(c: &mut Criterion) {
             hosts.iter().map(|h| h.content_hash()).collect::<Vec<_>>()
         })
     });
-    // What the listing reads of a page before it asks for the next one (on the task
-    // that sends the request, while the previous page is decoded).
+    // What the listing reads of a page before it asks for the next one (the parse and
+    // the token, on the task that sends the request, while the previous page is decoded).
     group.bench_function("scan_page_100", |b| {
         b.iter(|| scan_page(answer.as_bytes()).unwrap())
     });

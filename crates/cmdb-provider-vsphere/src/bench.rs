@@ -1,11 +1,12 @@
 //! Entry points for this crate's criterion benchmarks (`benches/`): the decoding of a
 //! `RetrievePropertiesEx` answer into hosts, exactly as a listing runs it, and the read
-//! of its start that a listing makes before asking for the next page. Not a stable API.
+//! of its token that a listing makes before asking for the next page. Not a stable API.
 
 use cmdb_core::{Host, Result};
 
+use crate::client::read_answer;
+use crate::model::page_token;
 use crate::provider::PageDecoder;
-use crate::soap::{read_prefix, Prefix};
 
 /// Parses a `RetrievePropertiesEx` SOAP answer and maps its virtual machines to hosts of
 /// vCenter `region` and `datacenter`, as the first page of a datacenter is decoded.
@@ -15,11 +16,8 @@ pub fn decode_page(xml: &[u8], region: &str, datacenter: &str) -> Result<Vec<Hos
         .map(|(hosts, _)| hosts)
 }
 
-/// Reads the start of a `RetrievePropertiesEx` SOAP answer as a listing does before it
-/// asks for the next page: whether it is a fault, and its token.
+/// Parses a `RetrievePropertiesEx` SOAP answer as a listing does before it asks for the
+/// next page, and reads its token; a fault is an error.
 pub fn scan_page(xml: &[u8]) -> Result<Option<String>> {
-    match read_prefix(xml, true)? {
-        Prefix::Answer { token } => Ok(token),
-        Prefix::Fault(_) => Err(cmdb_core::Error::decode("a SOAP fault")),
-    }
+    read_answer("RetrievePropertiesEx", xml, |answer| Ok(page_token(answer)))
 }

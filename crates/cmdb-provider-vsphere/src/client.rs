@@ -11,8 +11,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::fault_error;
-use crate::model::{returnval, ServiceContent};
-use crate::soap::{envelope, read_prefix, write_text, Document, Element, MoRef, Prefix, Reply};
+use crate::model::{page_token, returnval, ServiceContent};
+use crate::soap::{self, envelope, write_text, Element, MoRef, Reply};
 
 /// The session cookie vCenter and ESXi set.
 pub(crate) const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -50,9 +50,9 @@ impl fmt::Debug for Session {
     }
 }
 
-/// The answer of one call, known not to be a fault but not decoded yet: the caller parses
-/// it once, when and where it needs it (a page of virtual machines on the consumer's
-/// side, while the next page is on the wire).
+/// The answer of one call, parsed once to know it is well-formed and not a fault, but
+/// not decoded yet: the caller reads it when and where it needs it (a page of virtual
+/// machines on the consumer's side, while the next page is on the wire).
 pub(crate) struct Answer {
     /// The vim25 operation, e.g. `RetrievePropertiesEx`.
     operation: &'static str,
@@ -86,12 +86,6 @@ impl Answer {
     pub(crate) fn read<T>(&self, read: impl FnOnce(Element<'_>) -> Result<T>) -> Result<T> {
         read_answer(self.operation, self.body(), read)
     }
-
-    /// Parses an answer that says nothing more than that the call succeeded: a broken
-    /// one is still an error.
-    pub(crate) fn check(&self) -> Result<()> {
-        self.read(|_| Ok(()))
-    }
 }
 
 /// Parses the answer `body` of `operation` and hands its answer element to `read`.
@@ -101,16 +95,16 @@ pub(crate) fn read_answer<T>(
     read: impl FnOnce(Element<'_>) -> Result<T>,
 ) -> Result<T> {
     let context = |e: Error| e.context(format_args!("vSphere {operation}"));
-    let document = Document::parse(body).map_err(context)?;
-    match document.reply().map_err(context)? {
+    let document = soap::parse(body).map_err(context)?;
+    match soap::reply(&document).map_err(context)? {
         Reply::Answer(answer) => read(answer),
-        // `call` saw the start of the body: a fault would have been found there.
+        // `send` parsed the body already: a fault would have been found there.
         Reply::Fault(_) => Err(context(Error::decode("the answer turned out a SOAP fault"))),
     }
 }
 
 /// A page of `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`: its answer, not
-/// decoded yet, and the token of the next page, read from the answer's start.
+/// decoded yet, and the token of the next page.
 #[derive(Debug)]
 pub(crate) struct PropertiesPage {
     pub(crate) answer: Answer,
@@ -194,8 +188,7 @@ impl VsphereClient {
             &args,
             Retry::Yes,
         )
-        .await?
-        .check()?;
+        .await?;
         if !session.has_cookie() {
             return Err(Error::decode(format!(
                 "vSphere Login succeeded but set no {SESSION_COOKIE} cookie"
@@ -215,7 +208,7 @@ impl VsphereClient {
             .call(session, "Logout", &content.session_manager, "", Retry::No)
             .await;
         session.cookie = None;
-        result?.check()
+        result.map(drop)
     }
 
     /// `CreateContainerView` of `kind` objects below `container`, recursively.
@@ -244,8 +237,8 @@ impl VsphereClient {
     /// `DestroyView` of a view.
     pub(crate) async fn destroy_view(&self, session: &mut Session, view: &MoRef) -> Result<()> {
         self.call(session, "DestroyView", view, "", Retry::No)
-            .await?
-            .check()
+            .await
+            .map(drop)
     }
 
     /// `RetrievePropertiesEx`: `paths` of the `kind` objects of `view`, traversing the
@@ -408,9 +401,9 @@ impl VsphereClient {
         Ok(PropertiesPage { answer, token })
     }
 
-    /// Sends one call and reads the start of the answer: a fault becomes the error here
-    /// (the listing's re-login looks for `NotAuthenticated` in it), the answer is
-    /// returned undecoded, with the `token` of its `RetrieveResult` if `token`.
+    /// Sends one call and parses the answer: a fault becomes the error here (the
+    /// listing's re-login looks for `NotAuthenticated` in it), the answer is returned
+    /// undecoded, with the `token` of its `RetrieveResult` if `token`.
     async fn send(
         &self,
         session: &mut Session,
@@ -420,6 +413,7 @@ impl VsphereClient {
         retry: Retry,
         token: bool,
     ) -> Result<(Answer, Option<String>)> {
+        let context = |e: Error| e.context(format_args!("vSphere {operation}"));
         // Login's body holds the password: wipe every copy we make.
         let body = Zeroizing::new(envelope(operation, this, args));
         let action = format!(
@@ -461,25 +455,26 @@ impl VsphereClient {
                 Ok(request)
             })
             .await
-            .map_err(|e| e.context(format_args!("vSphere {operation}")))?;
+            .map_err(context)?;
         remember_cookie(session, &response);
-        match read_prefix(&response.body, token)
-            .map_err(|e| e.context(format_args!("vSphere {operation}")))?
-        {
-            Prefix::Answer { token } => Ok((
-                Answer {
-                    operation,
-                    response,
-                },
-                token,
-            )),
-            Prefix::Fault(fault) => Err(fault_error(
-                &fault,
-                Some(response.status.as_u16()),
-                request_id(&response.headers),
-            )
-            .context(format_args!("vSphere {operation}"))),
-        }
+        let token = {
+            let document = soap::parse(&response.body).map_err(context)?;
+            match soap::reply(&document).map_err(context)? {
+                Reply::Answer(answer) => token.then(|| page_token(answer)).flatten(),
+                Reply::Fault(fault) => {
+                    return Err(context(fault_error(
+                        &fault,
+                        Some(response.status.as_u16()),
+                        request_id(&response.headers),
+                    )))
+                }
+            }
+        };
+        let answer = Answer {
+            operation,
+            response,
+        };
+        Ok((answer, token))
     }
 }
 

@@ -82,8 +82,15 @@ fn missing(what: &str, field: &str) -> Error {
     Error::decode(format!("vSphere {what} has no {field}"))
 }
 
-/// One page of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, borrowed from
-/// its document. Its `token` is read before the page is decoded (`soap::read_prefix`).
+/// The `token` of a `RetrieveResult` answer (the first `token` of its first
+/// `returnval`), trimmed: present while more objects remain.
+pub(crate) fn page_token(answer: Element<'_>) -> Option<String> {
+    let token = answer.child("returnval")?.child_text("token")?.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// The objects of one page of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`,
+/// borrowed from its document; its token is [`page_token`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RetrieveResult<'d> {
     pub(crate) objects: Vec<ObjectContent<'d>>,
@@ -155,7 +162,7 @@ impl<'d> ObjectContent<'d> {
                         let fault = p
                             .child("fault")
                             .and_then(|f| f.child("fault").or(Some(f)))
-                            .and_then(Element::xsi_type)
+                            .and_then(Element::vim_type)
                             .unwrap_or_default();
                         content.missing.push((path, fault));
                     }
@@ -366,10 +373,10 @@ fn guest_nic(nic: Element<'_>) -> GuestNic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::{read_prefix, Document, Prefix, Reply};
+    use crate::soap::{parse, reply, Reply};
 
-    fn answer<'d>(doc: &'d Document<'d>) -> Element<'d> {
-        match doc.reply().unwrap() {
+    fn answer<'d>(doc: &'d roxmltree::Document<'d>) -> Element<'d> {
+        match reply(doc).unwrap() {
             Reply::Answer(a) => a,
             Reply::Fault(f) => panic!("fault {f:?}"),
         }
@@ -393,13 +400,8 @@ mod tests {
 <propSet><name>availableField</name><val xsi:type="ArrayOfCustomFieldDef"><CustomFieldDef><key>101</key><name>team</name></CustomFieldDef></val></propSet>
 </objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        assert_eq!(
-            read_prefix(xml.as_bytes(), true).unwrap(),
-            Prefix::Answer {
-                token: Some("t1".into())
-            }
-        );
-        let doc = Document::parse(xml.as_bytes()).unwrap();
+        let doc = parse(xml.as_bytes()).unwrap();
+        assert_eq!(page_token(answer(&doc)).as_deref(), Some("t1"));
         let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
         let object = &result.objects[0];
         assert_eq!((object.kind, object.id), ("VirtualMachine", "vm-7"));
@@ -418,6 +420,30 @@ mod tests {
     }
 
     #[test]
+    fn the_page_token_is_found_wherever_it_is_in_the_result() {
+        let objects = r#"<objects><obj type="VirtualMachine">vm-1</obj></objects>"#;
+        let cases = [
+            (format!("<returnval><token> t1 </token>{objects}</returnval>"), Some("t1")),
+            (format!("<returnval>{objects}<token>t&amp;2</token></returnval>"), Some("t&2")),
+            (format!("<returnval>{objects}</returnval>"), None),
+            (format!("<returnval>{objects}<x>token</x></returnval>"), None),
+            (format!("<returnval><token/>{objects}</returnval>"), None),
+            (format!("<returnval><token>  </token>{objects}</returnval>"), None),
+            ("<returnval/>".to_owned(), None),
+            (String::new(), None),
+            ("<other><token>no</token></other><returnval><token>t3</token></returnval>".to_owned(), Some("t3")),
+            ("<returnval><objects><token>deeper</token></objects></returnval><returnval><token>second</token></returnval>".to_owned(), None),
+        ];
+        for (inner, token) in cases {
+            let xml = wrap(&format!(
+                r#"<RetrievePropertiesExResponse xmlns="urn:vim25">{inner}</RetrievePropertiesExResponse>"#
+            ));
+            let doc = parse(xml.as_bytes()).unwrap();
+            assert_eq!(page_token(answer(&doc)).as_deref(), token, "{inner}");
+        }
+    }
+
+    #[test]
     fn unknown_properties_repeats_and_missing_sets_are_kept() {
         let xml = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine"> vm-8 </obj>
@@ -429,7 +455,7 @@ mod tests {
 </objects><objects><obj type="VirtualMachine">vm-9</obj><propSet><name>config.other</name><val>y</val></propSet></objects>
 <objects><obj type="VirtualMachine">vm-10</obj><propSet><name>name</name><val>n</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let doc = Document::parse(xml.as_bytes()).unwrap();
+        let doc = parse(xml.as_bytes()).unwrap();
         let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
         let o = &result.objects[0];
         assert_eq!(o.id, "vm-8");
@@ -453,7 +479,7 @@ mod tests {
         let empty = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"></RetrievePropertiesExResponse>"#,
         );
-        let doc = Document::parse(empty.as_bytes()).unwrap();
+        let doc = parse(empty.as_bytes()).unwrap();
         assert!(RetrieveResult::from_answer(answer(&doc))
             .unwrap()
             .objects
@@ -461,7 +487,7 @@ mod tests {
         let bad = wrap(
             r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-1</obj><propSet><name>config.hardware.memoryMB</name><val>lots</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
         );
-        let doc = Document::parse(bad.as_bytes()).unwrap();
+        let doc = parse(bad.as_bytes()).unwrap();
         let result = RetrieveResult::from_answer(answer(&doc)).unwrap();
         let e = VirtualMachine::from_object(&result.objects[0]).unwrap_err();
         assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode);
@@ -474,7 +500,7 @@ mod tests {
             let xml = wrap(&format!(
                 r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>{broken}</returnval></RetrievePropertiesExResponse>"#
             ));
-            let doc = Document::parse(xml.as_bytes()).unwrap();
+            let doc = parse(xml.as_bytes()).unwrap();
             let e = RetrieveResult::from_answer(answer(&doc)).unwrap_err();
             assert_eq!(e.kind(), cmdb_core::ErrorKind::Decode, "{broken}");
         }

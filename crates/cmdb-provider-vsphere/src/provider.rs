@@ -22,7 +22,7 @@ use crate::soap::MoRef;
 /// datacenter opens a container view of its virtual machines and reads them with
 /// `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, one round trip per page of
 /// at most the page size. The next page is asked for as soon as the token is read from
-/// the start of an answer, so that it is on the wire while the page is decoded (one
+/// an answer, so that it is on the wire while the page is decoded into hosts (one
 /// request in flight at a time). Each host's zone is its datacenter's name, its region
 /// the vCenter host. Templates are skipped. Views are destroyed and the session logged out
 /// at the end, after an error, and (in a spawned task) when the stream is dropped early.

@@ -444,8 +444,8 @@ async fn a_malformed_answer_is_a_decode_error() {
 #[tokio::test(start_paused = true)]
 async fn a_page_that_fails_to_decode_ends_the_listing_and_closes_the_session() {
     let sim = SimulatedVsphere::start(&[("DC0", 250)]).await;
-    // The simulator writes power states unescaped: the first page's token is read from
-    // its start, then decoding the whole page finds the unknown entity.
+    // The simulator writes power states unescaped: parsing the first page finds the
+    // unknown entity.
     let vm = sim
         .vms()
         .into_iter()
