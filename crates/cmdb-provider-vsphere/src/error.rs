@@ -30,13 +30,17 @@ impl ErrorClassifier for VsphereClassifier {
     }
 }
 
-/// The kind of a vim25 fault type and whether retrying may help. Fault types are those
+/// The kind of an answer, by its HTTP status and vim25 fault type, and whether retrying
+/// may help; a fault of no known type (or none) is a vendor error. Fault types are those
 /// of the vSphere Web Services API reference ("Fault Types",
 /// <https://developer.broadcom.com/xapis/vsphere-web-services-api/latest/>).
 ///
 /// `NotAuthenticated` is an authentication error here: the client logs in again once
 /// itself, outside the HTTP retry loop, since the old session's views are gone with it.
-pub(crate) fn classify_fault(fault_type: &str) -> (ErrorKind, bool) {
+pub(crate) fn classify(_status: u16, fault_type: Option<&str>) -> (ErrorKind, bool) {
+    let Some(fault_type) = fault_type else {
+        return (ErrorKind::Vendor, false);
+    };
     match fault_type {
         "InvalidLogin"
         | "NotAuthenticated"
@@ -68,10 +72,7 @@ pub(crate) fn fault_error(
     request_id: Option<String>,
 ) -> Error {
     let code = fault.fault_type.clone().or_else(|| fault.code.clone());
-    let (kind, retryable) = code
-        .as_deref()
-        .map(classify_fault)
-        .unwrap_or((ErrorKind::Vendor, false));
+    let (kind, retryable) = classify(http_status.unwrap_or(500), code.as_deref());
     Error::vendor(
         kind,
         retryable,
