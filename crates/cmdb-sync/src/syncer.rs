@@ -485,133 +485,114 @@ impl Syncer {
     /// `queue_pages` pages. Pages queued while the store was busy are written with the
     /// next one in a single upsert, so a store slower than the listing pays its
     /// per-call cost (a transaction, a key look-up, round trips to a database thread)
-    /// once for several pages: Tencent pages into SQLite went from about 23,000 to
-    /// 37,000 hosts/s on two cores. When storing fails the listing is dropped at once.
-    ///
-    /// On a multi-threaded runtime the listing runs as a task of its own, so that
-    /// fetching and decoding the next pages use another core while this one prepares and
-    /// writes a page (polled in the same task, the two took turns on one thread: Alibaba
-    /// Cloud pages went from about 33,000 to over 50,000 hosts/s into SQLite on two
-    /// cores). The task is aborted when the drain ends or is dropped (time-out, caller
-    /// gone), with whatever request it had in flight. On a current-thread runtime, where
-    /// a task buys no parallelism, the listing is polled in place.
+    /// once for several pages. When storing fails, or the drain is dropped (time-out,
+    /// caller gone), the listing is dropped at once ([`run_beside`]).
     fn drain<'a>(
         &'a self,
         scope: &'a SyncScope,
-        mut pages: futures::stream::BoxStream<'static, Result<HostPage>>,
+        pages: futures::stream::BoxStream<'static, Result<HostPage>>,
         seen_at: DateTime<Utc>,
         details: DetailsMode,
         tally: &'a mut Tally,
         publish: &'a (dyn Fn(SyncProgress) + Sync),
     ) -> impl Future<Output = ()> + 'a {
-        let (tx, mut rx) = mpsc::channel::<Result<HostPage>>(self.options.queue_pages.max(1));
-        let parallel = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        let producer = async move {
-            while let Some(item) = pages.next().await {
-                let last = item.is_err();
-                if tx.send(item).await.is_err() || last {
-                    break;
-                }
+        let (tx, rx) = mpsc::channel::<Result<HostPage>>(self.options.queue_pages.max(1));
+        let listing = forward(pages, tx);
+        let storing = async move {
+            if let Err(e) = self
+                .store_pages(scope, rx, seen_at, details, tally, publish)
+                .await
+            {
+                tally.error = Some(e);
             }
         };
-        let batch_pages = self.options.queue_pages.max(1) as u64 + 1;
-        let consumer = async move {
-            // A listing error that arrived behind pages taken for the batch: those pages
-            // are stored first, then the run ends with it.
-            let mut pending_error = None;
-            while let Some(item) = rx.recv().await {
-                let mut page = match item {
-                    Ok(page) => page,
-                    Err(e) => {
-                        tally.error = Some(e);
+        run_beside(listing, storing)
+    }
+
+    /// Stores the pages `rx` receives until the listing ends (`Ok`) or fails, or a page
+    /// fails to store (the error). Pages already listed while the last batch was written
+    /// go into the same upsert (one transaction for all of them, when storing is the
+    /// slower side); nothing waits for a page to arrive.
+    async fn store_pages(
+        &self,
+        scope: &SyncScope,
+        mut rx: mpsc::Receiver<Result<HostPage>>,
+        seen_at: DateTime<Utc>,
+        details: DetailsMode,
+        tally: &mut Tally,
+        publish: &(dyn Fn(SyncProgress) + Sync),
+    ) -> Result<()> {
+        let batch_pages = self.options.queue_pages.max(1) + 1;
+        while let Some(item) = rx.recv().await {
+            let mut batch = vec![item?];
+            // A listing error behind pages taken for the batch: those pages are stored
+            // first, then the run ends with it.
+            let mut listing_error = None;
+            while batch.len() < batch_pages {
+                match rx.try_recv() {
+                    Ok(Ok(page)) => batch.push(page),
+                    Ok(Err(e)) => {
+                        listing_error = Some(e);
                         break;
                     }
-                };
-                // Pages already listed while the last batch was written go into the same
-                // upsert: one transaction and one round of statements for all of them,
-                // when storing is the slower side. Nothing waits for a page to arrive.
-                let first_page = tally.pages + 1;
-                let mut pages_in_batch: u64 = 1;
-                while pages_in_batch < batch_pages {
-                    match rx.try_recv() {
-                        Ok(Ok(next)) => {
-                            page.total = next.total.or(page.total);
-                            page.moved = next.moved.or(page.moved);
-                            page.hosts.extend(next.hosts);
-                            page.failed.extend(next.failed);
-                            pages_in_batch += 1;
-                        }
-                        Ok(Err(e)) => {
-                            pending_error = Some(e);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                tally.expected = page.total.or(tally.expected);
-                if let Some(moved) = page.moved.take() {
-                    tally.moved = Some(moved);
-                }
-                tally.record_unmapped(scope, &page.failed, details);
-                for h in &mut page.hosts {
-                    h.secret_id.clone_from(&scope.secret_id);
-                }
-                let outcomes = match self.hosts.upsert(scope, &page.hosts, seen_at).await {
-                    Ok(o) if o.len() == page.hosts.len() => o,
-                    Ok(o) => {
-                        tally.error = Some(Error::store(format!(
-                            "the store answered {} outcomes for {} hosts",
-                            o.len(),
-                            page.hosts.len()
-                        )));
-                        break;
-                    }
-                    Err(e) => {
-                        let pages = if pages_in_batch == 1 {
-                            format!("storing page {first_page}")
-                        } else {
-                            format!(
-                                "storing pages {first_page} to {}",
-                                first_page + pages_in_batch - 1
-                            )
-                        };
-                        tally.error = Some(e.context(pages));
-                        break;
-                    }
-                };
-                tally.pages += pages_in_batch;
-                tally.record(scope, &page.hosts, &outcomes, details);
-                publish(tally.progress(SyncState::Running));
-                if let Some(e) = pending_error.take() {
-                    tally.error = Some(e);
-                    break;
+                    Err(_) => break,
                 }
             }
-        };
-        async move {
-            if parallel {
-                let mut task = AbortOnDrop(tokio::spawn(producer));
-                // The consumer ends once the listing ended and every page is stored, or
-                // at the first error; then the listing is aborted if still running.
-                consumer.await;
-                task.0.abort();
-                // A listing that panicked closed the channel as if it had ended: the
-                // panic goes on to the caller, as it does when the listing is polled here.
-                if let Err(e) = (&mut task.0).await {
-                    if e.is_panic() {
-                        std::panic::resume_unwind(e.into_panic());
-                    }
-                }
-                return;
-            }
-            // When the consumer stops first (store error), the producer is dropped with
-            // whatever request it had in flight.
-            match future::select(pin!(consumer), pin!(producer)).await {
-                Either::Left(((), _producer)) => {}
-                Either::Right(((), consumer)) => consumer.await,
+            self.store_batch(scope, batch, seen_at, details, tally)
+                .await?;
+            publish(tally.progress(SyncState::Running));
+            if let Some(e) = listing_error {
+                return Err(e);
             }
         }
+        Ok(())
+    }
+
+    /// Upserts the hosts of `batch` in one call and counts them, and the records the
+    /// provider could not map, in `tally`.
+    async fn store_batch(
+        &self,
+        scope: &SyncScope,
+        batch: Vec<HostPage>,
+        seen_at: DateTime<Utc>,
+        details: DetailsMode,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let first_page = tally.pages + 1;
+        let count = batch.len() as u64;
+        let mut hosts = Vec::new();
+        for page in batch {
+            tally.expected = page.total.or(tally.expected);
+            if page.moved.is_some() {
+                tally.moved = page.moved;
+            }
+            tally.record_unmapped(scope, &page.failed, details);
+            hosts.extend(page.hosts);
+        }
+        for h in &mut hosts {
+            h.secret_id.clone_from(&scope.secret_id);
+        }
+        let outcomes =
+            self.hosts
+                .upsert(scope, &hosts, seen_at)
+                .await
+                .map_err(|e| match count {
+                    1 => e.context(format!("storing page {first_page}")),
+                    _ => e.context(format!(
+                        "storing pages {first_page} to {}",
+                        first_page + count - 1
+                    )),
+                })?;
+        if outcomes.len() != hosts.len() {
+            return Err(Error::store(format!(
+                "the store answered {} outcomes for {} hosts",
+                outcomes.len(),
+                hosts.len()
+            )));
+        }
+        tally.pages += count;
+        tally.record(scope, &hosts, &outcomes, details);
+        Ok(())
     }
 
     /// Releases the scope's missing hosts that the vendor confirms gone, unless the
@@ -856,6 +837,51 @@ const MISSING_PAGE: u32 = 1000;
 
 /// Hosts released (or marked missing) in one store call.
 const RELEASE_CHUNK: usize = 500;
+
+/// Sends the listing's pages to `tx` until it ends, fails (the error is sent) or the
+/// receiver is gone.
+async fn forward(
+    mut pages: futures::stream::BoxStream<'static, Result<HostPage>>,
+    tx: mpsc::Sender<Result<HostPage>>,
+) {
+    while let Some(item) = pages.next().await {
+        let last = item.is_err();
+        if tx.send(item).await.is_err() || last {
+            break;
+        }
+    }
+}
+
+/// Runs `listing` beside `storing` until `storing` ends, then drops `listing` with
+/// whatever request it had in flight.
+///
+/// On a multi-threaded runtime the listing is a task of its own, so that fetching and
+/// decoding the next pages use another core while this one writes a page. On a
+/// current-thread runtime, where a task buys no parallelism, it is polled in place.
+async fn run_beside(
+    listing: impl Future<Output = ()> + Send + 'static,
+    storing: impl Future<Output = ()>,
+) {
+    let parallel = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if !parallel {
+        match future::select(pin!(storing), pin!(listing)).await {
+            Either::Left(((), _listing)) => {}
+            Either::Right(((), storing)) => storing.await,
+        }
+        return;
+    }
+    let mut task = AbortOnDrop(tokio::spawn(listing));
+    storing.await;
+    task.0.abort();
+    // A listing that panicked closed the channel as if it had ended: the panic goes on
+    // to the caller, as it does when the listing is polled in place.
+    if let Err(e) = (&mut task.0).await {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
 
 /// What the release step of a run did.
 #[derive(Debug, Default)]
