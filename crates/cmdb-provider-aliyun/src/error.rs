@@ -79,7 +79,7 @@ pub(crate) fn server_string_to_sign(message: &str) -> Option<&str> {
 /// The [`ErrorClassifier`] of the ECS API: non-2xx answers and 2xx answers whose body
 /// is the error envelope `{RequestId, HostId, Code, Message, Recommend}`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AliyunClassifier;
+pub(crate) struct AliyunClassifier;
 
 impl ErrorClassifier for AliyunClassifier {
     fn classify(&self, response: &RawResponse) -> Option<Error> {

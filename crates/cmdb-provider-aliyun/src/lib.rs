@@ -7,8 +7,8 @@
 //!   region page by page (`MaxResults=100`, `NextToken`).
 //! - Requests are signed with `ACS3-HMAC-SHA256` by this crate's own signer, tested
 //!   against the vendor's published examples.
-//! - [`AliyunClassifier`] turns ECS error answers into typed errors: throttling and
-//!   service errors are retried, authentication errors never are.
+//! - ECS error answers become typed errors: throttling and service errors are retried,
+//!   authentication errors never are.
 //!
 //! ```no_run
 //! use cmdb_core::HostProvider;
@@ -42,5 +42,4 @@ pub use client::{
     default_endpoint_host, AliyunClient, AliyunRegion, InstancePage, API_VERSION, MAX_LOOKUP_IDS,
     MAX_PAGE_SIZE,
 };
-pub use error::AliyunClassifier;
 pub use provider::AliyunHostProvider;
