@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -119,9 +120,14 @@ fn govc_tls(args: &Args) -> Result<(Option<String>, bool), String> {
     Ok((ca, insecure))
 }
 
-/// Shows progress: a redrawn line on a terminal, plain lines otherwise.
+/// Shows progress: an `indicatif` bar on a terminal, plain lines (at most one a second,
+/// and the last) otherwise.
 async fn show_progress(mut rx: watch::Receiver<SyncProgress>, quiet: bool) {
-    let tty = std::io::stderr().is_terminal();
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(style("{spinner} hosts {pos} | {msg} | {rate}"));
+        bar
+    });
     let started = Instant::now();
     let mut last_line = Instant::now();
     while rx.changed().await.is_ok() {
@@ -129,44 +135,66 @@ async fn show_progress(mut rx: watch::Receiver<SyncProgress>, quiet: bool) {
         if quiet || p.state == SyncState::Pending {
             continue;
         }
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = p.hosts_seen as f64 / secs;
-        let eta = match p.expected_total {
-            Some(total) if rate > 0.0 && total > p.hosts_seen => {
-                format!(", ETA {:.0} s", (total - p.hosts_seen) as f64 / rate)
-            }
-            _ => String::new(),
-        };
-        let of = p
-            .expected_total
-            .map(|t| format!("/{t}"))
-            .unwrap_or_default();
-        let line = format!(
-            "pages {} | hosts {}{of} | stored {} | failed {} | {rate:.0} hosts/s{eta}",
-            p.pages, p.hosts_seen, p.stored, p.failed
-        );
-        if tty {
-            let width = 20usize;
-            let done = p
+        if let Some(bar) = &bar {
+            // A bar once the vendor's total is known, a spinner before.
+            if let Some(total) = p
                 .expected_total
-                .filter(|t| *t > 0)
-                .map(|t| ((p.hosts_seen.min(t) * width as u64) / t) as usize);
-            let bar = match done {
-                Some(d) => format!("[{}{}] ", "#".repeat(d), ".".repeat(width - d)),
-                None => String::new(),
-            };
-            eprint!("\r\x1b[2K{bar}{line}");
+                .filter(|t| *t > 0 && bar.length() != Some(*t))
+            {
+                bar.set_length(total);
+                bar.set_style(style(
+                    "[{bar:20}] hosts {pos}/{len} | {msg} | {rate}, ETA {eta}",
+                ));
+            }
+            bar.set_position(p.hosts_seen);
+            bar.set_message(format!(
+                "pages {} | stored {} | failed {}",
+                p.pages, p.stored, p.failed
+            ));
         } else if last_line.elapsed() >= Duration::from_secs(1) || p.state != SyncState::Running {
-            eprintln!("{line}");
+            eprintln!("{}", progress_line(&p, started.elapsed()));
             last_line = Instant::now();
         }
         if p.state != SyncState::Running {
             break;
         }
     }
-    if tty && !quiet {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.finish();
     }
+}
+
+/// A bar style whose `{rate}` reads like the plain lines' (`123 hosts/s`).
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("a valid progress template")
+        .progress_chars("#>.")
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} hosts/s", state.per_sec());
+            },
+        )
+}
+
+/// One plain progress line, for logs and pipes.
+fn progress_line(p: &SyncProgress, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let rate = p.hosts_seen as f64 / secs;
+    let eta = match p.expected_total {
+        Some(total) if rate > 0.0 && total > p.hosts_seen => {
+            format!(", ETA {:.0} s", (total - p.hosts_seen) as f64 / rate)
+        }
+        _ => String::new(),
+    };
+    let of = p
+        .expected_total
+        .map(|t| format!("/{t}"))
+        .unwrap_or_default();
+    format!(
+        "pages {} | hosts {}{of} | stored {} | failed {} | {rate:.0} hosts/s{eta}",
+        p.pages, p.hosts_seen, p.stored, p.failed
+    )
 }
 
 fn print_table(vendor: Vendor, region: &str, r: &SyncResponse) {

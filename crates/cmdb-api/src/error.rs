@@ -9,9 +9,10 @@ use cmdb_core::{Error, ErrorKind};
 use cmdb_sync::ErrorReport;
 
 /// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error kind (`invalid_input`, `not_found`, `conflict`, ...).
+    #[schema(value_type = ErrorKind)]
     pub code: String,
     /// What went wrong, for people; vendor errors carry the vendor's code and request id.
     pub message: String,

@@ -10,12 +10,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use cmdb_core::{Error, ErrorKind, HostQuery, HostSort, HostStatus, ResourceType, Vendor};
-use cmdb_secret::{NewSecret, SecretQuery};
-use cmdb_sync::{DetailsMode, SyncRequest, SyncState, Syncer};
+use cmdb_core::{
+    Error, ErrorKind, HostList, HostQuery, HostSort, HostStatus, ResourceType, StoredHost, Vendor,
+};
+use cmdb_secret::{MaskedSecret, NewSecret, SecretList, SecretQuery};
+use cmdb_sync::{DetailsMode, SyncRequest, SyncResponse, SyncState, Syncer};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::tasks::{TaskRegistry, TaskView};
 
 /// What every handler shares.
@@ -23,6 +26,8 @@ use crate::tasks::{TaskRegistry, TaskView};
 pub(crate) struct AppState {
     pub(crate) syncer: Arc<Syncer>,
     pub(crate) tasks: TaskRegistry,
+    /// The OpenAPI document of the router, served at `/openapi.json`.
+    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
 /// A JSON body whose rejections answer in the API's error shape: 422 for a body that
@@ -95,21 +100,79 @@ fn query_rejection(e: QueryRejection) -> ApiError {
     )
 }
 
-/// A page of items with the total, as every listing answers.
-#[derive(Debug, Serialize)]
-pub(crate) struct Listing<T> {
+/// A page of tasks and how many match in all.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TaskList {
+    /// Tasks matching, over all pages.
     total: u64,
-    items: Vec<T>,
+    /// The requested page, most recent first.
+    items: Vec<TaskView>,
 }
 
-pub(crate) async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// The answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-pub(crate) async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    summary = "Liveness check (no token needed)",
+    responses((status = 200, description = "The server is up", body = Health))
+)]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    summary = "This document",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The OpenAPI document of every route", body = Object),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+    )
+)]
+pub(crate) async fn openapi(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(state.openapi.as_ref().clone())
+}
+
+// What the error answers of the routes mean; every error body is an `ErrorBody`.
+const UNAUTHORIZED: &str = "No valid API token (the `bearer` scheme) in the `Authorization` header";
+const INTERNAL: &str = "A store or server failure: the message only says `internal error \
+                        (request id <id>)`; the details are logged under that id";
+const BAD_QUERY: &str = "Invalid query parameters (unknown name, wrong type, page out of range)";
+const BAD_BODY: &str =
+    "The body is not the expected JSON (syntax, types, unknown or missing fields)";
+const TOO_LARGE: &str = "The body is larger than the server's limit (64 KiB by default)";
+const NOT_JSON: &str = "The body has no `Content-Type: application/json`";
+
+#[utoipa::path(
+    post,
+    path = "/secrets",
+    tag = "secrets",
+    summary = "Store a cloud credential (the API secret is encrypted, never answered)",
+    security(("bearer" = [])),
+    request_body = NewSecret,
+    responses(
+        (status = 201, description = "Stored; answered masked", body = MaskedSecret),
+        (status = 400, description = "A field is invalid (the message names it)",
+            body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 409, description = "A secret with this API key for this vendor exists",
+            body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = NOT_JSON, body = ErrorBody),
+        (status = 422, description = BAD_BODY, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_secret(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewSecret>,
@@ -123,6 +186,20 @@ pub(crate) async fn create_secret(
     Ok((StatusCode::CREATED, Json(secret.masked())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/secrets",
+    tag = "secrets",
+    summary = "List secrets, masked",
+    security(("bearer" = [])),
+    params(SecretQuery),
+    responses(
+        (status = 200, description = "A page of masked secrets", body = SecretList),
+        (status = 400, description = BAD_QUERY, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_secrets(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SecretQuery>,
@@ -130,6 +207,20 @@ pub(crate) async fn list_secrets(
     Ok(Json(state.syncer.secret_store().list(&query).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/secrets/{id}",
+    tag = "secrets",
+    summary = "One secret, masked",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The secret's id")),
+    responses(
+        (status = 200, description = "The secret, masked", body = MaskedSecret),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such secret", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -137,6 +228,20 @@ pub(crate) async fn get_secret(
     Ok(Json(state.syncer.secret_store().get(&id).await?.masked()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/secrets/{id}",
+    tag = "secrets",
+    summary = "Delete a secret (its hosts stay in the store)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The secret's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such secret", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -146,22 +251,85 @@ pub(crate) async fn delete_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The options of `POST /secrets/:id/sync`, as a JSON body or as query parameters.
-#[derive(Debug, Default, Deserialize)]
+/// The options of `POST /secrets/:id/sync`, as a JSON body or as query parameters (the
+/// body wins when there is one).
+#[derive(Debug, Default, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SyncParams {
+    /// The region to list; required unless the secret is vSphere's.
     #[serde(default)]
     region: String,
+    /// What to list: only `host` can be synced so far.
     #[serde(default)]
     resource_type: ResourceType,
+    /// Whether to answer when the sync ends (default true); false answers 202 at once
+    /// with the task to watch.
     #[serde(default)]
+    #[schema(default = true)]
+    #[param(default = true)]
     wait: Option<bool>,
+    /// Which per-host details to answer (default `all`); at most 10,000 by default,
+    /// `details_truncated` past it.
     #[serde(default)]
     details: DetailsMode,
+    /// Release missing hosts even when the release guard refuses.
     #[serde(default)]
     force_release: bool,
 }
 
+/// The answer of a sync started with `wait=false`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TaskStarted {
+    /// The task's id.
+    task_id: String,
+    /// Where the task is now.
+    state: SyncState,
+    /// The task's address: `/tasks/{task_id}`.
+    location: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/secrets/{id}/sync",
+    tag = "sync",
+    summary = "Sync one region of the secret's cloud into the store",
+    description = "The options come as a JSON body or as the same fields in query \
+                   parameters. Errors found before the first vendor request are answered \
+                   at once, whether or not the request waits.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The secret's id"), SyncParams),
+    request_body(
+        content = SyncParams,
+        description = "The options; optional (without a body, the query's)"
+    ),
+    responses(
+        (status = 200, body = SyncResponse,
+            description = "The sync ended (wait=true): counters and the details asked for; \
+                           `error` says why a run that stored hosts is incomplete"),
+        (status = 202, description = "Started in the background (wait=false)", body = TaskStarted),
+        (status = 400, body = ErrorBody,
+            description = "An invalid option, region or secret address, or no region for a \
+                           vendor that needs one"),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = "The region is not allowed by the secret", body = ErrorBody),
+        (status = 404, description = "No such secret", body = ErrorBody),
+        (status = 409, description = "A sync of this scope is already running", body = ErrorBody),
+        // The body is read as bytes, whose rejection is axum's own plain-text answer.
+        (status = 413, description = TOO_LARGE, body = String, content_type = "text/plain"),
+        (status = 422, description = BAD_BODY, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "Every sync slot of the server is taken (with `Retry-After`), or the \
+                           vendor throttled the run",
+            headers(("Retry-After" = u64, description = "Seconds to wait, when every slot is taken"))),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+        (status = 502, body = ErrorBody,
+            description = "The vendor refused or failed the run before anything was stored (its \
+                           code and request id are in the message)"),
+        (status = 504, body = ErrorBody,
+            description = "The vendor timed out before anything was stored"),
+    )
+)]
 pub(crate) async fn sync_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -199,11 +367,11 @@ pub(crate) async fn sync_secret(
     if !params.wait.unwrap_or(true) {
         let task_id = state.tasks.start(syncer, request).await.map_err(busy)?;
         let view = state.tasks.get(&task_id);
-        let body = serde_json::json!({
-            "task_id": task_id,
-            "state": view.map(|v| v.state).unwrap_or(SyncState::Running),
-            "location": format!("/tasks/{task_id}"),
-        });
+        let body = TaskStarted {
+            state: view.map(|v| v.state).unwrap_or(SyncState::Running),
+            location: format!("/tasks/{task_id}"),
+            task_id,
+        };
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
     let view = state.tasks.run(syncer, request).await.map_err(busy)?;
@@ -219,11 +387,18 @@ pub(crate) async fn sync_secret(
 /// Seconds a client is told to wait when every sync slot is taken.
 const RETRY_BUSY_AFTER_SECS: u64 = 5;
 
-#[derive(Debug, Deserialize)]
+/// The filters of `GET /tasks`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TaskParams {
+    /// Only this secret's tasks.
     secret_id: Option<String>,
+    /// Tasks per page, 1 to 1000; default 20.
+    #[param(default = 20, minimum = 1, maximum = 1000)]
     page_size: u32,
+    /// Page number, from 1.
+    #[param(default = 1, minimum = 1)]
     page_number: u32,
 }
 
@@ -237,10 +412,23 @@ impl Default for TaskParams {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    tag = "tasks",
+    summary = "Sync tasks, most recent first",
+    security(("bearer" = [])),
+    params(TaskParams),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskList),
+        (status = 400, description = BAD_QUERY, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<TaskParams>,
-) -> Result<Json<Listing<TaskView>>, ApiError> {
+) -> Result<Json<TaskList>, ApiError> {
     if params.page_size == 0 || params.page_size > cmdb_core::MAX_PAGE_SIZE {
         return Err(Error::invalid_field(
             "page_size",
@@ -256,9 +444,24 @@ pub(crate) async fn list_tasks(
         params.page_size as usize,
         params.page_number as usize,
     );
-    Ok(Json(Listing { total, items }))
+    Ok(Json(TaskList { total, items }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    summary = "One sync task with live progress and, once ended, its result",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, body = TaskView,
+            description = "The task; once ended, its result keeps the counters and the failed \
+                           details only"),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such task (or no longer kept)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -270,18 +473,31 @@ pub(crate) async fn get_task(
         .ok_or_else(|| Error::not_found(format!("task {id} not found")).into())
 }
 
-/// The filters of `GET /hosts`.
-#[derive(Debug, Deserialize)]
+/// The filters of `GET /hosts`; empty text filters match everything.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HostParams {
+    /// Only this vendor.
     vendor: Option<Vendor>,
+    /// Only this region.
     region: Option<String>,
+    /// Only hosts last seen by this secret.
     secret_id: Option<String>,
+    /// Only this status.
     status: Option<HostStatus>,
+    /// Substring of the name (case-insensitive), instance id or any IP.
     keywords: Option<String>,
+    /// true: released hosts only; false: active hosts only; absent: both.
     released: Option<bool>,
+    /// Order of the results (default `instance_id`).
+    #[param(inline)]
     sort: HostSort,
+    /// Hosts per page, 1 to 1000; default 20.
+    #[param(default = 20, minimum = 1, maximum = 1000)]
     page_size: u32,
+    /// Page number, from 1.
+    #[param(default = 1, minimum = 1)]
     page_number: u32,
 }
 
@@ -302,6 +518,20 @@ impl Default for HostParams {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts",
+    tag = "hosts",
+    summary = "Stored hosts",
+    security(("bearer" = [])),
+    params(HostParams),
+    responses(
+        (status = 200, description = "A page of hosts", body = HostList),
+        (status = 400, description = BAD_QUERY, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_hosts(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<HostParams>,
@@ -320,6 +550,24 @@ pub(crate) async fn list_hosts(
     Ok(Json(state.syncer.host_store().query(&query).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{vendor}/{instance_id}",
+    tag = "hosts",
+    summary = "One stored host",
+    security(("bearer" = [])),
+    params(
+        ("vendor" = Vendor, Path, description = "The host's vendor"),
+        ("instance_id" = String, Path, description = "The vendor's id of the host"),
+    ),
+    responses(
+        (status = 200, description = "The host", body = StoredHost),
+        (status = 400, description = "Unknown vendor", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_host(
     State(state): State<AppState>,
     Path((vendor, instance_id)): Path<(String, String)>,

@@ -13,7 +13,7 @@ use cmdb_sync::{ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState,
 use crate::error::redact_internal;
 
 /// A task as `GET /tasks/:id` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     /// The task id.
     pub id: String,

@@ -58,6 +58,7 @@ macro_rules! named_enum {
 /// A cloud vendor (or on-premises virtualization platform) cmdb can list hosts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Vendor {
     /// Alibaba Cloud ECS.
     Aliyun,
@@ -88,6 +89,7 @@ impl Vendor {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ResourceType {
     /// Virtual machines.
     #[default]
@@ -103,6 +105,7 @@ named_enum!(ResourceType, "resource type", [Host => "host", Rds => "rds"]);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum HostStatus {
     Pending,
     CreateFailed,
@@ -139,6 +142,7 @@ named_enum!(HostStatus, "host status", [
 /// Normalized billing mode of a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PayMode {
     /// Paid in advance for a period (subscription).
     Prepaid,
@@ -164,6 +168,7 @@ named_enum!(PayMode, "pay mode", [
 /// Operating system family of a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OsType {
     /// Linux and other Unix-likes reported as linux.
     Linux,
@@ -225,6 +230,7 @@ impl OsType {
 /// last saw the host and, like the store's bookkeeping, is not part of
 /// [`content_hash`](Host::content_hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Host {
     /// Where the host lives.
     pub vendor: Vendor,
@@ -510,6 +516,7 @@ impl UpsertOutcome {
 
 /// A host as the store keeps it, with its bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredHost {
     /// The host as last seen.
     #[serde(flatten)]

@@ -15,6 +15,7 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The order of a host query's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum HostSort {
     /// By vendor, then instance id (stable, the default).
     #[default]
@@ -104,6 +105,7 @@ impl HostQuery {
 
 /// One page of query results and the number of hosts matching in all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostList {
     /// Hosts matching the query, over all pages.
     pub total: u64,

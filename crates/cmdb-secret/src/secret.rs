@@ -48,6 +48,7 @@ const MAX_CA_PEM_BYTES: usize = 64 * 1024;
 /// ```
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSecret {
     /// The vendor the credentials belong to.
     pub vendor: Vendor,
@@ -58,6 +59,7 @@ pub struct NewSecret {
     pub api_key: String,
     /// The API secret (access key secret, secret key, SK; the password for vSphere);
     /// required, at most 100 characters. Zeroized on drop.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, write_only))]
     pub api_secret: Zeroizing<String>,
     /// Regions a sync with this secret may list: at least one; `"*"` allows any. Each entry
     /// is 1 to 64 characters of `A-Z a-z 0-9 - _ .`, or exactly `"*"`.
@@ -440,6 +442,7 @@ impl fmt::Debug for Secret {
 
 /// A secret as listings and API responses show it: see [`Secret::masked`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaskedSecret {
     /// Unique id.
     pub id: String,
@@ -450,6 +453,7 @@ pub struct MaskedSecret {
     /// The API key, masked by [`mask_api_key`].
     pub api_key: String,
     /// Always `"******"`.
+    #[cfg_attr(feature = "openapi", schema(example = "******"))]
     pub api_secret: String,
     /// Regions a sync with this secret may list; `"*"` allows any.
     pub allowed_regions: Vec<String>,

@@ -13,6 +13,8 @@ use crate::secret::{mask_api_key, MaskedSecret, Secret};
 /// A paged query of stored secrets, as `GET /secrets` takes it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct SecretQuery {
     /// Secrets per page, 1 to 1000; default 20.
     pub page_size: u32,
@@ -75,6 +77,7 @@ impl SecretQuery {
 
 /// One page of secrets, masked, and the number of secrets matching in all.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretList {
     /// Secrets matching the query, over all pages.
     pub total: u64,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SyncState {
     /// Accepted, not started.
     #[default]
@@ -22,6 +23,7 @@ pub enum SyncState {
 /// Counters of a run, published while it goes (see
 /// [`Syncer::sync_with_progress`](crate::Syncer::sync_with_progress)).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncProgress {
     /// Where the run is.
     pub state: SyncState,

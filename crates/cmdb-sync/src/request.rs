@@ -15,6 +15,7 @@ const MAX_REGION_LEN: usize = 64;
 /// small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DetailsMode {
     /// One detail per host.
     #[default]

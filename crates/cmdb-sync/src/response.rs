@@ -6,6 +6,7 @@ use cmdb_core::{Error, ErrorKind, FailedRecord, UpsertOutcome, Vendor};
 
 /// The outcome for one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncDetail {
     /// The vendor's id of the host.
     pub instance_id: String,
@@ -46,6 +47,7 @@ impl SyncDetail {
 
 /// An error as a response carries it: the kind, the message and the vendor's details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorReport {
     /// The kind of error.
     pub kind: ErrorKind,
@@ -78,6 +80,7 @@ impl From<&Error> for ErrorReport {
 
 /// The answer to a sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncResponse {
     /// Hosts stored.
     pub total_succeed: u64,
