@@ -371,6 +371,10 @@ async fn a_database_of_the_earlier_runner_at_version_4_is_converted_row_for_row(
             .await
             .unwrap();
         assert_eq!(out, vec![UpsertOutcome::Unchanged], "{label}");
+        // The converted lock table takes locks.
+        let lease = again.try_lock_scope(&scope).await.unwrap();
+        assert!(lease.is_some(), "{label}");
+        drop(lease);
         again.close().await;
     }
 }
