@@ -2,8 +2,15 @@
 //!
 //! [`SqlStore`] implements both [`cmdb_core::HostStore`] and
 //! [`cmdb_secret::SecretStore`] on [sqlx](https://docs.rs/sqlx) (tokio, rustls). The schema
-//! is created and upgraded on connect by embedded, versioned migrations
-//! ([`SCHEMA_VERSION`]).
+//! is created and upgraded on connect by migrations embedded with `sqlx::migrate!`
+//! ([`SCHEMA_VERSION`]); a database of the earlier migration runner at its version 4 is
+//! adopted and converted in place.
+//!
+//! The tables are meant to be read by people and tools too: times are `TIMESTAMPTZ` on
+//! PostgreSQL, `DATETIME(6)` in UTC on MySQL and ISO 8601 text in UTC on SQLite
+//! (`2026-12-04T05:06:07.123456Z`), kept to the microsecond; tags, addresses and other
+//! lists are `JSONB`, `JSON` and text holding JSON. See the README's "Querying the
+//! tables".
 //!
 //! - Hosts are keyed by `(vendor, instance_id)`; an upserted page is one transaction of
 //!   set-based statements and reports per host whether it was created, updated, unchanged
@@ -46,6 +53,6 @@ mod secrets;
 mod sql;
 mod store;
 
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{SchemaError, SCHEMA_VERSION};
 pub use sql::Backend;
 pub use store::{redact_url, SqlStore, SqlStoreBuilder};

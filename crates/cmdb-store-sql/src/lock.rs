@@ -29,8 +29,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::hosts::nanos;
-use crate::sql::{opt_int, opt_text, Backend, Sql};
+use crate::sql::{opt_int, opt_text, opt_time, Backend, Sql};
 use crate::store::{db_error, SqlStore};
 
 /// How long a SQLite lock row stands without being renewed. Its lease renews it every
@@ -316,7 +315,7 @@ struct LockRow {
     pid: i64,
     start: i64,
     token: String,
-    expires_at: i64,
+    expires_at: DateTime<Utc>,
     /// `None` in rows of versions before 3, which took locks on one host only.
     host: Option<String>,
     boot: Option<String>,
@@ -328,7 +327,7 @@ struct LockRow {
 fn is_stale(
     row: &LockRow,
     me: &Owner,
-    now: i64,
+    now: DateTime<Utc>,
     token_live: impl FnOnce(&str) -> bool,
     probe: impl FnOnce(u32) -> Probe,
 ) -> bool {
@@ -419,8 +418,8 @@ impl LeaseGuard for RowLease {
             return Ok(false);
         };
         let token = opt_text(&row, 0)?.unwrap_or_default();
-        let expires = opt_int(&row, 1)?.unwrap_or_default();
-        Ok(token == self.token && expires > nanos(self.clock.now())?)
+        let expires = opt_time(&row, 1)?.unwrap_or_default();
+        Ok(token == self.token && expires > self.clock.now())
     }
 }
 
@@ -440,12 +439,9 @@ async fn renew(
     loop {
         tokio::time::sleep_until(next).await;
         next = tokio::time::Instant::now() + period;
-        let expires = match nanos(clock.now() + SQLITE_LOCK_TTL) {
-            Ok(n) => n,
-            Err(_) => return,
-        };
+        let expires = clock.now() + SQLITE_LOCK_TTL;
         let mut sql = Sql::new(Backend::Sqlite, "UPDATE cmdb_scope_locks SET expires_at = ");
-        sql.bind(expires)
+        sql.bind_time(expires)
             .push(" WHERE scope_key = ")
             .bind(key.as_str())
             .push(" AND owner_token = ")
@@ -571,17 +567,11 @@ async fn sqlite_lock(
             pid: opt_int(&row, 0)?.unwrap_or_default(),
             start: opt_int(&row, 1)?.unwrap_or_default(),
             token: opt_text(&row, 2)?.unwrap_or_default(),
-            expires_at: opt_int(&row, 3)?.unwrap_or_default(),
+            expires_at: opt_time(&row, 3)?.unwrap_or_default(),
             host: opt_text(&row, 4)?,
             boot: opt_text(&row, 5)?,
         };
-        let stale = is_stale(
-            &row,
-            me,
-            nanos(now)?,
-            |token| live_tokens().contains(token),
-            probe,
-        );
+        let stale = is_stale(&row, me, now, |token| live_tokens().contains(token), probe);
         if !stale {
             tx.rollback().await.map_err(db_error)?;
             return Ok(None);
@@ -610,9 +600,9 @@ async fn sqlite_lock(
         .push(", ")
         .bind(token.clone())
         .push(", ")
-        .bind(nanos(now)?)
+        .bind_time(now)
         .push(", ")
-        .bind(nanos(now + SQLITE_LOCK_TTL)?)
+        .bind_time(now + SQLITE_LOCK_TTL)
         .push(", ")
         .bind(me.host.clone())
         .push(", ")
@@ -676,12 +666,17 @@ mod tests {
         }
     }
 
+    /// `seconds` after the epoch.
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).unwrap()
+    }
+
     fn row(pid: i64, start: i64, host: Option<&str>, boot: Option<&str>) -> LockRow {
         LockRow {
             pid,
             start,
             token: "t".into(),
-            expires_at: 1_000,
+            expires_at: at(1_000),
             host: host.map(Into::into),
             boot: boot.map(Into::into),
         }
@@ -694,40 +689,41 @@ mod tests {
         let me = owner(100, 7, "h1", "boot-a");
         let never = |_: &str| -> bool { panic!("not this process") };
         let unasked = |_: u32| -> Probe { panic!("no probe needed") };
-        let stale =
-            |r: &LockRow, now: i64, probe: Probe| is_stale(r, &me, now, |_| false, move |_| probe);
+        let stale = |r: &LockRow, now: DateTime<Utc>, probe: Probe| {
+            is_stale(r, &me, now, |_| false, move |_| probe)
+        };
         let on_host = row(200, 9, Some("h1"), Some("boot-a"));
         // Expired: renewals stopped, whoever the owner.
-        assert!(is_stale(&on_host, &me, 1_000, never, unasked));
+        assert!(is_stale(&on_host, &me, at(1_000), never, unasked));
         let elsewhere = row(200, 9, Some("h2"), Some("boot-x"));
-        assert!(is_stale(&elsewhere, &me, 1_000, never, unasked));
+        assert!(is_stale(&elsewhere, &me, at(1_000), never, unasked));
         // Another host: trusted until it expires.
-        assert!(!is_stale(&elsewhere, &me, 999, never, unasked));
+        assert!(!is_stale(&elsewhere, &me, at(999), never, unasked));
         // This host before a reboot.
         let old_boot = row(200, 9, Some("h1"), Some("boot-0"));
-        assert!(is_stale(&old_boot, &me, 0, never, unasked));
+        assert!(is_stale(&old_boot, &me, at(0), never, unasked));
         // This host, another process: dead, reused pid, alive, unknown (no /proc, no ps).
-        assert!(stale(&on_host, 0, Probe::Gone), "a dead owner");
-        assert!(stale(&on_host, 0, Probe::Running(10)), "a reused pid");
-        assert!(!stale(&on_host, 0, Probe::Running(9)), "a live owner");
-        assert!(!stale(&on_host, 0, Probe::Unknown), "no way to tell");
+        assert!(stale(&on_host, at(0), Probe::Gone), "a dead owner");
+        assert!(stale(&on_host, at(0), Probe::Running(10)), "a reused pid");
+        assert!(!stale(&on_host, at(0), Probe::Running(9)), "a live owner");
+        assert!(!stale(&on_host, at(0), Probe::Unknown), "no way to tell");
         // This host without a boot id (not Linux): the pid decides.
         let no_boot = owner(100, 7, "h1", "");
         let r = row(200, 9, Some("h1"), Some(""));
-        assert!(is_stale(&r, &no_boot, 0, never, |_| Probe::Gone));
-        assert!(!is_stale(&r, &no_boot, 0, never, |_| Probe::Running(9)));
+        assert!(is_stale(&r, &no_boot, at(0), never, |_| Probe::Gone));
+        assert!(!is_stale(&r, &no_boot, at(0), never, |_| Probe::Running(9)));
         // This process: its live tokens decide.
         let mine = row(100, 7, Some("h1"), Some("boot-a"));
-        assert!(!is_stale(&mine, &me, 0, |t| t == "t", unasked));
-        assert!(is_stale(&mine, &me, 0, |_| false, unasked));
+        assert!(!is_stale(&mine, &me, at(0), |t| t == "t", unasked));
+        assert!(is_stale(&mine, &me, at(0), |_| false, unasked));
         // A row of an older version (no host): taken on this host.
-        assert!(stale(&row(200, 9, None, None), 0, Probe::Gone));
+        assert!(stale(&row(200, 9, None, None), at(0), Probe::Gone));
         // An unknown hostname never matches.
         let nameless = owner(100, 7, "", "");
         assert!(!is_stale(
             &row(200, 9, Some(""), None),
             &nameless,
-            0,
+            at(0),
             never,
             unasked
         ));
@@ -767,7 +763,7 @@ mod tests {
         }
     }
 
-    async fn plant_row(store: &SqlStore, scope: &SyncScope, owner: &Owner, expires: i64) {
+    async fn plant_row(store: &SqlStore, scope: &SyncScope, owner: &Owner, expires: DateTime<Utc>) {
         let mut sql = Sql::new(
             Backend::Sqlite,
             "INSERT INTO cmdb_scope_locks (scope_key, scope, owner_pid, owner_start, \
@@ -780,8 +776,10 @@ mod tests {
             .bind(i64::from(owner.pid))
             .push(", ")
             .bind(owner.start)
-            .push(", 'planted', 0, ")
-            .bind(expires)
+            .push(", 'planted', ")
+            .bind_time(DateTime::UNIX_EPOCH)
+            .push(", ")
+            .bind_time(expires)
             .push(", ")
             .bind(owner.host.clone())
             .push(", ")
@@ -800,7 +798,7 @@ mod tests {
     async fn sqlite_lock_of_a_dead_or_expired_holder_is_taken_over() {
         let store = SqlStore::connect("sqlite::memory:").await.unwrap();
         let me = Owner::this_process();
-        let far = nanos(Utc::now() + chrono::Duration::hours(1)).unwrap();
+        let far = Utc::now() + chrono::Duration::hours(1);
         let on_this_host = |pid: u32, start: i64| Owner {
             pid,
             start,
@@ -830,7 +828,13 @@ mod tests {
             plant_row(&store, &scope, &on_this_host(1, init_start), far).await;
             assert!(lock_as(&store, &scope, me).await.is_none(), "live holder");
             let scope = SyncScope::hosts("expired", Vendor::Aliyun, "r");
-            plant_row(&store, &scope, &on_this_host(1, init_start), 0).await;
+            plant_row(
+                &store,
+                &scope,
+                &on_this_host(1, init_start),
+                DateTime::UNIX_EPOCH,
+            )
+            .await;
             assert!(lock_as(&store, &scope, me).await.is_some(), "expired row");
         }
 

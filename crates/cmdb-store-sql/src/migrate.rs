@@ -1,349 +1,280 @@
-//! Versioned schema migrations, embedded and applied on connect.
+//! Schema migrations with [`sqlx::migrate!`], one directory per database
+//! (`migrations/sqlite`, `migrations/postgres`, `migrations/mysql`), applied on connect
+//! and recorded in sqlx's table `_sqlx_migrations`.
 //!
-//! Each version is a list of statements per backend, recorded in
-//! `cmdb_schema_migrations` once applied. Versions are append-only: a released version's
-//! statements never change, so an older database upgrades in place by applying the versions
-//! it lacks. Concurrent connects are serialized (PostgreSQL advisory transaction lock,
-//! MySQL `GET_LOCK`, SQLite `BEGIN IMMEDIATE`).
+//! Versions continue those of the runner this crate had before, which recorded them in
+//! `cmdb_schema_migrations`: version 4 is that runner's schema at its version 4, version
+//! 5 converts times and JSON to native types. A database that runner left at version 4
+//! is adopted: version 4 is recorded as applied, then version 5 runs (and drops the old
+//! table). A database at an older version of that runner is refused
+//! ([`SchemaError::TooOld`]), as is one with migrations this build does not know
+//! ([`SchemaError::TooNew`]).
+//!
+//! Concurrent connects: on PostgreSQL and MySQL a lock keyed by the database is held
+//! across adoption and migration, on a connection of its own that is closed afterwards
+//! (so that a failure cannot leave the lock held by a pooled connection). PostgreSQL
+//! takes sqlx's migration lock (a session-level advisory lock). MySQL takes a named lock
+//! of its own: sqlx's asks `GET_LOCK(name, -1)`, which MariaDB answers at once with NULL
+//! instead of waiting, and sqlx goes on without the lock. SQLite has no such lock, but
+//! each migration is one transaction with its record: a connect that loses the race
+//! rolls back, runs again and finds the migration applied.
 
-use chrono::Utc;
+use std::time::Duration;
+
 use cmdb_core::{Error, Result};
-use sqlx::AnyConnection;
-use sqlx::{AnyPool, Connection};
+use futures::future::BoxFuture;
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationSource, Migrator};
+use sqlx::{AnyConnection, AnyPool, Connection};
 
-use crate::sql::{int, Backend, Sql};
+use crate::sql::{int, opt_int, Backend, Sql};
 use crate::store::db_error;
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
-/// Column kinds of the tables, rendered per backend.
-#[derive(Clone, Copy)]
-enum Col {
-    /// Required string of at most n characters.
-    Str(u32),
-    /// Optional string of at most n characters.
-    OptStr(u32),
-    /// Required unbounded text (JSON, free text).
-    Text,
-    /// Optional unbounded text.
-    OptText,
-    /// Required 64-bit integer.
-    Int,
-    /// Optional 64-bit integer.
-    OptInt,
+/// The version of the earlier runner that is adopted.
+const ADOPTED_VERSION: i64 = 4;
+
+/// The earlier runner's version table.
+const OLD_VERSION_TABLE: &str = "cmdb_schema_migrations";
+
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+static MYSQL: Migrator = sqlx::migrate!("migrations/mysql");
+
+/// Why the schema of a database cannot be used: the source of the
+/// [`Store`](cmdb_core::ErrorKind::Store) error a connect returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// Left by the earlier migration runner at a version before 4, which this build
+    /// does not upgrade.
+    #[error(
+        "the database is at schema version {found} of an earlier cmdb, too old to upgrade \
+         here: connect once with a cmdb release of schema version 4 first"
+    )]
+    TooOld {
+        /// The version the database is at.
+        found: i64,
+    },
+    /// Migrated by a newer build: it holds a version this build does not know.
+    #[error("the database has schema version {found}, newer than this build's {SCHEMA_VERSION}")]
+    TooNew {
+        /// The unknown version.
+        found: i64,
+    },
 }
 
-fn col_type(backend: Backend, col: Col) -> String {
-    let (ty, null) = match (backend, col) {
-        (Backend::Sqlite, Col::Str(_) | Col::Text) => ("TEXT".to_owned(), false),
-        (Backend::Sqlite, Col::OptStr(_) | Col::OptText) => ("TEXT".to_owned(), true),
-        // "C" collation: byte order, the same as Rust's `str` order, whatever the
-        // database's default locale.
-        (Backend::Postgres, Col::Str(n)) => (format!("VARCHAR({n}) COLLATE \"C\""), false),
-        (Backend::Postgres, Col::OptStr(n)) => (format!("VARCHAR({n}) COLLATE \"C\""), true),
-        (Backend::Postgres, Col::Text) => ("TEXT".to_owned(), false),
-        (Backend::Postgres, Col::OptText) => ("TEXT".to_owned(), true),
-        (Backend::MySql, Col::Str(n)) => (format!("VARCHAR({n})"), false),
-        (Backend::MySql, Col::OptStr(n)) => (format!("VARCHAR({n})"), true),
-        (Backend::MySql, Col::Text) => ("LONGTEXT".to_owned(), false),
-        (Backend::MySql, Col::OptText) => ("LONGTEXT".to_owned(), true),
-        (_, Col::Int) => ("BIGINT".to_owned(), false),
-        (_, Col::OptInt) => ("BIGINT".to_owned(), true),
-    };
-    if null {
-        format!("{ty} NULL")
-    } else {
-        format!("{ty} NOT NULL")
+impl From<SchemaError> for Error {
+    fn from(e: SchemaError) -> Error {
+        Error::store(e.to_string()).with_source(e)
     }
 }
 
-fn create_table(backend: Backend, name: &str, cols: &[(&str, Col)], keys: &[&str]) -> String {
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {name} (\n");
-    for (col, kind) in cols {
-        sql.push_str(&format!("    {col} {},\n", col_type(backend, *kind)));
+fn migrate_error(e: MigrateError) -> Error {
+    match e {
+        MigrateError::VersionMissing(found) => SchemaError::TooNew { found }.into(),
+        MigrateError::Execute(e) => db_error(e).context("migration"),
+        MigrateError::ExecuteMigration(e, version) => {
+            db_error(e).context(format!("migration {version}"))
+        }
+        other => Error::store(format!("migration: {other}")).with_source(other),
     }
-    sql.push_str(&keys.join(",\n"));
-    sql.push_str("\n)");
-    if backend == Backend::MySql {
-        // Binary collation: keys and comparisons are case-sensitive and order is byte
-        // order, as on the other backends.
-        sql.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
-    }
-    sql
 }
 
-fn create_index(backend: Backend, name: &str, table: &str, cols: &str) -> String {
+/// The migrations of a backend up to a version.
+#[derive(Debug)]
+struct UpTo(Vec<Migration>);
+
+impl MigrationSource<'static> for UpTo {
+    fn resolve(
+        self,
+    ) -> BoxFuture<'static, std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
+fn embedded(backend: Backend) -> &'static Migrator {
     match backend {
-        // MySQL has no CREATE INDEX IF NOT EXISTS; the version table keeps it from
-        // running twice.
-        Backend::MySql => format!("CREATE INDEX {name} ON {table} ({cols})"),
-        Backend::Sqlite | Backend::Postgres => {
-            format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({cols})")
-        }
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+        Backend::MySql => &MYSQL,
     }
 }
 
-/// Version 1: hosts and secrets.
-fn v1(backend: Backend) -> Vec<String> {
-    use Col::*;
-    let hosts: &[(&str, Col)] = &[
-        ("vendor", Str(16)),
-        ("instance_id", Str(255)),
-        ("secret_id", Str(255)),
-        ("region", Str(255)),
-        ("zone", OptStr(255)),
-        ("name", Str(512)),
-        ("name_lc", Str(512)),
-        ("description", OptText),
-        ("hostname", OptStr(512)),
-        ("status", Str(32)),
-        ("raw_status", Str(255)),
-        ("instance_type", OptStr(255)),
-        ("cpu", OptInt),
-        ("memory_mib", OptInt),
-        ("gpu_count", OptInt),
-        ("gpu_spec", OptStr(255)),
-        ("os_type", Str(16)),
-        ("os_name", OptStr(512)),
-        ("image_id", OptStr(255)),
-        ("public_ips", Text),
-        ("private_ips", Text),
-        ("ip_search", Text),
-        ("pay_mode", Str(16)),
-        ("created_at", OptStr(64)),
-        ("expire_at", OptStr(64)),
-        ("tags", Text),
-        ("vpc_id", OptStr(255)),
-        ("security_groups", Text),
-        ("key_pairs", Text),
-        ("serial_number", OptStr(255)),
-        ("extra", Text),
-        ("content_hash", Str(64)),
-        ("first_seen_at", Int),
-        ("last_seen_at", Int),
-        ("released_at", OptInt),
-    ];
-    let secrets: &[(&str, Col)] = &[
-        ("id", Str(255)),
-        ("vendor", Str(16)),
-        ("description", Text),
-        ("api_key", Str(255)),
-        ("api_secret", Text),
-        ("allowed_regions", Text),
-        ("request_rate", Int),
-        ("address", OptText),
-        ("created_at", Int),
-        ("id_lc", Text),
-        ("description_lc", Text),
-        ("api_key_lc", Text),
-    ];
-    vec![
-        create_table(
-            backend,
-            "cmdb_hosts",
-            hosts,
-            &["    PRIMARY KEY (vendor, instance_id)"],
-        ),
-        create_index(
-            backend,
-            "cmdb_hosts_scope",
-            "cmdb_hosts",
-            // No vendor column (a secret has one vendor): an index holding vendor other
-            // than the primary key tempts PostgreSQL, before the table is analyzed, to
-            // scan it for `vendor = ?` and filter the page's instance ids row by row.
-            "secret_id, region, released_at, last_seen_at",
-        ),
-        create_table(
-            backend,
-            "cmdb_secrets",
-            secrets,
-            &[
-                "    PRIMARY KEY (id)",
-                "    CONSTRAINT cmdb_secrets_vendor_api_key UNIQUE (vendor, api_key)",
-            ],
-        ),
-    ]
+/// A migrator of `backend`'s migrations up to `target`, without sqlx's lock (taken here
+/// around adoption and migration together).
+async fn migrator(backend: Backend, target: i64) -> Result<Migrator> {
+    let chosen = embedded(backend)
+        .iter()
+        .filter(|m| m.version <= target)
+        .cloned()
+        .collect();
+    let mut migrator = Migrator::new(UpTo(chosen)).await.map_err(migrate_error)?;
+    migrator.set_locking(false);
+    Ok(migrator)
 }
 
-/// Version 2: the SQLite scope-lock table and indexes for the sorted host listings.
-fn v2(backend: Backend) -> Vec<String> {
-    use Col::*;
-    let locks: &[(&str, Col)] = &[
-        ("scope_key", Str(64)),
-        ("scope", Text),
-        ("owner_pid", Int),
-        ("owner_start", Int),
-        ("owner_token", Str(64)),
-        ("acquired_at", Int),
-        ("expires_at", Int),
-    ];
-    vec![
-        create_table(
-            backend,
-            "cmdb_scope_locks",
-            locks,
-            &["    PRIMARY KEY (scope_key)"],
-        ),
-        create_index(
-            backend,
-            "cmdb_hosts_last_seen",
-            "cmdb_hosts",
-            "last_seen_at",
-        ),
-        create_index(backend, "cmdb_hosts_name", "cmdb_hosts", "name"),
-    ]
-}
-
-/// Version 3: the mark of a host that a complete run missed (for providers without a
-/// look-up by id), and the host of a SQLite lock row's owner.
-fn v3(backend: Backend) -> Vec<String> {
-    let add = |table: &str, column: &str, kind: Col| {
-        format!(
-            "ALTER TABLE {table} ADD COLUMN {column} {}",
-            col_type(backend, kind)
-        )
-    };
-    vec![
-        add("cmdb_hosts", "missed_at", Col::OptInt),
-        // The hostname and boot id of the owner: a pid means something only on the host
-        // (and the boot) that gave it.
-        add("cmdb_scope_locks", "owner_host", Col::OptStr(255)),
-        add("cmdb_scope_locks", "owner_boot", Col::OptStr(64)),
-    ]
-}
-
-/// Version 4: a secret's TLS settings (bound into its ciphertext's associated data,
-/// which `rotate_secrets` re-encrypts: a migration holds no key), and `api_key_lc` holding
-/// the masked key, so that a keyword search cannot recover a key by counting matches.
-fn v4(backend: Backend) -> Vec<String> {
-    let add = |column: &str, kind: Col| {
-        format!(
-            "ALTER TABLE cmdb_secrets ADD COLUMN {column} {}",
-            col_type(backend, kind)
-        )
-    };
-    let masked = match backend {
-        Backend::MySql => {
-            "CASE WHEN CHAR_LENGTH(api_key) <= 8 THEN '****' ELSE CONCAT(LOWER(SUBSTRING(api_key, 1, 4)), \
-             '****', LOWER(SUBSTRING(api_key, CHAR_LENGTH(api_key) - 3))) END"
-        }
-        Backend::Sqlite | Backend::Postgres => {
-            "CASE WHEN LENGTH(api_key) <= 8 THEN '****' ELSE LOWER(SUBSTR(api_key, 1, 4)) || '****' || \
-             LOWER(SUBSTR(api_key, LENGTH(api_key) - 3)) END"
-        }
-    };
-    vec![
-        add("allow_insecure_http", Col::OptInt),
-        add("tls_ca_pem", Col::OptText),
-        add("tls_skip_verify", Col::OptInt),
-        format!("UPDATE cmdb_secrets SET api_key_lc = {masked}"),
-    ]
-}
-
-/// Every version with its description and statements, in order.
-fn versions(backend: Backend) -> Vec<(i64, &'static str, Vec<String>)> {
-    vec![
-        (1, "hosts and secrets", v1(backend)),
-        (2, "scope locks, listing indexes", v2(backend)),
-        (3, "missed marks, lock owner hosts", v3(backend)),
-        (4, "secret TLS settings, masked key search", v4(backend)),
-    ]
-}
-
-const VERSION_TABLE: &str = "cmdb_schema_migrations";
-
-/// A stable lock key for migrations (PostgreSQL advisory locks take a bigint).
-const PG_MIGRATION_LOCK: i64 = 0x636d_6462_6d69_6772; // "cmdbmigr"
-
-/// Applies every version above the database's, up to `target`; returns the version the
-/// database is at afterwards.
-pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, target: i64) -> Result<i64> {
-    let mut conn = pool.acquire().await.map_err(db_error)?;
-    let conn: &mut AnyConnection = &mut conn;
-    let version_table = format!(
-        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version BIGINT NOT NULL PRIMARY KEY, \
-         description VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)"
-    );
+/// Brings the database to version `target` (adopting a database of the earlier runner).
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, target: i64) -> Result<()> {
+    let migrator = migrator(backend, target).await?;
     match backend {
-        Backend::MySql => {
-            // DDL commits implicitly on MySQL, so a transaction cannot serialize
-            // migrations there; a named lock does.
-            let mut sql = Sql::new(backend, "SELECT GET_LOCK(");
-            sql.bind("cmdb_migrations".to_owned()).push(", 60)");
-            let row = sql.build()?.fetch_one(&mut *conn).await.map_err(db_error)?;
-            if crate::sql::opt_int(&row, 0)? != Some(1) {
-                return Err(Error::store("timed out waiting for the migration lock"));
-            }
-            let result = apply(conn, backend, target, &version_table).await;
-            let _ = sqlx::raw_sql("DO RELEASE_LOCK('cmdb_migrations')")
-                .execute(&mut *conn)
-                .await;
+        Backend::Postgres | Backend::MySql => {
+            let mut conn = pool.acquire().await.map_err(db_error)?.detach();
+            let result = migrate_locked(&mut conn, backend, &migrator).await;
+            // Closing the session releases the lock, whatever happened.
+            let _ = conn.close().await;
             result
         }
-        Backend::Postgres => {
-            let mut tx = conn.begin().await.map_err(db_error)?;
-            let mut sql = Sql::new(backend, "SELECT pg_advisory_xact_lock(");
-            sql.bind(PG_MIGRATION_LOCK).push(")");
-            sql.build()?.execute(&mut *tx).await.map_err(db_error)?;
-            let v = apply(&mut tx, backend, target, &version_table).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(v)
-        }
+        // A pooled connection: an in-memory database lives in its only connection.
         Backend::Sqlite => {
-            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-            let v = apply(&mut tx, backend, target, &version_table).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(v)
+            let mut conn = pool.acquire().await.map_err(db_error)?;
+            migrate_sqlite(&mut conn, &migrator).await
         }
     }
 }
 
-async fn apply(
+async fn migrate_locked(
     conn: &mut AnyConnection,
     backend: Backend,
-    target: i64,
-    version_table: &str,
-) -> Result<i64> {
-    sqlx::raw_sql(version_table)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let mut current = current_version(conn).await?;
-    for (version, description, statements) in versions(backend) {
-        if version <= current || version > target {
-            continue;
-        }
-        for statement in &statements {
-            sqlx::raw_sql(statement)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| db_error(e).context(format!("migration {version}")))?;
-        }
-        let mut sql = Sql::new(
-            backend,
-            &format!("INSERT INTO {VERSION_TABLE} (version, description, applied_at) VALUES ("),
-        );
-        sql.bind(version)
-            .push(", ")
-            .bind(description.to_owned())
-            .push(", ")
-            .bind(Utc::now().timestamp())
-            .push(")");
-        sql.build()?.execute(&mut *conn).await.map_err(db_error)?;
-        tracing::info!(version, description, "applied cmdb schema migration");
-        current = version;
+    migrator: &Migrator,
+) -> Result<()> {
+    match backend {
+        Backend::MySql => lock_mysql(conn).await?,
+        Backend::Sqlite | Backend::Postgres => conn.lock().await.map_err(migrate_error)?,
     }
-    Ok(current)
+    adopt(conn, backend).await?;
+    migrator.run_direct(conn).await.map_err(migrate_error)
+    // The caller closes the connection, which releases the lock.
 }
 
-/// The highest applied version, 0 for an empty database.
+/// How long a connect waits for another one's migrations on MySQL.
+const MYSQL_LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// Takes the migration lock of the connection's database (named after a hash of its
+/// name: lock names are server-wide and at most 64 characters).
+async fn lock_mysql(conn: &mut AnyConnection) -> Result<()> {
+    let mut sql = Sql::new(
+        Backend::MySql,
+        "SELECT GET_LOCK(CONCAT('cmdb-migrate-', SHA1(DATABASE())), ",
+    );
+    sql.bind(MYSQL_LOCK_WAIT.as_secs() as i64).push(")");
+    let row = sql.build()?.fetch_one(&mut *conn).await.map_err(db_error)?;
+    if opt_int(&row, 0)? == Some(1) {
+        Ok(())
+    } else {
+        Err(Error::store(
+            "timed out waiting for another connect's migrations (MySQL lock)",
+        ))
+    }
+}
+
+/// Runs the migrations, again after a failure (a concurrent connect that applied the
+/// same migration first makes this one's transaction fail and roll back).
+async fn migrate_sqlite(conn: &mut AnyConnection, migrator: &Migrator) -> Result<()> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+            adopt(&mut tx, Backend::Sqlite).await?;
+            tx.commit().await.map_err(db_error)?;
+            migrator.run_direct(&mut *conn).await.map_err(migrate_error)
+        }
+        .await;
+        match result {
+            Err(e) if attempt < ATTEMPTS && !is_schema_error(&e) => {
+                tracing::debug!(attempt, error = %e, "migration failed; running it again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_schema_error(e: &Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<SchemaError>())
+}
+
+/// Records version 4 as applied in a database the earlier runner left at version 4.
+/// Nothing to do for a new database, or one migrated by sqlx already.
+async fn adopt(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    if !table_exists(conn, backend, OLD_VERSION_TABLE).await?
+        || (table_exists(conn, backend, "_sqlx_migrations").await?
+            && count(conn, "SELECT COUNT(*) FROM _sqlx_migrations").await? > 0)
+    {
+        return Ok(());
+    }
+    let found = count(
+        conn,
+        &format!("SELECT COALESCE(MAX(version), 0) FROM {OLD_VERSION_TABLE}"),
+    )
+    .await?;
+    if found < ADOPTED_VERSION {
+        return Err(SchemaError::TooOld { found }.into());
+    }
+    if found > ADOPTED_VERSION {
+        return Err(SchemaError::TooNew { found }.into());
+    }
+    let baseline = embedded(backend)
+        .iter()
+        .find(|m| m.version == ADOPTED_VERSION)
+        .ok_or_else(|| Error::store("the baseline migration is missing"))?;
+    conn.ensure_migrations_table()
+        .await
+        .map_err(migrate_error)?;
+    let mut sql = Sql::new(
+        backend,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (",
+    );
+    sql.bind(baseline.version)
+        .push(", ")
+        .bind(baseline.description.to_string())
+        .push(", ")
+        .bind(true)
+        .push(", ")
+        .bind(baseline.checksum.to_vec())
+        .push(", 0)");
+    sql.build()?.execute(&mut *conn).await.map_err(db_error)?;
+    tracing::info!(
+        version = ADOPTED_VERSION,
+        "adopted a database of the earlier migration runner"
+    );
+    Ok(())
+}
+
+async fn table_exists(conn: &mut AnyConnection, backend: Backend, table: &str) -> Result<bool> {
+    let query = match backend {
+        Backend::Sqlite => {
+            format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'")
+        }
+        // Where an unqualified name resolves: the schema of the store's search_path.
+        Backend::Postgres => {
+            format!("SELECT CASE WHEN to_regclass('{table}') IS NULL THEN 0 ELSE 1 END")
+        }
+        Backend::MySql => format!(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = '{table}'"
+        ),
+    };
+    Ok(count(conn, &query).await? > 0)
+}
+
+async fn count(conn: &mut AnyConnection, query: &str) -> Result<i64> {
+    let row = sqlx::query(query)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    int(&row, 0)
+}
+
+/// The highest version applied, 0 for an empty database.
 pub(crate) async fn current_version(conn: &mut AnyConnection) -> Result<i64> {
-    let row = sqlx::raw_sql(&format!(
-        "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"
-    ))
-    .fetch_one(&mut *conn)
+    count(
+        conn,
+        "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE",
+    )
     .await
-    .map_err(db_error)?;
-    int(&row, 1)
 }

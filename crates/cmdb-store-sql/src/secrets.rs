@@ -6,12 +6,23 @@ use cmdb_core::{Error, ErrorKind, Result};
 use cmdb_secret::{mask_api_key, Secret, SecretList, SecretQuery, SecretStore};
 use sqlx::any::AnyRow;
 
-use crate::hosts::{from_nanos, nanos};
-use crate::sql::{int, opt_int, opt_text, text, Sql};
+use crate::sql::{int, json_column, opt_int, opt_text, text, time, time_column, valid_time};
+use crate::sql::{Backend, Sql};
 use crate::store::{db_error, SqlStore};
 
+/// The columns of `cmdb_secrets` as written, in the order [`decode`] reads them.
 const COLUMNS: &str = "id, vendor, description, api_key, api_secret, allowed_regions, \
      request_rate, address, created_at, allow_insecure_http, tls_ca_pem, tls_skip_verify";
+
+/// [`COLUMNS`] as selected on `backend`: the time and the JSON read as text.
+fn select_list(backend: Backend) -> String {
+    format!(
+        "id, vendor, description, api_key, api_secret, {}, request_rate, address, {}, \
+         allow_insecure_http, tls_ca_pem, tls_skip_verify",
+        json_column(backend, "allowed_regions"),
+        time_column(backend, "created_at")
+    )
+}
 
 fn not_found(id: &str) -> Error {
     Error::not_found(format!("secret {id:?} not found"))
@@ -32,7 +43,7 @@ fn decode(row: &AnyRow) -> Result<Secret> {
         request_rate: u32::try_from(int(row, 6)?)
             .map_err(|_| Error::decode("stored request_rate out of range"))?,
         address: opt_text(row, 7)?,
-        created_at: from_nanos(int(row, 8)?),
+        created_at: time(row, 8)?,
         allow_insecure_http: opt_int(row, 9)?.unwrap_or(0) != 0,
         tls_ca_pem: opt_text(row, 10)?,
         tls_skip_verify: opt_int(row, 11)?.unwrap_or(0) != 0,
@@ -76,13 +87,13 @@ impl SecretStore for SqlStore {
             .push(", ")
             .bind(secret.api_secret.clone())
             .push(", ")
-            .bind(regions)
+            .bind_json(&regions)
             .push(", ")
             .bind(i64::from(secret.request_rate))
             .push(", ")
             .bind(secret.address.clone())
             .push(", ")
-            .bind(nanos(secret.created_at)?)
+            .bind_time(valid_time("created_at", secret.created_at)?)
             .push(", ")
             .bind(i64::from(secret.allow_insecure_http))
             .push(", ")
@@ -117,7 +128,10 @@ impl SecretStore for SqlStore {
     async fn get(&self, id: &str) -> Result<Secret> {
         let mut sql = Sql::new(
             self.inner.backend,
-            &format!("SELECT {COLUMNS} FROM cmdb_secrets WHERE id = "),
+            &format!(
+                "SELECT {} FROM cmdb_secrets WHERE id = ",
+                select_list(self.inner.backend)
+            ),
         );
         sql.bind(id.to_owned());
         let row = sql
@@ -153,7 +167,10 @@ impl SecretStore for SqlStore {
             .map_err(db_error)?;
         let total = u64::try_from(int(&row, 0)?).unwrap_or_default();
 
-        let mut page = Sql::new(backend, &format!("SELECT {COLUMNS} FROM cmdb_secrets"));
+        let mut page = Sql::new(
+            backend,
+            &format!("SELECT {} FROM cmdb_secrets", select_list(backend)),
+        );
         filter(&mut page);
         page.push(" ORDER BY created_at, id LIMIT ")
             .bind(i64::from(query.page_size))

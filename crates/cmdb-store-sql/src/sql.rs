@@ -1,8 +1,17 @@
 //! Dialects and a small statement builder that binds parameters with each database's
-//! placeholder syntax (`$n` on PostgreSQL, `?` elsewhere).
+//! placeholder syntax (`$n` on PostgreSQL, `?` elsewhere), and the way times and JSON
+//! cross the `any` driver.
+//!
+//! The tables hold native types (see the migrations): times are `TIMESTAMPTZ` on
+//! PostgreSQL, `DATETIME(6)` in UTC on MySQL and ISO 8601 text in UTC on SQLite; JSON is
+//! `JSONB`, `JSON` and text holding JSON. The `any` driver decodes none of these native
+//! types, so they cross it as text: a time is bound as text and cast in SQL
+//! ([`Sql::bind_time`]) and read as text in one fixed format ([`time_column`], parsed by
+//! [`time`]): `2026-12-04T05:06:07.123456Z`, six decimals, always UTC.
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Datelike, Utc};
 use cmdb_core::{Error, Result};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, Encode, Row, Type};
@@ -84,7 +93,6 @@ impl<'q> Sql<'q> {
         }
     }
 
-    /// Appends SQL text.
     /// Room for `text` more bytes of text and `values` more bound values.
     pub(crate) fn reserve(&mut self, text: usize, values: usize) -> &mut Sql<'q> {
         self.text.reserve(text);
@@ -92,6 +100,7 @@ impl<'q> Sql<'q> {
         self
     }
 
+    /// Appends SQL text.
     pub(crate) fn push(&mut self, text: &str) -> &mut Sql<'q> {
         self.text.push_str(text);
         self
@@ -155,6 +164,35 @@ impl<'q> Sql<'q> {
         }
     }
 
+    /// Appends a placeholder bound to the time `t`, cast to the column type (kept to the
+    /// microsecond; see [`check_time`] for the years a table holds).
+    pub(crate) fn bind_time(&mut self, t: DateTime<Utc>) -> &mut Sql<'q> {
+        self.bind_opt_time(Some(t))
+    }
+
+    /// [`Sql::bind_time`] for a time that may be absent (NULL).
+    pub(crate) fn bind_opt_time(&mut self, t: Option<DateTime<Utc>>) -> &mut Sql<'q> {
+        let text = t.map(|t| match self.backend {
+            // MySQL reads a DATETIME from text without the `T` and the zone.
+            Backend::MySql => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            Backend::Sqlite | Backend::Postgres => t.format(TIME_FORMAT).to_string(),
+        });
+        match self.backend {
+            Backend::Sqlite => self.bind(text),
+            Backend::Postgres => self.push("CAST(").bind(text).push(" AS TIMESTAMPTZ)"),
+            Backend::MySql => self.push("CAST(").bind(text).push(" AS DATETIME(6))"),
+        }
+    }
+
+    /// Appends a placeholder bound to JSON text, cast to `JSONB` on PostgreSQL (MySQL
+    /// converts text into a `JSON` column by itself).
+    pub(crate) fn bind_json(&mut self, json: &'q str) -> &mut Sql<'q> {
+        match self.backend {
+            Backend::Postgres => self.push("CAST(").bind(json).push(" AS JSONB)"),
+            Backend::Sqlite | Backend::MySql => self.bind(json),
+        }
+    }
+
     /// The query, ready to run once (the arguments move into it).
     pub(crate) fn build(&mut self) -> Result<sqlx::query::Query<'_, Any, AnyArguments<'_>>> {
         if let Some(e) = &self.error {
@@ -195,4 +233,61 @@ pub(crate) fn int(row: &AnyRow, index: usize) -> Result<i64> {
 pub(crate) fn opt_int(row: &AnyRow, index: usize) -> Result<Option<i64>> {
     row.try_get::<Option<i64>, _>(index)
         .map_err(|e| Error::decode(format!("column {index}: {e}")))
+}
+
+/// How a time is written on SQLite and read on every backend: UTC, six decimals, fixed
+/// width, so that text order is time order.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Checks that `t` fits every backend's time column: MySQL's `DATETIME` holds the years
+/// 1000 to 9999, SQLite's fixed-width text four-digit years.
+pub(crate) fn check_time(field: &str, t: DateTime<Utc>) -> std::result::Result<(), String> {
+    if (1000..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(format!("{field} must be between the years 1000 and 9999"))
+    }
+}
+
+/// [`check_time`] as an invalid-input error.
+pub(crate) fn valid_time(field: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    check_time(field, t).map_err(|e| Error::invalid_field(field, e))?;
+    Ok(t)
+}
+
+/// A select-list expression reading the time column `column` as text in the one format
+/// [`time`] parses.
+pub(crate) fn time_column(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Sqlite => column.to_owned(),
+        Backend::Postgres => {
+            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        }
+        Backend::MySql => format!("DATE_FORMAT({column}, '%Y-%m-%dT%H:%i:%s.%fZ')"),
+    }
+}
+
+/// A select-list expression reading the JSON column `column` as text.
+pub(crate) fn json_column(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Sqlite => column.to_owned(),
+        Backend::Postgres => format!("CAST({column} AS TEXT)"),
+        Backend::MySql => format!("CAST({column} AS CHAR)"),
+    }
+}
+
+/// A time column read with [`time_column`].
+pub(crate) fn time(row: &AnyRow, index: usize) -> Result<DateTime<Utc>> {
+    opt_time(row, index)?.ok_or_else(|| Error::decode(format!("column {index} is NULL")))
+}
+
+/// A nullable time column read with [`time_column`].
+pub(crate) fn opt_time(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>> {
+    opt_text(row, index)?
+        .map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Error::decode(format!("column {index}: time {s:?}: {e}")))
+        })
+        .transpose()
 }

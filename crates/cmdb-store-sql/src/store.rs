@@ -104,24 +104,44 @@ impl SqlStoreBuilder {
         self.connect_at(SCHEMA_VERSION).await
     }
 
-    /// Connects and migrates the schema up to `version` only (to build older databases in
-    /// tests of the upgrade path).
+    /// Connects and migrates the schema up to `version` only (4 or 5; to build older
+    /// databases in tests of the upgrade path).
     #[doc(hidden)]
     pub async fn connect_at(self, version: i64) -> Result<SqlStore> {
+        let backend = self.check()?;
+        sqlx::any::install_default_drivers();
+        let session = match backend {
+            Backend::Sqlite => Session::sqlite(&self.url),
+            Backend::Postgres => Session::postgres(&self.url, self.schema.as_deref()).await?,
+            Backend::MySql => Session::mysql(&self.url, self.schema.as_deref()).await?,
+        };
+        let pool = self.open_pool(backend, &session).await?;
+        migrate::migrate(&pool, backend, version).await?;
+        Ok(SqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                redacted_url: session.redacted_url,
+                namespace: session.namespace,
+                created_since_analyze: AtomicU64::new(0),
+                next_analyze: AtomicU64::new(1000),
+                clock: LeaseClock::new(),
+            }),
+        })
+    }
+
+    /// The backend of the URL, if this build has it, after checking the schema name.
+    fn check(&self) -> Result<Backend> {
         let backend = Backend::from_url(&self.url)?;
         if !backend.is_enabled() {
             return Err(Error::invalid_field(
                 "database_url",
                 format!(
                     "cmdb-store-sql was built without the `{}` feature",
-                    match backend {
-                        Backend::MySql => "mysql",
-                        other => other.as_str(),
-                    }
+                    backend.as_str()
                 ),
             ));
         }
-        sqlx::any::install_default_drivers();
         if let Some(schema) = &self.schema {
             if schema.is_empty()
                 || schema.len() > 63
@@ -135,87 +155,18 @@ impl SqlStoreBuilder {
                 ));
             }
         }
-        let redacted_url = redact_url(&self.url);
-        let mut url = self.url.clone();
-        let mut namespace = String::new();
-        let mut init: Vec<String> = Vec::new();
-        let mut memory = false;
-        match backend {
-            Backend::Sqlite => {
-                memory = url.contains(":memory:") || url.contains("mode=memory");
-                if !memory && !url.contains("mode=") {
-                    // Create the file if it is missing.
-                    url.push(if url.contains('?') { '&' } else { '?' });
-                    url.push_str("mode=rwc");
-                }
-                if !memory {
-                    init.push("PRAGMA journal_mode = WAL".into());
-                    init.push("PRAGMA synchronous = NORMAL".into());
-                    // A checkpoint every 10,000 pages (40 MB of WAL with 4 KiB pages)
-                    // instead of SQLite's 1,000: each checkpoint syncs the WAL and the
-                    // database file to disk, and a sync writes megabytes a second (the
-                    // store alone 5% to 7% faster in alternating runs, Tencent into
-                    // SQLite 2% to 19%). With `synchronous = NORMAL` a power cut may
-                    // lose what was committed since the last checkpoint (a crash of the
-                    // process loses nothing): here, at most the last seconds of a sync,
-                    // which the next sync lists again.
-                    init.push("PRAGMA wal_autocheckpoint = 10000".into());
-                    // Statement journals in memory: a multi-row upsert keeps the pages it
-                    // changes there until it ends (about a megabyte for 100 hosts), and
-                    // past 64 KiB SQLite otherwise moves them to a temporary file, opened
-                    // and written for every statement: about 7% of the database thread's
-                    // time in a profile of the store alone.
-                    init.push("PRAGMA temp_store = MEMORY".into());
-                }
-                init.push("PRAGMA busy_timeout = 10000".into());
-            }
-            Backend::Postgres => {
-                if let Some(schema) = &self.schema {
-                    let mut conn = connect_one(&url, &redacted_url).await?;
-                    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                        .execute(&mut conn)
-                        .await
-                        .map_err(db_error)?;
-                    let _ = conn.close().await;
-                    init.push(format!("SET search_path TO \"{schema}\""));
-                    namespace.clone_from(schema);
-                }
-            }
-            Backend::MySql => {
-                if let Some(schema) = &self.schema {
-                    let mut conn = connect_one(&url, &redacted_url).await?;
-                    sqlx::raw_sql(&format!(
-                        "CREATE DATABASE IF NOT EXISTS `{schema}` \
-                         CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-                    ))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(db_error)?;
-                    let _ = conn.close().await;
-                    let mut parsed = url::Url::parse(&url).map_err(|e| {
-                        Error::invalid_field("database_url", format!("not a URL: {e}"))
-                    })?;
-                    parsed.set_path(&format!("/{schema}"));
-                    url = parsed.to_string();
-                }
-                namespace = url::Url::parse(&url)
-                    .map(|u| u.path().trim_start_matches('/').to_owned())
-                    .unwrap_or_default();
-                // Refuse values too long for a column instead of truncating them.
-                init.push("SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')".into());
-                // Under REPEATABLE READ, locking the keys of a page that do not exist yet
-                // takes gap locks, which block (and deadlock with) other writers inserting
-                // any key in between, even of other scopes. Set once per connection: a
-                // per-transaction SET fails on a connection that a dropped future left
-                // inside a BEGIN.
-                init.push("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into());
-            }
-        }
-        let options: AnyConnectOptions = url
+        Ok(backend)
+    }
+
+    /// The pool of connections opened as `session` says.
+    async fn open_pool(&self, backend: Backend, session: &Session) -> Result<AnyPool> {
+        let redacted_url = &session.redacted_url;
+        let options: AnyConnectOptions = session
+            .url
             .parse::<AnyConnectOptions>()
             .map_err(|e| Error::invalid_field("database_url", format!("{redacted_url}: {e}")))?
             .disable_statement_logging();
-        let max = if memory {
+        let max = if session.memory {
             1
         } else {
             self.max_connections.unwrap_or(match backend {
@@ -226,15 +177,15 @@ impl SqlStoreBuilder {
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(self.acquire_timeout);
-        if memory {
+        if session.memory {
             // The database lives and dies with its only connection: keep it forever.
             pool_options = pool_options
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let init = Arc::new(init);
-        let pool = pool_options
+        let init = Arc::new(session.init.clone());
+        pool_options
             .after_connect(move |conn, _meta| {
                 let init = Arc::clone(&init);
                 Box::pin(async move {
@@ -246,31 +197,140 @@ impl SqlStoreBuilder {
             })
             .connect_with(options)
             .await
-            .map_err(|e| db_error(e).context(format!("cannot connect to {redacted_url}")))?;
-        migrate::migrate(&pool, backend, version).await?;
-        Ok(SqlStore {
-            inner: Arc::new(Inner {
-                pool,
-                backend,
-                redacted_url,
-                namespace,
-                created_since_analyze: AtomicU64::new(0),
-                next_analyze: AtomicU64::new(1000),
-                clock: LeaseClock::new(),
-            }),
+            .map_err(|e| db_error(e).context(format!("cannot connect to {redacted_url}")))
+    }
+}
+
+/// How each connection of a store's pool is opened: the URL to open, and the statements
+/// each connection runs first.
+struct Session {
+    url: String,
+    /// The URL with its password redacted, for `Debug` and messages.
+    redacted_url: String,
+    init: Vec<String>,
+    /// See [`Inner::namespace`].
+    namespace: String,
+    /// An in-memory SQLite database.
+    memory: bool,
+}
+
+impl Session {
+    fn sqlite(url: &str) -> Session {
+        let redacted_url = redact_url(url);
+        let mut url = url.to_owned();
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut init: Vec<String> = Vec::new();
+        if !memory {
+            if !url.contains("mode=") {
+                // Create the file if it is missing.
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str("mode=rwc");
+            }
+            init.push("PRAGMA journal_mode = WAL".into());
+            init.push("PRAGMA synchronous = NORMAL".into());
+            // A checkpoint every 10,000 pages (40 MB of WAL with 4 KiB pages)
+            // instead of SQLite's 1,000: each checkpoint syncs the WAL and the
+            // database file to disk, and a sync writes megabytes a second (the
+            // store alone 5% to 7% faster in alternating runs, Tencent into
+            // SQLite 2% to 19%). With `synchronous = NORMAL` a power cut may
+            // lose what was committed since the last checkpoint (a crash of the
+            // process loses nothing): here, at most the last seconds of a sync,
+            // which the next sync lists again.
+            init.push("PRAGMA wal_autocheckpoint = 10000".into());
+            // Statement journals in memory: a multi-row upsert keeps the pages it
+            // changes there until it ends (about a megabyte for 100 hosts), and
+            // past 64 KiB SQLite otherwise moves them to a temporary file, opened
+            // and written for every statement: about 7% of the database thread's
+            // time in a profile of the store alone.
+            init.push("PRAGMA temp_store = MEMORY".into());
+        }
+        init.push("PRAGMA busy_timeout = 10000".into());
+        Session {
+            url,
+            redacted_url,
+            init,
+            namespace: String::new(),
+            memory,
+        }
+    }
+
+    /// With a schema: created if missing, and the connections' `search_path`.
+    async fn postgres(url: &str, schema: Option<&str>) -> Result<Session> {
+        let redacted_url = redact_url(url);
+        let mut init = Vec::new();
+        let mut namespace = String::new();
+        if let Some(schema) = schema {
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            match execute_once(url, &redacted_url, &create).await {
+                // Two connects creating the schema at once: one of them meets the other's
+                // catalog row (a unique violation); the schema exists either way.
+                Err(e) if e.kind() == ErrorKind::Conflict => {}
+                other => other?,
+            }
+            init.push(format!("SET search_path TO \"{schema}\""));
+            namespace = schema.to_owned();
+        }
+        Ok(Session {
+            url: url.to_owned(),
+            redacted_url,
+            init,
+            namespace,
+            memory: false,
+        })
+    }
+
+    /// With a schema: a database created if missing, replacing the URL's.
+    async fn mysql(url: &str, schema: Option<&str>) -> Result<Session> {
+        let redacted_url = redact_url(url);
+        let mut url = url.to_owned();
+        if let Some(schema) = schema {
+            let create = format!(
+                "CREATE DATABASE IF NOT EXISTS `{schema}` \
+                 CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            );
+            execute_once(&url, &redacted_url, &create).await?;
+            let mut parsed = url::Url::parse(&url)
+                .map_err(|e| Error::invalid_field("database_url", format!("not a URL: {e}")))?;
+            parsed.set_path(&format!("/{schema}"));
+            url = parsed.to_string();
+        }
+        let namespace = url::Url::parse(&url)
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+            .unwrap_or_default();
+        let init = vec![
+            // Refuse values too long for a column instead of truncating them.
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')".into(),
+            // Under REPEATABLE READ, locking the keys of a page that do not exist yet
+            // takes gap locks, which block (and deadlock with) other writers inserting
+            // any key in between, even of other scopes. Set once per connection: a
+            // per-transaction SET fails on a connection that a dropped future left
+            // inside a BEGIN.
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into(),
+        ];
+        Ok(Session {
+            url,
+            redacted_url,
+            init,
+            namespace,
+            memory: false,
         })
     }
 }
 
-async fn connect_one(url: &str, redacted: &str) -> Result<sqlx::AnyConnection> {
+/// Runs `statement` on a connection of its own (to create the store's schema before the
+/// pool's connections select it).
+async fn execute_once(url: &str, redacted: &str, statement: &str) -> Result<()> {
     let options: AnyConnectOptions = url
         .parse::<AnyConnectOptions>()
         .map_err(|e| Error::invalid_field("database_url", format!("{redacted}: {e}")))?
         .disable_statement_logging();
-    options
+    let mut conn = options
         .connect()
         .await
-        .map_err(|e| db_error(e).context(format!("cannot connect to {redacted}")))
+        .map_err(|e| db_error(e).context(format!("cannot connect to {redacted}")))?;
+    conn.execute(statement).await.map_err(db_error)?;
+    let _ = conn.close().await;
+    Ok(())
 }
 
 impl SqlStore {
@@ -309,6 +369,42 @@ impl SqlStore {
     /// Closes every connection of the pool; later calls fail.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+    }
+
+    /// Begins a write transaction on a pooled connection that is outside any
+    /// transaction (immediate on SQLite).
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let pool = &self.inner.pool;
+        let mut attempts = 0;
+        let conn = loop {
+            let mut conn = pool.acquire().await.map_err(db_error)?;
+            if self.inner.backend == Backend::Sqlite {
+                // A transaction dropped mid-way leaves its rollback queued on the
+                // connection's worker; let it run first.
+                conn.ping().await.map_err(db_error)?;
+            }
+            if !conn.is_in_transaction() {
+                break conn;
+            }
+            // A future dropped right after its BEGIN was acknowledged leaves a
+            // transaction nobody owns: never write into it, drop the connection.
+            attempts += 1;
+            tracing::warn!("discarding a pooled connection left inside a transaction");
+            conn.close_on_drop();
+            drop(conn);
+            if attempts > 16 {
+                return Err(Error::store("no pooled connection outside a transaction"));
+            }
+        };
+        let statement = match self.inner.backend {
+            // Take the write lock up front: a deferred transaction that reads and then
+            // writes can fail with SQLITE_BUSY under concurrent writers.
+            Backend::Sqlite => Some("BEGIN IMMEDIATE".into()),
+            Backend::Postgres | Backend::MySql => None,
+        };
+        sqlx::Transaction::begin(conn, statement)
+            .await
+            .map_err(db_error)
     }
 
     /// The pool, for tests in this crate.

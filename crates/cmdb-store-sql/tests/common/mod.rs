@@ -103,6 +103,8 @@ pub struct Raw {
     url: String,
     /// `"schema".` (PostgreSQL), `` `db`. `` (MySQL) or nothing (SQLite).
     prefix: String,
+    /// The store's PostgreSQL schema or MySQL database.
+    schema: Option<String>,
 }
 
 impl Raw {
@@ -121,6 +123,67 @@ impl Raw {
         sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
         conn.close().await.expect("close the raw connection");
     }
+
+    /// A connection of its own whose unqualified table names are the store's (the schema
+    /// or database created if missing), as a person reading the tables would open.
+    pub async fn connect(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("raw connection");
+        let setup = match (self.label, &self.schema) {
+            ("postgres", Some(s)) => {
+                format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"; SET search_path TO \"{s}\"")
+            }
+            ("mysql", Some(s)) => format!(
+                "CREATE DATABASE IF NOT EXISTS `{s}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; \
+                 USE `{s}`"
+            ),
+            _ => return conn,
+        };
+        sqlx::raw_sql(&setup)
+            .execute(&mut conn)
+            .await
+            .expect(&setup);
+        conn
+    }
+
+    /// Runs `sql` (statements separated by `;`) on a connection from [`Raw::connect`].
+    pub async fn execute_in_schema(&self, sql: &str) {
+        let mut conn = self.connect().await;
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        sqlx::Connection::close(conn).await.expect("close");
+    }
+
+    /// The migration directory of this backend.
+    pub fn migrations(&self) -> std::path::PathBuf {
+        let dir = match self.label {
+            "postgres" => "postgres",
+            "mysql" => "mysql",
+            _ => "sqlite",
+        };
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir)
+    }
+
+    /// Makes the database as the earlier migration runner left it at `version` (only 3
+    /// and 4 are built): the schema of version 4 and that runner's version table.
+    pub async fn create_old_runner_schema(&self, version: i64) {
+        let baseline = std::fs::read_to_string(self.migrations().join("0004_baseline.sql"))
+            .expect("the baseline migration");
+        let versions: Vec<String> = (1..=version)
+            .map(|v| format!("({v}, 'version {v}', 0)"))
+            .collect();
+        self.execute_in_schema(&format!(
+            "{baseline}\nCREATE TABLE cmdb_schema_migrations (version BIGINT NOT NULL \
+             PRIMARY KEY, description VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL);\n\
+             INSERT INTO cmdb_schema_migrations (version, description, applied_at) VALUES {}",
+            versions.join(", ")
+        ))
+        .await;
+    }
 }
 
 /// [`builders`] with a way to run raw SQL next to each store.
@@ -129,8 +192,10 @@ pub fn raw_backends(name: &str) -> Vec<Raw> {
     let mut out = vec![Raw {
         label: "sqlite-file",
         builder: SqlStore::builder(sqlite.clone()),
-        url: sqlite,
+        // Created if missing, for a database made before any store connects.
+        url: format!("{sqlite}?mode=rwc"),
         prefix: String::new(),
+        schema: None,
     }];
     if let Some(s) = postgres_server(name) {
         out.push(Raw {
@@ -138,6 +203,7 @@ pub fn raw_backends(name: &str) -> Vec<Raw> {
             builder: s.builder,
             url: s.url,
             prefix: format!("\"{}\".", s.schema),
+            schema: Some(s.schema),
         });
     }
     if let Some(s) = mysql_server(name) {
@@ -146,6 +212,7 @@ pub fn raw_backends(name: &str) -> Vec<Raw> {
             builder: s.builder,
             url: s.url,
             prefix: format!("`{}`.", s.schema),
+            schema: Some(s.schema),
         });
     }
     out
