@@ -236,7 +236,7 @@ impl HuaweiClient {
             Err(e) if is_server_not_found(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let body: ServerResponse<'_> = response
+        let body: ServerResponse = response
             .json()
             .map_err(|e| e.context(format_args!("huawei ShowServer {server_id}")))?;
         let server = body.server.ok_or_else(|| {

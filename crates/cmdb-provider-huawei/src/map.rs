@@ -1,6 +1,5 @@
 //! ListServersDetails servers -> normalized [`Host`]s.
 
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -8,71 +7,43 @@ use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
 use cmdb_http::TimeFormats;
 use serde_json::{Map, Value};
 
-use crate::model::{SecurityGroup, Server, Tag, Text};
+use crate::model::{SecurityGroup, Server};
 
-/// The host of `server` in `region`; `None` for a server without an id, which could not
-/// be stored.
-///
-/// The server's strings are moved into the host, or copied once from the answer; those
-/// only looked at are never copied.
-pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Result<Host> {
-    let Server {
-        id,
-        name,
-        description,
-        status: raw_status,
-        created,
-        launched_at,
-        availability_zone,
-        hostname,
-        flavor,
-        image,
-        metadata,
-        addresses,
-        tags,
-        sys_tags,
-        security_groups,
-        key_name,
-        enterprise_project_id,
-        fault,
-    } = server;
-    let Some(id) = id.non_empty() else {
+/// The host of `server` in `region`; an error for a server without an id, which could
+/// not be stored.
+pub(crate) fn server_to_host(server: Server, region: &str) -> Result<Host> {
+    let name = server.name.unwrap_or_default();
+    let Some(id) = non_blank(server.id) else {
         return Err(Error::decode(format!(
-            "the server (name {:?}) has no id",
-            name.into_string()
+            "the server (name {name:?}) has no id"
         )));
     };
     let mut host = Host::new(Vendor::Huawei, id, region);
-    host.name = name.into_string();
-    host.description = description.non_empty();
-    host.hostname = hostname.non_empty();
-    host.zone = availability_zone.non_empty();
-    let raw_status = raw_status.into_string();
-    host.status = status(&raw_status);
-    host.raw_status = raw_status;
+    host.name = name;
+    host.description = non_blank(server.description);
+    host.hostname = non_blank(server.hostname);
+    host.zone = non_blank(server.availability_zone);
+    host.raw_status = server.status.unwrap_or_default();
+    host.status = status(&host.raw_status);
 
-    host.instance_type = flavor.name.non_empty().or_else(|| flavor.id.non_empty());
+    let flavor = server.flavor;
+    host.instance_type = non_blank(flavor.name).or_else(|| non_blank(flavor.id));
     host.cpu = flavor.vcpus.and_then(|v| u32::try_from(v).ok());
     // ListServersDetails reports `ram` in MB, which Huawei means as MiB.
     host.memory_mib = flavor.ram;
 
-    host.os_name = meta(metadata.image_name).map(Cow::into_owned);
-    host.os_type = match meta(metadata.os_type)
-        .as_deref()
-        .or(host.os_name.as_deref())
-    {
-        Some(word) => OsType::from_vendor(word),
+    let metadata = &server.metadata;
+    host.os_name = meta(metadata, "image_name");
+    host.os_type = match meta(metadata, "os_type").or_else(|| host.os_name.clone()) {
+        Some(word) => OsType::from_vendor(&word),
         None => OsType::Other,
     };
-    host.image_id = image
-        .id
-        .non_empty()
-        .or_else(|| meta(metadata.metering_image_id).map(Cow::into_owned));
-    host.vpc_id = meta(metadata.vpc_id).map(Cow::into_owned);
-    host.pay_mode = pay_mode(meta(metadata.charging_mode).as_deref());
+    host.image_id = non_blank(server.image.id).or_else(|| meta(metadata, "metering.image_id"));
+    host.vpc_id = meta(metadata, "vpc_id");
+    host.pay_mode = pay_mode(meta(metadata, "charging_mode").as_deref());
 
-    for address in addresses.into_values().flatten().flatten() {
-        let Some(addr) = address.addr.non_blank() else {
+    for address in server.addresses.into_values().flatten().flatten() {
+        let Some(addr) = non_blank(address.addr) else {
             continue;
         };
         let list = if address.kind.as_deref() == Some("floating") {
@@ -80,46 +51,45 @@ pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Result<Host> {
         } else {
             &mut host.private_ips
         };
-        if !list.iter().any(|a| a == addr) {
-            list.push(addr.to_owned());
+        if !list.contains(&addr) {
+            list.push(addr);
         }
     }
 
-    let launched = launched_at.as_deref().and_then(parse_time);
-    host.created_at = created.as_deref().and_then(parse_time).or(launched);
+    let launched = server.launched_at.as_deref().and_then(parse_time);
+    host.created_at = server.created.as_deref().and_then(parse_time).or(launched);
 
     // System tags first, so that a user tag of the same name wins.
-    for tag in sys_tags.iter().chain(&tags) {
+    for tag in server.sys_tags.iter().chain(&server.tags) {
         if let Some((k, v)) = tag_pair(tag) {
             host.tags.insert(k, v);
         }
     }
 
-    host.security_groups = security_groups
+    let groups = &server.security_groups;
+    host.security_groups = groups
         .iter()
-        .filter_map(|g| g.id.non_blank().or_else(|| g.name.non_blank()))
-        .map(str::to_owned)
+        .filter_map(|g| non_blank(g.id.clone()).or_else(|| non_blank(g.name.clone())))
         .collect();
-    let key_name = key_name.non_empty();
+    let key_name = non_blank(server.key_name);
     host.key_pairs = key_name.iter().cloned().collect();
 
-    let enterprise_project = enterprise_project_id
-        .non_empty()
+    let enterprise_project = non_blank(server.enterprise_project_id)
         .or_else(|| host.tags.get("_sys_enterprise_project_id").cloned());
     if let Some(ep) = enterprise_project {
         host.extra
             .insert("enterprise_project_id".into(), Value::String(ep));
     }
-    if !security_groups.is_empty() {
+    if !groups.is_empty() {
         host.extra.insert(
             "security_groups".into(),
-            Value::Array(security_groups.iter().map(group_json).collect()),
+            Value::Array(groups.iter().map(group_json).collect()),
         );
     }
     if let Some(key) = key_name {
         host.extra.insert("key_name".into(), Value::String(key));
     }
-    if let Some(fault) = fault.filter(|f| !f.is_null()) {
+    if let Some(fault) = server.fault.filter(|f| !f.is_null()) {
         host.extra.insert("fault".into(), fault);
     }
     if let Some(launched) = launched {
@@ -129,35 +99,41 @@ pub(crate) fn server_to_host(server: Server<'_>, region: &str) -> Result<Host> {
     Ok(host)
 }
 
-/// A metadata entry, when it is not empty.
-fn meta(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
-    value.filter(|v| !v.is_empty())
+/// The string, unless absent or blank; not trimmed.
+fn non_blank(text: Option<String>) -> Option<String> {
+    text.filter(|s| !s.trim().is_empty())
 }
 
-/// The longest status of [`status`]'s table, `SHELVED_OFFLOADED`.
-const LONGEST_STATUS: usize = 17;
+/// `null` as absent, a string as itself, anything else as its JSON text.
+fn json_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The metadata entry `key` as text ([`json_text`]), when it is not empty.
+fn meta(metadata: &Map<String, Value>, key: &str) -> Option<String> {
+    metadata
+        .get(key)
+        .and_then(json_text)
+        .filter(|v| !v.is_empty())
+}
 
 /// The normalization table of VENDORS.md (statuses in any case, spaces around ignored).
 pub(crate) fn status(raw: &str) -> HostStatus {
-    let raw = raw.trim().as_bytes();
-    // Upper-cased on the stack: no status of the table is longer.
-    let mut upper = [0u8; LONGEST_STATUS];
-    let Some(upper) = upper.get_mut(..raw.len()) else {
-        return HostStatus::Unknown;
-    };
-    upper.copy_from_slice(raw);
-    upper.make_ascii_uppercase();
-    match &*upper {
-        b"BUILD" | b"REBUILD" | b"RESIZE" | b"VERIFY_RESIZE" | b"REVERT_RESIZE" | b"MIGRATING" => {
+    match raw.trim().to_ascii_uppercase().as_str() {
+        "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "REVERT_RESIZE" | "MIGRATING" => {
             HostStatus::Pending
         }
-        b"ACTIVE" => HostStatus::Running,
-        b"SHUTOFF" => HostStatus::Stopped,
-        b"REBOOT" | b"HARD_REBOOT" => HostStatus::Rebooting,
-        b"SUSPENDED" | b"PAUSED" => HostStatus::Suspended,
-        b"ERROR" => HostStatus::Error,
-        b"SHELVED" | b"SHELVED_OFFLOADED" => HostStatus::Shutdown,
-        b"DELETED" | b"SOFT_DELETED" => HostStatus::Destroyed,
+        "ACTIVE" => HostStatus::Running,
+        "SHUTOFF" => HostStatus::Stopped,
+        "REBOOT" | "HARD_REBOOT" => HostStatus::Rebooting,
+        "SUSPENDED" | "PAUSED" => HostStatus::Suspended,
+        "ERROR" => HostStatus::Error,
+        "SHELVED" | "SHELVED_OFFLOADED" => HostStatus::Shutdown,
+        "DELETED" | "SOFT_DELETED" => HostStatus::Destroyed,
         _ => HostStatus::Unknown,
     }
 }
@@ -201,28 +177,32 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     NAIVE_FORMATS.parse_utc(text)
 }
 
-/// `"k=v"` (split at the first `=`; a bare key has an empty value) or `{key, value}`;
-/// the key trimmed, the value as it is.
-fn tag_pair(tag: &Tag<'_>) -> Option<(String, String)> {
+/// `"k=v"` (split at the first `=`; a bare key has an empty value) or `{key, value}`
+/// (each as [`json_text`]); the key trimmed, the value as it is.
+fn tag_pair(tag: &Value) -> Option<(String, String)> {
     let (k, v) = match tag {
-        Tag::Text(s) => s.split_once('=').unwrap_or((s, "")),
-        Tag::Pair { key, value } => (key.as_deref()?, value.as_deref().unwrap_or_default()),
-        Tag::Other => return None,
+        Value::String(s) => {
+            let (k, v) = s.split_once('=').unwrap_or((s, ""));
+            (k.to_owned(), v.to_owned())
+        }
+        Value::Object(o) => (
+            json_text(o.get("key")?)?,
+            o.get("value").and_then(json_text).unwrap_or_default(),
+        ),
+        _ => return None,
     };
     let k = k.trim();
-    (!k.is_empty()).then(|| (k.to_owned(), v.to_owned()))
+    (!k.is_empty()).then(|| (k.to_owned(), v))
 }
 
 /// `{id, name}` of a group, each only when given (blank or not).
-fn group_json(group: &SecurityGroup<'_>) -> Value {
+fn group_json(group: &SecurityGroup) -> Value {
     let mut o = Map::new();
-    let mut put = |key: &str, text: &Text<'_>| {
-        if let Some(v) = text.as_deref() {
-            o.insert(key.into(), Value::String(v.to_owned()));
+    for (key, text) in [("id", &group.id), ("name", &group.name)] {
+        if let Some(v) = text {
+            o.insert(key.into(), Value::String(v.clone()));
         }
-    };
-    put("id", &group.id);
-    put("name", &group.name);
+    }
     Value::Object(o)
 }
 
@@ -428,7 +408,7 @@ mod tests {
         assert_eq!(status(" active\t"), HostStatus::Running);
         assert_eq!(status("Shelved_Offloaded"), HostStatus::Shutdown);
         assert_eq!(status(" SHELVED_OFFLOADED "), HostStatus::Shutdown);
-        // Longer than any status of the table, or not ASCII: unknown, without a panic.
+        // Longer than any status of the table, or not ASCII: unknown.
         assert_eq!(status("SHELVED_OFFLOADEDX"), HostStatus::Unknown);
         assert_eq!(status("ACTİVE"), HostStatus::Unknown);
         assert_eq!(status("ａctive"), HostStatus::Unknown);
@@ -442,22 +422,47 @@ mod tests {
 
     #[test]
     fn tags_split_at_the_first_equals_sign_and_trim_the_key_only() {
-        let text = |s: &'static str| tag_pair(&Tag::Text(Cow::Borrowed(s)));
-        let pair = |k: Option<&'static str>, v: Option<&'static str>| {
-            tag_pair(&Tag::Pair {
-                key: k.map(Cow::Borrowed),
-                value: v.map(Cow::Borrowed),
-            })
-        };
         let owned = |k: &str, v: &str| Some((k.to_owned(), v.to_owned()));
-        assert_eq!(text(" k = v "), owned("k", " v "));
-        assert_eq!(text("k"), owned("k", ""));
-        assert_eq!(text("a=b=c"), owned("a", "b=c"));
-        assert_eq!(text(" =v"), None);
-        assert_eq!(pair(Some(" k "), Some(" v ")), owned("k", " v "));
-        assert_eq!(pair(Some("k"), None), owned("k", ""));
-        assert_eq!(pair(None, Some("v")), None);
-        assert_eq!(tag_pair(&Tag::Other), None);
+        assert_eq!(tag_pair(&json!(" k = v ")), owned("k", " v "));
+        assert_eq!(tag_pair(&json!("k")), owned("k", ""));
+        assert_eq!(tag_pair(&json!("a=b=c")), owned("a", "b=c"));
+        assert_eq!(tag_pair(&json!(" =v")), None);
+        let pair = tag_pair(&json!({"key": " k ", "value": " v "}));
+        assert_eq!(pair, owned("k", " v "));
+        assert_eq!(tag_pair(&json!({"key": "k"})), owned("k", ""));
+        assert_eq!(
+            tag_pair(&json!({"key": "k", "value": null})),
+            owned("k", "")
+        );
+        assert_eq!(tag_pair(&json!({"key": null, "value": "v"})), None);
+        assert_eq!(tag_pair(&json!({"value": "v"})), None);
+        let pair = tag_pair(&json!({"key": {"x": 1}, "value": 1, "other": []}));
+        assert_eq!(pair, owned(r#"{"x":1}"#, "1"));
+        for other in [json!(5), json!(null), json!(true), json!(["x=y"])] {
+            assert_eq!(tag_pair(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn text_is_kept_as_it_is_unless_blank_and_values_read_as_their_json_text() {
+        let text = |s: &str| non_blank(Some(s.to_owned()));
+        assert_eq!(text(" a ").as_deref(), Some(" a "));
+        assert_eq!(text(" \u{3000}\t"), None);
+        assert_eq!(text(""), None);
+        assert_eq!(non_blank(None), None);
+
+        assert_eq!(json_text(&json!([1, "x"])).as_deref(), Some(r#"[1,"x"]"#));
+        let object = json_text(&json!({"b": 1, "a": 2}));
+        assert_eq!(object.as_deref(), Some(r#"{"a":2,"b":1}"#));
+        assert_eq!(json_text(&json!(true)).as_deref(), Some("true"));
+        assert_eq!(json_text(&json!(2.5)).as_deref(), Some("2.5"));
+        assert_eq!(json_text(&json!(" s ")).as_deref(), Some(" s "));
+        assert_eq!(json_text(&json!(null)), None);
+
+        let metadata = json!({"a": "", "b": null, "c": 0, "d": "x"});
+        let metadata = metadata.as_object().unwrap();
+        let got: Vec<_> = ["a", "b", "c", "d", "e"].map(|k| meta(metadata, k)).into();
+        assert_eq!(got, [None, None, Some("0".into()), Some("x".into()), None]);
     }
 
     #[test]
