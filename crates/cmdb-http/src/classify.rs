@@ -26,17 +26,21 @@ pub fn decode_json<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T> {
         }
         Error::decode(reason).with_source(source)
     };
+    let error = match serde_json::from_slice(json) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    // Only what fails is read again, with its path tracked (tracking every field of
+    // every record costs about as much as decoding them).
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let source = e.into_inner();
-        match path.as_str() {
-            "." => bounded(source.to_string(), source),
-            _ => bounded(format!("field `{path}`: {source}"), source),
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(e) if e.path().to_string() != "." => {
+            let path = e.path().to_string();
+            let source = e.into_inner();
+            Err(bounded(format!("field `{path}`: {source}"), source))
         }
-    })?;
-    deserializer.end().map_err(|e| bounded(e.to_string(), e))?;
-    Ok(value)
+        _ => Err(bounded(error.to_string(), error)),
+    }
 }
 
 /// Response headers whose values `Debug` never shows: session cookies (vSphere's
