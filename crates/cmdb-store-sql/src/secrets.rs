@@ -160,12 +160,7 @@ impl SecretStore for SqlStore {
         };
         let mut count = Sql::new(backend, "SELECT COUNT(*) FROM cmdb_secrets");
         filter(&mut count);
-        let row = count
-            .build()?
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_error)?;
-        let total = u64::try_from(int(&row, 0)?).unwrap_or_default();
+        let total = self.count(count).await?;
 
         let mut page = Sql::new(
             backend,

@@ -407,6 +407,16 @@ impl SqlStore {
             .map_err(db_error)
     }
 
+    /// The number a `SELECT COUNT(*) …` statement answers.
+    pub(crate) async fn count(&self, mut sql: crate::sql::Sql<'_>) -> Result<u64> {
+        let row = sql
+            .build()?
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(crate::sql::int(&row, 0)?).unwrap_or_default())
+    }
+
     /// The pool, for tests in this crate.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.inner.pool

@@ -4,7 +4,7 @@ use cmdb_core::{HostList, HostQuery, HostSort, Result, StoredHost, Vendor};
 
 use super::columns::{decode, select_list};
 use super::row::IP_SEPARATOR;
-use crate::sql::{int, Sql};
+use crate::sql::Sql;
 use crate::store::{db_error, SqlStore};
 
 /// Appends `WHERE ...` for a host query.
@@ -78,12 +78,7 @@ impl SqlStore {
         let backend = self.inner.backend;
         let mut count = Sql::new(backend, "SELECT COUNT(*) FROM cmdb_hosts");
         push_filters(&mut count, query);
-        let row = count
-            .build()?
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_error)?;
-        let total = u64::try_from(int(&row, 0)?).unwrap_or_default();
+        let total = self.count(count).await?;
 
         let mut page = Sql::new(
             backend,
