@@ -312,7 +312,62 @@ pub(crate) struct PageDecoder {
     datacenter: Option<usize>,
     /// The instance ids listed from it (morefs of machines without one, prefixed
     /// `moref:`), so that a listing restarted after a re-login lists none twice.
-    seen: HashSet<String>,
+    seen: ListedIds,
+}
+
+/// The ids a datacenter's listing has yielded, exactly, in little memory: an instance
+/// UUID in its canonical form (lowercase, hyphenated) as the 128-bit number it spells,
+/// 16 bytes a machine; any other id as text. Until a restart ids are only recorded (a
+/// pass names each machine once); after one they are looked up.
+#[derive(Debug, Default)]
+struct ListedIds {
+    /// Canonical UUIDs of the first pass; sorted at the first restart.
+    uuids: Vec<u128>,
+    sorted: bool,
+    /// Canonical UUIDs recorded after a restart.
+    later: HashSet<u128>,
+    /// Every other id.
+    others: HashSet<String>,
+}
+
+impl ListedIds {
+    /// Records `id`: whether it was not recorded before, when `restarted` (else `true`,
+    /// unchecked).
+    fn insert(&mut self, id: &str, restarted: bool) -> bool {
+        let Some(uuid) = canonical_uuid(id) else {
+            return self.others.insert(id.to_owned()) || !restarted;
+        };
+        if !restarted {
+            self.uuids.push(uuid);
+            self.sorted = false;
+            return true;
+        }
+        if !self.sorted {
+            self.uuids.sort_unstable();
+            self.sorted = true;
+        }
+        self.uuids.binary_search(&uuid).is_err() && self.later.insert(uuid)
+    }
+
+    fn clear(&mut self) {
+        *self = ListedIds::default();
+    }
+}
+
+/// The number a UUID in canonical form spells (`5003e0c6-1f2a-4b3c-8d9e-0123456789ab`),
+/// else `None`: one number per such text and back, so ids stay exact.
+fn canonical_uuid(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    let canonical = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    if !canonical {
+        return None;
+    }
+    let hex: String = id.chars().filter(|&c| c != '-').collect();
+    u128::from_str_radix(&hex, 16).ok()
 }
 
 impl PageDecoder {
@@ -321,7 +376,7 @@ impl PageDecoder {
         PageDecoder {
             region,
             datacenter: None,
-            seen: HashSet::new(),
+            seen: ListedIds::default(),
         }
     }
 
@@ -363,7 +418,7 @@ impl PageDecoder {
                 let vm = VirtualMachine::from_object(object)?;
                 if vm.instance_uuid.is_none() && vm.template != Some(true) {
                     // Re-listed after a restart: reported once.
-                    if self.seen.insert(format!("moref:{}", vm.moref)) || !restarted {
+                    if self.seen.insert(&format!("moref:{}", vm.moref), restarted) {
                         failed.push(FailedRecord::new(
                             None,
                             format!(
@@ -379,7 +434,7 @@ impl PageDecoder {
                 }
                 if let Some(host) = to_host(vm, &self.region, zone) {
                     // A restarted pass lists only machines not listed before.
-                    if self.seen.insert(host.instance_id.clone()) || !restarted {
+                    if self.seen.insert(&host.instance_id, restarted) {
                         hosts.push(host);
                     }
                 }
@@ -689,6 +744,33 @@ mod tests {
             )
             .unwrap();
         assert_eq!(ids(&other), ["a"]);
+    }
+
+    #[test]
+    fn listed_ids_are_exact_whatever_their_form() {
+        let a = "5003e0c6-1f2a-4b3c-8d9e-0123456789ab";
+        let b = "5003e0c6-1f2a-4b3c-8d9e-0123456789ac";
+        let upper = "5003E0C6-1F2A-4B3C-8D9E-0123456789AB";
+        assert_eq!(
+            canonical_uuid(a),
+            Some(0x5003e0c6_1f2a_4b3c_8d9e_0123456789ab)
+        );
+        assert_eq!(canonical_uuid(upper), None);
+        assert_eq!(canonical_uuid("5003e0c61f2a4b3c8d9e0123456789ab"), None);
+        assert_eq!(canonical_uuid("+003e0c6-1f2a-4b3c-8d9e-0123456789ab"), None);
+        let mut seen = ListedIds::default();
+        for id in [a, upper, "moref:vm-1"] {
+            assert!(seen.insert(id, false));
+        }
+        // After a restart: each id is new exactly once, spelled exactly as before.
+        assert!(!seen.insert(a, true));
+        assert!(!seen.insert(upper, true));
+        assert!(!seen.insert("moref:vm-1", true));
+        assert!(seen.insert(b, true));
+        assert!(!seen.insert(b, true));
+        assert!(seen.insert("5003e0c6-1f2a-4b3c-8d9e-0123456789Ab", true));
+        seen.clear();
+        assert!(seen.insert(a, true));
     }
 
     #[test]
