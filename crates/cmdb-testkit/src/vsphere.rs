@@ -69,8 +69,10 @@ impl SimVm {
         SimVm {
             moref: format!("vm-{n}"),
             name: format!("{datacenter}-vm-{i:04}"),
-            instance_uuid: format!("5000{n:04x}-0000-4000-8000-{n:012x}"),
-            bios_uuid: format!("4200{n:04x}-0000-4000-8000-{n:012x}"),
+            // Canonical UUIDs (8-4-4-4-12 hex digits) for any number of machines: the
+            // first group repeats past 65,536, the last keeps them unique.
+            instance_uuid: format!("5000{:04x}-0000-4000-8000-{n:012x}", n & 0xffff),
+            bios_uuid: format!("4200{:04x}-0000-4000-8000-{n:012x}", n & 0xffff),
             template: false,
             num_cpu: 1 << (i % 3),
             memory_mb: 1024 << (i % 4),
