@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wiremock::matchers::{method, path};
@@ -333,8 +334,7 @@ fn instance_id(i: u64) -> String {
     format!("i-sim{i:08}")
 }
 
-/// What generated host `i` is, decided once for both renderings ([`instance_json`] and
-/// the text writer), so they cannot drift apart.
+/// What generated host `i` is.
 struct Traits {
     status: &'static str,
     a: u64,
@@ -400,102 +400,185 @@ impl Traits {
 /// minute- and second-precision times, the 2099 sentinel, spot, locks, GPUs, every status,
 /// non-ASCII names and tags.
 pub fn instance_json(region: &str, i: u64) -> Value {
-    let Traits {
-        status,
-        a,
-        b,
-        classic,
-        nic_only,
-        prepaid,
-        spot,
-        windows,
-        created,
-        expired,
-    } = Traits::of(i);
-    let private = format!("172.16.{a}.{b}");
-    let mut tags = vec![
-        json!({"TagKey": "env", "TagValue": if i % 2 == 0 { "prod" } else { "test" }}),
-        json!({"TagKey": "app", "TagValue": format!("app-{}", i % 5)}),
-    ];
-    if i % 4 == 0 {
-        tags.push(json!({"TagKey": "负责人", "TagValue": "张三"}));
-    }
-    let mut host = json!({
-        "InstanceId": instance_id(i),
-        "InstanceName": if i % 3 == 0 { format!("网站-{i}") } else { format!("web-{i}") },
-        "Description": if i % 2 == 0 { String::new() } else { format!("simulated host {i}") },
-        "HostName": format!("iZsim{i:08}Z"),
-        "RegionId": region,
-        "ZoneId": format!("{region}-{}", ["a", "b", "h"][(i % 3) as usize]),
-        "Status": status,
-        "InstanceType": if i % 17 == 3 { "ecs.gn7i-c8g1.2xlarge" } else { "ecs.g7.large" },
-        "InstanceTypeFamily": if i % 17 == 3 { "ecs.gn7i" } else { "ecs.g7" },
-        "Cpu": if i % 17 == 3 { 8 } else { 2 },
-        "Memory": if i % 17 == 3 { 30720 } else { 8192 },
-        "GPUAmount": if i % 17 == 3 { 1 } else { 0 },
-        "GPUSpec": if i % 17 == 3 { "NVIDIA A10" } else { "" },
-        "OSType": if windows { "windows" } else { "linux" },
-        "OSName": if windows { "Windows Server  2022 数据中心版 64位中文版" } else { "Alibaba Cloud Linux  3.2104 LTS 64位" },
-        "OSNameEn": if windows { "Windows Server  2022 Data Center Edition 64bit Chinese Edition" } else { "Alibaba Cloud Linux  3.2104 LTS 64 bit" },
-        "ImageId": if windows { "win2022_21H2_x64_dtc_zh-cn_40G_alibase_20240101.vhd" } else { "aliyun_3_x64_20G_alibase_20240101.vhd" },
-    });
-    let network = json!({
-        "InstanceNetworkType": if classic { "classic" } else { "vpc" },
-        "PublicIpAddress": {"IpAddress": if i % 3 == 0 { vec![format!("121.40.{a}.{b}")] } else { vec![] }},
-        "InnerIpAddress": {"IpAddress": if classic { vec![format!("10.80.{a}.{b}")] } else { vec![] }},
-        "EipAddress": if i % 4 == 1 {
-            json!({"IpAddress": format!("47.96.{a}.{b}"), "AllocationId": format!("eip-sim{i:06}"), "InternetChargeType": "PayByTraffic"})
-        } else {
-            json!({"IpAddress": "", "AllocationId": "", "InternetChargeType": ""})
-        },
-        "VpcAttributes": if classic {
-            json!({"VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": {"IpAddress": []}})
-        } else {
-            json!({
-                "VpcId": format!("vpc-sim{}", i % 3),
-                "VSwitchId": format!("vsw-sim{}", i % 6),
-                "NatIpAddress": "",
-                "PrivateIpAddress": {"IpAddress": if nic_only { vec![] } else { vec![private.clone()] }}
-            })
-        },
-        "NetworkInterfaces": {"NetworkInterface": if classic { vec![] } else { vec![json!({
-            "Type": "Primary",
-            "PrimaryIpAddress": private,
-            "NetworkInterfaceId": format!("eni-sim{i:06}"),
-            "MacAddress": format!("00:16:3e:00:{a:02x}:{b:02x}"),
-        })] }},
-    });
-    let rest = json!({
-        "SecurityGroupIds": {"SecurityGroupId": [format!("sg-sim{}", i % 4)]},
-        "Tags": {"Tag": tags},
-        "OperationLocks": {"LockReason": if i % 13 == 5 { vec![json!({"LockReason": "financial"})] } else { vec![] }},
-        "InstanceChargeType": if prepaid { "PrePaid" } else { "PostPaid" },
-        "SpotStrategy": if spot { "SpotAsPriceGo" } else { "NoSpot" },
-        "SpotPriceLimit": 0,
-        "InternetChargeType": "PayByTraffic",
-        "CreationTime": created,
-        "StartTime": created,
-        "ExpiredTime": expired,
-        "AutoReleaseTime": "",
-        "KeyPairName": if i % 2 == 0 { "ops-key" } else { "" },
-        "SerialNumber": format!("5e0c{i:08x}-1a2b-4c3d-8e9f-00163e{i:06x}"),
-        "ResourceGroupId": "",
-        "DeletionProtection": false,
-        "IoOptimized": true,
-        "DeviceAvailable": true,
-        "Recyclable": false,
-        "StoppedMode": if status == "Stopped" { "KeepCharging" } else { "Not-applicable" },
-        "MetadataOptions": {"HttpTokens": "optional", "HttpEndpoint": "enabled"},
-        "CpuOptions": {"CoreCount": 1, "ThreadsPerCore": 2, "Numa": ""},
-        "DedicatedHostAttribute": {"DedicatedHostId": "", "DedicatedHostName": ""},
-        "EcsCapacityReservationAttr": {"CapacityReservationPreference": "", "CapacityReservationId": ""}
-    });
-    for part in [network, rest] {
-        if let (Some(target), Value::Object(fields)) = (host.as_object_mut(), part) {
-            target.extend(fields);
+    serde_json::to_value(SimInstance::of(region, i)).unwrap_or_default()
+}
+
+/// One generated instance, serialized as `DescribeInstances` spells it (the members the
+/// documentation lists, nested objects as JSON).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SimInstance {
+    instance_id: String,
+    instance_name: String,
+    description: String,
+    host_name: String,
+    region_id: String,
+    zone_id: String,
+    status: &'static str,
+    instance_type: &'static str,
+    instance_type_family: &'static str,
+    cpu: u32,
+    memory: u32,
+    #[serde(rename = "GPUAmount")]
+    gpu_amount: u32,
+    #[serde(rename = "GPUSpec")]
+    gpu_spec: &'static str,
+    #[serde(rename = "OSType")]
+    os_type: &'static str,
+    #[serde(rename = "OSName")]
+    os_name: &'static str,
+    #[serde(rename = "OSNameEn")]
+    os_name_en: &'static str,
+    image_id: &'static str,
+    instance_network_type: &'static str,
+    public_ip_address: Value,
+    inner_ip_address: Value,
+    eip_address: Value,
+    vpc_attributes: Value,
+    network_interfaces: Value,
+    security_group_ids: Value,
+    tags: Value,
+    operation_locks: Value,
+    instance_charge_type: &'static str,
+    spot_strategy: &'static str,
+    spot_price_limit: u32,
+    internet_charge_type: &'static str,
+    creation_time: String,
+    start_time: String,
+    expired_time: String,
+    auto_release_time: &'static str,
+    key_pair_name: &'static str,
+    serial_number: String,
+    resource_group_id: &'static str,
+    deletion_protection: bool,
+    io_optimized: bool,
+    device_available: bool,
+    recyclable: bool,
+    stopped_mode: &'static str,
+    metadata_options: Value,
+    cpu_options: Value,
+    dedicated_host_attribute: Value,
+    ecs_capacity_reservation_attr: Value,
+}
+
+impl SimInstance {
+    fn of(region: &str, i: u64) -> SimInstance {
+        let Traits {
+            status,
+            a,
+            b,
+            classic,
+            nic_only,
+            prepaid,
+            spot,
+            windows,
+            created,
+            expired,
+        } = Traits::of(i);
+        let private = format!("172.16.{a}.{b}");
+        let gpu = i % 17 == 3;
+        let mut tags = vec![
+            json!({"TagKey": "env", "TagValue": if i % 2 == 0 { "prod" } else { "test" }}),
+            json!({"TagKey": "app", "TagValue": format!("app-{}", i % 5)}),
+        ];
+        if i % 4 == 0 {
+            tags.push(json!({"TagKey": "负责人", "TagValue": "张三"}));
+        }
+        SimInstance {
+            instance_id: instance_id(i),
+            instance_name: if i % 3 == 0 {
+                format!("网站-{i}")
+            } else {
+                format!("web-{i}")
+            },
+            description: if i % 2 == 0 {
+                String::new()
+            } else {
+                format!("simulated host {i}")
+            },
+            host_name: format!("iZsim{i:08}Z"),
+            region_id: region.to_owned(),
+            zone_id: format!("{region}-{}", ["a", "b", "h"][(i % 3) as usize]),
+            status,
+            instance_type: if gpu {
+                "ecs.gn7i-c8g1.2xlarge"
+            } else {
+                "ecs.g7.large"
+            },
+            instance_type_family: if gpu { "ecs.gn7i" } else { "ecs.g7" },
+            cpu: if gpu { 8 } else { 2 },
+            memory: if gpu { 30720 } else { 8192 },
+            gpu_amount: u32::from(gpu),
+            gpu_spec: if gpu { "NVIDIA A10" } else { "" },
+            os_type: if windows { "windows" } else { "linux" },
+            os_name: if windows {
+                "Windows Server  2022 数据中心版 64位中文版"
+            } else {
+                "Alibaba Cloud Linux  3.2104 LTS 64位"
+            },
+            os_name_en: if windows {
+                "Windows Server  2022 Data Center Edition 64bit Chinese Edition"
+            } else {
+                "Alibaba Cloud Linux  3.2104 LTS 64 bit"
+            },
+            image_id: if windows {
+                "win2022_21H2_x64_dtc_zh-cn_40G_alibase_20240101.vhd"
+            } else {
+                "aliyun_3_x64_20G_alibase_20240101.vhd"
+            },
+            instance_network_type: if classic { "classic" } else { "vpc" },
+            public_ip_address: json!({"IpAddress": if i % 3 == 0 { vec![format!("121.40.{a}.{b}")] } else { vec![] }}),
+            inner_ip_address: json!({"IpAddress": if classic { vec![format!("10.80.{a}.{b}")] } else { vec![] }}),
+            eip_address: if i % 4 == 1 {
+                json!({"IpAddress": format!("47.96.{a}.{b}"), "AllocationId": format!("eip-sim{i:06}"), "InternetChargeType": "PayByTraffic"})
+            } else {
+                json!({"IpAddress": "", "AllocationId": "", "InternetChargeType": ""})
+            },
+            vpc_attributes: if classic {
+                json!({"VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": {"IpAddress": []}})
+            } else {
+                json!({
+                    "VpcId": format!("vpc-sim{}", i % 3),
+                    "VSwitchId": format!("vsw-sim{}", i % 6),
+                    "NatIpAddress": "",
+                    "PrivateIpAddress": {"IpAddress": if nic_only { vec![] } else { vec![private.clone()] }}
+                })
+            },
+            network_interfaces: json!({"NetworkInterface": if classic { vec![] } else { vec![json!({
+                "Type": "Primary",
+                "PrimaryIpAddress": private,
+                "NetworkInterfaceId": format!("eni-sim{i:06}"),
+                "MacAddress": format!("00:16:3e:00:{a:02x}:{b:02x}"),
+            })] }}),
+            security_group_ids: json!({"SecurityGroupId": [format!("sg-sim{}", i % 4)]}),
+            tags: json!({"Tag": tags}),
+            operation_locks: json!({"LockReason": if i % 13 == 5 { vec![json!({"LockReason": "financial"})] } else { vec![] }}),
+            instance_charge_type: if prepaid { "PrePaid" } else { "PostPaid" },
+            spot_strategy: if spot { "SpotAsPriceGo" } else { "NoSpot" },
+            spot_price_limit: 0,
+            internet_charge_type: "PayByTraffic",
+            creation_time: created.clone(),
+            start_time: created,
+            expired_time: expired,
+            auto_release_time: "",
+            key_pair_name: if i % 2 == 0 { "ops-key" } else { "" },
+            serial_number: format!("5e0c{i:08x}-1a2b-4c3d-8e9f-00163e{i:06x}"),
+            resource_group_id: "",
+            deletion_protection: false,
+            io_optimized: true,
+            device_available: true,
+            recyclable: false,
+            stopped_mode: if status == "Stopped" {
+                "KeepCharging"
+            } else {
+                "Not-applicable"
+            },
+            metadata_options: json!({"HttpTokens": "optional", "HttpEndpoint": "enabled"}),
+            cpu_options: json!({"CoreCount": 1, "ThreadsPerCore": 2, "Numa": ""}),
+            dedicated_host_attribute: json!({"DedicatedHostId": "", "DedicatedHostName": ""}),
+            ecs_capacity_reservation_attr: json!({"CapacityReservationPreference": "", "CapacityReservationId": ""}),
         }
     }
-    host
 }
 
 struct Responder {
@@ -713,7 +796,9 @@ fn describe_instances(s: &mut State, query: &HashMap<String, String>) -> Result<
             page.push(',');
         }
         match host {
-            Entry::Generated(i) => page.push_str(&instance_json(&s.region, *i).to_string()),
+            Entry::Generated(i) => page.push_str(
+                &serde_json::to_string(&SimInstance::of(&s.region, *i)).unwrap_or_default(),
+            ),
             Entry::Json(v) => page.push_str(&v.to_string()),
         }
     }
