@@ -72,11 +72,6 @@ impl fmt::Debug for Answer {
 }
 
 impl Answer {
-    /// The vim25 operation answered.
-    pub(crate) fn operation(&self) -> &'static str {
-        self.operation
-    }
-
     /// The response body, a SOAP envelope.
     pub(crate) fn body(&self) -> &[u8] {
         &self.response.body
@@ -98,18 +93,22 @@ pub(crate) fn read_answer<T>(
     let document = soap::parse(body).map_err(context)?;
     match soap::reply(&document).map_err(context)? {
         Reply::Answer(answer) => read(answer),
-        // `send` parsed the body already: a fault would have been found there.
-        Reply::Fault(_) => Err(context(Error::decode("the answer turned out a SOAP fault"))),
+        Reply::Fault(fault) => Err(context(fault_error(&fault, None, None))),
     }
 }
 
 /// A page of `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`: its answer, not
-/// decoded yet, and the token of the next page.
+/// parsed yet.
 #[derive(Debug)]
 pub(crate) struct PropertiesPage {
     pub(crate) answer: Answer,
-    /// Present while more objects remain.
-    pub(crate) token: Option<String>,
+}
+
+impl PropertiesPage {
+    /// The token of the next page, present while more objects remain.
+    pub(crate) fn token(&self) -> Result<Option<String>> {
+        self.answer.read(|answer| Ok(page_token(answer)))
+    }
 }
 
 /// vim25 over one [`HttpClient`].
@@ -380,10 +379,7 @@ impl VsphereClient {
         args: &str,
         retry: Retry,
     ) -> Result<Answer> {
-        let (answer, _) = self
-            .send(session, operation, this, args, retry, false)
-            .await?;
-        Ok(answer)
+        self.send(session, operation, this, args, retry, true).await
     }
 
     /// Sends one call answered by a `RetrieveResult` and returns the page.
@@ -395,15 +391,16 @@ impl VsphereClient {
         args: &str,
         retry: Retry,
     ) -> Result<PropertiesPage> {
-        let (answer, token) = self
-            .send(session, operation, this, args, retry, true)
+        let answer = self
+            .send(session, operation, this, args, retry, false)
             .await?;
-        Ok(PropertiesPage { answer, token })
+        Ok(PropertiesPage { answer })
     }
 
-    /// Sends one call and parses the answer: a fault becomes the error here (the
-    /// listing's re-login looks for `NotAuthenticated` in it), the answer is returned
-    /// undecoded, with the `token` of its `RetrieveResult` if `token`.
+    /// Sends one call. A fault answered with an error status (as vSphere answers faults)
+    /// becomes the error here, through the classifier: the listing's re-login looks for
+    /// `NotAuthenticated` in it. With `check`, a successful answer is parsed too, to find
+    /// a fault inside it; pages skip that, since decoding them parses them anyway.
     async fn send(
         &self,
         session: &mut Session,
@@ -411,8 +408,8 @@ impl VsphereClient {
         this: &MoRef,
         args: &str,
         retry: Retry,
-        token: bool,
-    ) -> Result<(Answer, Option<String>)> {
+        check: bool,
+    ) -> Result<Answer> {
         let context = |e: Error| e.context(format_args!("vSphere {operation}"));
         // Login's body holds the password: wipe every copy we make.
         let body = Zeroizing::new(envelope(operation, this, args));
@@ -457,24 +454,20 @@ impl VsphereClient {
             .await
             .map_err(context)?;
         remember_cookie(session, &response);
-        let token = {
+        if check {
             let document = soap::parse(&response.body).map_err(context)?;
-            match soap::reply(&document).map_err(context)? {
-                Reply::Answer(answer) => token.then(|| page_token(answer)).flatten(),
-                Reply::Fault(fault) => {
-                    return Err(context(fault_error(
-                        &fault,
-                        Some(response.status.as_u16()),
-                        request_id(&response.headers),
-                    )))
-                }
+            if let Reply::Fault(fault) = soap::reply(&document).map_err(context)? {
+                return Err(context(fault_error(
+                    &fault,
+                    Some(response.status.as_u16()),
+                    request_id(&response.headers),
+                )));
             }
-        };
-        let answer = Answer {
+        }
+        Ok(Answer {
             operation,
             response,
-        };
-        Ok((answer, token))
+        })
     }
 }
 

@@ -10,11 +10,13 @@ use futures::future;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::Mutex;
 
-use crate::client::{read_answer, Answer, PropertiesPage, Session, VsphereClient};
+use crate::client::{Answer, PropertiesPage, Session, VsphereClient};
 use crate::error::{is_managed_object_not_found, is_not_authenticated};
 use crate::map::to_host;
-use crate::model::{Datacenter, RetrieveResult, ServiceContent, VirtualMachine, VM_PROPERTIES};
-use crate::soap::MoRef;
+use crate::model::{
+    page_token, Datacenter, RetrieveResult, ServiceContent, VirtualMachine, VM_PROPERTIES,
+};
+use crate::soap::{Element, MoRef};
 
 /// Lists the virtual machines of a vCenter (or ESXi host) through vim25 SOAP.
 ///
@@ -79,32 +81,19 @@ impl HostProvider for VsphereHostProvider {
             client: Arc::clone(&self.client),
             page_size: self.page_size,
             open: None,
+            decoder: PageDecoder::new(self.region.clone()),
         }));
-        let fetching = Arc::clone(&listing);
-        let mut decoder = PageDecoder::new(self.region.clone());
-        // The cursor only feeds the check against a server repeating a token: the
-        // listing keeps its own place.
-        let pages = token_pages_pipelined(
+        // Each page is decoded as it arrives, in the same parse that reads its token, and
+        // the next page is asked for while this one is stored. The cursor only feeds the
+        // check against a server repeating a token (the listing keeps its own place). A
+        // page that fails to decode closes the session there.
+        token_pages_pipelined(
             move |_cursor: Option<String>| {
-                let listing = Arc::clone(&fetching);
+                let listing = Arc::clone(&listing);
                 async move { listing.lock().await.next_page().await }
             },
-            move |page: RawPage| decoder.decode(page),
-        );
-        // A page that fails to decode leaves the session open (a failed request closes
-        // it itself): close it before the error goes on, once the request in flight is
-        // cancelled.
-        pages
-            .then(move |page| {
-                let listing = Arc::clone(&listing);
-                async move {
-                    if page.is_err() {
-                        listing.lock().await.close().await;
-                    }
-                    page
-                }
-            })
-            .boxed()
+            Ok,
+        )
     }
 
     /// `SearchIndex.FindByUuid` per id (`instanceUuid` and `vmSearch` true, every
@@ -271,6 +260,7 @@ struct Listing {
     page_size: u32,
     /// Present while logged in.
     open: Option<Open>,
+    decoder: PageDecoder,
 }
 
 /// A logged-in listing: where it is.
@@ -289,22 +279,8 @@ struct Open {
     restarted: bool,
 }
 
-/// A page as the listing fetched it: its answer, not decoded yet, and what decoding it
-/// needs.
-#[derive(Debug)]
-struct RawPage {
-    /// `None` when there was nothing to ask for (no datacenters).
-    answer: Option<Answer>,
-    /// The position of the page's datacenter in the listing.
-    datacenter: usize,
-    /// Its name: the zone of its hosts.
-    zone: String,
-    /// Whether the datacenter's listing restarted after a re-login.
-    restarted: bool,
-}
-
-/// Decodes the pages of one listing into hosts, in order, on the consumer's side of
-/// [`token_pages_pipelined`] while the listing fetches the next one.
+/// Decodes the pages of one listing into hosts, in order, as they arrive: each answer is
+/// parsed once, for its hosts and the token of the next page.
 #[derive(Debug)]
 pub(crate) struct PageDecoder {
     region: String,
@@ -380,27 +356,28 @@ impl PageDecoder {
         }
     }
 
-    fn decode(&mut self, page: RawPage) -> Result<HostPage> {
-        let (hosts, failed) = match &page.answer {
-            Some(answer) => self.decode_answer(
-                answer.operation(),
-                answer.body(),
-                page.datacenter,
-                &page.zone,
-                page.restarted,
-            )?,
-            None => {
-                self.enter(page.datacenter);
-                (Vec::new(), Vec::new())
-            }
-        };
-        Ok(HostPage::new(hosts, None).with_failed(failed))
+    /// The hosts of a page of datacenter number `datacenter`, named `zone`, and the token
+    /// of the next page, from one parse of its answer.
+    fn decode_page(
+        &mut self,
+        answer: &Answer,
+        datacenter: usize,
+        zone: &str,
+        restarted: bool,
+    ) -> Result<(HostPage, Option<String>)> {
+        self.enter(datacenter);
+        answer.read(|answer| {
+            let token = page_token(answer);
+            let (hosts, failed) = self.hosts_of(answer, zone, restarted)?;
+            Ok((HostPage::new(hosts, None).with_failed(failed), token))
+        })
     }
 
     /// The hosts of the `RetrievePropertiesEx` answer `body` of `operation`, listed
     /// from datacenter number `datacenter`, named `zone`: its virtual machines but
     /// templates, and after a restart, none listed before; and the machines without
     /// a `config.instanceUuid` (inaccessible, orphaned), which cannot be stored.
+    #[cfg(any(test, feature = "bench"))]
     pub(crate) fn decode_answer(
         &mut self,
         operation: &str,
@@ -410,37 +387,48 @@ impl PageDecoder {
         restarted: bool,
     ) -> Result<(Vec<Host>, Vec<FailedRecord>)> {
         self.enter(datacenter);
-        read_answer(operation, body, |answer| {
-            let chunk = RetrieveResult::from_answer(answer)?;
-            let mut hosts = Vec::with_capacity(chunk.objects.len());
-            let mut failed = Vec::new();
-            for object in chunk.objects.iter().filter(|o| o.kind == "VirtualMachine") {
-                let vm = VirtualMachine::from_object(object)?;
-                if vm.instance_uuid.is_none() && vm.template != Some(true) {
-                    // Re-listed after a restart: reported once.
-                    if self.seen.insert(&format!("moref:{}", vm.moref), restarted) {
-                        failed.push(FailedRecord::new(
-                            None,
-                            format!(
-                                "vSphere virtual machine {} ({}) in {zone} has no \
-                                 config.instanceUuid (its configuration cannot be read: \
-                                 inaccessible or orphaned); not stored",
-                                vm.moref,
-                                vm.name.as_deref().unwrap_or("no name")
-                            ),
-                        ));
-                    }
-                    continue;
+        crate::client::read_answer(operation, body, |answer| {
+            self.hosts_of(answer, zone, restarted)
+        })
+    }
+
+    /// The machines of one answer element, as [`decode_answer`](Self::decode_answer)
+    /// describes them.
+    fn hosts_of(
+        &mut self,
+        answer: Element<'_>,
+        zone: &str,
+        restarted: bool,
+    ) -> Result<(Vec<Host>, Vec<FailedRecord>)> {
+        let chunk = RetrieveResult::from_answer(answer)?;
+        let mut hosts = Vec::with_capacity(chunk.objects.len());
+        let mut failed = Vec::new();
+        for object in chunk.objects.iter().filter(|o| o.kind == "VirtualMachine") {
+            let vm = VirtualMachine::from_object(object)?;
+            if vm.instance_uuid.is_none() && vm.template != Some(true) {
+                // Re-listed after a restart: reported once.
+                if self.seen.insert(&format!("moref:{}", vm.moref), restarted) {
+                    failed.push(FailedRecord::new(
+                        None,
+                        format!(
+                            "vSphere virtual machine {} ({}) in {zone} has no \
+                             config.instanceUuid (its configuration cannot be read: \
+                             inaccessible or orphaned); not stored",
+                            vm.moref,
+                            vm.name.as_deref().unwrap_or("no name")
+                        ),
+                    ));
                 }
-                if let Some(host) = to_host(vm, &self.region, zone) {
-                    // A restarted pass lists only machines not listed before.
-                    if self.seen.insert(&host.instance_id, restarted) {
-                        hosts.push(host);
-                    }
+                continue;
+            }
+            if let Some(host) = to_host(vm, &self.region, zone) {
+                // A restarted pass lists only machines not listed before.
+                if self.seen.insert(&host.instance_id, restarted) {
+                    hosts.push(host);
                 }
             }
-            Ok((hosts, failed))
-        })
+        }
+        Ok((hosts, failed))
     }
 
     /// Starts over with `seen` when the listing moves on to the next datacenter.
@@ -455,7 +443,7 @@ impl PageDecoder {
 impl Listing {
     /// The next page's answer and the cursor after it; logs out after the last page and
     /// after an error.
-    async fn next_page(&mut self) -> Result<(RawPage, Option<String>)> {
+    async fn next_page(&mut self) -> Result<(HostPage, Option<String>)> {
         match self.step().await {
             Ok((page, None)) => {
                 self.close().await;
@@ -469,29 +457,23 @@ impl Listing {
         }
     }
 
-    async fn step(&mut self) -> Result<(RawPage, Option<String>)> {
+    async fn step(&mut self) -> Result<(HostPage, Option<String>)> {
         let client = Arc::clone(&self.client);
         if self.open.is_none() {
             self.start(&client).await?;
         }
         let open = self.open.as_mut().expect("logged in above");
         if open.index >= open.datacenters.len() {
-            let page = RawPage {
-                answer: None,
-                datacenter: open.index,
-                zone: String::new(),
-                restarted: false,
-            };
-            return Ok((page, None));
+            return Ok((HostPage::new(Vec::new(), None), None));
         }
         let chunk = open.fetch_chunk(&client, self.page_size).await?;
-        open.token = chunk.token;
-        let page = RawPage {
-            answer: Some(chunk.answer),
-            datacenter: open.index,
-            zone: open.datacenters[open.index].name.clone(),
-            restarted: open.restarted,
-        };
+        let (page, token) = self.decoder.decode_page(
+            &chunk.answer,
+            open.index,
+            &open.datacenters[open.index].name,
+            open.restarted,
+        )?;
+        open.token = token;
         let cursor = match &open.token {
             Some(token) => Some(format!("{}/{token}", open.index)),
             None => {
@@ -546,7 +528,7 @@ impl Listing {
                 datacenters.extend(result.objects.iter().map(Datacenter::from_object));
                 Ok(())
             })?;
-            let Some(token) = page.token.take() else {
+            let Some(token) = page.token()? else {
                 break;
             };
             if !tokens.insert(token.clone()) {
