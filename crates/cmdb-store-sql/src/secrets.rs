@@ -167,15 +167,10 @@ impl SecretStore for SqlStore {
             &format!("SELECT {} FROM cmdb_secrets", select_list(backend)),
         );
         filter(&mut page);
-        page.push(" ORDER BY created_at, id LIMIT ")
-            .bind(i64::from(query.page_size))
-            .push(" OFFSET ")
-            .bind(i64::try_from(query.offset()).unwrap_or(i64::MAX));
-        let rows = page
-            .build()?
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        page.push(" ORDER BY created_at, id");
+        let rows = self
+            .fetch_page(page, query.page_size, query.offset())
+            .await?;
         let items = rows
             .iter()
             .map(|r| decode(r).map(|s| s.masked()))

@@ -417,6 +417,20 @@ impl SqlStore {
         Ok(u64::try_from(crate::sql::int(&row, 0)?).unwrap_or_default())
     }
 
+    /// `page_size` rows from `offset` of those `sql` selects (ordered by its caller).
+    pub(crate) async fn fetch_page(
+        &self,
+        mut sql: crate::sql::Sql<'_>,
+        page_size: u32,
+        offset: u64,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        sql.push(" LIMIT ")
+            .bind(i64::from(page_size))
+            .push(" OFFSET ")
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        sql.build()?.fetch_all(self.pool()).await.map_err(db_error)
+    }
+
     /// The pool, for tests in this crate.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.inner.pool

@@ -90,15 +90,9 @@ impl SqlStore {
             HostSort::Name => " ORDER BY name, vendor, instance_id",
             HostSort::LastSeenDesc => " ORDER BY last_seen_at DESC, vendor, instance_id",
         });
-        page.push(" LIMIT ")
-            .bind(i64::from(query.page_size))
-            .push(" OFFSET ")
-            .bind(i64::try_from(query.offset()).unwrap_or(i64::MAX));
-        let rows = page
-            .build()?
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows = self
+            .fetch_page(page, query.page_size, query.offset())
+            .await?;
         let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
         Ok(HostList { total, items })
     }
