@@ -225,21 +225,6 @@ impl AliyunClient {
         decode_instances(&response, &self.inner.region)
     }
 
-    /// `DescribeInstances` without mapping the instances: the answer and its `NextToken`,
-    /// read from the page's envelope (the instances are only skipped over). Decode the
-    /// answer with [`decode_instances`], which reads the same token.
-    pub(crate) async fn describe_instances_raw(
-        &self,
-        next_token: Option<&str>,
-    ) -> Result<(RawResponse, Option<String>)> {
-        let response = self.describe_instances_response(next_token).await?;
-        let body: DescribeInstancesResponse<'_> = response
-            .json()
-            .map_err(|e| e.context(request_context("DescribeInstances", &response)))?;
-        let next = body.next_token.filter(|t| !t.is_empty());
-        Ok((response, next))
-    }
-
     async fn describe_instances_response(&self, next_token: Option<&str>) -> Result<RawResponse> {
         let endpoint = self.endpoint().await?;
         let mut params = vec![

@@ -1,10 +1,10 @@
 //! [`AliyunHostProvider`]: the [`HostProvider`] of one region, on an [`AliyunClient`].
 
 use cmdb_core::{HostPage, HostProvider, Result, Vendor};
-use cmdb_http::{token_pages_pipelined, RawResponse};
+use cmdb_http::token_pages;
 use futures::stream::BoxStream;
 
-use crate::client::{decode_instances, AliyunClient, MAX_LOOKUP_IDS};
+use crate::client::{AliyunClient, MAX_LOOKUP_IDS};
 
 /// The ECS hosts of one region, as a [`HostProvider`]: one `DescribeInstances` request
 /// per page, made only when the page is polled.
@@ -38,32 +38,30 @@ impl HostProvider for AliyunHostProvider {
         self.client.region()
     }
 
-    /// One `DescribeInstances` request per page, following `NextToken`. The token is read
-    /// from the envelope of an answer, and the next request sent, before the answer's
-    /// instances are mapped.
+    /// One `DescribeInstances` request per page, following `NextToken`.
     fn pages(&self) -> BoxStream<'static, Result<HostPage>> {
         let client = self.client.clone();
-        let region = self.client.region().to_owned();
         let mut first = true;
-        token_pages_pipelined(
-            move |token: Option<String>| {
-                let client = client.clone();
-                async move { client.describe_instances_raw(token.as_deref()).await }
-            },
-            move |response: RawResponse| {
-                let page = decode_instances(&response, &region)?;
-                if std::mem::take(&mut first) && page.hosts.is_empty() && page.next_token.is_none()
-                {
+        token_pages(move |token: Option<String>| {
+            let client = client.clone();
+            let first = std::mem::take(&mut first);
+            async move {
+                let page = client.describe_instances(token.as_deref()).await?;
+                if first && page.hosts.is_empty() && page.next_token.is_none() {
                     tracing::warn!(
-                        region = %region,
+                        region = %client.region(),
                         request_id = %page.request_id,
                         "aliyun listed no instances in this region; if it has some, check that \
                          the AccessKey's RAM policy allows ecs:DescribeInstances"
                     );
                 }
-                Ok(HostPage::new(page.hosts, page.total).with_failed(page.failed))
-            },
-        )
+                let next = page.next_token.clone();
+                Ok((
+                    HostPage::new(page.hosts, page.total).with_failed(page.failed),
+                    next,
+                ))
+            }
+        })
     }
 
     /// `DescribeInstances` with `InstanceIds`, 100 ids a request, one page per request.
