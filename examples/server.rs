@@ -131,7 +131,7 @@ async fn main() -> Result<(), BoxError> {
     let api = match token {
         Some(token) => Api::new(syncer, token).map_err(|e| format!("CMDB_API_TOKEN: {e}"))?,
         // `Api::router` logs a warning that anyone may call every route.
-        None => Api::without_authentication(syncer),
+        None => Api::without_authentication(syncer).map_err(|e| e.to_string())?,
     }
     .with_max_concurrent_syncs(max_syncs);
     let router = api.router();

@@ -5,9 +5,10 @@
 //! cargo run --release --example sync -- --vendor aliyun --region cn-hangzhou
 //! ```
 //!
-//! Credentials come from each vendor's own variables and are never stored: the secret
-//! lives in memory for the run only, under an id derived from the vendor and key so that
-//! releases stay within the same scope from one run to the next.
+//! Credentials come from each vendor's own variables and are never stored: they go to
+//! the sync as an [`Account`] in hand, with no secret store, and hosts are stored under an
+//! id derived from the vendor and key so that releases stay within the same scope from
+//! one run to the next.
 //!
 //! | vendor | variables |
 //! |---|---|
@@ -30,11 +31,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use cmdb::core::Vendor;
-use cmdb::secret::{Cipher, MemorySecretStore, NewSecret, SecretStore};
+use cmdb::secret::Credentials;
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{
-    DetailsMode, ProviderRegistry, SyncOptions, SyncProgress, SyncRequest, SyncResponse, SyncState,
-    Syncer,
+    Account, DetailsMode, SyncOptions, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer,
 };
 
 /// Sync one region of a cloud account into the CMDB store.
@@ -229,26 +229,17 @@ fn print_table(vendor: Vendor, region: &str, r: &SyncResponse) {
 async fn run(args: Args) -> Result<SyncResponse, String> {
     let (api_key, api_secret, endpoint) = credentials(&args)?;
     let (tls_ca_pem, tls_skip_verify) = govc_tls(&args)?;
-    // The secret is kept in memory for this run only, under a stable id.
+    // Credentials in hand: no secret store, no cipher. The hosts are stored under an id
+    // derived from the vendor and key, so that releases stay within the same account
+    // from one run to the next.
     let digest = Sha256::digest(api_key.as_bytes());
     let id = format!("cli-{}-{}", args.vendor, &hex(&digest)[..16]);
-    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secret = NewSecret {
-        vendor: args.vendor,
-        description: format!("{} credentials from the environment", args.vendor),
-        api_key,
-        api_secret: api_secret.into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: Some(args.rate),
-        address: endpoint,
-        allow_insecure_http: args.allow_insecure_http,
-        tls_ca_pem,
-        tls_skip_verify,
-    }
-    .seal_with_id(id, &cipher)
-    .map_err(|e| e.to_string())?;
-    let secrets = Arc::new(MemorySecretStore::new());
-    secrets.create(&secret).await.map_err(|e| e.to_string())?;
+    let mut account = Account::new(args.vendor, Credentials::new(api_key, api_secret))
+        .with_request_rate(args.rate)
+        .with_allow_insecure_http(args.allow_insecure_http)
+        .with_tls_skip_verify(tls_skip_verify);
+    account.endpoint = endpoint;
+    account.tls_ca_pem = tls_ca_pem;
     let hosts = Arc::new(
         SqlStore::connect(&args.database_url)
             .await
@@ -256,21 +247,19 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     );
     // The endpoint is the operator's own choice on the command line, so it may be a
     // private or loopback address (a private cloud, a simulator).
-    let syncer = Syncer::new(
-        secrets,
-        hosts,
-        cipher,
-        ProviderRegistry::with_builtin_providers(),
-    )
-    .with_options(SyncOptions::default().with_private_addresses(true));
+    let syncer = Syncer::for_host_store(hosts)
+        .with_options(SyncOptions::default().with_private_addresses(true));
 
-    let request = SyncRequest::new(&secret.id, &args.region)
+    let request = SyncRequest::new(id, &args.region)
         .with_details(DetailsMode::Failed)
         .with_force_release(args.force_release);
+    let prepared = syncer
+        .prepare_account(request, account)
+        .await
+        .map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(SyncProgress::default());
     let progress = tokio::spawn(show_progress(rx, args.json));
-    let result = syncer.sync_with_progress(request, &tx).await;
-    drop(tx);
+    let result = prepared.with_progress(tx).run().await;
     let _ = progress.await;
     result.map_err(|e| e.to_string())
 }

@@ -60,6 +60,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use cmdb_core::ErrorKind;
+use cmdb_secret::{Cipher, SecretStore};
 use cmdb_sync::Syncer;
 
 pub use error::{status_of, ApiError, ErrorBody};
@@ -74,6 +75,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Api {
     syncer: Arc<Syncer>,
+    secrets: Arc<dyn SecretStore>,
+    cipher: Arc<Cipher>,
     tasks: TaskRegistry,
     token_digest: Option<[u8; 32]>,
     body_limit: usize,
@@ -98,7 +101,8 @@ impl Api {
     /// digest of the token (trimmed) is kept.
     ///
     /// Errors: [`InvalidInput`](ErrorKind::InvalidInput) for an empty or blank token,
-    /// which would let anyone in.
+    /// which would let anyone in, or a syncer without a secret store (made by
+    /// [`Syncer::for_host_store`]): the API stores and syncs secrets.
     pub fn new(syncer: Arc<Syncer>, token: impl AsRef<str>) -> cmdb_core::Result<Api> {
         let token = token.as_ref().trim();
         if token.is_empty() {
@@ -107,7 +111,7 @@ impl Api {
                 "is empty: the API would accept anyone",
             ));
         }
-        let mut api = Api::without_authentication(syncer);
+        let mut api = Api::without_authentication(syncer)?;
         api.token_digest = Some(Sha256::digest(token.as_bytes()).into());
         Ok(api)
     }
@@ -116,15 +120,27 @@ impl Api {
     /// behind a proxy that authenticates every request itself. Anyone who reaches it can
     /// add secrets, run syncs and read the inventory; [`router`](Self::router) logs a
     /// warning saying so.
-    pub fn without_authentication(syncer: Arc<Syncer>) -> Api {
-        Api {
+    ///
+    /// Errors: [`InvalidInput`](ErrorKind::InvalidInput) for a syncer without a secret
+    /// store.
+    pub fn without_authentication(syncer: Arc<Syncer>) -> cmdb_core::Result<Api> {
+        let (Some(secrets), Some(cipher)) = (syncer.secret_store(), syncer.cipher()) else {
+            return Err(cmdb_core::Error::new(
+                ErrorKind::InvalidInput,
+                "the API needs a syncer with a secret store and a cipher (Syncer::new)",
+            ));
+        };
+        let (secrets, cipher) = (Arc::clone(secrets), Arc::clone(cipher));
+        Ok(Api {
             syncer,
+            secrets,
+            cipher,
             tasks: TaskRegistry::new(1000),
             token_digest: None,
             body_limit: DEFAULT_BODY_LIMIT,
             keep_finished: 1000,
             max_running: DEFAULT_MAX_RUNNING_SYNCS,
-        }
+        })
     }
 
     /// Sets the largest request body accepted (413 beyond).
@@ -170,6 +186,8 @@ impl Api {
         let (router, document) = routes_and_document(self.token_digest);
         let state = AppState {
             syncer: Arc::clone(&self.syncer),
+            secrets: Arc::clone(&self.secrets),
+            cipher: Arc::clone(&self.cipher),
             tasks: self.tasks.clone(),
             openapi: Arc::new(document),
         };

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use cmdb_core::{
     Error, ErrorKind, HostList, HostQuery, HostSort, HostStatus, ResourceType, StoredHost, Vendor,
 };
-use cmdb_secret::{MaskedSecret, NewSecret, SecretList, SecretQuery};
+use cmdb_secret::{Cipher, MaskedSecret, NewSecret, SecretList, SecretQuery, SecretStore};
 use cmdb_sync::{DetailsMode, SyncRequest, SyncResponse, SyncState, Syncer};
 
 use crate::error::{ApiError, ErrorBody};
@@ -25,6 +25,8 @@ use crate::tasks::{TaskRegistry, TaskView};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) syncer: Arc<Syncer>,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+    pub(crate) cipher: Arc<Cipher>,
     pub(crate) tasks: TaskRegistry,
     /// The OpenAPI document of the router, served at `/openapi.json`.
     pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
@@ -180,8 +182,8 @@ pub(crate) async fn create_secret(
     if let Some(address) = &new.address {
         state.syncer.check_address(address)?;
     }
-    let secret = new.seal(state.syncer.cipher())?;
-    state.syncer.secret_store().create(&secret).await?;
+    let secret = new.seal(&state.cipher)?;
+    state.secrets.create(&secret).await?;
     tracing::info!(secret_id = %secret.id, vendor = %secret.vendor, "secret created");
     Ok((StatusCode::CREATED, Json(secret.masked())))
 }
@@ -204,7 +206,7 @@ pub(crate) async fn list_secrets(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SecretQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.syncer.secret_store().list(&query).await?))
+    Ok(Json(state.secrets.list(&query).await?))
 }
 
 #[utoipa::path(
@@ -225,7 +227,7 @@ pub(crate) async fn get_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.syncer.secret_store().get(&id).await?.masked()))
+    Ok(Json(state.secrets.get(&id).await?.masked()))
 }
 
 #[utoipa::path(
@@ -246,7 +248,7 @@ pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.syncer.secret_store().delete(&id).await?;
+    state.secrets.delete(&id).await?;
     tracing::info!(secret_id = %id, "secret deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -211,7 +211,7 @@ impl TaskRegistry {
                 // Nobody waits for the answer; the run still goes on.
                 tracing::debug!(task = %task.id, "sync started for a caller that left");
             }
-            let run = prepared.run(Some(&progress_tx));
+            let run = prepared.with_progress(progress_tx.clone()).run();
             let outcome = if *shutdown.borrow() {
                 Err(stopped(&progress_tx))
             } else {

@@ -17,6 +17,7 @@
 
 mod error;
 mod hash;
+mod local_locks;
 mod memory;
 mod model;
 mod provider;
@@ -25,6 +26,7 @@ mod store;
 pub mod testing;
 
 pub use error::{Error, ErrorKind, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE};
+pub use local_locks::LocalLocks;
 pub use memory::MemoryHostStore;
 pub use model::{
     FailedRecord, Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType,

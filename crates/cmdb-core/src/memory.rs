@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
+use crate::local_locks::ScopeLocks;
 use crate::model::{Host, StoredHost, SyncScope, UpsertOutcome, Vendor};
-use crate::store::{HostList, HostQuery, HostSort, HostStore, MissingHost, ScopeStats};
+use crate::store::{HostList, HostQuery, HostSort, HostStore, MissingHost, ScopeLease, ScopeStats};
 
 /// A [`HostStore`] in process memory: for tests, demos and embedding where persistence is
 /// not needed. Everything the trait promises holds, including per-host outcomes and
@@ -17,6 +18,8 @@ use crate::store::{HostList, HostQuery, HostSort, HostStore, MissingHost, ScopeS
 #[derive(Debug, Default)]
 pub struct MemoryHostStore {
     inner: Mutex<Inner>,
+    /// The scopes being synced: the store lives in this process, so its locks do too.
+    locks: ScopeLocks,
 }
 
 #[derive(Debug, Default)]
@@ -189,6 +192,11 @@ impl HostStore for MemoryHostStore {
             }
         }
         Ok(marked)
+    }
+
+    /// A lock within this process, where this store lives.
+    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
+        Ok(self.locks.try_lock(scope))
     }
 
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {

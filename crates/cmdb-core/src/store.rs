@@ -171,12 +171,6 @@ impl ScopeLease {
         ScopeLease(Box::new(guard))
     }
 
-    /// A lease that holds nothing: for stores that live in one process, where the
-    /// `Syncer`'s own lock is enough.
-    pub fn local() -> ScopeLease {
-        ScopeLease::new(())
-    }
-
     /// Whether the lock is still held; see [`LeaseGuard::is_held`].
     pub async fn is_held(&self) -> Result<bool> {
         self.0.is_held().await
@@ -253,12 +247,13 @@ pub trait HostStore: Debug + Send + Sync + 'static {
     /// Takes the lock that lets one sync of `scope` run at a time across every process
     /// sharing this store: `Ok(None)` when another holder has it. The lock must not
     /// outlive its holder's process (a crashed holder's lock is released, e.g. with its
-    /// connection). The default is a [`ScopeLease::local`] lease, right for stores that
-    /// live in one process.
-    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
-        let _ = scope;
-        Ok(Some(ScopeLease::local()))
-    }
+    /// connection).
+    ///
+    /// There is no default: a store says how it locks. One that several processes share
+    /// locks in the shared system (a database lock, a lease row); one that lives in a
+    /// single process may wrap itself in [`LocalLocks`](crate::LocalLocks), whose locks
+    /// hold within this process only.
+    async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>>;
 
     /// One host by its key.
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>>;

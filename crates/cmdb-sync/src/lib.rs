@@ -44,6 +44,7 @@
 //! # });
 //! ```
 
+mod account;
 mod builtin;
 mod progress;
 mod registry;
@@ -51,6 +52,7 @@ mod request;
 mod response;
 mod syncer;
 
+pub use account::Account;
 pub use progress::{SyncProgress, SyncState};
 pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
 pub use request::{DetailsMode, SyncRequest, MAX_SECRET_ID_LEN};

@@ -18,8 +18,9 @@ use cmdb_core::{
     ScopeLease, ScopeStats, SyncScope, UpsertOutcome,
 };
 use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
-use cmdb_secret::{Cipher, Secret, SecretStore};
+use cmdb_secret::{Cipher, SecretStore};
 
+use crate::account::Account;
 use crate::progress::{SyncProgress, SyncState};
 use crate::registry::{ProviderContext, ProviderRegistry};
 use crate::request::{DetailsMode, SyncRequest};
@@ -94,23 +95,40 @@ impl SyncOptions {
 }
 
 /// Runs syncs: one at a time per scope, any number of scopes at once.
+///
+/// Three ways in, by where the credentials come from:
+/// - [`sync`](Self::sync): a stored secret, by id, from the [`SecretStore`] given to
+///   [`Syncer::new`] and decrypted with its [`Cipher`] (the server's way);
+/// - [`sync_account`](Self::sync_account): an [`Account`] with credentials in hand, its
+///   provider built by the [`ProviderRegistry`];
+/// - [`sync_provider`](Self::sync_provider): a provider you built yourself.
+///
+/// A `Syncer` is cheap to clone: clones share their locks, rate limiters and stores.
+#[derive(Clone)]
 pub struct Syncer {
-    secrets: Arc<dyn SecretStore>,
+    secrets: Option<(Arc<dyn SecretStore>, Arc<Cipher>)>,
     hosts: Arc<dyn HostStore>,
-    cipher: Arc<Cipher>,
     registry: ProviderRegistry,
     options: SyncOptions,
-    running: Arc<Mutex<HashSet<SyncScope>>>,
+    shared: Arc<Shared>,
+}
+
+/// What clones of a [`Syncer`] share.
+#[derive(Default)]
+struct Shared {
+    /// The scopes being synced by this process.
+    running: Mutex<HashSet<SyncScope>>,
+    /// One rate limiter per secret or account id, while a run uses it.
     limiters: Mutex<HashMap<String, (u32, Weak<RateLimiter>)>>,
+    /// The start of the last run (see [`Syncer::next_run_start`]).
     last_start: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl fmt::Debug for Syncer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Syncer")
-            .field("secrets", &self.secrets)
+            .field("secrets", &self.secrets.as_ref().map(|(store, _)| store))
             .field("hosts", &self.hosts)
-            .field("cipher", &self.cipher)
             .field("registry", &self.registry)
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -125,13 +143,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Removes its scope from the running set when the run ends or its future is dropped.
 struct ScopeGuard {
-    running: Arc<Mutex<HashSet<SyncScope>>>,
+    shared: Arc<Shared>,
     scope: SyncScope,
 }
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        lock(&self.running).remove(&self.scope);
+        lock(&self.shared.running).remove(&self.scope);
     }
 }
 
@@ -243,7 +261,8 @@ impl Tally {
 }
 
 impl Syncer {
-    /// A syncer over the given stores, cipher and providers, with default options.
+    /// A syncer reading secrets by id from `secrets`, decrypted with `cipher`, building
+    /// providers with `registry`, and storing hosts in `hosts`, with default options.
     pub fn new(
         secrets: Arc<dyn SecretStore>,
         hosts: Arc<dyn HostStore>,
@@ -251,20 +270,35 @@ impl Syncer {
         registry: ProviderRegistry,
     ) -> Syncer {
         Syncer {
-            secrets,
+            secrets: Some((secrets, cipher)),
+            ..Syncer::for_host_store(hosts).with_registry(registry)
+        }
+    }
+
+    /// A syncer storing hosts in `hosts`, for credentials in hand
+    /// ([`sync_account`](Self::sync_account)) and providers built by hand
+    /// ([`sync_provider`](Self::sync_provider)); it has no secret store, so
+    /// [`sync`](Self::sync) answers an error. Its registry is
+    /// [`ProviderRegistry::with_builtin_providers`].
+    pub fn for_host_store(hosts: Arc<dyn HostStore>) -> Syncer {
+        Syncer {
+            secrets: None,
             hosts,
-            cipher,
-            registry,
+            registry: ProviderRegistry::with_builtin_providers(),
             options: SyncOptions::default(),
-            running: Arc::default(),
-            limiters: Mutex::default(),
-            last_start: Mutex::default(),
+            shared: Arc::default(),
         }
     }
 
     /// Replaces the options.
     pub fn with_options(mut self, options: SyncOptions) -> Syncer {
         self.options = options;
+        self
+    }
+
+    /// Replaces the registry that builds providers for secrets and accounts.
+    pub fn with_registry(mut self, registry: ProviderRegistry) -> Syncer {
+        self.registry = registry;
         self
     }
 
@@ -295,17 +329,18 @@ impl Syncer {
         &self.hosts
     }
 
-    /// The secret store syncs read from.
-    pub fn secret_store(&self) -> &Arc<dyn SecretStore> {
-        &self.secrets
+    /// The secret store syncs read from, when the syncer has one ([`Syncer::new`]).
+    pub fn secret_store(&self) -> Option<&Arc<dyn SecretStore>> {
+        self.secrets.as_ref().map(|(store, _)| store)
     }
 
-    /// The cipher that decrypts the secrets (and encrypts new ones).
-    pub fn cipher(&self) -> &Arc<Cipher> {
-        &self.cipher
+    /// The cipher that decrypts the secrets (and encrypts new ones), when the syncer has
+    /// a secret store.
+    pub fn cipher(&self) -> Option<&Arc<Cipher>> {
+        self.secrets.as_ref().map(|(_, cipher)| cipher)
     }
 
-    /// Runs one sync to its end.
+    /// Runs one sync of a stored secret to its end.
     ///
     /// Errors found before anything was stored (invalid request, unknown secret, region
     /// not allowed, wrong key, vendor failure on the first page, a sync of the same scope
@@ -313,7 +348,7 @@ impl Syncer {
     /// an `Ok` response with `complete: false` and `error` set. Dropping the future stops
     /// the run at a page boundary: stored pages stay, nothing is released.
     pub async fn sync(&self, request: SyncRequest) -> Result<SyncResponse> {
-        self.prepare(request).await?.run(None).await
+        self.prepare(request).await?.run().await
     }
 
     /// [`sync`](Self::sync), publishing live counters to `progress` as pages are stored.
@@ -323,7 +358,7 @@ impl Syncer {
         progress: &watch::Sender<SyncProgress>,
     ) -> Result<SyncResponse> {
         match self.prepare(request).await {
-            Ok(prepared) => prepared.run(Some(progress)).await,
+            Ok(prepared) => prepared.with_progress(progress.clone()).run().await,
             Err(e) => {
                 progress.send_replace(SyncProgress {
                     state: SyncState::Failed,
@@ -334,30 +369,48 @@ impl Syncer {
         }
     }
 
-    /// Everything a run checks before its first vendor request: the request, the
-    /// secret, the region, the key, the provider, and the scope's locks (in this process
-    /// and in the store). The returned [`PreparedSync`] holds the locks until it is run
-    /// or dropped, so a caller can answer these errors at once and run the listing in
-    /// the background.
-    pub async fn prepare(&self, request: SyncRequest) -> Result<PreparedSync<'_>> {
-        let (scope, provider, locks) = self.check(&request).await?;
-        Ok(PreparedSync {
-            syncer: self,
-            request,
-            scope,
-            provider,
-            _locks: locks,
-        })
+    /// Runs one sync with credentials in hand, answering as [`sync`](Self::sync) does.
+    /// The request's `secret_id` is the id the account's hosts are stored under (any
+    /// stable name of the account: keep it from one run to the next, since releases stay
+    /// within it); the request's region is listed whatever the account (there is no
+    /// list of allowed regions but the caller's).
+    pub async fn sync_account(
+        &self,
+        request: SyncRequest,
+        account: Account,
+    ) -> Result<SyncResponse> {
+        self.prepare_account(request, account).await?.run().await
     }
 
-    /// Validation, secret, key, provider, and the scope's locks.
-    async fn check(
+    /// Runs one sync with a provider built by hand (by one provider crate alone, or your
+    /// own [`HostProvider`]), answering as [`sync`](Self::sync) does. The request's
+    /// `secret_id` is the id hosts are stored under, as for
+    /// [`sync_account`](Self::sync_account); its region must be the provider's, or empty.
+    /// The provider's own endpoint, rate limit and HTTP settings are used as built.
+    pub async fn sync_provider(
         &self,
-        request: &SyncRequest,
-    ) -> Result<(SyncScope, Arc<dyn HostProvider>, ScopeLocks)> {
+        request: SyncRequest,
+        provider: Arc<dyn HostProvider>,
+    ) -> Result<SyncResponse> {
+        self.prepare_provider(request, provider).await?.run().await
+    }
+
+    /// Everything a run of a stored secret checks before its first vendor request: the
+    /// request, the secret, the region, the key, the provider, and the scope's locks (in
+    /// this process and in the store). The returned [`PreparedSync`] holds the locks
+    /// until it is run or dropped, so a caller can answer these errors at once and run
+    /// the listing in the background: it owns what it needs, so it can be spawned.
+    pub async fn prepare(&self, request: SyncRequest) -> Result<PreparedSync> {
         self.options.validate()?;
         request.validate()?;
-        let secret = self.secrets.get(&request.secret_id).await?;
+        let Some((secrets, cipher)) = &self.secrets else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "this syncer has no secret store (made by Syncer::for_host_store): sync an \
+                 Account or a provider instead",
+            ));
+        };
+        let secret = secrets.get(&request.secret_id).await?;
         if secret.vendor.requires_region() && request.region.is_empty() {
             return Err(Error::invalid_field(
                 "region",
@@ -375,43 +428,91 @@ impl Syncer {
                 ),
             ));
         }
+        // Checked before decrypting: a refused address is answered as such, whatever
+        // the key.
         if let Some(address) = secret.address.as_deref() {
             self.check_address(address)?;
         }
-        let credentials = self.cipher.decrypt_credentials(&secret)?;
-        // TLS trust belongs to the secret: its CA bundle, or (lab only) no verification.
+        let credentials = cipher.decrypt_credentials(&secret)?;
+        self.prepare_account(request, Account::from_secret(&secret, credentials))
+            .await
+    }
+
+    /// [`prepare`](Self::prepare) for credentials in hand: see
+    /// [`sync_account`](Self::sync_account).
+    pub async fn prepare_account(
+        &self,
+        request: SyncRequest,
+        account: Account,
+    ) -> Result<PreparedSync> {
+        self.options.validate()?;
+        request.validate()?;
+        if account.vendor.requires_region() && request.region.is_empty() {
+            return Err(Error::invalid_field(
+                "region",
+                format!("is required for {} accounts", account.vendor),
+            ));
+        }
+        if let Some(address) = account.endpoint.as_deref() {
+            self.check_address(address)?;
+        }
+        // TLS trust belongs to the account: its CA bundle, or (lab only) no verification.
         let mut http = self.options.http.clone();
-        if let Some(pem) = &secret.tls_ca_pem {
+        if let Some(pem) = &account.tls_ca_pem {
             http.ca_bundle_pem = Some(pem.clone().into_bytes());
         }
-        if secret.tls_skip_verify {
+        if account.tls_skip_verify {
             http.accept_invalid_certs = true;
         }
+        let vendor = account.vendor;
         let provider = self.registry.host_provider(ProviderContext {
-            secret_id: secret.id.clone(),
-            vendor: secret.vendor,
-            credentials,
+            secret_id: request.secret_id.clone(),
+            vendor,
+            credentials: account.credentials,
             region: request.region.clone(),
-            endpoint: secret.address.clone(),
-            allow_insecure_http: secret.allow_insecure_http,
-            request_rate: secret.request_rate,
-            limiter: self.limiter_for(&secret),
+            endpoint: account.endpoint,
+            allow_insecure_http: account.allow_insecure_http,
+            request_rate: account.request_rate,
+            limiter: self.limiter_for(&request.secret_id, account.request_rate),
             http,
         })?;
-        if provider.vendor() != secret.vendor {
+        if provider.vendor() != vendor {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "the provider registered for {} lists {} hosts",
-                    secret.vendor,
+                    "the provider registered for {vendor} lists {} hosts",
                     provider.vendor()
                 ),
             ));
         }
+        self.prepare_provider(request, provider).await
+    }
+
+    /// [`prepare`](Self::prepare) for a provider built by hand: see
+    /// [`sync_provider`](Self::sync_provider).
+    pub async fn prepare_provider(
+        &self,
+        request: SyncRequest,
+        provider: Arc<dyn HostProvider>,
+    ) -> Result<PreparedSync> {
+        self.options.validate()?;
+        request.validate()?;
+        let vendor = provider.vendor();
+        // vSphere's region is the vCenter host, which the provider knows; every other
+        // vendor's provider lists the region it was built for.
+        if vendor.requires_region() && request.region != provider.region() {
+            return Err(Error::invalid_field(
+                "region",
+                format!(
+                    "is {:?} but the provider lists {:?}",
+                    request.region,
+                    provider.region()
+                ),
+            ));
+        }
         let scope = SyncScope {
-            secret_id: secret.id.clone(),
-            vendor: secret.vendor,
-            // vSphere's region is the vCenter host, which the provider knows.
+            secret_id: request.secret_id.clone(),
+            vendor,
             region: provider.region().to_owned(),
             resource_type: request.resource_type,
         };
@@ -423,46 +524,46 @@ impl Syncer {
                 format!("a sync of {scope} is already running in another process"),
             )
         })?;
-        Ok((
+        Ok(PreparedSync {
+            syncer: self.clone(),
+            request,
             scope,
             provider,
-            ScopeLocks {
+            progress: None,
+            locks: ScopeLocks {
                 _local: guard,
                 store: lease,
             },
-        ))
+        })
     }
 
     fn lock_scope(&self, scope: &SyncScope) -> Result<ScopeGuard> {
-        if !lock(&self.running).insert(scope.clone()) {
+        if !lock(&self.shared.running).insert(scope.clone()) {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!("a sync of {scope} is already running"),
             ));
         }
         Ok(ScopeGuard {
-            running: Arc::clone(&self.running),
+            shared: Arc::clone(&self.shared),
             scope: scope.clone(),
         })
     }
 
-    /// One limiter per secret, shared by its concurrent runs (several regions at once
-    /// still respect the secret's rate).
-    fn limiter_for(&self, secret: &Secret) -> Arc<RateLimiter> {
-        let mut map = lock(&self.limiters);
-        if let Some((rate, weak)) = map.get(&secret.id) {
-            if *rate == secret.request_rate {
+    /// One limiter per secret (or account id), shared by its concurrent runs (several
+    /// regions at once still respect the secret's rate).
+    fn limiter_for(&self, id: &str, rate: u32) -> Arc<RateLimiter> {
+        let mut map = lock(&self.shared.limiters);
+        if let Some((known, weak)) = map.get(id) {
+            if *known == rate {
                 if let Some(limiter) = weak.upgrade() {
                     return limiter;
                 }
             }
         }
-        let limiter = Arc::new(RateLimiter::per_second(secret.request_rate));
+        let limiter = Arc::new(RateLimiter::per_second(rate));
         map.retain(|_, (_, w)| w.strong_count() > 0);
-        map.insert(
-            secret.id.clone(),
-            (secret.request_rate, Arc::downgrade(&limiter)),
-        );
+        map.insert(id.to_owned(), (rate, Arc::downgrade(&limiter)));
         limiter
     }
 
@@ -470,7 +571,7 @@ impl Syncer {
     /// before it are the missing ones. Strictly increasing and in whole microseconds, so
     /// two quick runs never share it and SQL stores keep it exactly.
     fn next_run_start(&self) -> DateTime<Utc> {
-        let mut last = lock(&self.last_start);
+        let mut last = lock(&self.shared.last_start);
         let mut now = Utc::now().trunc_subsecs(6);
         if let Some(prev) = *last {
             if now <= prev {
@@ -917,16 +1018,19 @@ impl Release {
 }
 
 /// A sync that passed every check and holds its scope's locks; nothing is listed yet.
-/// Made by [`Syncer::prepare`]; dropping it releases the locks.
-pub struct PreparedSync<'a> {
-    syncer: &'a Syncer,
+/// Made by [`Syncer::prepare`] (or `prepare_account`, `prepare_provider`); dropping it
+/// releases the locks. It owns what it needs (`'static` and `Send`), so
+/// `tokio::spawn(prepared.run())` runs it in the background.
+pub struct PreparedSync {
+    syncer: Syncer,
     request: SyncRequest,
     scope: SyncScope,
     provider: Arc<dyn HostProvider>,
-    _locks: ScopeLocks,
+    progress: Option<watch::Sender<SyncProgress>>,
+    locks: ScopeLocks,
 }
 
-impl fmt::Debug for PreparedSync<'_> {
+impl fmt::Debug for PreparedSync {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreparedSync")
             .field("request", &self.request)
@@ -936,28 +1040,34 @@ impl fmt::Debug for PreparedSync<'_> {
     }
 }
 
-impl PreparedSync<'_> {
+impl PreparedSync {
     /// The scope the run lists and may release in.
     pub fn scope(&self) -> &SyncScope {
         &self.scope
     }
 
-    /// Lists, stores and releases (see [`Syncer::sync`]), publishing live counters to
-    /// `progress` when given.
-    pub async fn run(self, progress: Option<&watch::Sender<SyncProgress>>) -> Result<SyncResponse> {
+    /// This run, publishing live counters to `progress` as pages are stored.
+    pub fn with_progress(mut self, progress: watch::Sender<SyncProgress>) -> PreparedSync {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Lists, stores and releases (see [`Syncer::sync`]).
+    pub async fn run(self) -> Result<SyncResponse> {
         let started = tokio::time::Instant::now();
-        let publish = |p: SyncProgress| {
-            if let Some(tx) = progress {
-                tx.send_replace(p);
-            }
-        };
         let PreparedSync {
             syncer,
             request,
             scope,
             provider,
-            _locks,
+            progress,
+            locks,
         } = self;
+        let publish = |p: SyncProgress| {
+            if let Some(tx) = &progress {
+                tx.send_replace(p);
+            }
+        };
         publish(SyncProgress {
             state: SyncState::Running,
             ..SyncProgress::default()
@@ -1012,7 +1122,7 @@ impl PreparedSync<'_> {
                 .release(
                     &scope,
                     &*provider,
-                    &_locks.store,
+                    &locks.store,
                     run_start,
                     &request,
                     &mut tally,

@@ -7,10 +7,10 @@ use cmdb_core::{
     ErrorKind, HostProvider, HostQuery, HostStatus, HostStore, MemoryHostStore, Vendor,
 };
 use cmdb_http::RateLimiter;
-use cmdb_secret::{Cipher, MemorySecretStore, NewSecret, Secret, SecretStore};
+use cmdb_secret::{Cipher, Credentials, MemorySecretStore, NewSecret, Secret, SecretStore};
 use cmdb_sync::{
-    DetailsMode, ProviderContext, ProviderRegistry, SyncOptions, SyncProgress, SyncRequest,
-    SyncState, Syncer,
+    Account, DetailsMode, ProviderContext, ProviderRegistry, SyncOptions, SyncProgress,
+    SyncRequest, SyncState, Syncer,
 };
 use cmdb_testkit::{FakeProvider, InstrumentedStore, PageGauge};
 
@@ -540,9 +540,19 @@ async fn a_prepared_sync_holds_the_scope_until_run_or_dropped() {
         .prepare(env.request())
         .await
         .expect("dropping released the scope");
-    let r = prepared.run(None).await.unwrap();
+    // A prepared sync owns what it needs: it is spawned as is, the syncer dropped
+    // (a clone, which shares its locks, is kept to check them).
+    let clone = syncer.clone();
+    drop(syncer);
+    let (tx, rx) = tokio::sync::watch::channel(SyncProgress::default());
+    let r = tokio::spawn(prepared.with_progress(tx).run())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.created, 120);
-    syncer
+    assert_eq!(rx.borrow().state, SyncState::Succeeded);
+    assert_eq!(rx.borrow().stored, 120);
+    clone
         .prepare(env.request())
         .await
         .expect("running released the scope");
@@ -1018,4 +1028,122 @@ async fn an_invalid_release_share_is_refused() {
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{share}");
         assert!(e.to_string().contains("max_release_share"), "{e}");
     }
+}
+
+#[tokio::test]
+async fn credentials_in_hand_sync_with_no_secret_store() {
+    let env = Env::new(250).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let provider = Arc::clone(&env.provider);
+    let contexts = Arc::clone(&seen);
+    let registry = ProviderRegistry::new().with(Vendor::Aliyun, move |ctx: ProviderContext| {
+        contexts.lock().unwrap().push((
+            ctx.secret_id.clone(),
+            ctx.credentials.api_secret().to_owned(),
+            ctx.request_rate,
+        ));
+        let p: Arc<dyn HostProvider> = Arc::new(provider.lock().unwrap().clone());
+        Ok(p)
+    });
+    let syncer = Syncer::for_host_store(env.hosts.clone()).with_registry(registry);
+    assert!(syncer.secret_store().is_none() && syncer.cipher().is_none());
+
+    let account = Account::new(
+        Vendor::Aliyun,
+        Credentials::new("LTAI5tInHand", "in-hand-secret"),
+    )
+    .with_request_rate(7);
+    let r = syncer
+        .sync_account(SyncRequest::new("prod-account", REGION), account.clone())
+        .await
+        .unwrap();
+    assert!(r.complete);
+    assert_eq!((r.created, r.total_failed), (250, 0));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![("prod-account".to_owned(), "in-hand-secret".to_owned(), 7)],
+        "the provider is built from the account, keyed by the request's id"
+    );
+    let stored = env
+        .hosts
+        .get(Vendor::Aliyun, &env.id(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.host.secret_id, "prod-account");
+
+    // Releases stay within the account's id, as they do within a secret's.
+    env.set_provider(|_| FakeProvider::new(Vendor::Aliyun, REGION, 249, 100));
+    let r = syncer
+        .sync_account(SyncRequest::new("prod-account", REGION), account)
+        .await
+        .unwrap();
+    assert_eq!((r.unchanged, r.released), (249, 1));
+
+    // Without a secret store, a sync by secret id is a clear error.
+    let e = syncer.sync(env.request()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.message().contains("no secret store"), "{e}");
+}
+
+#[tokio::test]
+async fn an_account_is_checked_like_a_secret() {
+    let env = Env::new(10).await;
+    let syncer = Syncer::for_host_store(env.hosts.clone()).with_registry(env.registry());
+    let account = || Account::new(Vendor::Aliyun, Credentials::new("k", "s"));
+    let e = syncer
+        .sync_account(
+            SyncRequest::new("a", REGION),
+            account().with_endpoint("http://169.254.169.254/latest"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("address"), "{e}");
+    let e = syncer
+        .sync_account(SyncRequest::new("a", ""), account())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("region"), "{e}");
+    let e = syncer
+        .sync_account(
+            SyncRequest::new("a", REGION),
+            Account::new(Vendor::Tencent, Credentials::new("k", "s")),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("no provider is registered"), "{e}");
+    assert_eq!(env.hosts.len(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_built_by_hand_syncs_its_own_region() {
+    let env = Env::new(120).await;
+    let syncer = Syncer::for_host_store(env.hosts.clone());
+    let provider: Arc<dyn HostProvider> = Arc::new(env.provider.lock().unwrap().clone());
+    let e = syncer
+        .sync_provider(
+            SyncRequest::new("mine", "cn-beijing"),
+            Arc::clone(&provider),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("region"), "{e}");
+    let r = syncer
+        .sync_provider(SyncRequest::new("mine", REGION), provider)
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.pages), (120, 2));
+    assert!(r.complete);
+}
+
+#[tokio::test]
+async fn clones_of_a_syncer_share_its_scope_locks() {
+    let env = Env::new(10).await;
+    let syncer = env.syncer();
+    let clone = syncer.clone();
+    let held = syncer.prepare(env.request()).await.unwrap();
+    let e = clone.prepare(env.request()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    drop(held);
+    clone.prepare(env.request()).await.unwrap();
 }
