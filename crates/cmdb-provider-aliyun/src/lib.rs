@@ -10,20 +10,31 @@
 //! - ECS error answers become typed errors: throttling and service errors are retried,
 //!   authentication errors never are.
 //!
-//! ```no_run
+//! ```
 //! use cmdb_core::HostProvider;
 //! use cmdb_provider_aliyun::AliyunBuilder;
 //! use cmdb_secret::Credentials;
 //! use futures::TryStreamExt;
 //!
-//! # async fn demo() -> cmdb_core::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cmdb_core::Result<()> {
+//! # use cmdb_testkit::aliyun::{SimulatedAliyun, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
+//! # let sim = SimulatedAliyun::start("cn-beijing", 250).await;
+//! # let (access_key_id, access_key_secret) = (DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
 //! let provider = AliyunBuilder::new()
-//!     .with_credentials(Credentials::new("LTAI5t...", "..."))
+//!     .with_credentials(Credentials::new(access_key_id, access_key_secret))
 //!     .with_region("cn-beijing")
-//!     .with_request_rate(20)
+//!     // A simulator here; for the real cloud leave `with_endpoint` out.
+//!     .with_endpoint(sim.uri())
 //!     .build()?;
-//! let pages: Vec<_> = provider.pages().try_collect().await?;
-//! println!("{} hosts", pages.iter().map(|p| p.hosts.len()).sum::<usize>());
+//! let (mut pages, mut count) = (provider.pages(), 0);
+//! while let Some(page) = pages.try_next().await? {
+//!     for host in &page.hosts {
+//!         println!("{} {} {:?}", host.instance_id, host.name, host.status);
+//!     }
+//!     count += page.hosts.len();
+//! }
+//! assert_eq!(count, 250);
 //! # Ok(()) }
 //! ```
 

@@ -15,20 +15,31 @@
 //! - Throttling (`APIGW.0308`, 429) and 5xx are retried; authentication errors
 //!   (`APIGW.0301`) never are, since five failures lock the key for five minutes.
 //!
-//! ```no_run
-//! use futures::TryStreamExt;
+//! ```
 //! use cmdb_core::HostProvider;
 //! use cmdb_provider_huawei::HuaweiBuilder;
 //! use cmdb_secret::Credentials;
+//! use futures::TryStreamExt;
 //!
-//! # async fn demo() -> cmdb_core::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cmdb_core::Result<()> {
+//! # use cmdb_testkit::huawei::{SimulatedHuawei, ACCESS_KEY, SECRET_KEY};
+//! # let sim = SimulatedHuawei::start("cn-north-4", 250).await;
+//! # let (access_key, secret_key) = (ACCESS_KEY, SECRET_KEY);
 //! let provider = HuaweiBuilder::new()
-//!     .with_credentials(Credentials::new("MY-AK", "MY-SK"))
+//!     .with_credentials(Credentials::new(access_key, secret_key))
 //!     .with_region("cn-north-4")
+//!     // A simulator here (IAM and ECS); for the real cloud leave `with_endpoint` out.
+//!     .with_endpoint(sim.uri())
 //!     .build()?;
-//! let pages: Vec<_> = provider.pages().try_collect().await?;
-//! let hosts: usize = pages.iter().map(|p| p.hosts.len()).sum();
-//! println!("{hosts} servers");
+//! let (mut pages, mut count) = (provider.pages(), 0);
+//! while let Some(page) = pages.try_next().await? {
+//!     for host in &page.hosts {
+//!         println!("{} {} {:?}", host.instance_id, host.name, host.status);
+//!     }
+//!     count += page.hosts.len();
+//! }
+//! assert_eq!(count, 250);
 //! # Ok(()) }
 //! ```
 

@@ -15,16 +15,31 @@
 //! (`RequestLimitExceeded*`), `InternalError` and `ServiceUnavailable` are retried;
 //! `AuthFailure.*` and `UnauthorizedOperation` never are, and say what to check.
 //!
-//! ```no_run
+//! ```
 //! use cmdb_core::HostProvider;
 //! use cmdb_provider_tencent::TencentBuilder;
+//! use cmdb_secret::Credentials;
 //! use futures::TryStreamExt;
 //!
-//! # async fn demo() -> cmdb_core::Result<()> {
-//! let provider = TencentBuilder::from_env().with_region("ap-guangzhou").build()?;
-//! let pages: Vec<_> = provider.pages().try_collect().await?;
-//! let hosts: usize = pages.iter().map(|p| p.hosts.len()).sum();
-//! println!("{hosts} instances");
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cmdb_core::Result<()> {
+//! # use cmdb_testkit::tencent::{SimulatedTencent, SECRET_ID, SECRET_KEY};
+//! # let sim = SimulatedTencent::start(250).await;
+//! # let (secret_id, secret_key) = (SECRET_ID, SECRET_KEY);
+//! let provider = TencentBuilder::new()
+//!     .with_credentials(Credentials::new(secret_id, secret_key))
+//!     .with_region("ap-guangzhou")
+//!     // A simulator here; for the real cloud leave `with_endpoint` out.
+//!     .with_endpoint(sim.uri())
+//!     .build()?;
+//! let (mut pages, mut count) = (provider.pages(), 0);
+//! while let Some(page) = pages.try_next().await? {
+//!     for host in &page.hosts {
+//!         println!("{} {} {:?}", host.instance_id, host.name, host.status);
+//!     }
+//!     count += page.hosts.len();
+//! }
+//! assert_eq!(count, 250);
 //! # Ok(()) }
 //! ```
 

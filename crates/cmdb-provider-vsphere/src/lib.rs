@@ -16,21 +16,30 @@
 //! one `RetrievePropertiesEx` per machine found, which also reads its datacenter: one page
 //! per id, in one session handled as the listing's (logged in again once if it expires).
 //!
-//! ```no_run
-//! use futures::TryStreamExt;
+//! ```
 //! use cmdb_core::HostProvider;
 //! use cmdb_provider_vsphere::VsphereBuilder;
 //! use cmdb_secret::Credentials;
+//! use futures::TryStreamExt;
 //!
-//! # async fn demo() -> cmdb_core::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cmdb_core::Result<()> {
+//! # use cmdb_testkit::vsphere::SimulatedVsphere;
+//! # let sim = SimulatedVsphere::start(&[("DC0", 250)]).await;
+//! # let (user, password) = (SimulatedVsphere::USER, SimulatedVsphere::PASSWORD);
 //! let provider = VsphereBuilder::new()
-//!     .with_endpoint("https://vcenter.example.com")
-//!     .with_credentials(Credentials::new("administrator@vsphere.local", "secret"))
-//!     .with_ca_bundle_pem(std::fs::read("/etc/ssl/vmca.pem").unwrap())
+//!     // A simulator here; point it at your vCenter, e.g. `https://vcenter.example.com`.
+//!     .with_endpoint(sim.uri())
+//!     .with_credentials(Credentials::new(user, password))
 //!     .build()?;
-//! let pages: Vec<_> = provider.pages().try_collect().await?;
-//! let hosts: usize = pages.iter().map(|p| p.hosts.len()).sum();
-//! println!("{hosts} virtual machines in {}", provider.region());
+//! let (mut pages, mut count) = (provider.pages(), 0);
+//! while let Some(page) = pages.try_next().await? {
+//!     for host in &page.hosts {
+//!         println!("{} {} {:?}", host.instance_id, host.name, host.status);
+//!     }
+//!     count += page.hosts.len();
+//! }
+//! assert_eq!(count, 250, "virtual machines in {}", provider.region());
 //! # Ok(()) }
 //! ```
 
