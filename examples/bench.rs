@@ -2,10 +2,10 @@
 //! one full sync through [`Syncer`] into a store, one JSON line per vendor.
 //!
 //! ```text
-//! cargo run --release --example bench -- --vendor all --hosts 100000 --page-size 100 \
+//! cargo run --release --example bench --features sqlite -- --vendor all --hosts 100000 --page-size 100 \
 //!     --latency-ms 20 --rate 40 --concurrency 4 --store sqlite
-//! cargo run --release --example bench -- --vendor tencent --hosts 100000 --latency-ms 0 --rate 0
-//! cargo run --release --example bench -- --vendor store --hosts 100000 --latency-ms 0 --rate 0
+//! cargo run --release --example bench --features sqlite -- --vendor tencent --hosts 100000 --latency-ms 0 --rate 0
+//! cargo run --release --example bench --features sqlite -- --vendor store --hosts 100000 --latency-ms 0 --rate 0
 //! ```
 //!
 //! `--vendor store` lists no vendor: cmdb-testkit's `FakeProvider` makes the hosts in

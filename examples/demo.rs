@@ -1,5 +1,5 @@
 //! The demo: four simulated clouds synced into a SQLite database, with no network and no
-//! setup. Run with `cargo run --example demo`.
+//! setup. Run with `cargo run --example demo --features sqlite`.
 //!
 //! It starts the simulated Alibaba Cloud, Tencent Cloud, Huawei Cloud and vSphere APIs of
 //! `cmdb-testkit` on 127.0.0.1 (each checks our request signatures as the real service

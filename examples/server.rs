@@ -1,7 +1,7 @@
 //! The cmdb HTTP server: the `cmdb-api` router over a SQL store.
 //!
 //! ```sh
-//! cargo run --release --example server
+//! cargo run --release --example server --features full
 //! ```
 //!
 //! | variable | default | meaning |

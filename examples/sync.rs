@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! export ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
-//! cargo run --release --example sync -- --vendor aliyun --region cn-hangzhou
+//! cargo run --release --example sync --features full -- --vendor aliyun --region cn-hangzhou
 //! ```
 //!
 //! Credentials come from each vendor's own variables and are never stored: they go to

@@ -189,7 +189,7 @@ fn server_binary() -> std::path::PathBuf {
         .join(format!("server{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is built by `cargo test` (or `cargo build --example server`)",
+        "{} is built by `cargo test` (or `cargo build --example server --features full`)",
         bin.display()
     );
     bin
