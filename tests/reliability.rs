@@ -66,12 +66,10 @@ impl Rig {
 }
 
 fn options(request_timeout: Duration, attempts: u32) -> SyncOptions {
-    SyncOptions {
-        http: fast_http(request_timeout, attempts),
-        ..SyncOptions::default()
-    }
-    // The simulators listen on 127.0.0.1.
-    .with_private_addresses(true)
+    SyncOptions::default()
+        .with_http(fast_http(request_timeout, attempts))
+        // The simulators listen on 127.0.0.1.
+        .with_private_addresses(true)
 }
 
 fn request(secret: &Secret, region: &str) -> SyncRequest {
@@ -873,10 +871,7 @@ async fn a_sqlite_store_closed_mid_run_ends_with_a_store_error_and_keeps_committ
         rig.cipher.clone(),
         ProviderRegistry::with_builtin_providers(),
     )
-    .with_options(SyncOptions {
-        max_release_share: 0.6,
-        ..options(Duration::from_secs(10), 4)
-    });
+    .with_options(options(Duration::from_secs(10), 4).with_max_release_share(0.6));
     let r = syncer.sync(request(&secret, "cn-hangzhou")).await.unwrap();
     assert!(r.complete && r.error.is_none(), "{r:?}");
     assert_eq!((r.total_succeed, r.released), (1000, 1000));
@@ -1027,10 +1022,7 @@ async fn a_postgres_store_cut_off_mid_run_ends_with_a_store_error_and_keeps_comm
         rig.cipher.clone(),
         ProviderRegistry::with_builtin_providers(),
     )
-    .with_options(SyncOptions {
-        max_release_share: 0.6,
-        ..options(Duration::from_secs(10), 4)
-    });
+    .with_options(options(Duration::from_secs(10), 4).with_max_release_share(0.6));
     let r = syncer.sync(request(&secret, "cn-hangzhou")).await.unwrap();
     assert!(r.complete && r.error.is_none(), "{r:?}");
     assert_eq!((r.total_succeed, r.released), (1000, 1000));

@@ -349,13 +349,10 @@ pub(crate) async fn sync_secret(
             )
         })?
     };
-    let request = SyncRequest {
-        secret_id: id,
-        region: params.region,
-        resource_type: params.resource_type,
-        details: params.details,
-        force_release: params.force_release,
-    };
+    let request = SyncRequest::new(id, params.region)
+        .with_resource_type(params.resource_type)
+        .with_details(params.details)
+        .with_force_release(params.force_release);
     let busy = |e: Error| {
         let full = e.kind() == ErrorKind::RateLimited && e.vendor_error().is_none();
         let answer = ApiError::from(e);

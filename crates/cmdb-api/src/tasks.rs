@@ -352,12 +352,5 @@ fn stopped(progress: &watch::Sender<SyncProgress>) -> ErrorReport {
         p.pages, p.stored
     );
     progress.send_replace(p);
-    ErrorReport {
-        kind: ErrorKind::Unavailable,
-        message,
-        vendor: None,
-        code: None,
-        http_status: None,
-        request_id: None,
-    }
+    ErrorReport::new(ErrorKind::Unavailable, message)
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum SyncState {
     /// Accepted, not started.
     #[default]
@@ -24,6 +25,7 @@ pub enum SyncState {
 /// [`Syncer::sync_with_progress`](crate::Syncer::sync_with_progress)).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct SyncProgress {
     /// Where the run is.
     pub state: SyncState,

@@ -9,6 +9,7 @@ use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
 /// Everything a provider factory gets to build a provider for one run.
+#[non_exhaustive]
 pub struct ProviderContext {
     /// The secret's id (for logs and caches keyed by secret).
     pub secret_id: String,

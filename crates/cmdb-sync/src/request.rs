@@ -16,6 +16,7 @@ const MAX_REGION_LEN: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum DetailsMode {
     /// One detail per host.
     #[default]
@@ -26,9 +27,11 @@ pub enum DetailsMode {
     None,
 }
 
-/// A request to sync one region of one secret.
+/// A request to sync one region of one secret (or account): made with
+/// [`SyncRequest::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SyncRequest {
     /// The secret to list with.
     pub secret_id: String,
@@ -56,6 +59,12 @@ impl SyncRequest {
             details: DetailsMode::All,
             force_release: false,
         }
+    }
+
+    /// Sets what to list.
+    pub fn with_resource_type(mut self, resource_type: ResourceType) -> Self {
+        self.resource_type = resource_type;
+        self
     }
 
     /// Sets which details to answer.

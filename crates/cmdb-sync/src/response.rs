@@ -7,6 +7,7 @@ use cmdb_core::{Error, ErrorKind, FailedRecord, UpsertOutcome, Vendor};
 /// The outcome for one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct SyncDetail {
     /// The vendor's id of the host.
     pub instance_id: String,
@@ -48,6 +49,7 @@ impl SyncDetail {
 /// An error as a response carries it: the kind, the message and the vendor's details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct ErrorReport {
     /// The kind of error.
     pub kind: ErrorKind,
@@ -62,6 +64,20 @@ pub struct ErrorReport {
     /// The vendor's request id; for a store's or server's own failure whose text an API
     /// keeps to its log, the id it was logged under.
     pub request_id: Option<String>,
+}
+
+impl ErrorReport {
+    /// A report of an error of `kind` that no vendor answered.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReport {
+        ErrorReport {
+            kind,
+            message: message.into(),
+            vendor: None,
+            code: None,
+            http_status: None,
+            request_id: None,
+        }
+    }
 }
 
 impl From<&Error> for ErrorReport {
@@ -81,6 +97,7 @@ impl From<&Error> for ErrorReport {
 /// The answer to a sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct SyncResponse {
     /// Hosts stored.
     pub total_succeed: u64,

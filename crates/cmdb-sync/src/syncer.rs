@@ -26,8 +26,10 @@ use crate::registry::{ProviderContext, ProviderRegistry};
 use crate::request::{DetailsMode, SyncRequest};
 use crate::response::{ErrorReport, SyncDetail, SyncResponse};
 
-/// Tuning of a [`Syncer`].
+/// Tuning of a [`Syncer`]: start from `SyncOptions::default()` and change what you need
+/// with the `with_*` methods (or the public fields).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SyncOptions {
     /// The largest share (0.0 to 1.0) of a scope's active hosts one run may release
     /// without `force_release`. Default 0.5.
@@ -72,6 +74,37 @@ impl Default for SyncOptions {
 }
 
 impl SyncOptions {
+    /// These options with `max_release_share` set.
+    pub fn with_max_release_share(mut self, share: f64) -> SyncOptions {
+        self.max_release_share = share;
+        self
+    }
+
+    /// These options with `queue_pages` set.
+    pub fn with_queue_pages(mut self, pages: usize) -> SyncOptions {
+        self.queue_pages = pages;
+        self
+    }
+
+    /// These options with `run_timeout` set.
+    pub fn with_run_timeout(mut self, timeout: Duration) -> SyncOptions {
+        self.run_timeout = timeout;
+        self
+    }
+
+    /// These options with `max_details` set.
+    pub fn with_max_details(mut self, details: usize) -> SyncOptions {
+        self.max_details = details;
+        self
+    }
+
+    /// These options with the providers' HTTP settings replaced by `http` (its address
+    /// policy included: keep [`AddressPolicy::public_only`] unless you mean otherwise).
+    pub fn with_http(mut self, http: HttpConfig) -> SyncOptions {
+        self.http = http;
+        self
+    }
+
     /// These options, letting vendor requests reach loopback and private addresses or
     /// not (link-local and cloud metadata addresses stay refused).
     pub fn with_private_addresses(mut self, allow: bool) -> SyncOptions {

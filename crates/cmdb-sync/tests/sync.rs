@@ -226,10 +226,9 @@ async fn guard_refuses_releasing_more_than_the_allowed_share() {
     assert!(r.release_skipped.unwrap().contains("150 of 250"));
     assert_eq!(env.active().await, 250);
 
-    let lenient = env.syncer().with_options(SyncOptions {
-        max_release_share: 0.7,
-        ..SyncOptions::default()
-    });
+    let lenient = env
+        .syncer()
+        .with_options(SyncOptions::default().with_max_release_share(0.7));
     let r = lenient.sync(env.request()).await.unwrap();
     assert_eq!(r.released, 150, "within a larger allowed share");
 }
@@ -274,10 +273,7 @@ async fn store_failure_mid_run_ends_incomplete_with_a_store_error() {
     // upsert comes.
     let r = env
         .syncer_over(store.clone())
-        .with_options(SyncOptions {
-            queue_pages: 1,
-            ..SyncOptions::default()
-        })
+        .with_options(SyncOptions::default().with_queue_pages(1))
         .sync(env.request())
         .await
         .unwrap();
@@ -353,10 +349,9 @@ async fn a_record_the_provider_cannot_map_is_a_failed_detail_and_releases_nothin
 #[tokio::test]
 async fn details_are_capped_and_say_so_while_the_counters_count_every_host() {
     let env = Env::new(250).await;
-    let syncer = env.syncer().with_options(SyncOptions {
-        max_details: 100,
-        ..SyncOptions::default()
-    });
+    let syncer = env
+        .syncer()
+        .with_options(SyncOptions::default().with_max_details(100));
     let r = syncer.sync(env.request()).await.unwrap();
     assert_eq!((r.total_succeed, r.created), (250, 250));
     assert_eq!(r.details.len(), 100);
@@ -669,10 +664,9 @@ async fn dropping_the_future_stops_at_a_page_boundary_and_unlocks() {
 async fn run_timeout_ends_with_a_timeout_error() {
     let env = Env::new(1000).await;
     env.set_provider(|p| p.with_delay(Duration::from_secs(1)));
-    let syncer = env.syncer().with_options(SyncOptions {
-        run_timeout: Duration::from_millis(3500),
-        ..SyncOptions::default()
-    });
+    let syncer = env
+        .syncer()
+        .with_options(SyncOptions::default().with_run_timeout(Duration::from_millis(3500)));
     let r = syncer.sync(env.request()).await.unwrap();
     assert!(!r.complete);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Timeout);
@@ -1020,10 +1014,9 @@ async fn a_lost_scope_lock_releases_nothing() {
 async fn an_invalid_release_share_is_refused() {
     let env = Env::new(10).await;
     for share in [f64::NAN, f64::INFINITY, -0.1, 1.5] {
-        let syncer = env.syncer().with_options(SyncOptions {
-            max_release_share: share,
-            ..SyncOptions::default()
-        });
+        let syncer = env
+            .syncer()
+            .with_options(SyncOptions::default().with_max_release_share(share));
         let e = syncer.sync(env.request()).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{share}");
         assert!(e.to_string().contains("max_release_share"), "{e}");
