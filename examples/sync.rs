@@ -98,6 +98,11 @@ fn credentials(args: &Args) -> Result<(String, String, Option<String>), String> 
             };
             (env("GOVC_USERNAME")?, env("GOVC_PASSWORD")?, Some(url))
         }
+        other => {
+            return Err(format!(
+                "this example does not know where {other} credentials are kept"
+            ))
+        }
     };
     Ok((key, secret, args.endpoint.clone().or(endpoint)))
 }
@@ -233,20 +238,15 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     let digest = Sha256::digest(api_key.as_bytes());
     let id = format!("cli-{}-{}", args.vendor, &hex(&digest)[..16]);
     let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let secret = NewSecret {
-        vendor: args.vendor,
-        description: format!("{} credentials from the environment", args.vendor),
-        api_key,
-        api_secret: api_secret.into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: Some(args.rate),
-        address: endpoint,
-        allow_insecure_http: args.allow_insecure_http,
-        tls_ca_pem,
-        tls_skip_verify,
-    }
-    .seal_with_id(id, &cipher)
-    .map_err(|e| e.to_string())?;
+    let mut new = NewSecret::new(args.vendor, api_key, api_secret)
+        .with_description(format!("{} credentials from the environment", args.vendor))
+        .with_allowed_regions(["*"])
+        .with_request_rate(args.rate)
+        .with_allow_insecure_http(args.allow_insecure_http)
+        .with_tls_skip_verify(tls_skip_verify);
+    new.address = endpoint;
+    new.tls_ca_pem = tls_ca_pem;
+    let secret = new.seal_with_id(id, &cipher).map_err(|e| e.to_string())?;
     let secrets = Arc::new(MemorySecretStore::new());
     secrets.create(&secret).await.map_err(|e| e.to_string())?;
     let hosts = Arc::new(
