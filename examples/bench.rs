@@ -348,20 +348,14 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
             cmdb_testkit::vsphere::SimulatedVsphere::PASSWORD,
         ),
     };
-    let sealed = NewSecret {
-        vendor,
-        description: "bench".into(),
-        api_key: key.to_owned(),
-        api_secret: secret.to_owned().into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: Some(args.rate.clamp(1, 1000)),
-        address: Some(uri),
+    let sealed = NewSecret::new(vendor, key, secret)
+        .with_description("bench")
+        .with_allowed_regions(["*"])
+        .with_request_rate(args.rate.clamp(1, 1000))
+        .with_address(uri)
         // The simulated vCenter listens on plain http on 127.0.0.1.
-        allow_insecure_http: vendor == Vendor::Vsphere,
-        tls_ca_pem: None,
-        tls_skip_verify: false,
-    }
-    .seal(&cipher)?;
+        .with_allow_insecure_http(vendor == Vendor::Vsphere)
+        .seal(&cipher)?;
     secrets.create(&sealed).await?;
     let limiter = Arc::new(RateLimiter::per_second(args.rate));
     let registry = if which == Which::Store {

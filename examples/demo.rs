@@ -102,20 +102,14 @@ async fn main() -> Result<(), BoxError> {
     ];
     let mut clouds = Vec::new();
     for (vendor, key, secret, address, region) in secrets {
-        let sealed = NewSecret {
-            vendor,
-            description: format!("demo {vendor} account"),
-            api_key: key.to_owned(),
-            api_secret: secret.to_owned().into(),
-            allowed_regions: vec!["*".into()],
-            request_rate: Some(200),
-            address: Some(address),
+        let sealed = NewSecret::new(vendor, key, secret)
+            .with_description(format!("demo {vendor} account"))
+            .with_allowed_regions(["*"])
+            .with_request_rate(200)
+            .with_address(address)
             // The simulated vCenter listens on plain http on 127.0.0.1.
-            allow_insecure_http: vendor == Vendor::Vsphere,
-            tls_ca_pem: None,
-            tls_skip_verify: false,
-        }
-        .seal(&cipher)?;
+            .with_allow_insecure_http(vendor == Vendor::Vsphere)
+            .seal(&cipher)?;
         store.create(&sealed).await?;
         clouds.push(Cloud {
             vendor,
@@ -181,30 +175,20 @@ async fn main() -> Result<(), BoxError> {
     }
 
     let active = store
-        .query(&HostQuery {
-            released: Some(false),
-            page_size: 1,
-            ..HostQuery::default()
-        })
+        .query(&HostQuery::default().with_released(false).with_page_size(1))
         .await?;
     let released = store
-        .query(&HostQuery {
-            released: Some(true),
-            page_size: 1,
-            ..HostQuery::default()
-        })
+        .query(&HostQuery::default().with_released(true).with_page_size(1))
         .await?;
     println!(
         "\n{DATABASE}: {} active hosts, {} released",
         active.total, released.total
     );
     for vendor in Vendor::ALL {
-        let q = HostQuery {
-            vendor: Some(*vendor),
-            sort: HostSort::Name,
-            page_size: 1,
-            ..HostQuery::default()
-        };
+        let q = HostQuery::default()
+            .with_vendor(*vendor)
+            .with_sort(HostSort::Name)
+            .with_page_size(1);
         if let Some(h) = store.query(&q).await?.items.first() {
             let host = &h.host;
             println!(

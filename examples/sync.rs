@@ -98,6 +98,11 @@ fn credentials(args: &Args) -> Result<(String, String, Option<String>), String> 
             };
             (env("GOVC_USERNAME")?, env("GOVC_PASSWORD")?, Some(url))
         }
+        other => {
+            return Err(format!(
+                "this example does not know where {other} credentials are kept"
+            ))
+        }
     };
     Ok((key, secret, args.endpoint.clone().or(endpoint)))
 }

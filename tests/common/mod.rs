@@ -80,21 +80,15 @@ pub async fn add_secret(
     api_secret: &str,
     address: String,
 ) -> Secret {
-    let secret = NewSecret {
-        vendor,
-        description: format!("{vendor} under test"),
-        api_key: api_key.into(),
-        api_secret: api_secret.to_owned().into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: Some(1000),
-        address: Some(address),
+    let secret = NewSecret::new(vendor, api_key, api_secret)
+        .with_description(format!("{vendor} under test"))
+        .with_allowed_regions(["*"])
+        .with_request_rate(1000)
+        .with_address(address)
         // The simulated vCenter listens on plain http on 127.0.0.1.
-        allow_insecure_http: vendor == Vendor::Vsphere,
-        tls_ca_pem: None,
-        tls_skip_verify: false,
-    }
-    .seal(cipher)
-    .expect("seal");
+        .with_allow_insecure_http(vendor == Vendor::Vsphere)
+        .seal(cipher)
+        .expect("seal");
     store.create(&secret).await.expect("create secret");
     secret
 }
@@ -102,11 +96,11 @@ pub async fn add_secret(
 /// Hosts of `vendor` in the store, released or active as asked.
 pub async fn count(store: &dyn HostStore, vendor: Vendor, released: bool) -> u64 {
     store
-        .query(&HostQuery {
-            vendor: Some(vendor),
-            released: Some(released),
-            ..HostQuery::default()
-        })
+        .query(
+            &HostQuery::default()
+                .with_vendor(vendor)
+                .with_released(released),
+        )
         .await
         .expect("query")
         .total

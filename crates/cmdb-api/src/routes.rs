@@ -535,17 +535,16 @@ pub(crate) async fn list_hosts(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<HostParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let query = HostQuery {
-        vendor: p.vendor,
-        region: p.region.filter(|s| !s.is_empty()),
-        secret_id: p.secret_id.filter(|s| !s.is_empty()),
-        status: p.status,
-        keywords: p.keywords.filter(|s| !s.is_empty()),
-        released: p.released,
-        sort: p.sort,
-        page_size: p.page_size,
-        page_number: p.page_number,
-    };
+    let mut query = HostQuery::default();
+    query.vendor = p.vendor;
+    query.region = p.region.filter(|s| !s.is_empty());
+    query.secret_id = p.secret_id.filter(|s| !s.is_empty());
+    query.status = p.status;
+    query.keywords = p.keywords.filter(|s| !s.is_empty());
+    query.released = p.released;
+    query.sort = p.sort;
+    query.page_size = p.page_size;
+    query.page_number = p.page_number;
     Ok(Json(state.syncer.host_store().query(&query).await?))
 }
 

@@ -26,12 +26,7 @@ use crate::store::{HostList, HostQuery, HostStore, MissingHost, ScopeLease, Scop
 /// use cmdb_core::{HostStore, LocalLocks, MemoryHostStore, ResourceType, SyncScope, Vendor};
 ///
 /// let store = LocalLocks::new(MemoryHostStore::new());
-/// let scope = SyncScope {
-///     secret_id: "s-1".into(),
-///     vendor: Vendor::Aliyun,
-///     region: "cn-hangzhou".into(),
-///     resource_type: ResourceType::Host,
-/// };
+/// let scope = SyncScope::new("s-1", Vendor::Aliyun, "cn-hangzhou", ResourceType::Host);
 /// let lease = store.try_lock_scope(&scope).await.unwrap().expect("free");
 /// assert!(store.try_lock_scope(&scope).await.unwrap().is_none(), "held");
 /// drop(lease);

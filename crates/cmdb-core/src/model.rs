@@ -59,6 +59,7 @@ macro_rules! named_enum {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum Vendor {
     /// Alibaba Cloud ECS.
     Aliyun,
@@ -90,6 +91,7 @@ impl Vendor {
 )]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum ResourceType {
     /// Virtual machines.
     #[default]
@@ -106,6 +108,7 @@ named_enum!(ResourceType, "resource type", [Host => "host", Rds => "rds"]);
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum HostStatus {
     Pending,
     CreateFailed,
@@ -143,6 +146,7 @@ named_enum!(HostStatus, "host status", [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum PayMode {
     /// Paid in advance for a period (subscription).
     Prepaid,
@@ -169,6 +173,7 @@ named_enum!(PayMode, "pay mode", [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum OsType {
     /// Linux and other Unix-likes reported as linux.
     Linux,
@@ -228,9 +233,11 @@ impl OsType {
 ///
 /// Fields a vendor does not report are `None` or empty. `secret_id` records which secret
 /// last saw the host and, like the store's bookkeeping, is not part of
-/// [`content_hash`](Host::content_hash).
+/// [`content_hash`](Host::content_hash). Build one with [`Host::new`] and set the fields
+/// the vendor reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct Host {
     /// Where the host lives.
     pub vendor: Vendor,
@@ -373,6 +380,7 @@ impl Host {
 
 /// One page of hosts as a provider lists them.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct HostPage {
     /// The hosts of this page.
     pub hosts: Vec<Host>,
@@ -410,6 +418,7 @@ impl HostPage {
 
 /// A vendor record that could not be mapped to a [`Host`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FailedRecord {
     /// The vendor's id of the record, when it has one.
     pub instance_id: Option<String>,
@@ -430,6 +439,7 @@ impl FailedRecord {
 /// The part of the inventory one sync owns: hosts of one vendor and region, seen through
 /// one secret. Releases never reach outside a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncScope {
     /// The secret the sync lists with.
     pub secret_id: String,
@@ -442,14 +452,24 @@ pub struct SyncScope {
 }
 
 impl SyncScope {
-    /// A host scope.
-    pub fn hosts(secret_id: impl Into<String>, vendor: Vendor, region: impl Into<String>) -> Self {
+    /// A scope of `resource_type` in `region` of `vendor`, listed with `secret_id`.
+    pub fn new(
+        secret_id: impl Into<String>,
+        vendor: Vendor,
+        region: impl Into<String>,
+        resource_type: ResourceType,
+    ) -> Self {
         SyncScope {
             secret_id: secret_id.into(),
             vendor,
             region: region.into(),
-            resource_type: ResourceType::Host,
+            resource_type,
         }
+    }
+
+    /// A host scope.
+    pub fn hosts(secret_id: impl Into<String>, vendor: Vendor, region: impl Into<String>) -> Self {
+        SyncScope::new(secret_id, vendor, region, ResourceType::Host)
     }
 
     /// Checks that a sync of this scope may store `host`: it has an instance id and the
@@ -496,6 +516,7 @@ impl fmt::Display for SyncScope {
 /// What happened to one host of an upserted batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UpsertOutcome {
     /// The host was not in the store.
     Created,
@@ -517,6 +538,7 @@ impl UpsertOutcome {
 /// A host as the store keeps it, with its bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct StoredHost {
     /// The host as last seen.
     #[serde(flatten)]
@@ -529,6 +551,31 @@ pub struct StoredHost {
     pub last_seen_at: DateTime<Utc>,
     /// When a complete sync of its scope no longer listed it; `None` while active.
     pub released_at: Option<DateTime<Utc>>,
+}
+
+impl StoredHost {
+    /// An active stored host with its stored content hash and the times syncs first and
+    /// last saw it: what a store reads back from its row.
+    pub fn new(
+        host: Host,
+        content_hash: impl Into<String>,
+        first_seen_at: DateTime<Utc>,
+        last_seen_at: DateTime<Utc>,
+    ) -> StoredHost {
+        StoredHost {
+            host,
+            content_hash: content_hash.into(),
+            first_seen_at,
+            last_seen_at,
+            released_at: None,
+        }
+    }
+
+    /// Sets when the host was released (`None`: it is active).
+    pub fn with_released_at(mut self, released_at: Option<DateTime<Utc>>) -> StoredHost {
+        self.released_at = released_at;
+        self
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum HostSort {
     /// By vendor, then instance id (stable, the default).
     #[default]
@@ -27,8 +28,22 @@ pub enum HostSort {
 }
 
 /// A filtered, paged query of stored hosts. Empty filters match everything.
+///
+/// Start from [`HostQuery::default()`] and narrow it with the `with_*` methods:
+///
+/// ```
+/// use cmdb_core::{HostQuery, HostSort, Vendor};
+///
+/// let query = HostQuery::default()
+///     .with_vendor(Vendor::Tencent)
+///     .with_released(false)
+///     .with_sort(HostSort::Name)
+///     .with_page_size(100);
+/// assert_eq!((query.page_size, query.page_number), (100, 1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct HostQuery {
     /// Only this vendor.
     pub vendor: Option<Vendor>,
@@ -67,6 +82,60 @@ impl Default for HostQuery {
 }
 
 impl HostQuery {
+    /// Only hosts of this vendor.
+    pub fn with_vendor(mut self, vendor: Vendor) -> HostQuery {
+        self.vendor = Some(vendor);
+        self
+    }
+
+    /// Only hosts of this region.
+    pub fn with_region(mut self, region: impl Into<String>) -> HostQuery {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Only hosts last seen by this secret.
+    pub fn with_secret_id(mut self, secret_id: impl Into<String>) -> HostQuery {
+        self.secret_id = Some(secret_id.into());
+        self
+    }
+
+    /// Only hosts with this status.
+    pub fn with_status(mut self, status: HostStatus) -> HostQuery {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only hosts whose name, instance id or an IP contains `keywords`.
+    pub fn with_keywords(mut self, keywords: impl Into<String>) -> HostQuery {
+        self.keywords = Some(keywords.into());
+        self
+    }
+
+    /// Only released hosts (`true`) or only active ones (`false`).
+    pub fn with_released(mut self, released: bool) -> HostQuery {
+        self.released = Some(released);
+        self
+    }
+
+    /// Sets the order of the results.
+    pub fn with_sort(mut self, sort: HostSort) -> HostQuery {
+        self.sort = sort;
+        self
+    }
+
+    /// Sets the hosts per page, 1 to [`MAX_PAGE_SIZE`].
+    pub fn with_page_size(mut self, page_size: u32) -> HostQuery {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Sets the page number, from 1.
+    pub fn with_page_number(mut self, page_number: u32) -> HostQuery {
+        self.page_number = page_number;
+        self
+    }
+
     /// Checks the paging values.
     pub fn validate(&self) -> Result<()> {
         if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
@@ -106,6 +175,7 @@ impl HostQuery {
 /// One page of query results and the number of hosts matching in all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct HostList {
     /// Hosts matching the query, over all pages.
     pub total: u64,
@@ -113,8 +183,16 @@ pub struct HostList {
     pub items: Vec<StoredHost>,
 }
 
+impl HostList {
+    /// A page of `items` out of `total` matching hosts.
+    pub fn new(total: u64, items: Vec<StoredHost>) -> HostList {
+        HostList { total, items }
+    }
+}
+
 /// Counts of a scope that the release guard weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ScopeStats {
     /// Active (not released) hosts of the scope, seen by this run or not.
     pub active: u64,
@@ -122,14 +200,32 @@ pub struct ScopeStats {
     pub missing: u64,
 }
 
+impl ScopeStats {
+    /// `active` hosts of a scope, `missing` of them not seen since the given time.
+    pub fn new(active: u64, missing: u64) -> ScopeStats {
+        ScopeStats { active, missing }
+    }
+}
+
 /// An active host that a complete run did not list. See [`HostStore::missing`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MissingHost {
     /// The vendor's id of the host.
     pub instance_id: String,
     /// When a complete run of the scope first missed it, since it was last seen; `None`
     /// when no run has marked it (see [`HostStore::mark_missed`]).
     pub missed_at: Option<DateTime<Utc>>,
+}
+
+impl MissingHost {
+    /// The host `instance_id`, first missed at `missed_at` (`None` when not marked).
+    pub fn new(instance_id: impl Into<String>, missed_at: Option<DateTime<Utc>>) -> MissingHost {
+        MissingHost {
+            instance_id: instance_id.into(),
+            missed_at,
+        }
+    }
 }
 
 /// What holds a scope's lock in a store, and can tell whether it still does.

@@ -28,6 +28,7 @@ const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x
 /// private (`10/8`, `172.16/12`, `192.168/16`, `fc00::/7`) and shared (`100.64/10`)
 /// ranges. The default refuses all of these: public vendor endpoints only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AddressPolicy {
     /// Loopback, private and shared address ranges may be reached: private clouds,
     /// on-premises vCenters, simulators on `127.0.0.1`.

@@ -56,6 +56,7 @@ pub struct HttpClient {
 
 /// Counts of one client and its clones, for sync reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Attempts sent, retries included.
     pub requests: u64,

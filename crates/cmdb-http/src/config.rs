@@ -23,6 +23,7 @@ use crate::retry::RetryConfig;
 /// assert_eq!(config.connect_timeout, Duration::from_secs(10));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Time allowed to open a connection, TLS handshake included (default 10 s).
     pub connect_timeout: Duration,

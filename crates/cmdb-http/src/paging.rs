@@ -227,6 +227,7 @@ impl<R> Drop for InFlight<R> {
 
 /// What an offset-paged response says about itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PageInfo {
     /// Items in this page.
     pub items: usize,

@@ -13,6 +13,7 @@ use rand::{Rng, RngCore};
 /// exponential [`Backoff`] between `base_delay` and `max_delay`, or what the server asked
 /// for with `Retry-After` / `x-acs-retry-after` (see [`retry_after`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Attempts in all, the first one included (default 6). 0 is taken as 1.
     pub max_attempts: u32,

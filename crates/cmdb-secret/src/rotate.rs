@@ -10,6 +10,7 @@ use crate::store::{SecretQuery, SecretStore};
 
 /// What [`rotate_secrets`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct RotationReport {
     /// Secrets re-encrypted under the active key.
     pub rotated: u64,

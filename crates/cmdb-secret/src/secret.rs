@@ -49,6 +49,7 @@ const MAX_CA_PEM_BYTES: usize = 64 * 1024;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct NewSecret {
     /// The vendor the credentials belong to.
     pub vendor: Vendor,
@@ -88,6 +89,86 @@ pub struct NewSecret {
 }
 
 impl NewSecret {
+    /// A secret of `vendor` with these credentials and nothing else set: give it a
+    /// description and allowed regions before sealing (both are required).
+    ///
+    /// ```
+    /// use cmdb_core::Vendor;
+    /// use cmdb_secret::{Cipher, NewSecret};
+    ///
+    /// let new = NewSecret::new(Vendor::Vsphere, "cmdb@vsphere.local", "not-really-a-secret")
+    ///     .with_description("lab vCenter")
+    ///     .with_allowed_regions(["*"])
+    ///     .with_address("https://vcenter.example.com/sdk");
+    /// let secret = new.seal(&Cipher::new(Cipher::generate_key())).unwrap();
+    /// assert_eq!(secret.address.as_deref(), Some("https://vcenter.example.com/sdk"));
+    /// ```
+    pub fn new(
+        vendor: Vendor,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+    ) -> NewSecret {
+        NewSecret {
+            vendor,
+            description: String::new(),
+            api_key: api_key.into(),
+            api_secret: Zeroizing::new(api_secret.into()),
+            allowed_regions: Vec::new(),
+            request_rate: None,
+            address: None,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
+        }
+    }
+
+    /// Sets what the secret is for.
+    pub fn with_description(mut self, description: impl Into<String>) -> NewSecret {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the regions a sync with this secret may list (`"*"` allows any).
+    pub fn with_allowed_regions<I, S>(mut self, regions: I) -> NewSecret
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_regions = regions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the requests per second to the vendor.
+    pub fn with_request_rate(mut self, rate: u32) -> NewSecret {
+        self.request_rate = Some(rate);
+        self
+    }
+
+    /// Sets the endpoint URL overriding the vendor's default (the vCenter for vSphere).
+    pub fn with_address(mut self, address: impl Into<String>) -> NewSecret {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Allows (or not) a vSphere address over plain `http`.
+    pub fn with_allow_insecure_http(mut self, allow: bool) -> NewSecret {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Trusts the root certificate(s) of a PEM bundle for the endpoint, besides the
+    /// system's.
+    pub fn with_tls_ca_pem(mut self, pem: impl Into<String>) -> NewSecret {
+        self.tls_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Accepts any certificate from the endpoint (or not); lab vCenters only.
+    pub fn with_tls_skip_verify(mut self, skip: bool) -> NewSecret {
+        self.tls_skip_verify = skip;
+        self
+    }
+
     /// Checks every field; the error names the first invalid field
     /// ([`Error::field`]).
     pub fn validate(&self) -> Result<()> {
@@ -334,6 +415,7 @@ fn validate_address(address: &str) -> Result<()> {
 ///
 /// `Debug` masks the API key and shows only the key id of the ciphertext.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
 pub struct Secret {
     /// Unique id (a UUID v4); part of the ciphertext's associated data.
     pub id: String,
@@ -367,6 +449,35 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// A secret as a [`SecretStore`](crate::SecretStore) reads it back: `api_secret` is
+    /// the ciphertext as stored, never a clear secret (create secrets with
+    /// [`NewSecret::seal`]). Everything else starts empty, off or at its default (no
+    /// allowed region, [`DEFAULT_REQUEST_RATE`]): assign the stored values to the fields.
+    /// The ciphertext is bound to the address and TLS settings, so a secret read back
+    /// without them does not decrypt.
+    pub fn from_stored(
+        id: impl Into<String>,
+        vendor: Vendor,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+        created_at: DateTime<Utc>,
+    ) -> Secret {
+        Secret {
+            id: id.into(),
+            vendor,
+            description: String::new(),
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            allowed_regions: Vec::new(),
+            request_rate: DEFAULT_REQUEST_RATE,
+            address: None,
+            allow_insecure_http: false,
+            tls_ca_pem: None,
+            tls_skip_verify: false,
+            created_at,
+        }
+    }
+
     /// The associated data the API secret's ciphertext is bound to (format `v2`): the
     /// id, vendor, API key, address and TLS settings, each length-prefixed, so that a
     /// stored row whose destination or trust was changed behind the store's back fails
@@ -443,6 +554,7 @@ impl fmt::Debug for Secret {
 /// A secret as listings and API responses show it: see [`Secret::masked`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct MaskedSecret {
     /// Unique id.
     pub id: String,

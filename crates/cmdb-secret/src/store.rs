@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::{mask_api_key, MaskedSecret, Secret};
 
-/// A paged query of stored secrets, as `GET /secrets` takes it.
+/// A paged query of stored secrets, as `GET /secrets` takes it. Start from
+/// [`SecretQuery::default()`] and change it with the `with_*` methods.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[non_exhaustive]
 pub struct SecretQuery {
     /// Secrets per page, 1 to 1000; default 20.
     pub page_size: u32,
@@ -37,6 +39,24 @@ impl Default for SecretQuery {
 }
 
 impl SecretQuery {
+    /// Sets the secrets per page, 1 to 1000.
+    pub fn with_page_size(mut self, page_size: u32) -> SecretQuery {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Sets the page number, from 1.
+    pub fn with_page_number(mut self, page_number: u32) -> SecretQuery {
+        self.page_number = page_number;
+        self
+    }
+
+    /// Only secrets whose description, masked API key, vendor or id contains `keywords`.
+    pub fn with_keywords(mut self, keywords: impl Into<String>) -> SecretQuery {
+        self.keywords = Some(keywords.into());
+        self
+    }
+
     /// Checks the paging values; the error names the invalid field.
     pub fn validate(&self) -> Result<()> {
         if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
@@ -78,11 +98,19 @@ impl SecretQuery {
 /// One page of secrets, masked, and the number of secrets matching in all.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub struct SecretList {
     /// Secrets matching the query, over all pages.
     pub total: u64,
     /// The requested page, masked.
     pub items: Vec<MaskedSecret>,
+}
+
+impl SecretList {
+    /// A page of `items` (masked with [`Secret::masked`]) out of `total` matching secrets.
+    pub fn new(total: u64, items: Vec<MaskedSecret>) -> SecretList {
+        SecretList { total, items }
+    }
 }
 
 /// Where secrets are kept. API secrets are stored as the ciphertext they come in

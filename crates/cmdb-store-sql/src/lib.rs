@@ -39,7 +39,7 @@
 //! assert_eq!(out, vec![UpsertOutcome::Created]);
 //!
 //! let found = store
-//!     .query(&HostQuery { keywords: Some("10.0.0".into()), ..HostQuery::default() })
+//!     .query(&HostQuery::default().with_keywords("10.0.0"))
 //!     .await?;
 //! assert_eq!(found.total, 1);
 //! # Ok::<_, cmdb_core::Error>(())

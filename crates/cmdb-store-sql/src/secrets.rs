@@ -29,25 +29,28 @@ fn not_found(id: &str) -> Error {
 }
 
 fn decode(row: &AnyRow) -> Result<Secret> {
-    let vendor = text(row, 1)?;
-    Ok(Secret {
-        id: text(row, 0)?,
-        vendor: vendor
-            .parse()
-            .map_err(|e: cmdb_core::ParseEnumError| Error::decode(e.to_string()))?,
-        description: text(row, 2)?,
-        api_key: text(row, 3)?,
-        api_secret: text(row, 4)?,
-        allowed_regions: serde_json::from_str(&text(row, 5)?)
-            .map_err(|e| Error::decode(format!("stored allowed_regions: {e}")))?,
-        request_rate: u32::try_from(int(row, 6)?)
-            .map_err(|_| Error::decode("stored request_rate out of range"))?,
-        address: opt_text(row, 7)?,
-        created_at: time(row, 8)?,
-        allow_insecure_http: opt_int(row, 9)?.unwrap_or(0) != 0,
-        tls_ca_pem: opt_text(row, 10)?,
-        tls_skip_verify: opt_int(row, 11)?.unwrap_or(0) != 0,
-    })
+    // Columns are read in order, so a row broken in several reports the first.
+    let id = text(row, 0)?;
+    let vendor = text(row, 1)?
+        .parse()
+        .map_err(|e: cmdb_core::ParseEnumError| Error::decode(e.to_string()))?;
+    let description = text(row, 2)?;
+    let api_key = text(row, 3)?;
+    let api_secret = text(row, 4)?;
+    let allowed_regions = serde_json::from_str(&text(row, 5)?)
+        .map_err(|e| Error::decode(format!("stored allowed_regions: {e}")))?;
+    let request_rate = u32::try_from(int(row, 6)?)
+        .map_err(|_| Error::decode("stored request_rate out of range"))?;
+    let address = opt_text(row, 7)?;
+    let mut secret = Secret::from_stored(id, vendor, api_key, api_secret, time(row, 8)?);
+    secret.description = description;
+    secret.allowed_regions = allowed_regions;
+    secret.request_rate = request_rate;
+    secret.address = address;
+    secret.allow_insecure_http = opt_int(row, 9)?.unwrap_or(0) != 0;
+    secret.tls_ca_pem = opt_text(row, 10)?;
+    secret.tls_skip_verify = opt_int(row, 11)?.unwrap_or(0) != 0;
+    Ok(secret)
 }
 
 impl SqlStore {
@@ -175,7 +178,7 @@ impl SecretStore for SqlStore {
             .iter()
             .map(|r| decode(r).map(|s| s.masked()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SecretList { total, items })
+        Ok(SecretList::new(total, items))
     }
 
     async fn delete(&self, id: &str) -> Result<()> {

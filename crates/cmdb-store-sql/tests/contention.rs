@@ -69,6 +69,7 @@ async fn two_writers_of_the_same_hosts(label: &str, builder: SqlStoreBuilder) {
                     UpsertOutcome::Failed(reason) => {
                         panic!("{label}: round {round}: {} failed: {reason}", h.instance_id)
                     }
+                    other => panic!("{label}: round {round}: {}: {other:?}", h.instance_id),
                 }
             }
         }
@@ -83,11 +84,11 @@ async fn two_writers_of_the_same_hosts(label: &str, builder: SqlStoreBuilder) {
     // The writers differ in content, so whichever writes second updates.
     assert!(updated >= total, "{label}: {updated} updates");
     let stored = a
-        .query(&HostQuery {
-            keywords: Some(prefix.clone()),
-            page_size: 1,
-            ..HostQuery::default()
-        })
+        .query(
+            &HostQuery::default()
+                .with_keywords(prefix.clone())
+                .with_page_size(1),
+        )
         .await
         .unwrap();
     assert_eq!(stored.total, total as u64, "{label}");

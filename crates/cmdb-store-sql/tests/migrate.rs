@@ -175,20 +175,20 @@ mod erased {
 /// A secret as the earlier store wrote it (created_at in nanoseconds).
 fn old_secret() -> (Secret, String) {
     let created = nanos(Utc.with_ymd_and_hms(2026, 10, 1, 2, 3, 4).unwrap()) + 5_006_007;
-    let secret = Secret {
-        id: "old-secret".into(),
-        vendor: Vendor::Aliyun,
-        description: "kept across the upgrade".into(),
-        api_key: "LTAI5tOldKey0001".into(),
-        api_secret: "v2:opaque-ciphertext".into(),
-        allowed_regions: vec!["cn-hangzhou".into(), "cn-beijing".into()],
-        request_rate: 7,
-        address: Some("https://ecs.example.com".into()),
-        allow_insecure_http: false,
-        tls_ca_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
-        tls_skip_verify: true,
-        created_at: micros(created),
-    };
+    let mut secret = Secret::from_stored(
+        "old-secret",
+        Vendor::Aliyun,
+        "LTAI5tOldKey0001",
+        "v2:opaque-ciphertext",
+        micros(created),
+    );
+    secret.description = "kept across the upgrade".into();
+    secret.allowed_regions = vec!["cn-hangzhou".into(), "cn-beijing".into()];
+    secret.request_rate = 7;
+    secret.address = Some("https://ecs.example.com".into());
+    secret.tls_ca_pem =
+        Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into());
+    secret.tls_skip_verify = true;
     let insert = format!(
         "INSERT INTO cmdb_secrets (id, vendor, description, api_key, api_secret, \
          allowed_regions, request_rate, address, created_at, id_lc, description_lc, api_key_lc, \
@@ -239,13 +239,8 @@ fn expected_hosts() -> Vec<StoredHost> {
             let cut = |t: Option<DateTime<Utc>>| t.map(|t| micros(nanos(t)));
             host.created_at = cut(host.created_at);
             host.expire_at = cut(host.expire_at);
-            StoredHost {
-                host,
-                content_hash: hash,
-                first_seen_at: micros(first),
-                last_seen_at: micros(last),
-                released_at: released.map(micros),
-            }
+            StoredHost::new(host, hash, micros(first), micros(last))
+                .with_released_at(released.map(micros))
         })
         .collect()
 }
@@ -270,10 +265,7 @@ async fn assert_old_rows_kept(label: &str, store: &SqlStore) {
         .unwrap();
     assert_eq!(
         missing,
-        vec![MissingHost {
-            instance_id: "i-full".into(),
-            missed_at: None
-        }],
+        vec![MissingHost::new("i-full", None)],
         "{label}: the released host is not missing"
     );
     let other = SyncScope::hosts("other-secret", Vendor::Tencent, "ap-guangzhou");
@@ -292,11 +284,11 @@ async fn assert_old_rows_kept(label: &str, store: &SqlStore) {
     assert_eq!(got, secret, "{label}: the secret is kept");
     // Sorting and filtering on the converted columns.
     let recent = store
-        .query(&HostQuery {
-            sort: HostSort::LastSeenDesc,
-            released: Some(false),
-            ..HostQuery::default()
-        })
+        .query(
+            &HostQuery::default()
+                .with_sort(HostSort::LastSeenDesc)
+                .with_released(false),
+        )
         .await
         .unwrap();
     let ids: Vec<&str> = recent

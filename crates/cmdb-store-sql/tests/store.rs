@@ -220,12 +220,12 @@ async fn dropped_upsert_leaves_the_previous_state() {
 
         let stopped = |store: SqlStore, scope: SyncScope| async move {
             store
-                .query(&HostQuery {
-                    secret_id: Some(scope.secret_id.clone()),
-                    status: Some(HostStatus::Stopped),
-                    page_size: 1,
-                    ..HostQuery::default()
-                })
+                .query(
+                    &HostQuery::default()
+                        .with_secret_id(scope.secret_id.clone())
+                        .with_status(HostStatus::Stopped)
+                        .with_page_size(1),
+                )
                 .await
                 .unwrap()
                 .total
@@ -302,20 +302,12 @@ async fn two_syncers_on_separate_pools_lose_nothing() {
         let mut tasks = Vec::new();
         let mut secrets = Vec::new();
         for (i, region) in ["cn-hangzhou", "cn-shanghai"].into_iter().enumerate() {
-            let secret = NewSecret {
-                vendor: Vendor::Aliyun,
-                description: format!("sync test {i}"),
-                api_key: common::unique("AK"),
-                api_secret: String::from("not-a-secret").into(),
-                allowed_regions: vec![region.into()],
-                request_rate: Some(1000),
-                address: None,
-                allow_insecure_http: false,
-                tls_ca_pem: None,
-                tls_skip_verify: false,
-            }
-            .seal(&cipher)
-            .unwrap();
+            let secret = NewSecret::new(Vendor::Aliyun, common::unique("AK"), "not-a-secret")
+                .with_description(format!("sync test {i}"))
+                .with_allowed_regions([region])
+                .with_request_rate(1000)
+                .seal(&cipher)
+                .unwrap();
             setup.create(&secret).await.unwrap();
             secrets.push(secret.id.clone());
             let store = Arc::new(builder.clone().max_connections(3).connect().await.unwrap());
@@ -339,11 +331,9 @@ async fn two_syncers_on_separate_pools_lose_nothing() {
             assert_eq!((r.created, r.total_failed), (1500, 0), "{label}");
         }
         for id in &secrets {
-            let q = HostQuery {
-                secret_id: Some(id.clone()),
-                page_size: 1,
-                ..HostQuery::default()
-            };
+            let q = HostQuery::default()
+                .with_secret_id(id.clone())
+                .with_page_size(1);
             assert_eq!(
                 setup.query(&q).await.unwrap().total,
                 1500,
@@ -394,18 +384,14 @@ async fn a_host_the_database_refuses_fails_alone_in_a_batch_of_several_statement
 }
 
 fn bound_secret(tag: &str, address: &str) -> NewSecret {
-    NewSecret {
-        vendor: Vendor::Aliyun,
-        description: format!("binding {tag}"),
-        api_key: format!("LTAI{}", common::unique(tag).replace('_', "")),
-        api_secret: format!("password-{tag}").into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: None,
-        address: Some(address.into()),
-        allow_insecure_http: false,
-        tls_ca_pem: None,
-        tls_skip_verify: false,
-    }
+    NewSecret::new(
+        Vendor::Aliyun,
+        format!("LTAI{}", common::unique(tag).replace('_', "")),
+        format!("password-{tag}"),
+    )
+    .with_description(format!("binding {tag}"))
+    .with_allowed_regions(["*"])
+    .with_address(address)
 }
 
 /// A syncer whose Aliyun factory records the endpoints it was asked to build a provider
@@ -527,10 +513,7 @@ async fn secrets_of_an_older_schema_stay_usable_and_are_rebound_by_rotation() {
             let keywords = keywords.to_owned();
             async move {
                 store
-                    .list(&cmdb_secret::SecretQuery {
-                        keywords: Some(keywords),
-                        ..Default::default()
-                    })
+                    .list(&cmdb_secret::SecretQuery::default().with_keywords(keywords))
                     .await
                     .unwrap()
                     .total

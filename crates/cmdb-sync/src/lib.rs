@@ -16,20 +16,11 @@
 //!
 //! let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
 //! let secrets = Arc::new(MemorySecretStore::new());
-//! let secret = NewSecret {
-//!     vendor: Vendor::Aliyun,
-//!     description: "production account".into(),
-//!     api_key: "LTAI5tExampleKey".into(),
-//!     api_secret: String::from("example-secret").into(),
-//!     allowed_regions: vec!["cn-hangzhou".into()],
-//!     request_rate: None,
-//!     address: None,
-//!     allow_insecure_http: false,
-//!     tls_ca_pem: None,
-//!     tls_skip_verify: false,
-//! }
-//! .seal(&cipher)
-//! .unwrap();
+//! let secret = NewSecret::new(Vendor::Aliyun, "LTAI5tExampleKey", "example-secret")
+//!     .with_description("production account")
+//!     .with_allowed_regions(["cn-hangzhou"])
+//!     .seal(&cipher)
+//!     .unwrap();
 //! secrets.create(&secret).await.unwrap();
 //!
 //! let mut registry = ProviderRegistry::new();

@@ -26,6 +26,9 @@ impl SyncDetail {
             UpsertOutcome::Updated => "updated".to_owned(),
             UpsertOutcome::Unchanged => "unchanged".to_owned(),
             UpsertOutcome::Failed(reason) => reason.clone(),
+            // An outcome newer than this crate: say only whether the host is stored.
+            _ if outcome.is_success() => "stored".to_owned(),
+            _ => "not stored".to_owned(),
         };
         SyncDetail {
             instance_id: instance_id.to_owned(),

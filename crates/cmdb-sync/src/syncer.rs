@@ -240,6 +240,13 @@ impl Tally {
                     self.failed += 1;
                     tracing::warn!(scope = %scope, instance_id = %host.instance_id, %reason, "host not stored");
                 }
+                // An outcome newer than this crate: a stored host may have changed, so it
+                // counts as updated; one not stored counts as failed.
+                other if other.is_success() => self.updated += 1,
+                other => {
+                    self.failed += 1;
+                    tracing::warn!(scope = %scope, instance_id = %host.instance_id, outcome = ?other, "host not stored");
+                }
             }
             let wanted = match details {
                 DetailsMode::All => true,
@@ -543,12 +550,12 @@ impl Syncer {
                 ),
             ));
         }
-        let scope = SyncScope {
-            secret_id: request.secret_id.clone(),
+        let scope = SyncScope::new(
+            request.secret_id.clone(),
             vendor,
-            region: provider.region().to_owned(),
-            resource_type: request.resource_type,
-        };
+            provider.region(),
+            request.resource_type,
+        );
         let guard = self.lock_scope(&scope)?;
         // Then the store's lock, which other processes sharing the store also take.
         let lease = self.hosts.try_lock_scope(&scope).await?.ok_or_else(|| {

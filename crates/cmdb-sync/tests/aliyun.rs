@@ -50,10 +50,7 @@ impl Env {
     }
 
     async fn count(&self, released: bool) -> u64 {
-        let q = HostQuery {
-            released: Some(released),
-            ..HostQuery::default()
-        };
+        let q = HostQuery::default().with_released(released);
         self.hosts.query(&q).await.unwrap().total
     }
 }

@@ -111,10 +111,7 @@ async fn create_unchanged_change_and_release() {
     assert!(gone.released_at.is_some());
     let active = env
         .hosts
-        .query(&HostQuery {
-            released: Some(false),
-            ..HostQuery::default()
-        })
+        .query(&HostQuery::default().with_released(false))
         .await
         .unwrap();
     assert_eq!(active.total, 445);

@@ -37,20 +37,12 @@ impl Env {
     ) -> Env {
         let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
         let secrets = Arc::new(MemorySecretStore::new());
-        let secret = NewSecret {
-            vendor,
-            description: "test account".into(),
-            api_key: "AKIDEXAMPLE12345".into(),
-            api_secret: String::from("not-a-real-secret").into(),
-            allowed_regions: regions,
-            request_rate: Some(1000),
-            address,
-            allow_insecure_http: false,
-            tls_ca_pem: None,
-            tls_skip_verify: false,
-        }
-        .seal(&cipher)
-        .unwrap();
+        let mut new = NewSecret::new(vendor, "AKIDEXAMPLE12345", "not-a-real-secret")
+            .with_description("test account")
+            .with_allowed_regions(regions)
+            .with_request_rate(1000);
+        new.address = address;
+        let secret = new.seal(&cipher).unwrap();
         secrets.create(&secret).await.unwrap();
         let region = if vendor == Vendor::Vsphere {
             "vc.example.test"
@@ -103,10 +95,7 @@ impl Env {
     }
 
     async fn active(&self) -> u64 {
-        let q = HostQuery {
-            released: Some(false),
-            ..HostQuery::default()
-        };
+        let q = HostQuery::default().with_released(false);
         self.hosts.query(&q).await.unwrap().total
     }
 }
@@ -1003,10 +992,7 @@ async fn a_lost_scope_lock_releases_nothing() {
     assert!(!r.complete);
     assert_eq!((r.released, r.release_confirmed), (0, 10));
     assert!(r.release_skipped.unwrap().contains("lock was lost"));
-    let q = HostQuery {
-        released: Some(false),
-        ..HostQuery::default()
-    };
+    let q = HostQuery::default().with_released(false);
     assert_eq!(store.query(&q).await.unwrap().total, 250);
 }
 

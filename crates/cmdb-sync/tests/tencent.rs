@@ -43,10 +43,7 @@ impl Env {
     }
 
     async fn active(&self) -> u64 {
-        let q = HostQuery {
-            released: Some(false),
-            ..HostQuery::default()
-        };
+        let q = HostQuery::default().with_released(false);
         self.hosts.query(&q).await.unwrap().total
     }
 }

@@ -56,14 +56,12 @@ async fn stored(
     secret_id: &str,
 ) -> Vec<cmdb_core::StoredHost> {
     let mut all = Vec::new();
-    let mut query = HostQuery {
-        vendor: Some(Vendor::Vsphere),
-        region: Some(region.to_owned()),
-        secret_id: Some(secret_id.to_owned()),
-        page_size: cmdb_core::MAX_PAGE_SIZE,
-        page_number: 1,
-        ..HostQuery::default()
-    };
+    let mut query = HostQuery::default()
+        .with_vendor(Vendor::Vsphere)
+        .with_region(region)
+        .with_secret_id(secret_id)
+        .with_page_size(cmdb_core::MAX_PAGE_SIZE)
+        .with_page_number(1);
     loop {
         let list = store.query(&query).await.unwrap();
         let done = list.items.len() < query.page_size as usize;
@@ -663,20 +661,21 @@ async fn the_secrets_own_ca_bundle_reaches_the_vsphere_client() {
     // Looks like PEM (so the secret is accepted) but holds no certificate: the provider's
     // HTTP client, built with the secret's trust, refuses it, which shows the bundle is
     // the secret's and not the process's.
-    let synced = common::builtin_syncer_for(cmdb_secret::NewSecret {
-        vendor: Vendor::Vsphere,
-        description: "vCenter with its own CA".into(),
-        api_key: SimulatedVsphere::USER.into(),
-        api_secret: SimulatedVsphere::PASSWORD.to_owned().into(),
-        allowed_regions: vec!["*".into()],
-        request_rate: Some(1000),
-        address: Some(sim.uri()),
-        allow_insecure_http: true,
-        tls_ca_pem: Some(
-            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n".into(),
+    let synced = common::builtin_syncer_for(
+        cmdb_secret::NewSecret::new(
+            Vendor::Vsphere,
+            SimulatedVsphere::USER,
+            SimulatedVsphere::PASSWORD,
+        )
+        .with_description("vCenter with its own CA")
+        .with_allowed_regions(["*"])
+        .with_request_rate(1000)
+        .with_address(sim.uri())
+        .with_allow_insecure_http(true)
+        .with_tls_ca_pem(
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
         ),
-        tls_skip_verify: false,
-    })
+    )
     .await;
     let e = synced
         .syncer

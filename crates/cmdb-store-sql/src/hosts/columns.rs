@@ -114,46 +114,41 @@ fn small(field: &str, v: Option<i64>) -> Result<Option<u32>> {
 
 /// A row selected with [`select_list`].
 pub(super) fn decode(row: &AnyRow) -> Result<StoredHost> {
-    let host = Host {
-        vendor: parse_enum(&text(row, 0)?)?,
-        instance_id: text(row, 1)?,
-        secret_id: text(row, 2)?,
-        region: text(row, 3)?,
-        zone: opt_text(row, 4)?,
-        name: text(row, 5)?,
-        description: opt_text(row, 7)?,
-        hostname: opt_text(row, 8)?,
-        status: parse_enum(&text(row, 9)?)?,
-        raw_status: text(row, 10)?,
-        instance_type: opt_text(row, 11)?,
-        cpu: small("cpu", opt_int(row, 12)?)?,
-        memory_mib: opt_int(row, 13)?
-            .map(|v| u64::try_from(v).map_err(|_| Error::decode("stored memory_mib")))
-            .transpose()?,
-        gpu_count: small("gpu_count", opt_int(row, 14)?)?,
-        gpu_spec: opt_text(row, 15)?,
-        os_type: parse_enum(&text(row, 16)?)?,
-        os_name: opt_text(row, 17)?,
-        image_id: opt_text(row, 18)?,
-        public_ips: parse_json("public_ips", &text(row, 19)?)?,
-        private_ips: parse_json("private_ips", &text(row, 20)?)?,
-        pay_mode: parse_enum(&text(row, 22)?)?,
-        created_at: opt_time(row, 23)?,
-        expire_at: opt_time(row, 24)?,
-        tags: parse_json("tags", &text(row, 25)?)?,
-        vpc_id: opt_text(row, 26)?,
-        security_groups: parse_json("security_groups", &text(row, 27)?)?,
-        key_pairs: parse_json("key_pairs", &text(row, 28)?)?,
-        serial_number: opt_text(row, 29)?,
-        extra: parse_json("extra", &text(row, 30)?)?,
-    };
-    Ok(StoredHost {
-        host,
-        content_hash: text(row, 31)?,
-        first_seen_at: time(row, 32)?,
-        last_seen_at: time(row, 33)?,
-        released_at: opt_time(row, 34)?,
-    })
+    // Columns are read in order, so a row broken in several reports the first.
+    let vendor = parse_enum(&text(row, 0)?)?;
+    let instance_id = text(row, 1)?;
+    let secret_id = text(row, 2)?;
+    let mut host = Host::new(vendor, instance_id, text(row, 3)?);
+    host.secret_id = secret_id;
+    host.zone = opt_text(row, 4)?;
+    host.name = text(row, 5)?;
+    host.description = opt_text(row, 7)?;
+    host.hostname = opt_text(row, 8)?;
+    host.status = parse_enum(&text(row, 9)?)?;
+    host.raw_status = text(row, 10)?;
+    host.instance_type = opt_text(row, 11)?;
+    host.cpu = small("cpu", opt_int(row, 12)?)?;
+    host.memory_mib = opt_int(row, 13)?
+        .map(|v| u64::try_from(v).map_err(|_| Error::decode("stored memory_mib")))
+        .transpose()?;
+    host.gpu_count = small("gpu_count", opt_int(row, 14)?)?;
+    host.gpu_spec = opt_text(row, 15)?;
+    host.os_type = parse_enum(&text(row, 16)?)?;
+    host.os_name = opt_text(row, 17)?;
+    host.image_id = opt_text(row, 18)?;
+    host.public_ips = parse_json("public_ips", &text(row, 19)?)?;
+    host.private_ips = parse_json("private_ips", &text(row, 20)?)?;
+    host.pay_mode = parse_enum(&text(row, 22)?)?;
+    host.created_at = opt_time(row, 23)?;
+    host.expire_at = opt_time(row, 24)?;
+    host.tags = parse_json("tags", &text(row, 25)?)?;
+    host.vpc_id = opt_text(row, 26)?;
+    host.security_groups = parse_json("security_groups", &text(row, 27)?)?;
+    host.key_pairs = parse_json("key_pairs", &text(row, 28)?)?;
+    host.serial_number = opt_text(row, 29)?;
+    host.extra = parse_json("extra", &text(row, 30)?)?;
+    let stored = StoredHost::new(host, text(row, 31)?, time(row, 32)?, time(row, 33)?);
+    Ok(stored.with_released_at(opt_time(row, 34)?))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Reading hosts: one by key, or a filtered, sorted page with the total.
 
-use cmdb_core::{HostList, HostQuery, HostSort, Result, StoredHost, Vendor};
+use cmdb_core::{Error, HostList, HostQuery, HostSort, Result, StoredHost, Vendor};
 
 use super::columns::{decode, select_list};
 use super::row::IP_SEPARATOR;
@@ -75,6 +75,18 @@ impl SqlStore {
     /// See [`HostStore::query`](cmdb_core::HostStore::query).
     pub(super) async fn query_hosts(&self, query: &HostQuery) -> Result<HostList> {
         query.validate()?;
+        let order = match query.sort {
+            HostSort::InstanceId => " ORDER BY vendor, instance_id",
+            HostSort::Name => " ORDER BY name, vendor, instance_id",
+            HostSort::LastSeenDesc => " ORDER BY last_seen_at DESC, vendor, instance_id",
+            // A sort newer than this store: refuse it rather than answer in another order.
+            other => {
+                return Err(Error::invalid_field(
+                    "sort",
+                    format!("{other:?} is not supported by the SQL store"),
+                ))
+            }
+        };
         let backend = self.inner.backend;
         let mut count = Sql::new(backend, "SELECT COUNT(*) FROM cmdb_hosts");
         push_filters(&mut count, query);
@@ -85,15 +97,11 @@ impl SqlStore {
             &format!("SELECT {} FROM cmdb_hosts", select_list(backend)),
         );
         push_filters(&mut page, query);
-        page.push(match query.sort {
-            HostSort::InstanceId => " ORDER BY vendor, instance_id",
-            HostSort::Name => " ORDER BY name, vendor, instance_id",
-            HostSort::LastSeenDesc => " ORDER BY last_seen_at DESC, vendor, instance_id",
-        });
+        page.push(order);
         let rows = self
             .fetch_page(page, query.page_size, query.offset())
             .await?;
         let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
-        Ok(HostList { total, items })
+        Ok(HostList::new(total, items))
     }
 }

@@ -54,10 +54,10 @@ impl SqlStore {
             .fetch_one(self.pool())
             .await
             .map_err(db_error)?;
-        Ok(ScopeStats {
-            active: u64::try_from(int(&row, 0)?).unwrap_or_default(),
-            missing: u64::try_from(int(&row, 1)?).unwrap_or_default(),
-        })
+        Ok(ScopeStats::new(
+            u64::try_from(int(&row, 0)?).unwrap_or_default(),
+            u64::try_from(int(&row, 1)?).unwrap_or_default(),
+        ))
     }
 
     /// See [`HostStore::missing`](cmdb_core::HostStore::missing).
@@ -94,12 +94,7 @@ impl SqlStore {
             .await
             .map_err(db_error)?;
         rows.iter()
-            .map(|row| {
-                Ok(MissingHost {
-                    instance_id: text(row, 0)?,
-                    missed_at: opt_time(row, 1)?,
-                })
-            })
+            .map(|row| Ok(MissingHost::new(text(row, 0)?, opt_time(row, 1)?)))
             .collect()
     }
 

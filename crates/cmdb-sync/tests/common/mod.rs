@@ -28,19 +28,15 @@ pub(crate) async fn builtin_syncer(
     address: &str,
 ) -> Synced {
     let allowed = if region.is_empty() { "*" } else { region };
-    builtin_syncer_for(NewSecret {
-        vendor,
-        description: format!("simulated {vendor} account"),
-        api_key: api_key.to_owned(),
-        api_secret: api_secret.to_owned().into(),
-        allowed_regions: vec![allowed.to_owned()],
-        request_rate: Some(1000),
-        address: Some(address.to_owned()),
-        // The simulated vCenter listens on plain http on 127.0.0.1.
-        allow_insecure_http: vendor == Vendor::Vsphere,
-        tls_ca_pem: None,
-        tls_skip_verify: false,
-    })
+    builtin_syncer_for(
+        NewSecret::new(vendor, api_key, api_secret)
+            .with_description(format!("simulated {vendor} account"))
+            .with_allowed_regions([allowed])
+            .with_request_rate(1000)
+            .with_address(address)
+            // The simulated vCenter listens on plain http on 127.0.0.1.
+            .with_allow_insecure_http(vendor == Vendor::Vsphere),
+    )
     .await
 }
 
@@ -69,10 +65,7 @@ pub(crate) async fn builtin_syncer_for(new: NewSecret) -> Synced {
 impl Synced {
     /// Hosts in the store that are released (`true`) or active (`false`).
     pub(crate) async fn count(&self, released: bool) -> u64 {
-        let q = HostQuery {
-            released: Some(released),
-            ..HostQuery::default()
-        };
+        let q = HostQuery::default().with_released(released);
         self.hosts.query(&q).await.unwrap().total
     }
 }
@@ -83,11 +76,11 @@ pub(crate) async fn stored_ids(hosts: &MemoryHostStore) -> (BTreeSet<String>, BT
     let mut released = BTreeSet::new();
     for page_number in 1.. {
         let list = hosts
-            .query(&HostQuery {
-                page_size: 1000,
-                page_number,
-                ..HostQuery::default()
-            })
+            .query(
+                &HostQuery::default()
+                    .with_page_size(1000)
+                    .with_page_number(page_number),
+            )
             .await
             .unwrap();
         if list.items.is_empty() {
