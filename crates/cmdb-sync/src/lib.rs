@@ -1,10 +1,25 @@
 //! The cmdb sync engine.
 //!
-//! A [`Syncer`] takes a [`SyncRequest`] (secret id, region), looks up and decrypts the
-//! secret, builds the vendor's [`HostProvider`](cmdb_core::HostProvider) through the
+//! A [`Syncer`] takes a [`SyncRequest`] (an id, a region) and credentials from one of three
+//! places:
+//! - a stored secret, looked up by the request's id and decrypted
+//!   ([`Syncer::new`], [`Syncer::sync`]), as the HTTP API does;
+//! - an [`Account`] in hand ([`Syncer::for_host_store`], [`Syncer::sync_account`]);
+//! - a provider built by hand ([`Syncer::sync_provider`]).
+//!
+//! It builds the vendor's [`HostProvider`](cmdb_core::HostProvider) through the
 //! [`ProviderRegistry`], drains its pages into the [`HostStore`](cmdb_core::HostStore)
 //! (storing page k while page k+1 is fetched), and, after a complete listing only,
-//! releases the hosts the vendor no longer lists, behind a guard against mass release.
+//! releases the hosts the vendor confirms gone, behind a guard against mass release.
+//! [`Syncer::prepare`] (and `prepare_account`, `prepare_provider`) checks everything and
+//! takes the scope's locks first; the [`PreparedSync`] it answers can be spawned.
+//!
+//! ## Features
+#![doc = document_features::document_features!()]
+//!
+//! ## Example
+//!
+//! A stored secret, synced by id:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -1126,3 +1126,17 @@ async fn clones_of_a_syncer_share_its_scope_locks() {
     drop(held);
     clone.prepare(env.request()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_memory_store_locks_a_scope_for_every_syncer_using_it() {
+    // Two syncers share no process-local state: only the store's own lock keeps the
+    // second one out.
+    let env = Env::new(10).await;
+    let (one, two) = (env.syncer(), env.syncer());
+    let held = one.prepare(env.request()).await.unwrap();
+    let e = two.prepare(env.request()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.message().contains("another process"), "{e}");
+    drop(held);
+    two.prepare(env.request()).await.unwrap();
+}
