@@ -11,41 +11,90 @@ use cmdb_http::{classify_status, request_id, ErrorClassifier, RawResponse};
 
 use crate::model::{Envelope, ErrorResponse};
 
-/// The kind of a Tencent answer and whether retrying may help, from its HTTP status and
-/// error code (a body without a code is judged by its status).
+/// Tencent Cloud's documented error codes, the first that matches a code deciding its
+/// kind and whether retrying may help. `X.*` matches `X` and its sub-codes (`X.Y`); `X*`
+/// matches every code starting with `X`.
 ///
-/// | code | kind | retried |
-/// |---|---|---|
-/// | `RequestLimitExceeded`, `RequestLimitExceeded.*` | RateLimited | yes |
-/// | `InternalError`, `ServiceUnavailable` | Unavailable | yes |
-/// | `AuthFailure.UnauthorizedOperation`, `UnauthorizedOperation`, `UnauthorizedOperation.*` | PermissionDenied | never |
-/// | `AuthFailure.*` | Unauthenticated | never |
-/// | `InvalidParameter*`, `MissingParameter`, `UnknownParameter`, `InvalidAction`, `UnsupportedOperation*` | InvalidInput | no |
-/// | `ResourceNotFound*`, `InvalidInstanceId.NotFound` | NotFound | no |
-/// | anything else (quotas such as `LimitExceeded.*` included) | Vendor | no |
+/// Sources: the API 3.0 common error codes
+/// (<https://www.tencentcloud.com/document/api/213/15694>) and CVM's own codes
+/// (`DescribeInstances`, `DescribeRegions`), as listed in the official SDK's
+/// `cvm/v20170312/errors.go`. The transient ones are the throttling codes and the
+/// service's internal errors (`InternalError.TradeUnknownError` included). Anything not
+/// listed (quotas such as `LimitExceeded.*`, `FailedOperation.*`) is a `Vendor` error,
+/// not retried.
+const CODES: &[(&str, ErrorKind, bool)] = &[
+    ("RequestLimitExceeded.*", ErrorKind::RateLimited, true),
+    ("InternalError.*", ErrorKind::Unavailable, true),
+    ("InternalServerError", ErrorKind::Unavailable, true),
+    ("ServiceUnavailable", ErrorKind::Unavailable, true),
+    (
+        "AuthFailure.UnauthorizedOperation",
+        ErrorKind::PermissionDenied,
+        false,
+    ),
+    (
+        "UnauthorizedOperation.*",
+        ErrorKind::PermissionDenied,
+        false,
+    ),
+    ("IpInBlacklist", ErrorKind::PermissionDenied, false),
+    ("IpNotInWhitelist", ErrorKind::PermissionDenied, false),
+    (
+        "AccountQualificationRestrictions",
+        ErrorKind::PermissionDenied,
+        false,
+    ),
+    // Signatures, keys, STS tokens (`AuthFailure.TokenFailure`), MFA, CAM roles.
+    ("AuthFailure.*", ErrorKind::Unauthenticated, false),
+    ("InvalidParameter*", ErrorKind::InvalidInput, false),
+    ("MissingParameter", ErrorKind::InvalidInput, false),
+    ("UnknownParameter", ErrorKind::InvalidInput, false),
+    ("InvalidAction", ErrorKind::InvalidInput, false),
+    ("InvalidRequest", ErrorKind::InvalidInput, false),
+    ("InvalidFilter*", ErrorKind::InvalidInput, false),
+    (
+        "InvalidInstanceId.Malformed",
+        ErrorKind::InvalidInput,
+        false,
+    ),
+    ("InvalidZone.MismatchRegion", ErrorKind::InvalidInput, false),
+    ("UnsupportedOperation*", ErrorKind::InvalidInput, false),
+    ("UnsupportedRegion", ErrorKind::InvalidInput, false),
+    ("UnsupportedProtocol", ErrorKind::InvalidInput, false),
+    ("NoSuchProduct", ErrorKind::InvalidInput, false),
+    ("NoSuchVersion", ErrorKind::InvalidInput, false),
+    ("ActionOffline", ErrorKind::InvalidInput, false),
+    ("RequestSizeLimitExceeded", ErrorKind::InvalidInput, false),
+    ("ResourceNotFound*", ErrorKind::NotFound, false),
+    ("InvalidInstanceId.NotFound", ErrorKind::NotFound, false),
+];
+
+/// Whether `code` matches `pattern` (see [`CODES`]).
+fn matches(pattern: &str, code: &str) -> bool {
+    if let Some(base) = pattern.strip_suffix(".*") {
+        code == base
+            || code
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with('.'))
+    } else if let Some(prefix) = pattern.strip_suffix('*') {
+        code.starts_with(prefix)
+    } else {
+        code == pattern
+    }
+}
+
+/// The kind of a Tencent answer and whether retrying may help, from its HTTP status and
+/// error code (see [`CODES`]; a body without a code is judged by its status).
 pub(crate) fn classify(status: u16, code: Option<&str>) -> (ErrorKind, bool) {
     let Some(code) = code else {
         return classify_status(Some(Vendor::Tencent), status);
     };
-    let under = |prefix: &str| code == prefix || code.starts_with(&format!("{prefix}."));
-    if under("RequestLimitExceeded") {
-        (ErrorKind::RateLimited, true)
-    } else if code == "InternalError" || code == "ServiceUnavailable" {
-        (ErrorKind::Unavailable, true)
-    } else if code == "AuthFailure.UnauthorizedOperation" || under("UnauthorizedOperation") {
-        (ErrorKind::PermissionDenied, false)
-    } else if under("AuthFailure") {
-        (ErrorKind::Unauthenticated, false)
-    } else if code.starts_with("InvalidParameter")
-        || code.starts_with("UnsupportedOperation")
-        || ["MissingParameter", "UnknownParameter", "InvalidAction"].contains(&code)
-    {
-        (ErrorKind::InvalidInput, false)
-    } else if code.starts_with("ResourceNotFound") || code == "InvalidInstanceId.NotFound" {
-        (ErrorKind::NotFound, false)
-    } else {
-        (ErrorKind::Vendor, false)
-    }
+    CODES
+        .iter()
+        .find(|(pattern, _, _)| matches(pattern, code))
+        .map_or((ErrorKind::Vendor, false), |&(_, kind, retry)| {
+            (kind, retry)
+        })
 }
 
 /// What to check, for the errors a person must fix.
@@ -204,7 +253,14 @@ mod tests {
             ("ResourceNotFound.NoDefaultVpc", NotFound, false),
             ("LimitExceeded.CvmInstanceQuota", Vendor, false),
             ("RequestLimitExceededSoon", Vendor, false),
-            ("InternalError.TradeUnknownError", Vendor, false),
+            ("InternalError.TradeUnknownError", Unavailable, true),
+            ("InternalErrorSoon", Vendor, false),
+            ("InternalServerError", Unavailable, true),
+            ("IpNotInWhitelist", PermissionDenied, false),
+            ("AuthFailure.MFAFailure", Unauthenticated, false),
+            ("UnsupportedRegion", InvalidInput, false),
+            ("InvalidFilter", InvalidInput, false),
+            ("FailedOperation.TagKeyReserved", Vendor, false),
         ];
         for (code, kind, retryable) in cases {
             assert_eq!(classify(200, Some(code)), (kind, retryable), "{code}");
