@@ -1,5 +1,6 @@
 //! ListServersDetails servers -> normalized [`Host`]s.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -59,12 +60,15 @@ pub(crate) fn server_to_host(server: Server, region: &str) -> Result<Host> {
     let launched = server.launched_at.as_deref().and_then(parse_time);
     host.created_at = server.created.as_deref().and_then(parse_time).or(launched);
 
-    // System tags first, so that a user tag of the same name wins.
-    for tag in server.sys_tags.iter().chain(&server.tags) {
+    // Only the user's tags: users filter and own machines by them. System tags (set by
+    // the cloud, `_sys_*`) go to `extra`, the enterprise project to its own field.
+    for tag in &server.tags {
         if let Some((k, v)) = tag_pair(tag) {
             host.tags.insert(k, v);
         }
     }
+    let mut sys_tags: BTreeMap<String, String> =
+        server.sys_tags.iter().filter_map(tag_pair).collect();
 
     let groups = &server.security_groups;
     host.security_groups = groups
@@ -74,11 +78,23 @@ pub(crate) fn server_to_host(server: Server, region: &str) -> Result<Host> {
     let key_name = non_blank(server.key_name);
     host.key_pairs = key_name.iter().cloned().collect();
 
+    let tagged_project = sys_tags.remove("_sys_enterprise_project_id");
     let enterprise_project = non_blank(server.enterprise_project_id)
-        .or_else(|| host.tags.get("_sys_enterprise_project_id").cloned());
+        .or_else(|| tagged_project.and_then(|p| non_blank(Some(p))));
     if let Some(ep) = enterprise_project {
         host.extra
             .insert("enterprise_project_id".into(), Value::String(ep));
+    }
+    if !sys_tags.is_empty() {
+        host.extra.insert(
+            "sys_tags".into(),
+            Value::Object(
+                sys_tags
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ),
+        );
     }
     if !groups.is_empty() {
         host.extra.insert(
@@ -255,7 +271,10 @@ mod tests {
                 "net-02": null
             },
             "tags": ["env=prod", "owner=张三", "backup", "expr=a=b"],
-            "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "ep-1"}],
+            "sys_tags": [
+                {"key": "_sys_enterprise_project_id", "value": "ep-1"},
+                {"key": "_sys_other", "value": "x"}
+            ],
             "security_groups": [{"id": "sg-1", "name": "default"}, {"name": "web"}],
             "key_name": "kp-ops",
             "fault": {"code": 500, "message": "host went away"},
@@ -292,7 +311,13 @@ mod tests {
         assert_eq!(h.tags["owner"], "张三");
         assert_eq!(h.tags["backup"], "");
         assert_eq!(h.tags["expr"], "a=b");
-        assert_eq!(h.tags["_sys_enterprise_project_id"], "ep-1");
+        assert_eq!(
+            h.tags.len(),
+            4,
+            "system tags are not the user's: {:?}",
+            h.tags
+        );
+        assert_eq!(h.extra["sys_tags"], json!({"_sys_other": "x"}));
         assert_eq!(h.security_groups, vec!["sg-1", "web"]);
         assert_eq!(h.key_pairs, vec!["kp-ops"]);
         assert_eq!(h.extra["enterprise_project_id"], json!("ep-1"));
