@@ -25,6 +25,7 @@ use crate::secret::{mask_api_key, MASKED_API_SECRET};
 pub struct Credentials {
     api_key: Zeroizing<String>,
     api_secret: Zeroizing<String>,
+    session_token: Option<Zeroizing<String>>,
 }
 
 impl Credentials {
@@ -34,7 +35,23 @@ impl Credentials {
         Credentials {
             api_key: Zeroizing::new(api_key.into()),
             api_secret: Zeroizing::new(api_secret.into()),
+            session_token: None,
         }
+    }
+
+    /// These credentials with the session token of temporary credentials (Alibaba Cloud
+    /// STS `SecurityToken`, Tencent Cloud STS `Token`, Huawei Cloud `securitytoken`),
+    /// which every request then carries as the vendor's SDKs send it. A blank token is
+    /// no token.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Credentials {
+        let token = token.into();
+        self.session_token = (!token.trim().is_empty()).then(|| Zeroizing::new(token));
+        self
+    }
+
+    /// The session token of temporary credentials, in clear, when there is one.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref().map(String::as_str)
     }
 
     /// The API key.
@@ -50,10 +67,13 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("api_key", &mask_api_key(&self.api_key))
-            .field("api_secret", &MASKED_API_SECRET)
-            .finish()
+        let mut d = f.debug_struct("Credentials");
+        d.field("api_key", &mask_api_key(&self.api_key))
+            .field("api_secret", &MASKED_API_SECRET);
+        if self.session_token.is_some() {
+            d.field("session_token", &MASKED_API_SECRET);
+        }
+        d.finish()
     }
 }
 
@@ -73,6 +93,22 @@ mod tests {
         assert!(!shown.contains("LTAI5tAbCdEfGh12"));
         let pretty = format!("{c:#?}");
         assert!(!pretty.contains("s3cr3t") && !pretty.contains("5tAbCdEf"));
+    }
+
+    #[test]
+    fn a_session_token_is_kept_and_masked() {
+        let c = Credentials::new("STS.NUgYrLnoC", "s3cr3t").with_session_token("CAIS-t0ken-value");
+        assert_eq!(c.session_token(), Some("CAIS-t0ken-value"));
+        let shown = format!("{c:?}");
+        assert!(shown.contains(r#"session_token: "******""#), "{shown}");
+        assert!(!shown.contains("t0ken"), "{shown}");
+        assert_eq!(Credentials::new("k", "s").session_token(), None);
+        assert_eq!(
+            Credentials::new("k", "s")
+                .with_session_token("  ")
+                .session_token(),
+            None
+        );
     }
 
     #[test]
