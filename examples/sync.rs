@@ -12,9 +12,9 @@
 //!
 //! | vendor | variables |
 //! |---|---|
-//! | aliyun | `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` |
-//! | tencent | `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` |
-//! | huawei | `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` |
+//! | aliyun | `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and `ALIBABA_CLOUD_SECURITY_TOKEN` for STS credentials) |
+//! | tencent | `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` (and `TENCENTCLOUD_SESSION_TOKEN`) |
+//! | huawei | `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` (and `HUAWEICLOUD_SDK_SECURITY_TOKEN`) |
 //! | vsphere | `GOVC_URL`, `GOVC_USERNAME`, `GOVC_PASSWORD` |
 //!
 //! Exit codes: 0 complete, 1 failed, 2 bad usage, 3 partial (incomplete listing or hosts
@@ -73,6 +73,17 @@ fn env(name: &str) -> Result<String, String> {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| format!("{name} is not set"))
+}
+
+/// The session token of temporary credentials from the vendor's own variable, if set.
+fn session_token(vendor: Vendor) -> Option<String> {
+    let name = match vendor {
+        Vendor::Aliyun => "ALIBABA_CLOUD_SECURITY_TOKEN",
+        Vendor::Tencent => "TENCENTCLOUD_SESSION_TOKEN",
+        Vendor::Huawei => "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        _ => return None,
+    };
+    env(name).ok()
 }
 
 /// The vendor's credentials from its own variables, and the endpoint they imply.
@@ -239,7 +250,11 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     // from one run to the next.
     let digest = Sha256::digest(api_key.as_bytes());
     let id = format!("cli-{}-{}", args.vendor, &hex(&digest)[..16]);
-    let mut account = Account::new(args.vendor, Credentials::new(api_key, api_secret))
+    let mut credentials = Credentials::new(api_key, api_secret);
+    if let Some(token) = session_token(args.vendor) {
+        credentials = credentials.with_session_token(token);
+    }
+    let mut account = Account::new(args.vendor, credentials)
         .with_request_rate(args.rate)
         .with_allow_insecure_http(args.allow_insecure_http)
         .with_tls_skip_verify(tls_skip_verify);

@@ -142,3 +142,45 @@ async fn tencent_table_output_and_failures_exit_non_zero() {
     assert_eq!(out.status.code(), Some(2), "bad usage");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_credentials_come_from_the_vendors_token_variable() {
+    let sim = SimulatedAliyun::start("cn-hangzhou", 40).await;
+    sim.set_security_token(Some("CAIS-cli-sts-token"));
+    let (dir, db) = temp_db("aliyun-sts");
+    let uri = sim.uri();
+    let args = [
+        "--vendor",
+        "aliyun",
+        "--region",
+        "cn-hangzhou",
+        "--endpoint",
+        &uri,
+        "--database-url",
+        &db,
+        "--json",
+    ];
+    let keys = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", aliyun::DEFAULT_ACCESS_KEY_ID),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+    ];
+    let out = run(&args, &keys).await;
+    assert_eq!(out.status.code(), Some(1), "no token: refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("InvalidSecurityToken"), "{stderr}");
+
+    let mut with_token = keys.to_vec();
+    with_token.push(("ALIBABA_CLOUD_SECURITY_TOKEN", "CAIS-cli-sts-token"));
+    let out = run(&args, &with_token).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out)["created"].as_u64(), Some(40));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -26,14 +26,16 @@ impl AliyunBuilder {
     }
 
     /// A builder from the Alibaba Cloud SDKs' variables: `ALIBABA_CLOUD_ACCESS_KEY_ID`,
-    /// `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and, when set, `ALIBABA_CLOUD_REGION_ID`.
+    /// `ALIBABA_CLOUD_ACCESS_KEY_SECRET`, and when set `ALIBABA_CLOUD_SECURITY_TOKEN`
+    /// (temporary STS credentials) and `ALIBABA_CLOUD_REGION_ID`.
     pub fn from_env() -> AliyunBuilder {
         let mut b = AliyunBuilder::new();
         if let (Ok(id), Ok(secret)) = (
             std::env::var("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             std::env::var("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
         ) {
-            b.settings.credentials = Some(Credentials::new(id, secret));
+            let token = std::env::var("ALIBABA_CLOUD_SECURITY_TOKEN").unwrap_or_default();
+            b.settings.credentials = Some(Credentials::new(id, secret).with_session_token(token));
         }
         b.settings.region = std::env::var("ALIBABA_CLOUD_REGION_ID").ok();
         b

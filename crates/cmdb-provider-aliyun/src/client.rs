@@ -19,6 +19,9 @@ use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
 /// The most ids one `DescribeInstances` `InstanceIds` filter takes.
 pub const MAX_LOOKUP_IDS: usize = 100;
 
+/// The header carrying the session token of temporary (STS) credentials.
+const SECURITY_TOKEN_HEADER: &str = "x-acs-security-token";
+
 /// The ECS API version every request names.
 pub const API_VERSION: &str = "2014-05-26";
 
@@ -281,6 +284,12 @@ impl AliyunClient {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone())),
         );
+        // Temporary (STS) credentials: the token travels in `x-acs-security-token`,
+        // signed like every `x-acs-*` header, as the official SDKs send it.
+        let token = self.inner.credentials.session_token();
+        if let Some(token) = token {
+            signed.push((SECURITY_TOKEN_HEADER.to_owned(), token.to_owned()));
+        }
         let signature = sign(
             &SigningRequest {
                 method: "POST",
@@ -302,6 +311,12 @@ impl AliyunClient {
                 )
             })?;
             headers.insert(HeaderName::from_static(name), value);
+        }
+        if let Some(token) = token {
+            headers.insert(
+                HeaderName::from_static(SECURITY_TOKEN_HEADER),
+                sensitive_header_value(token)?,
+            );
         }
         headers.insert(
             http::header::AUTHORIZATION,

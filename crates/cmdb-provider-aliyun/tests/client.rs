@@ -503,3 +503,48 @@ async fn signatures_are_timestamped_by_the_injected_clock() {
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].as_ref().unwrap().hosts.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn temporary_credentials_send_their_token_signed_and_an_expired_one_fails_once() {
+    let sim = SimulatedAliyun::start(REGION, 150).await;
+    let token = "CAIS-simulated-sts-token";
+    sim.set_security_token(Some(token));
+    let sts = |token: Option<&str>| {
+        let mut credentials = Credentials::new(sim.access_key_id(), sim.access_key_secret());
+        if let Some(t) = token {
+            credentials = credentials.with_session_token(t);
+        }
+        for_sim(&sim).with_credentials(credentials).build().unwrap()
+    };
+
+    let pages = collect(&sts(Some(token))).await;
+    let hosts: usize = pages.iter().map(|p| p.as_ref().unwrap().hosts.len()).sum();
+    assert_eq!(hosts, 150);
+
+    // A permanent key's request (no token) is refused for a temporary key.
+    let before = sim.requests();
+    let e = collect(&sts(None)).await.remove(0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("InvalidSecurityToken.MismatchWithAccessKey")
+    );
+    assert_eq!(sim.requests() - before, 1, "not retried");
+
+    sim.expire_security_token();
+    let before = sim.requests();
+    let e = collect(&sts(Some(token))).await.remove(0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("InvalidSecurityToken.Expired")
+    );
+    assert!(e.to_string().contains("STS security token"), "{e}");
+    assert_eq!(
+        sim.requests() - before,
+        1,
+        "an expired token is never retried"
+    );
+    assert!(!format!("{e:?}").contains(token));
+}

@@ -55,12 +55,14 @@ impl HuaweiBuilder {
     }
 
     /// A builder with the official SDKs' variables: `HUAWEICLOUD_SDK_AK`,
-    /// `HUAWEICLOUD_SDK_SK` and, when set, `HUAWEICLOUD_SDK_PROJECT_ID`.
+    /// `HUAWEICLOUD_SDK_SK`, and when set `HUAWEICLOUD_SDK_SECURITY_TOKEN` (temporary
+    /// credentials) and `HUAWEICLOUD_SDK_PROJECT_ID`.
     pub fn from_env() -> HuaweiBuilder {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut builder = HuaweiBuilder::new();
         if let (Some(ak), Some(sk)) = (var("HUAWEICLOUD_SDK_AK"), var("HUAWEICLOUD_SDK_SK")) {
-            builder.settings.credentials = Some(Credentials::new(ak, sk));
+            let token = var("HUAWEICLOUD_SDK_SECURITY_TOKEN").unwrap_or_default();
+            builder.settings.credentials = Some(Credentials::new(ak, sk).with_session_token(token));
         }
         builder.project_id = var("HUAWEICLOUD_SDK_PROJECT_ID");
         builder

@@ -250,7 +250,7 @@ impl HuaweiClient {
     }
 
     /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
-    /// and `X-Project-Id` when given. The query sent is the canonical one.
+    /// `X-Project-Id` when given and `X-Security-Token` with temporary credentials. The query sent is the canonical one.
     fn signed_get(
         &self,
         endpoint: &Endpoint,
@@ -271,6 +271,12 @@ impl HuaweiClient {
         if let Some(project_id) = project_id {
             headers.push(("X-Project-Id", project_id));
         }
+        // Temporary (STS) credentials: the token travels in `X-Security-Token`, signed
+        // like every other header, as the official SDKs send it.
+        let token = self.inner.credentials.session_token();
+        if let Some(token) = token {
+            headers.push(("X-Security-Token", token));
+        }
         let signed = sign::sign(
             &SignInput {
                 method: "GET",
@@ -288,6 +294,9 @@ impl HuaweiClient {
         h.insert("X-Sdk-Date", header_value(&date)?);
         if let Some(project_id) = project_id {
             h.insert("X-Project-Id", header_value(project_id)?);
+        }
+        if let Some(token) = token {
+            h.insert("X-Security-Token", sensitive_header_value(token)?);
         }
         h.insert(reqwest::header::AUTHORIZATION, authorization);
         Ok(request)

@@ -568,3 +568,41 @@ async fn live_lists_servers_when_credentials_are_set() {
     .await;
     eprintln!("live Huawei Cloud listing: {listed} servers");
 }
+
+#[tokio::test]
+async fn temporary_credentials_send_their_token_signed_and_an_expired_one_fails_once() {
+    let sim = SimulatedHuawei::start(REGION, 120).await;
+    let token = "hw-simulated-security-token";
+    sim.set_security_token(ACCESS_KEY, Some(token));
+    let sts = |token: Option<&str>| {
+        let mut credentials = Credentials::new(ACCESS_KEY, SECRET_KEY);
+        if let Some(t) = token {
+            credentials = credentials.with_session_token(t);
+        }
+        // The project id is given: the listing is then the only request.
+        sim_builder(&sim)
+            .with_credentials(credentials)
+            .with_project_id(sim.project_id(REGION).unwrap())
+            .build()
+            .unwrap()
+    };
+    let pages: Vec<_> = sts(Some(token)).pages().try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.hosts.len()).sum::<usize>(), 120);
+
+    for (credentials, expired) in [(None, false), (Some(token), true)] {
+        if expired {
+            sim.expire_security_token(ACCESS_KEY);
+        }
+        let before = sim.stats().requests;
+        let e = sts(credentials).pages().next().await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        assert!(!e.is_retryable());
+        assert_eq!(
+            e.vendor_error().unwrap().code.as_deref(),
+            Some("APIGW.0301")
+        );
+        assert!(e.message().contains("security token"), "{e}");
+        assert!(!format!("{e:?}").contains(token));
+        assert_eq!(sim.stats().requests - before, 1, "never retried");
+    }
+}

@@ -50,14 +50,18 @@ impl TencentBuilder {
     }
 
     /// A builder from the Tencent Cloud SDKs' variables: `TENCENTCLOUD_SECRET_ID`,
-    /// `TENCENTCLOUD_SECRET_KEY` and, when set, `TENCENTCLOUD_REGION`.
+    /// `TENCENTCLOUD_SECRET_KEY`, and when set `TENCENTCLOUD_SESSION_TOKEN` (temporary
+    /// STS credentials; the SDKs name no variable for it, this is the one the Tencent
+    /// Cloud tools use) and `TENCENTCLOUD_REGION`.
     pub fn from_env() -> TencentBuilder {
         let mut builder = TencentBuilder::new();
         if let (Ok(id), Ok(key)) = (
             std::env::var("TENCENTCLOUD_SECRET_ID"),
             std::env::var("TENCENTCLOUD_SECRET_KEY"),
         ) {
-            builder.settings.credentials = Some(Credentials::new(id, key));
+            let token = std::env::var("TENCENTCLOUD_SESSION_TOKEN").unwrap_or_default();
+            builder.settings.credentials =
+                Some(Credentials::new(id, key).with_session_token(token));
         }
         builder.settings.region = std::env::var("TENCENTCLOUD_REGION").ok();
         builder

@@ -199,6 +199,11 @@ impl TencentClient {
                         .map_err(|_| Error::invalid_field("region", "is not a header value"))?;
                     headers.insert("X-TC-Region", region);
                 }
+                // Temporary (STS) credentials: the token travels in `X-TC-Token`, which,
+                // as in the official SDKs, is not among the signed headers.
+                if let Some(token) = inner.credentials.session_token() {
+                    headers.insert("X-TC-Token", sensitive_header_value(token)?);
+                }
                 headers.insert(
                     AUTHORIZATION,
                     sensitive_header_value(&signed.authorization)?,

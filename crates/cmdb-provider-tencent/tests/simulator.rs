@@ -211,3 +211,40 @@ async fn regions_come_from_the_region_service() {
     assert!(regions.iter().any(|r| r.region == "ap-guangzhou"));
     assert!(regions.iter().any(|r| r.region == "ap-shanghai-fsi"));
 }
+
+#[tokio::test]
+async fn temporary_credentials_send_their_token_and_an_expired_one_fails_once() {
+    let sim = SimulatedTencent::start(250).await;
+    let token = "tc-simulated-sts-token";
+    sim.set_session_token(Some(token));
+    let sts = |token: Option<&str>| {
+        let mut credentials = Credentials::new(SECRET_ID, SECRET_KEY);
+        if let Some(t) = token {
+            credentials = credentials.with_session_token(t);
+        }
+        builder(&sim).with_credentials(credentials).build().unwrap()
+    };
+    let pages: Vec<_> = sts(Some(token)).pages().try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.hosts.len()).sum::<usize>(), 250);
+
+    for (credentials, expired) in [(None, false), (Some(token), true)] {
+        if expired {
+            sim.expire_session_token();
+        }
+        let before = sim.requests();
+        let e = sts(credentials)
+            .pages()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        assert!(!e.is_retryable());
+        assert_eq!(
+            e.vendor_error().unwrap().code.as_deref(),
+            Some("AuthFailure.TokenFailure")
+        );
+        assert!(e.to_string().contains("STS token"), "{e}");
+        assert!(!format!("{e:?}").contains(token));
+        assert_eq!(sim.requests() - before, 1, "never retried");
+    }
+}

@@ -92,6 +92,10 @@ struct State {
     listings: u64,
     /// Changes to apply right after the n-th listing request is answered.
     changes: Vec<(u64, Change)>,
+    /// The STS security token the access key needs, when it is a temporary one.
+    security_token: Option<String>,
+    /// Whether that token has expired.
+    token_expired: bool,
 }
 
 /// A change of the simulated inventory, made while a listing runs.
@@ -145,6 +149,8 @@ impl SimulatedAliyun {
             lookup_failure: None,
             listings: 0,
             changes: Vec::new(),
+            security_token: None,
+            token_expired: false,
         }));
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -182,6 +188,20 @@ impl SimulatedAliyun {
         let mut s = lock(&self.state);
         s.access_key_id = access_key_id.to_owned();
         s.access_key_secret = access_key_secret.to_owned();
+    }
+
+    /// Makes the access key a temporary (STS) one: every request must then carry
+    /// `token` in `x-acs-security-token`, signed (named in `SignedHeaders`), as the
+    /// service requires of STS credentials; `None` goes back to a permanent key.
+    pub fn set_security_token(&self, token: Option<&str>) {
+        let mut s = lock(&self.state);
+        s.security_token = token.map(str::to_owned);
+        s.token_expired = false;
+    }
+
+    /// Expires the security token: requests then answer `InvalidSecurityToken.Expired`.
+    pub fn expire_security_token(&self) {
+        lock(&self.state).token_expired = true;
     }
 
     /// The instance id of generated host number `i`.
@@ -879,6 +899,35 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         ));
     }
     let names: Vec<&str> = signed_headers.split(';').collect();
+    if let Some(token) = &s.security_token {
+        match header(request, "x-acs-security-token") {
+            None => {
+                return Err(error(
+                    400,
+                    "InvalidSecurityToken.MismatchWithAccessKey",
+                    "Specified SecurityToken mismatch with the AccessKey.",
+                ))
+            }
+            Some(_) if !names.contains(&"x-acs-security-token") => {
+                return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: header x-acs-security-token must be signed."));
+            }
+            Some(sent) if sent != *token => {
+                return Err(error(
+                    400,
+                    "InvalidSecurityToken.MismatchWithAccessKey",
+                    "Specified SecurityToken mismatch with the AccessKey.",
+                ))
+            }
+            Some(_) if s.token_expired => {
+                return Err(error(
+                    400,
+                    "InvalidSecurityToken.Expired",
+                    "Specified SecurityToken is expired.",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     for required in [
         "host",
         "x-acs-action",

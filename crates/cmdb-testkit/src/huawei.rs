@@ -95,6 +95,10 @@ struct Account {
     secret_key: String,
     revoked: bool,
     auth_failures: u32,
+    /// The security token a temporary key needs (`X-Security-Token`, signed).
+    security_token: Option<String>,
+    /// Whether that token has expired.
+    token_expired: bool,
 }
 
 /// A region's projects and servers. Servers are generated from their number (see
@@ -453,8 +457,26 @@ impl SimulatedHuawei {
                 secret_key: secret_key.to_owned(),
                 revoked: false,
                 auth_failures: 0,
+                security_token: None,
+                token_expired: false,
             },
         );
+    }
+
+    /// Makes `access_key` a temporary key: its requests must then carry `token` in
+    /// `X-Security-Token`, signed like every header, as the official SDKs send it.
+    pub fn set_security_token(&self, access_key: &str, token: Option<&str>) {
+        if let Some(a) = self.state().accounts.get_mut(access_key) {
+            a.security_token = token.map(str::to_owned);
+            a.token_expired = false;
+        }
+    }
+
+    /// Expires the security token of `access_key`: its requests fail authentication.
+    pub fn expire_security_token(&self, access_key: &str) {
+        if let Some(a) = self.state().accounts.get_mut(access_key) {
+            a.token_expired = true;
+        }
     }
 
     /// Revokes a key: its requests fail authentication from now on.
@@ -492,6 +514,8 @@ impl State {
                 secret_key: SECRET_KEY.to_owned(),
                 revoked: false,
                 auth_failures: 0,
+                security_token: None,
+                token_expired: false,
             },
         );
         State {
@@ -1040,6 +1064,17 @@ fn authenticate(s: &mut State, request: &Request, needs_project: bool) -> Result
     );
     let verdict = if account.revoked {
         Err("ak is disabled or deleted".to_owned())
+    } else if let Some(token) = &account.security_token {
+        let sent = header(request, "x-security-token");
+        if sent.as_deref() != Some(token.as_str()) {
+            Err("the security token is missing or does not belong to the ak".to_owned())
+        } else if !auth.signed_headers.iter().any(|h| h == "x-security-token") {
+            Err("header x-security-token is not signed".to_owned())
+        } else if account.token_expired {
+            Err("the security token has expired".to_owned())
+        } else {
+            verdict
+        }
     } else {
         verdict
     };
@@ -1294,6 +1329,8 @@ mod tests {
                 secret_key: OFFICIAL_SK.into(),
                 revoked: false,
                 auth_failures: 0,
+                security_token: None,
+                token_expired: false,
             },
         );
         state.ensure_region("r");

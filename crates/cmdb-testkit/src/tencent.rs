@@ -127,6 +127,10 @@ struct State {
     clock_offset: i64,
     /// The error code by-id lookups (`InstanceIds`) answer with, when set.
     lookup_failure: Option<&'static str>,
+    /// The STS token the key needs (`X-TC-Token`), when it is a temporary one.
+    session_token: Option<String>,
+    /// Whether that token has expired.
+    token_expired: bool,
 }
 
 /// A Tencent Cloud API simulator on a wiremock server of its own.
@@ -181,6 +185,8 @@ impl SimulatedTencent {
             fail_pages_from: None,
             clock_offset: 0,
             lookup_failure: None,
+            session_token: None,
+            token_expired: false,
         }));
         let server = MockServer::start().await;
         Mock::given(any())
@@ -205,6 +211,20 @@ impl SimulatedTencent {
         let mut s = self.lock();
         s.secret_id = secret_id.to_owned();
         s.secret_key = secret_key.to_owned();
+    }
+
+    /// Makes the key a temporary (STS) one: every request must carry `token` in
+    /// `X-TC-Token` (not a signed header, as in the official SDKs), else
+    /// `AuthFailure.TokenFailure`; `None` goes back to a permanent key.
+    pub fn set_session_token(&self, token: Option<&str>) {
+        let mut s = self.lock();
+        s.session_token = token.map(str::to_owned);
+        s.token_expired = false;
+    }
+
+    /// Expires the session token: requests then answer `AuthFailure.TokenFailure`.
+    pub fn expire_session_token(&self) {
+        self.lock().token_expired = true;
     }
 
     /// The region of the instances.
@@ -692,6 +712,14 @@ fn verify(s: &State, request: &Request, service: &str, now: i64) -> Result<(), M
             "The SecretId is not found, please ensure that your SecretId is correct.".to_owned(),
         ));
     }
+    if let Some(token) = &s.session_token {
+        if header(request, "x-tc-token") != Some(token.as_str()) || s.token_expired {
+            return Err((
+                "AuthFailure.TokenFailure",
+                "Token verification failed: the token is invalid or has expired.".to_owned(),
+            ));
+        }
+    }
     let timestamp: i64 = header(request, "x-tc-timestamp")
         .and_then(|t| t.parse().ok())
         .ok_or((
@@ -903,6 +931,8 @@ mod tests {
             fail_pages_from: None,
             clock_offset: 0,
             lookup_failure: None,
+            session_token: None,
+            token_expired: false,
         };
         let mut headers = wiremock::http::HeaderMap::new();
         headers.insert(
