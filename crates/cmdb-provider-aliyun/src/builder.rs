@@ -17,6 +17,7 @@ use crate::provider::AliyunHostProvider;
 pub struct AliyunBuilder {
     settings: ClientSettings,
     page_size: Option<u32>,
+    regions_endpoint: Option<String>,
 }
 
 impl AliyunBuilder {
@@ -49,6 +50,14 @@ impl AliyunBuilder {
         self
     }
 
+    /// Where `DescribeRegions` is asked for the region's endpoint when no endpoint
+    /// override is set (default: the region's documented endpoint, which is also where
+    /// requests go when the answer does not tell).
+    pub fn with_regions_endpoint(mut self, url: impl Into<String>) -> AliyunBuilder {
+        self.regions_endpoint = Some(url.into());
+        self
+    }
+
     /// Builds the client. Makes no request.
     ///
     /// Errors are [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput) about one field:
@@ -66,10 +75,19 @@ impl AliyunBuilder {
         }
         let endpoint = match self.settings.endpoint()? {
             Some(endpoint) => EndpointChoice::Override(endpoint),
-            None => EndpointChoice::Discover {
-                fallback: Endpoint::https_host(&default_endpoint_host(&region))?,
-                resolved: OnceCell::new(),
-            },
+            None => {
+                let fallback = Endpoint::https_host(&default_endpoint_host(&region))?;
+                let discovery = match &self.regions_endpoint {
+                    Some(url) => Endpoint::parse(url)
+                        .map_err(|e| Error::invalid_field("regions_endpoint", e.message()))?,
+                    None => fallback.clone(),
+                };
+                EndpointChoice::Discover {
+                    discovery,
+                    fallback,
+                    resolved: OnceCell::new(),
+                }
+            }
         };
         let http = self.settings.http_client(
             self.settings.http.clone(),
@@ -162,19 +180,55 @@ mod tests {
         assert!(shown.contains("ecs.cn-beijing.aliyuncs.com"), "{shown}");
     }
 
+    /// Every region of the ECS "Regions and zones" and "Endpoints" pages, and the
+    /// exceptions of the official SDKs' endpoint map (`services/ecs/endpoint.go`).
     #[test]
-    fn default_endpoints_follow_the_pattern_and_its_exceptions() {
-        assert_eq!(
-            default_endpoint_host("cn-beijing"),
-            "ecs.cn-beijing.aliyuncs.com"
-        );
-        assert_eq!(
-            default_endpoint_host("eu-central-1"),
-            "ecs.eu-central-1.aliyuncs.com"
-        );
+    fn default_endpoints_of_every_documented_region() {
+        let regional = [
+            "cn-qingdao",
+            "cn-beijing",
+            "cn-zhangjiakou",
+            "cn-huhehaote",
+            "cn-wulanchabu",
+            "cn-shanghai",
+            "cn-nanjing",
+            "cn-fuzhou",
+            "cn-shenzhen",
+            "cn-heyuan",
+            "cn-guangzhou",
+            "cn-chengdu",
+            "cn-wuhan-lr",
+            "cn-hongkong",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-southeast-1",
+            "ap-southeast-3",
+            "ap-southeast-5",
+            "ap-southeast-6",
+            "ap-southeast-7",
+            "us-east-1",
+            "us-west-1",
+            "na-south-1",
+            "eu-west-1",
+            "eu-central-1",
+            "me-east-1",
+            "me-central-1",
+            "cn-shanghai-finance-1",
+            "cn-shenzhen-finance-1",
+            "cn-beijing-finance-1",
+        ];
+        for region in regional {
+            assert_eq!(
+                default_endpoint_host(region),
+                format!("ecs.{region}.aliyuncs.com")
+            );
+        }
         assert_eq!(
             default_endpoint_host("cn-hangzhou"),
             "ecs-cn-hangzhou.aliyuncs.com"
         );
+        for central in ["cn-hangzhou-finance", "cn-north-2-gov-1"] {
+            assert_eq!(default_endpoint_host(central), "ecs.aliyuncs.com");
+        }
     }
 }

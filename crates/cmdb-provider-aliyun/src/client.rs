@@ -28,12 +28,16 @@ pub const API_VERSION: &str = "2014-05-26";
 /// The largest `MaxResults` ECS accepts, and the page size used by default.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-/// The public ECS host of `region` when `DescribeRegions` cannot tell:
-/// `ecs.<region>.aliyuncs.com`, except for the regions whose documented endpoint differs.
+/// The documented public ECS host of `region`, used when `DescribeRegions` cannot tell:
+/// `ecs.<region>.aliyuncs.com` (the regional endpoints of the ECS "Endpoints" page), except
+/// where the official SDKs' endpoint map (`services/ecs/endpoint.go`) says otherwise:
+/// `cn-hangzhou` keeps its historical host `ecs-cn-hangzhou.aliyuncs.com`, and the
+/// regions without a regional host (`cn-hangzhou-finance`, `cn-north-2-gov-1`) use the
+/// central `ecs.aliyuncs.com`.
 pub fn default_endpoint_host(region: &str) -> String {
     match region {
-        // The SDKs' endpoint table sends the first region to its historical host.
         "cn-hangzhou" => "ecs-cn-hangzhou.aliyuncs.com".to_owned(),
+        "cn-hangzhou-finance" | "cn-north-2-gov-1" => "ecs.aliyuncs.com".to_owned(),
         _ => format!("ecs.{region}.aliyuncs.com"),
     }
 }
@@ -65,12 +69,15 @@ pub struct InstancePage {
 }
 
 #[derive(Debug)]
+// One per client: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum EndpointChoice {
     /// The secret's override: used for every call.
     Override(Endpoint),
-    /// Ask `DescribeRegions` at `fallback` once, use the endpoint it reports, else
-    /// `fallback`.
+    /// Ask `DescribeRegions` at `discovery`, use the endpoint it reports (remembered),
+    /// else `fallback`, the region's documented endpoint.
     Discover {
+        discovery: Endpoint,
         fallback: Endpoint,
         resolved: OnceCell<Endpoint>,
     },
@@ -139,34 +146,48 @@ impl AliyunClient {
     }
 
     /// The endpoint requests go to: the override when set; else the one `DescribeRegions`
-    /// reports for the region (asked once, then remembered); else
-    /// [`default_endpoint_host`]. Authentication errors of `DescribeRegions` are returned,
-    /// other failures fall back to the default host.
+    /// reports for the region (asked once, then remembered); else the region's documented
+    /// endpoint ([`default_endpoint_host`]).
+    ///
+    /// `DescribeRegions` is optional for the key: a permission error (`Forbidden.RAM`,
+    /// `NoPermission`) falls back to the documented endpoint for the life of the client. A
+    /// transient failure (throttling, 5xx, a timeout, after their retries) falls back for
+    /// this call only, and the next call asks again. A wrong key is returned as the error
+    /// it is: every other call would fail the same way.
     pub async fn endpoint(&self) -> Result<Endpoint> {
-        match &self.inner.endpoint {
-            EndpointChoice::Override(e) => Ok(e.clone()),
-            EndpointChoice::Discover { fallback, resolved } => resolved
-                .get_or_try_init(|| async {
-                    match self.regions_at(fallback).await {
-                        Ok(regions) => Ok(pick_endpoint(&regions, &self.inner.region)
-                            .unwrap_or_else(|| fallback.clone())),
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                ErrorKind::Unauthenticated | ErrorKind::PermissionDenied
-                            ) =>
-                        {
-                            Err(e)
-                        }
-                        Err(e) => {
-                            tracing::warn!(region = %self.inner.region, error = %e,
-                                "DescribeRegions failed; using the default ECS endpoint");
-                            Ok(fallback.clone())
-                        }
-                    }
-                })
-                .await
-                .cloned(),
+        let (discovery, fallback, resolved) = match &self.inner.endpoint {
+            EndpointChoice::Override(e) => return Ok(e.clone()),
+            EndpointChoice::Discover {
+                discovery,
+                fallback,
+                resolved,
+            } => (discovery, fallback, resolved),
+        };
+        if let Some(endpoint) = resolved.get() {
+            return Ok(endpoint.clone());
+        }
+        match self.regions_at(discovery).await {
+            Ok(regions) => {
+                let endpoint =
+                    pick_endpoint(&regions, &self.inner.region).unwrap_or_else(|| fallback.clone());
+                Ok(resolved.get_or_init(|| async { endpoint }).await.clone())
+            }
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                tracing::warn!(region = %self.inner.region, error = %e,
+                    "the key may not call DescribeRegions (ecs:DescribeRegions); using the \
+                     region's documented ECS endpoint");
+                Ok(resolved
+                    .get_or_init(|| async { fallback.clone() })
+                    .await
+                    .clone())
+            }
+            Err(e) if e.kind() == ErrorKind::Unauthenticated => Err(e),
+            Err(e) => {
+                tracing::warn!(region = %self.inner.region, error = %e,
+                    "DescribeRegions failed; using the region's documented ECS endpoint for \
+                     this call");
+                Ok(fallback.clone())
+            }
         }
     }
 
@@ -175,7 +196,7 @@ impl AliyunClient {
     pub async fn describe_regions(&self) -> Result<Vec<AliyunRegion>> {
         let endpoint = match &self.inner.endpoint {
             EndpointChoice::Override(e) => e.clone(),
-            EndpointChoice::Discover { fallback, .. } => fallback.clone(),
+            EndpointChoice::Discover { discovery, .. } => discovery.clone(),
         };
         self.regions_at(&endpoint).await
     }

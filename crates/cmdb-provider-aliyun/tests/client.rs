@@ -548,3 +548,75 @@ async fn temporary_credentials_send_their_token_signed_and_an_expired_one_fails_
     );
     assert!(!format!("{e:?}").contains(token));
 }
+
+/// `DescribeRegions` at an injected discovery endpoint: a key without
+/// `ecs:DescribeRegions` falls back to the documented endpoint for good; a transient
+/// failure falls back for one call and is asked again; an answer is remembered.
+#[tokio::test(start_paused = true)]
+async fn describe_regions_is_optional_and_its_transient_failures_are_not_remembered() {
+    let documented = "https://ecs-cn-hangzhou.aliyuncs.com/";
+    let forbidden = || {
+        ResponseTemplate::new(403).set_body_json(json!({
+            "RequestId": "RID-F", "Code": "Forbidden.RAM",
+            "Message": "User not authorized to operate on the specified resource, or this API doesn't support RAM."
+        }))
+    };
+    let discovery = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeRegions"))
+        .respond_with(forbidden())
+        .expect(1)
+        .mount(&discovery)
+        .await;
+    let client = AliyunBuilder::new()
+        .with_credentials(Credentials::new("ak", "sk"))
+        .with_region(REGION)
+        .with_regions_endpoint(discovery.uri())
+        .with_io_runtime(IO.handle().clone())
+        .build_client()
+        .unwrap();
+    assert_eq!(client.endpoint().await.unwrap().to_string(), documented);
+    assert_eq!(client.endpoint().await.unwrap().to_string(), documented);
+    discovery.verify().await;
+
+    // Unavailable (past the retries), then an answer.
+    let discovery = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeRegions"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
+            "RequestId": "RID-U", "Code": "ServiceUnavailable",
+            "Message": "The request has failed due to a temporary failure of the server."
+        })))
+        .up_to_n_times(1)
+        .mount(&discovery)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeRegions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "RequestId": "RID-R",
+            "Regions": {"Region": [{"RegionId": REGION, "RegionEndpoint": "ecs.cn-hangzhou.aliyuncs.com", "LocalName": "华东1（杭州）"}]}
+        })))
+        .mount(&discovery)
+        .await;
+    let client = AliyunBuilder::new()
+        .with_credentials(Credentials::new("ak", "sk"))
+        .with_region(REGION)
+        .with_regions_endpoint(discovery.uri())
+        .with_http_config(HttpConfig::default().with_retry(RetryConfig::no_retry()))
+        .with_io_runtime(IO.handle().clone())
+        .build_client()
+        .unwrap();
+    assert_eq!(
+        client.endpoint().await.unwrap().to_string(),
+        documented,
+        "a transient failure falls back for this call"
+    );
+    let reported = "https://ecs.cn-hangzhou.aliyuncs.com/";
+    assert_eq!(client.endpoint().await.unwrap().to_string(), reported);
+    assert_eq!(client.endpoint().await.unwrap().to_string(), reported);
+    assert_eq!(
+        discovery.received_requests().await.unwrap().len(),
+        2,
+        "asked again after the failure, not after the answer"
+    );
+}
