@@ -92,6 +92,9 @@ impl HttpClient {
             .map_err(|_| Error::invalid_field("user_agent", "is not a valid header value"))?;
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            // The system's roots; Mozilla's (webpki-roots) only where the system has none,
+            // as in a container without a CA bundle.
+            .tls_built_in_webpki_certs(builtin_roots() == BuiltinRoots::Webpki)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(user_agent)
@@ -479,6 +482,37 @@ pub fn sensitive_header_value(value: &str) -> Result<HeaderValue> {
     })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// Which built-in root certificates verify vendor endpoints (beside a secret's own CA
+/// bundle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuiltinRoots {
+    /// The system's (the platform store, or `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+    Native,
+    /// Mozilla's, compiled in (webpki-roots): the system has no readable root certificate.
+    Webpki,
+}
+
+/// The built-in roots in use: the system's when it has any, else Mozilla's, so that TLS
+/// works in a container without a CA bundle. Decided once per process, with an
+/// information line in the log when the fallback is taken.
+pub fn builtin_roots() -> BuiltinRoots {
+    static ROOTS: std::sync::LazyLock<BuiltinRoots> = std::sync::LazyLock::new(|| {
+        let native = rustls_native_certs::load_native_certs();
+        if native.certs.is_empty() {
+            tracing::info!(
+                errors = native.errors.len(),
+                "no system root certificate found; vendor endpoints are verified with the \
+                 Mozilla roots compiled in (webpki-roots)"
+            );
+            BuiltinRoots::Webpki
+        } else {
+            BuiltinRoots::Native
+        }
+    });
+    *ROOTS
 }
 
 /// Builds a request, turning reqwest's builder error into an

@@ -80,7 +80,9 @@ pub use address::{AddressPolicy, RefusedAddress};
 pub use classify::{
     classify_status, decode_json, request_id, DefaultClassifier, ErrorClassifier, RawResponse,
 };
-pub use client::{build_request, sensitive_header_value, ClientStats, HttpClient};
+pub use client::{
+    build_request, builtin_roots, sensitive_header_value, BuiltinRoots, ClientStats, HttpClient,
+};
 pub use clock::{clock_now, system_clock, Clock};
 pub use config::HttpConfig;
 pub use endpoint::Endpoint;
