@@ -32,6 +32,27 @@ pub(crate) const VM_PROPERTIES: &[&str] = &[
     "availableField",
 ];
 
+/// [`VM_PROPERTIES`] without those a vSphere API older than 6.7 lacks
+/// (`config.createDate`, added to `VirtualMachineConfigInfo` in 6.7).
+const VM_PROPERTIES_BEFORE_6_7: &[&str] = &[
+    "name",
+    "config.instanceUuid",
+    "config.uuid",
+    "config.template",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.guestFullName",
+    "config.guestId",
+    "config.annotation",
+    "guest.ipAddress",
+    "guest.net",
+    "guest.hostName",
+    "runtime.powerState",
+    "runtime.connectionState",
+    "customValue",
+    "availableField",
+];
+
 /// What `RetrieveServiceContent` tells us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ServiceContent {
@@ -68,6 +89,22 @@ impl ServiceContent {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
         })
+    }
+}
+
+impl ServiceContent {
+    /// The virtual machine properties this server has, by its `about.apiVersion`: a
+    /// property collector refuses the whole request (`InvalidProperty`) when asked for a
+    /// path its version lacks. An unknown or unreadable version is taken as current.
+    pub(crate) fn vm_properties(&self) -> &'static [&'static str] {
+        let version: Option<(u32, u32)> = self.api_version.as_deref().and_then(|v| {
+            let mut parts = v.split('.').map(|n| n.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        });
+        match version {
+            Some(v) if v < (6, 7) => VM_PROPERTIES_BEFORE_6_7,
+            _ => VM_PROPERTIES,
+        }
     }
 }
 
@@ -373,6 +410,36 @@ fn guest_nic(nic: Element<'_>) -> GuestNic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_asked_follow_the_api_version() {
+        let content = |version: Option<&str>| ServiceContent {
+            root_folder: MoRef::new("Folder", "group-d1"),
+            property_collector: MoRef::new("PropertyCollector", "propertyCollector"),
+            view_manager: MoRef::new("ViewManager", "ViewManager"),
+            session_manager: MoRef::new("SessionManager", "SessionManager"),
+            search_index: None,
+            api_version: version.map(str::to_owned),
+        };
+        for old in ["6.5", "6.0", "5.5.0", "6.5.0.1"] {
+            let asked = content(Some(old)).vm_properties();
+            assert!(!asked.contains(&"config.createDate"), "{old}");
+            assert_eq!(asked.len(), VM_PROPERTIES.len() - 1, "{old}");
+        }
+        for new in [
+            Some("6.7"),
+            Some("6.7.3"),
+            Some("7.0.3.0"),
+            Some("8.0.2.0"),
+            None,
+            Some("x"),
+        ] {
+            assert_eq!(content(new).vm_properties(), VM_PROPERTIES, "{new:?}");
+        }
+        assert!(VM_PROPERTIES_BEFORE_6_7
+            .iter()
+            .all(|p| VM_PROPERTIES.contains(p)));
+    }
     use crate::soap::{parse, reply, Reply};
 
     fn answer<'d>(doc: &'d roxmltree::Document<'d>) -> Element<'d> {

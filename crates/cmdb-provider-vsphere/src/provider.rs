@@ -13,9 +13,7 @@ use tokio::sync::Mutex;
 use crate::client::{Answer, PropertiesPage, Session, VsphereClient};
 use crate::error::{is_managed_object_not_found, is_not_authenticated};
 use crate::map::to_host;
-use crate::model::{
-    page_token, Datacenter, RetrieveResult, ServiceContent, VirtualMachine, VM_PROPERTIES,
-};
+use crate::model::{page_token, Datacenter, RetrieveResult, ServiceContent, VirtualMachine};
 use crate::soap::{Element, MoRef};
 
 /// Lists the virtual machines of a vCenter (or ESXi host) through vim25 SOAP.
@@ -225,7 +223,7 @@ async fn find_machine(
         return Ok(None);
     };
     let answer = match client
-        .retrieve_vm(session, content, &vm, VM_PROPERTIES)
+        .retrieve_vm(session, content, &vm, content.vm_properties())
         .await
     {
         Ok(answer) => answer,
@@ -623,7 +621,7 @@ impl Open {
                         &self.content,
                         &view,
                         "VirtualMachine",
-                        VM_PROPERTIES,
+                        self.content.vm_properties(),
                         page_size,
                     )
                     .await

@@ -525,3 +525,29 @@ async fn dropping_the_stream_early_logs_out_in_the_background() {
     let calls = sim.calls();
     assert_eq!(&calls[calls.len() - 2..], ["DestroyView", "Logout"]);
 }
+
+/// A 6.5 vCenter has no `config.createDate`: asking for it would fault the whole
+/// request, so the provider asks for what `about.apiVersion` says the server has.
+#[tokio::test]
+async fn a_6_5_vcenter_lists_and_looks_up_its_machines_without_create_dates() {
+    let sim = SimulatedVsphere::start(&[("DC0", 40)]).await;
+    sim.set_api_version("6.5");
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let pages: Vec<_> = p.pages().collect().await;
+    let hosts: Vec<Host> = pages
+        .into_iter()
+        .flat_map(|page| page.expect("a 6.5 listing").hosts)
+        .collect();
+    assert_eq!(hosts.len(), 40);
+    assert!(hosts.iter().all(|h| h.created_at.is_none()));
+    let ids: Vec<String> = sim.instance_uuids().into_iter().take(3).collect();
+    let found: Vec<_> = p.lookup(ids).unwrap().collect().await;
+    let found: usize = found.into_iter().map(|page| page.unwrap().hosts.len()).sum();
+    assert_eq!(found, 3);
+
+    // A current vCenter's machines carry their creation date.
+    let sim = SimulatedVsphere::start(&[("DC0", 5)]).await;
+    let p = provider(&sim, SimulatedVsphere::PASSWORD);
+    let page = p.pages().next().await.unwrap().unwrap();
+    assert!(page.hosts.iter().all(|h| h.created_at.is_some()));
+}

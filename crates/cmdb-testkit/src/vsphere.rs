@@ -161,6 +161,8 @@ struct State {
     /// (operation, the how-many-th call of it, instance uuids, what happens to them):
     /// inventory changes right after that call is answered.
     changes: Vec<(String, usize, Vec<String>, Change)>,
+    /// `about.apiVersion` when not the default `8.0.2.0`.
+    api_version: Option<String>,
 }
 
 /// What happens to machines right after a chosen call.
@@ -224,6 +226,14 @@ impl SimulatedVsphere {
             server: Arc::new(server),
             state,
         }
+    }
+
+    /// Answers as a vCenter of this API version (`about.apiVersion`, default `8.0.2.0`).
+    /// Before 6.7, `VirtualMachineConfigInfo` has no `createDate`: asking for
+    /// `config.createDate` is then an `InvalidProperty` fault, as the property collector
+    /// answers a path its type does not have.
+    pub fn set_api_version(&self, version: &str) {
+        self.state().api_version = Some(version.to_owned());
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -535,6 +545,18 @@ const ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
 impl State {
     fn answer(&mut self, op: &str, body: &str, cookie: Option<String>) -> ResponseTemplate {
+        let version = self.api_version.as_deref().unwrap_or("8.0.2.0");
+        let before_6_7 = version
+            .split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0))
+            .take(2)
+            .lt([6, 7]);
+        if op == "RetrievePropertiesEx"
+            && before_6_7
+            && body.contains("<pathSet>config.createDate</pathSet>")
+        {
+            return fault_response("InvalidProperty", "config.createDate");
+        }
         match op {
             "RetrieveServiceContent" => {
                 // Like vCenter, the first call gets a cookie that Login then authenticates.
@@ -542,7 +564,7 @@ impl State {
                 self.anonymous.push(cookie.clone());
                 return answer(
                     op,
-                    r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>Simulated vCenter</name><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager><searchIndex type="SearchIndex">SearchIndex</searchIndex></returnval>"#,
+                    &format!(r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>Simulated vCenter</name><apiType>VirtualCenter</apiType><apiVersion>{}</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager><searchIndex type="SearchIndex">SearchIndex</searchIndex></returnval>"#, escape(version)),
                 )
                 .insert_header(
                     "set-cookie",
