@@ -30,7 +30,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use cmdb::core::Vendor;
+use cmdb::core::{
+    HostQuery, HostStore, MemoryHostStore, ResourceType, SyncScope, Vendor, MAX_PAGE_SIZE,
+};
 use cmdb::secret::Credentials;
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{
@@ -59,6 +61,11 @@ struct Args {
     /// Release missing hosts even when the guard refuses (empty or mostly empty listing).
     #[arg(long)]
     force_release: bool,
+    /// Lists and compares with the store without writing to it: prints what the vendor
+    /// has and which stored hosts a sync would release (confirmed gone by id, as a real
+    /// run does). Only read-only vendor calls are made.
+    #[arg(long)]
+    dry_run: bool,
     /// Requests per second sent to the vendor.
     #[arg(long, default_value_t = 10)]
     rate: u32,
@@ -260,14 +267,19 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
         .with_tls_skip_verify(tls_skip_verify);
     account.endpoint = endpoint;
     account.tls_ca_pem = tls_ca_pem;
-    let hosts = Arc::new(
-        SqlStore::connect(&args.database_url)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let store = SqlStore::connect(&args.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hosts: Arc<dyn HostStore> = if args.dry_run {
+        // A copy of the account's active hosts in memory: the run compares with it and
+        // writes there, the database is only read.
+        Arc::new(copy_of_active_hosts(&store, &id, args.vendor, &args.region).await?)
+    } else {
+        Arc::new(store)
+    };
     // The endpoint is the operator's own choice on the command line, so it may be a
     // private or loopback address (a private cloud, a simulator).
-    let syncer = Syncer::for_host_store(hosts)
+    let syncer = Syncer::for_host_store(Arc::clone(&hosts))
         .with_options(SyncOptions::default().with_private_addresses(true));
 
     let request = SyncRequest::new(id, &args.region)
@@ -281,7 +293,63 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     let progress = tokio::spawn(show_progress(rx, args.json));
     let result = prepared.with_progress(tx).run().await;
     let _ = progress.await;
-    result.map_err(|e| e.to_string())
+    let response = result.map_err(|e| e.to_string())?;
+    if args.dry_run {
+        let released = hosts
+            .query(
+                &HostQuery::default()
+                    .with_released(true)
+                    .with_page_size(MAX_PAGE_SIZE),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "dry run: nothing was written to {}; a sync would release {} hosts{}",
+            cmdb::secret::redact_address(&args.database_url),
+            response.released,
+            if released.items.is_empty() { "" } else { ":" }
+        );
+        for h in &released.items {
+            eprintln!("  {} {}", h.host.instance_id, h.host.name);
+        }
+    }
+    Ok(response)
+}
+
+/// The active hosts `store` holds for the account `id` (in `region`, but for vSphere,
+/// whose region is the vCenter), copied into a memory store as last seen.
+async fn copy_of_active_hosts(
+    store: &SqlStore,
+    id: &str,
+    vendor: Vendor,
+    region: &str,
+) -> Result<MemoryHostStore, String> {
+    let copy = MemoryHostStore::new();
+    let mut query = HostQuery::default()
+        .with_secret_id(id)
+        .with_vendor(vendor)
+        .with_released(false)
+        .with_page_size(MAX_PAGE_SIZE);
+    if vendor.requires_region() {
+        query = query.with_region(region);
+    }
+    for page_number in 1.. {
+        let page = store
+            .query(&query.clone().with_page_number(page_number))
+            .await
+            .map_err(|e| e.to_string())?;
+        for stored in &page.items {
+            let h = &stored.host;
+            let scope = SyncScope::new(id, vendor, h.region.clone(), ResourceType::Host);
+            copy.upsert(&scope, std::slice::from_ref(h), stored.last_seen_at)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if page.items.len() < MAX_PAGE_SIZE as usize {
+            break;
+        }
+    }
+    Ok(copy)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -184,3 +184,61 @@ async fn temporary_credentials_come_from_the_vendors_token_variable() {
     assert_eq!(json_of(&out)["created"].as_u64(), Some(40));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_says_what_a_sync_would_release_and_writes_nothing() {
+    let sim = SimulatedAliyun::start("cn-hangzhou", 30).await;
+    let (dir, db) = temp_db("aliyun-dry");
+    let uri = sim.uri();
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", aliyun::DEFAULT_ACCESS_KEY_ID),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+    ];
+    let args = |dry: bool| {
+        let mut a = vec![
+            "--vendor",
+            "aliyun",
+            "--region",
+            "cn-hangzhou",
+            "--endpoint",
+            uri.as_str(),
+            "--database-url",
+            db.as_str(),
+            "--json",
+        ];
+        if dry {
+            a.push("--dry-run");
+        }
+        a
+    };
+    assert_eq!(run(&args(false), &env).await.status.code(), Some(0));
+    let gone = [sim.instance_id(4), sim.instance_id(17)];
+    for id in &gone {
+        assert!(sim.remove_host(id));
+    }
+    sim.add_hosts(3);
+    for _ in 0..2 {
+        let out = run(&args(true), &env).await;
+        assert_eq!(out.status.code(), Some(0));
+        let r = json_of(&out);
+        assert_eq!(
+            (r["created"].as_u64(), r["released"].as_u64()),
+            (Some(3), Some(2)),
+            "the same answer twice: the first dry run wrote nothing"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("nothing was written"), "{stderr}");
+        for id in &gone {
+            assert!(stderr.contains(id.as_str()), "{id} listed: {stderr}");
+        }
+    }
+    let r = json_of(&run(&args(false), &env).await);
+    assert_eq!(
+        (r["created"].as_u64(), r["released"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -542,7 +542,10 @@ async fn a_6_5_vcenter_lists_and_looks_up_its_machines_without_create_dates() {
     assert!(hosts.iter().all(|h| h.created_at.is_none()));
     let ids: Vec<String> = sim.instance_uuids().into_iter().take(3).collect();
     let found: Vec<_> = p.lookup(ids).unwrap().collect().await;
-    let found: usize = found.into_iter().map(|page| page.unwrap().hosts.len()).sum();
+    let found: usize = found
+        .into_iter()
+        .map(|page| page.unwrap().hosts.len())
+        .sum();
     assert_eq!(found, 3);
 
     // A current vCenter's machines carry their creation date.
