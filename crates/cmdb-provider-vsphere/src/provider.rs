@@ -223,7 +223,7 @@ async fn find_machine(
         return Ok(None);
     };
     let answer = match client
-        .retrieve_vm(session, content, &vm, content.vm_properties())
+        .retrieve_vm(session, content, &vm, &content.vm_properties())
         .await
     {
         Ok(answer) => answer,
@@ -621,7 +621,7 @@ impl Open {
                         &self.content,
                         &view,
                         "VirtualMachine",
-                        self.content.vm_properties(),
+                        &self.content.vm_properties(),
                         page_size,
                     )
                     .await
