@@ -15,6 +15,39 @@ pub const DEFAULT_PAGE_SIZE: u32 = 200;
 /// Pages in flight at once by default, after the first.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// IAM's global endpoint, which serves every IAM API for every region of the main site.
+const GLOBAL_IAM_HOST: &str = "iam.myhuaweicloud.com";
+
+/// Regions whose IAM host breaks the `iam.<region>.myhuaweicloud.com` rule, after the
+/// official Go SDK (huaweicloud-sdk-go-v3 0.1.188, March 2026). eu-west-101 is Huawei Cloud
+/// Europe, on its own domain: the host of the SDK's IAM module
+/// (`services/iam/v3/region/region.go`), also named by Huawei's EU documentation. The
+/// others are regions the SDK's ECS module lists but neither IAM table does; the SDK's own
+/// project-id lookup (`core/auth/internal/iam_endpoint.go`) sends them to the global
+/// endpoint, which Huawei documents as serving every IAM API.
+const IAM_HOST_EXCEPTIONS: &[(&str, &str)] = &[
+    ("eu-west-101", "iam.eu-west-101.myhuaweicloud.eu"),
+    ("af-north-1", GLOBAL_IAM_HOST),
+    ("ap-southeast-5", GLOBAL_IAM_HOST),
+    ("cn-north-11", GLOBAL_IAM_HOST),
+    ("cn-south-4", GLOBAL_IAM_HOST),
+    ("cn-southwest-3", GLOBAL_IAM_HOST),
+];
+
+/// The public IAM and ECS hosts of `region`: `iam.<region>.myhuaweicloud.com` (but see
+/// `IAM_HOST_EXCEPTIONS`) and `ecs.<region>.myhuaweicloud.com`, the ECS host of every
+/// region the SDK's `services/ecs/v2/region/region.go` lists.
+pub(crate) fn public_hosts(region: &str) -> (String, String) {
+    let iam = IAM_HOST_EXCEPTIONS
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map_or_else(
+            || format!("iam.{region}.myhuaweicloud.com"),
+            |(_, h)| (*h).to_owned(),
+        );
+    (iam, format!("ecs.{region}.myhuaweicloud.com"))
+}
+
 /// Builds a [`HuaweiClient`] or a [`HuaweiHostProvider`].
 ///
 /// ```no_run
@@ -92,8 +125,9 @@ impl HuaweiBuilder {
     /// Builds the client. Fails with [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput)
     /// naming the field: missing or empty credentials (`api_key`, `api_secret`), a missing
     /// or malformed `region`, a `page_size` outside 1..=1000 or an invalid endpoint
-    /// override (`address`, used for both IAM and ECS instead of
-    /// `iam.<region>.myhuaweicloud.com` and `ecs.<region>.myhuaweicloud.com`).
+    /// override (`address`, used for both IAM and ECS instead of the public hosts,
+    /// `iam.<region>.myhuaweicloud.com` and `ecs.<region>.myhuaweicloud.com` save for the
+    /// few regions whose IAM host differs; see the crate docs).
     pub fn build_client(&self) -> Result<HuaweiClient> {
         let credentials = self.settings.credentials()?;
         let region = self.settings.region("cn-north-4")?;
@@ -105,10 +139,10 @@ impl HuaweiBuilder {
         }
         let (iam, ecs) = match self.settings.endpoint()? {
             Some(endpoint) => (endpoint.clone(), endpoint),
-            None => (
-                Endpoint::https_host(&format!("iam.{region}.myhuaweicloud.com"))?,
-                Endpoint::https_host(&format!("ecs.{region}.myhuaweicloud.com"))?,
-            ),
+            None => {
+                let (iam, ecs) = public_hosts(&region);
+                (Endpoint::https_host(&iam)?, Endpoint::https_host(&ecs)?)
+            }
         };
         let config = self
             .settings
@@ -230,5 +264,85 @@ mod tests {
             .unwrap();
         assert_eq!(provider.vendor(), Vendor::Huawei);
         assert_eq!(provider.region(), "ap-southeast-1");
+    }
+
+    /// Every region the official Go SDK's ECS module lists
+    /// (huaweicloud/huaweicloud-sdk-go-v3, `services/ecs/v2/region/region.go`, as of March
+    /// 2026, release 0.1.188: 33 regions), with the hosts that SDK resolves for it. ECS: that
+    /// file (every host follows the rule, eu-west-101 included). IAM:
+    /// `services/iam/v3/region/region.go` and `core/auth/internal/iam_endpoint.go`, which
+    /// agree on every region both list; only the first lists eu-west-101, on the `.eu`
+    /// domain; regions neither lists get the global endpoint, as the SDK's project-id lookup
+    /// does. Cross-checked with Huawei's IAM "Endpoints" page
+    /// (support.huaweicloud.com/intl/en-us/api-iam/iam_01_0004.html): the global endpoint
+    /// serves every IAM API.
+    #[test]
+    fn public_endpoints_match_every_documented_region() {
+        #[rustfmt::skip]
+        const DOCUMENTED: &[(&str, &str, &str)] = &[
+            ("af-north-1", "iam.myhuaweicloud.com", "ecs.af-north-1.myhuaweicloud.com"),
+            ("af-south-1", "iam.af-south-1.myhuaweicloud.com", "ecs.af-south-1.myhuaweicloud.com"),
+            ("ae-ad-1", "iam.ae-ad-1.myhuaweicloud.com", "ecs.ae-ad-1.myhuaweicloud.com"),
+            ("ap-southeast-1", "iam.ap-southeast-1.myhuaweicloud.com", "ecs.ap-southeast-1.myhuaweicloud.com"),
+            ("ap-southeast-2", "iam.ap-southeast-2.myhuaweicloud.com", "ecs.ap-southeast-2.myhuaweicloud.com"),
+            ("ap-southeast-3", "iam.ap-southeast-3.myhuaweicloud.com", "ecs.ap-southeast-3.myhuaweicloud.com"),
+            ("ap-southeast-4", "iam.ap-southeast-4.myhuaweicloud.com", "ecs.ap-southeast-4.myhuaweicloud.com"),
+            ("ap-southeast-5", "iam.myhuaweicloud.com", "ecs.ap-southeast-5.myhuaweicloud.com"),
+            ("cn-east-2", "iam.cn-east-2.myhuaweicloud.com", "ecs.cn-east-2.myhuaweicloud.com"),
+            ("cn-east-3", "iam.cn-east-3.myhuaweicloud.com", "ecs.cn-east-3.myhuaweicloud.com"),
+            ("cn-east-4", "iam.cn-east-4.myhuaweicloud.com", "ecs.cn-east-4.myhuaweicloud.com"),
+            ("cn-east-5", "iam.cn-east-5.myhuaweicloud.com", "ecs.cn-east-5.myhuaweicloud.com"),
+            ("cn-north-1", "iam.cn-north-1.myhuaweicloud.com", "ecs.cn-north-1.myhuaweicloud.com"),
+            ("cn-north-2", "iam.cn-north-2.myhuaweicloud.com", "ecs.cn-north-2.myhuaweicloud.com"),
+            ("cn-north-4", "iam.cn-north-4.myhuaweicloud.com", "ecs.cn-north-4.myhuaweicloud.com"),
+            ("cn-north-9", "iam.cn-north-9.myhuaweicloud.com", "ecs.cn-north-9.myhuaweicloud.com"),
+            ("cn-north-11", "iam.myhuaweicloud.com", "ecs.cn-north-11.myhuaweicloud.com"),
+            ("cn-north-12", "iam.cn-north-12.myhuaweicloud.com", "ecs.cn-north-12.myhuaweicloud.com"),
+            ("cn-south-1", "iam.cn-south-1.myhuaweicloud.com", "ecs.cn-south-1.myhuaweicloud.com"),
+            ("cn-south-2", "iam.cn-south-2.myhuaweicloud.com", "ecs.cn-south-2.myhuaweicloud.com"),
+            ("cn-south-4", "iam.myhuaweicloud.com", "ecs.cn-south-4.myhuaweicloud.com"),
+            ("cn-southwest-2", "iam.cn-southwest-2.myhuaweicloud.com", "ecs.cn-southwest-2.myhuaweicloud.com"),
+            ("cn-southwest-3", "iam.myhuaweicloud.com", "ecs.cn-southwest-3.myhuaweicloud.com"),
+            ("eu-west-0", "iam.eu-west-0.myhuaweicloud.com", "ecs.eu-west-0.myhuaweicloud.com"),
+            ("eu-west-101", "iam.eu-west-101.myhuaweicloud.eu", "ecs.eu-west-101.myhuaweicloud.com"),
+            ("la-north-2", "iam.la-north-2.myhuaweicloud.com", "ecs.la-north-2.myhuaweicloud.com"),
+            ("la-south-2", "iam.la-south-2.myhuaweicloud.com", "ecs.la-south-2.myhuaweicloud.com"),
+            ("me-east-1", "iam.me-east-1.myhuaweicloud.com", "ecs.me-east-1.myhuaweicloud.com"),
+            ("my-kualalumpur-1", "iam.my-kualalumpur-1.myhuaweicloud.com", "ecs.my-kualalumpur-1.myhuaweicloud.com"),
+            ("na-mexico-1", "iam.na-mexico-1.myhuaweicloud.com", "ecs.na-mexico-1.myhuaweicloud.com"),
+            ("ru-moscow-1", "iam.ru-moscow-1.myhuaweicloud.com", "ecs.ru-moscow-1.myhuaweicloud.com"),
+            ("sa-brazil-1", "iam.sa-brazil-1.myhuaweicloud.com", "ecs.sa-brazil-1.myhuaweicloud.com"),
+            ("tr-west-1", "iam.tr-west-1.myhuaweicloud.com", "ecs.tr-west-1.myhuaweicloud.com"),
+        ];
+        for (region, iam, ecs) in DOCUMENTED {
+            let client = HuaweiBuilder::new()
+                .with_credentials(creds())
+                .with_region(*region)
+                .build_client()
+                .unwrap();
+            let (iam_endpoint, ecs_endpoint) = client.endpoints();
+            assert_eq!(iam_endpoint.host_header(), *iam, "{region}");
+            assert_eq!(ecs_endpoint.host_header(), *ecs, "{region}");
+            assert_eq!(
+                (iam_endpoint.scheme(), ecs_endpoint.scheme()),
+                ("https", "https")
+            );
+        }
+        // A region the SDK does not list yet follows the rule.
+        let (iam, ecs) = public_hosts("xx-new-1");
+        assert_eq!(iam, "iam.xx-new-1.myhuaweicloud.com");
+        assert_eq!(ecs, "ecs.xx-new-1.myhuaweicloud.com");
+        // The override replaces both hosts, exceptions included.
+        let custom = HuaweiBuilder::new()
+            .with_credentials(creds())
+            .with_region("eu-west-101")
+            .with_endpoint("http://127.0.0.1:18080")
+            .build_client()
+            .unwrap();
+        let (iam, ecs) = custom.endpoints();
+        assert_eq!(
+            (iam.host_header(), ecs.host_header()),
+            ("127.0.0.1:18080".to_owned(), "127.0.0.1:18080".to_owned())
+        );
     }
 }

@@ -96,6 +96,12 @@ impl HuaweiClient {
         &self.inner.http
     }
 
+    /// The IAM and ECS endpoints, in that order.
+    #[cfg(test)]
+    pub(crate) fn endpoints(&self) -> (&Endpoint, &Endpoint) {
+        (&self.inner.iam, &self.inner.ecs)
+    }
+
     /// The project id of the region: the one configured, else the one IAM reports for a
     /// project named after the region (looked up once per IAM endpoint, AK and region
     /// in this process).

@@ -42,6 +42,22 @@
 //! assert_eq!(count, 250);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Endpoints
+//!
+//! After the official Go SDK's region tables (`services/ecs/v2/region/region.go`,
+//! `services/iam/v3/region/region.go`, `core/auth/internal/iam_endpoint.go`) and IAM's
+//! "Endpoints" page (<https://support.huaweicloud.com/intl/en-us/api-iam/iam_01_0004.html>):
+//!
+//! | API | host |
+//! |---|---|
+//! | ECS | `ecs.<region>.myhuaweicloud.com` |
+//! | IAM (the project-id lookup) | `iam.<region>.myhuaweicloud.com` |
+//! | IAM in eu-west-101 (Huawei Cloud Europe) | `iam.eu-west-101.myhuaweicloud.eu` |
+//! | IAM in af-north-1, ap-southeast-5, cn-north-11, cn-south-4, cn-southwest-3 | `iam.myhuaweicloud.com` (global: the SDK knows no regional host for them) |
+//!
+//! [`with_endpoint`](HuaweiBuilder::with_endpoint) (a secret's `address`) replaces both
+//! hosts; [`with_project_id`](HuaweiBuilder::with_project_id) spares the IAM call.
 
 #[cfg(feature = "bench")]
 pub mod bench;

@@ -205,6 +205,63 @@ mod tests {
         }
     }
 
+    /// Every region Tencent Cloud documents for CVM, with the host each call goes to.
+    /// Regions: the official Go SDK's `tencentcloud/common/regions/regions.go`
+    /// (TencentCloud/tencentcloud-sdk-go, 2026 snapshot: 22 regions), a superset of the
+    /// regions CVM's DescribeZones page accepts today
+    /// (tencentcloud.com/document/product/213/35071, updated 2026-01-28); the older four
+    /// (ap-guangzhou-open, ap-mumbai, eu-moscow, na-toronto) follow the same rule. Hosts:
+    /// CVM's "Request Structure" page (tencentcloud.com/document/api/213/31573; its Chinese
+    /// edition names `cvm.tencentcloudapi.com` where the international one names
+    /// `cvm.intl.tencentcloudapi.com`): the nearest-region host, with the region in
+    /// `X-TC-Region`, serves every region but the finance ones, which only answer on
+    /// `cvm.<region>.tencentcloudapi.com`. The region service's DescribeRegions takes no
+    /// region, so it always goes to `region.tencentcloudapi.com`.
+    #[test]
+    fn public_endpoints_match_every_documented_region() {
+        const DOCUMENTED: &[(&str, &str)] = &[
+            ("ap-bangkok", "cvm.tencentcloudapi.com"),
+            ("ap-beijing", "cvm.tencentcloudapi.com"),
+            ("ap-chengdu", "cvm.tencentcloudapi.com"),
+            ("ap-chongqing", "cvm.tencentcloudapi.com"),
+            ("ap-guangzhou", "cvm.tencentcloudapi.com"),
+            ("ap-guangzhou-open", "cvm.tencentcloudapi.com"),
+            ("ap-hongkong", "cvm.tencentcloudapi.com"),
+            ("ap-jakarta", "cvm.tencentcloudapi.com"),
+            ("ap-mumbai", "cvm.tencentcloudapi.com"),
+            ("ap-nanjing", "cvm.tencentcloudapi.com"),
+            ("ap-seoul", "cvm.tencentcloudapi.com"),
+            ("ap-shanghai", "cvm.tencentcloudapi.com"),
+            ("ap-shanghai-fsi", "cvm.ap-shanghai-fsi.tencentcloudapi.com"),
+            ("ap-shenzhen-fsi", "cvm.ap-shenzhen-fsi.tencentcloudapi.com"),
+            ("ap-singapore", "cvm.tencentcloudapi.com"),
+            ("ap-tokyo", "cvm.tencentcloudapi.com"),
+            ("eu-frankfurt", "cvm.tencentcloudapi.com"),
+            ("eu-moscow", "cvm.tencentcloudapi.com"),
+            ("na-ashburn", "cvm.tencentcloudapi.com"),
+            ("na-siliconvalley", "cvm.tencentcloudapi.com"),
+            ("na-toronto", "cvm.tencentcloudapi.com"),
+            ("sa-saopaulo", "cvm.tencentcloudapi.com"),
+        ];
+        for (region, cvm) in DOCUMENTED {
+            let client = builder().with_region(*region).build_client().unwrap();
+            let instances = client.endpoint_for(DESCRIBE_INSTANCES).unwrap();
+            assert_eq!(instances.host_header(), *cvm, "{region}");
+            assert_eq!(instances.scheme(), "https", "{region}");
+            let regions = client.endpoint_for(DESCRIBE_REGIONS).unwrap();
+            assert_eq!(
+                regions.host_header(),
+                "region.tencentcloudapi.com",
+                "{region}"
+            );
+        }
+        // X-TC-Region goes with CVM calls, never with the region service's.
+        assert_eq!(
+            (DESCRIBE_INSTANCES.regional, DESCRIBE_REGIONS.regional),
+            (true, false)
+        );
+    }
+
     #[test]
     fn provider_reports_vendor_region_and_defaults() {
         let p = builder().build().unwrap();

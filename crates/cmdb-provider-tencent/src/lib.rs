@@ -42,6 +42,20 @@
 //! assert_eq!(count, 250);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Endpoints
+//!
+//! After CVM's "Request Structure" page
+//! (<https://www.tencentcloud.com/document/api/213/31573>):
+//!
+//! | calls | host | region |
+//! |---|---|---|
+//! | CVM (`DescribeInstances`) | `cvm.tencentcloudapi.com` | `X-TC-Region` |
+//! | CVM in a finance region (`ap-shanghai-fsi`, `ap-shenzhen-fsi`) | `cvm.<region>.tencentcloudapi.com` | `X-TC-Region` |
+//! | region service (`DescribeRegions`) | `region.tencentcloudapi.com` | not sent |
+//!
+//! [`with_endpoint`](TencentBuilder::with_endpoint) (a secret's `address`) sends every call
+//! to one URL instead, still signed for its API's service.
 
 #[cfg(feature = "bench")]
 pub mod bench;
