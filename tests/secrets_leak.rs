@@ -1,7 +1,7 @@
 //! No secret leaks: a whole run over HTTP (the API in-process, four simulated clouds, a
-//! failing sync, a wrong encryption key) with every log at `trace` captured, then the
-//! SQLite file and a PostgreSQL dump searched for the secrets in clear; and key rotation
-//! end to end.
+//! failing sync of a secret with a session token, a wrong encryption key) with every log
+//! at `trace` captured, then the SQLite file and a PostgreSQL dump searched for the
+//! secrets and the session token in clear; and key rotation end to end.
 
 mod common;
 
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use cmdb::api::Api;
 use cmdb::core::Vendor;
-use cmdb::secret::{rotate_secrets, Cipher, SecretStore};
+use cmdb::secret::{rotate_secrets, Cipher, NewSecret, SecretStore};
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{ProviderRegistry, SyncOptions, SyncRequest, Syncer};
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
@@ -23,6 +23,8 @@ use common::{add_secret, LogBuffer};
 
 const TOKEN: &str = "leak-test-token-7f3a9c";
 const WRONG_SECRET: &str = "wrong-aliyun-secret-but-still-secret-42";
+/// The session token of temporary credentials: as secret as an API secret.
+const SESSION_TOKEN: &str = "CAIS-sts-session-token-leak-5e1d0b";
 
 /// Standard base64 with padding (the dev-dependencies have no base64 crate).
 fn base64(bytes: &[u8]) -> String {
@@ -164,19 +166,21 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         ids.push((id, region.to_string()));
     }
 
-    // A failing sync: a wrong AccessKey secret (the vendor answers with a signature
-    // error that quotes its string to sign), and a revoked Huawei key.
+    // A failing sync: a wrong AccessKey secret, with a session token (the vendor answers
+    // with a signature error that quotes its string to sign), and a revoked Huawei key.
     let (status, text) = call(
         &http,
         "POST",
         format!("{base}/secrets"),
         Some(json!({
             "vendor": "aliyun", "description": "wrong secret", "api_key": "LTAI5tWrongKey00042",
-            "api_secret": WRONG_SECRET, "allowed_regions": ["*"], "address": ali.uri(),
+            "api_secret": WRONG_SECRET, "session_token": SESSION_TOKEN,
+            "allowed_regions": ["*"], "address": ali.uri(),
         })),
     )
     .await;
     assert_eq!(status, 201, "{text}");
+    assert!(text.contains("\"session_token_set\":true"), "{text}");
     answers.push_str(&text);
     let wrong_id = serde_json::from_str::<Value>(&text).unwrap()["id"]
         .as_str()
@@ -191,6 +195,60 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
     )
     .await;
     assert!(status >= 400, "{text}");
+    answers.push_str(&text);
+    // The same in the background: the task's error.
+    let (status, text) = call(
+        &http,
+        "POST",
+        format!("{base}/secrets/{wrong_id}/sync?region=cn-hangzhou&wait=false"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{text}");
+    answers.push_str(&text);
+    let task_id = serde_json::from_str::<Value>(&text).unwrap()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut task = Value::Null;
+    for _ in 0..1000 {
+        let (status, text) = call(&http, "GET", format!("{base}/tasks/{task_id}"), None).await;
+        assert_eq!(status, 200, "{text}");
+        answers.push_str(&text);
+        task = serde_json::from_str(&text).unwrap();
+        if task["finished_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(task["state"], "failed", "{task}");
+    // Refused session tokens: for vSphere, and with a line break.
+    let (status, text) = call(
+        &http,
+        "POST",
+        format!("{base}/secrets"),
+        Some(json!({
+            "vendor": "vsphere", "description": "no sts", "api_key": "sts@vsphere.local",
+            "api_secret": WRONG_SECRET, "session_token": SESSION_TOKEN,
+            "allowed_regions": ["*"], "address": vc.uri(), "allow_insecure_http": true,
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("session_token"), "{text}");
+    answers.push_str(&text);
+    let (status, text) = call(
+        &http,
+        "POST",
+        format!("{base}/secrets"),
+        Some(json!({
+            "vendor": "tencent", "description": "broken token", "api_key": "AKIDbrokenToken01",
+            "api_secret": WRONG_SECRET, "session_token": format!("{SESSION_TOKEN}\r\nX: 1"),
+            "allowed_regions": ["*"], "address": tc.uri(),
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
     answers.push_str(&text);
     hw.revoke_key(huawei::ACCESS_KEY);
     let (status, text) = call(
@@ -262,6 +320,15 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
     answers.push_str(&format!("{e} {e:?} {syncer:?}"));
     let secret = store.get(&ids[0].0).await.unwrap();
     answers.push_str(&format!("{secret:?}"));
+    let with_token = store.get(&wrong_id).await.unwrap();
+    assert!(with_token.session_token.is_some());
+    let credentials = Cipher::new(key).decrypt_credentials(&with_token).unwrap();
+    assert_eq!(credentials.session_token(), Some(SESSION_TOKEN));
+    answers.push_str(&format!(
+        "{with_token:?} {with_token:#?} {credentials:?} {:?} {:?}",
+        with_token.masked(),
+        with_token.ciphertexts()
+    ));
 
     let secrets = [
         aliyun::DEFAULT_ACCESS_KEY_SECRET,
@@ -270,6 +337,7 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         SimulatedVsphere::PASSWORD,
         WRONG_SECRET,
         "the-secret-the-cloud-expects",
+        SESSION_TOKEN,
     ];
     let mut forbidden: Vec<&str> = secrets.to_vec();
     forbidden.push(&key_b64);
@@ -334,6 +402,17 @@ async fn a_postgres_dump_holds_no_secret_in_clear() {
         ali.uri(),
     )
     .await;
+    let sts = NewSecret::new(
+        Vendor::Tencent,
+        "AKIDstsLeakTest0001",
+        "sts-leak-secret-value",
+    )
+    .with_session_token(SESSION_TOKEN)
+    .with_description("temporary credentials")
+    .with_allowed_regions(["*"])
+    .seal(&cipher)
+    .unwrap();
+    store.create(&sts).await.unwrap();
     let vc = SimulatedVsphere::start(&[("dc", 5)]).await;
     add_secret(
         &*store,
@@ -379,8 +458,12 @@ async fn a_postgres_dump_holds_no_secret_in_clear() {
         dump.push_str(&rows.join("\n"));
     }
     assert!(
-        dump.contains(aliyun::DEFAULT_ACCESS_KEY_ID),
+        dump.contains(aliyun::DEFAULT_ACCESS_KEY_ID) && dump.contains(&sts.api_key),
         "the dump holds the secrets' rows"
+    );
+    assert!(
+        dump.contains(sts.session_token.as_deref().unwrap()),
+        "the dump holds the session token's ciphertext"
     );
     assert_absent(
         "the PostgreSQL dump",
@@ -388,6 +471,8 @@ async fn a_postgres_dump_holds_no_secret_in_clear() {
         &[
             aliyun::DEFAULT_ACCESS_KEY_SECRET,
             SimulatedVsphere::PASSWORD,
+            "sts-leak-secret-value",
+            SESSION_TOKEN,
         ],
     );
     store.close().await;

@@ -430,6 +430,15 @@ mod tests {
         );
         let new = &schemas["NewSecret"];
         assert_eq!(new["properties"]["api_secret"]["writeOnly"], true);
+        assert_eq!(new["properties"]["session_token"]["writeOnly"], true);
+        let required = new["required"].as_array().unwrap();
+        assert!(!required.iter().any(|f| f == "session_token"), "optional");
+        let masked = &schemas["MaskedSecret"]["properties"];
+        assert_eq!(masked["session_token_set"]["type"], "boolean");
+        assert!(
+            masked.get("session_token").is_none(),
+            "the session token is never answered"
+        );
         assert_eq!(new["additionalProperties"], false);
     }
 }

@@ -325,6 +325,68 @@ async fn secrets_are_created_listed_masked_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_session_token_is_taken_and_never_answered() {
+    const SESSION_TOKEN: &str = "CAIS-session-token-value-7d2e";
+    let s = Server::start().await;
+    let mut sts = new_secret("aliyun", "STS.NUgYrLnoCSts01");
+    sts["session_token"] = json!(SESSION_TOKEN);
+    let (status, body) = s.call(Method::POST, "/secrets", Some(sts)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["session_token_set"], true, "{body}");
+    assert!(body.get("session_token").is_none(), "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (_, body) = s.call(Method::GET, &format!("/secrets/{id}"), None).await;
+    assert_eq!(body["session_token_set"], true, "{body}");
+    let plain = s.create_secret("tencent", "AKIDnoSessionToken01").await;
+    let (_, body) = s
+        .call(Method::GET, &format!("/secrets/{plain}"), None)
+        .await;
+    assert_eq!(body["session_token_set"], false, "{body}");
+    let (_, list) = s.call(Method::GET, "/secrets", None).await;
+    assert_eq!(list["total"], 2, "{list}");
+
+    // The secret syncs (the fake provider ignores credentials: this is the decryption).
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Refused: for vSphere, with a control character; the error names the field only.
+    let mut vsphere = new_secret("vsphere", "administrator@vsphere.local");
+    vsphere["address"] = json!("https://vcenter.example.com/sdk");
+    vsphere["session_token"] = json!(SESSION_TOKEN);
+    let mut broken = new_secret("huawei", "HWAKbrokenToken01");
+    broken["session_token"] = json!(format!("{SESSION_TOKEN}\r\nX-Injected: 1"));
+    for bad in [vsphere, broken] {
+        let (status, body) = s.call(Method::POST, "/secrets", Some(bad)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+        assert!(
+            body["message"].as_str().unwrap().contains("session_token"),
+            "{body}"
+        );
+    }
+    // A blank token is no token, for vSphere too.
+    let mut blank = new_secret("vsphere", "blank@vsphere.local");
+    blank["address"] = json!("https://vcenter.example.com/sdk");
+    blank["session_token"] = json!("  ");
+    let (status, body) = s.call(Method::POST, "/secrets", Some(blank)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["session_token_set"], false, "{body}");
+
+    for text in s.seen.lock().unwrap().iter() {
+        assert!(
+            !text.contains("session-token-value"),
+            "an answer carried the session token: {text}"
+        );
+    }
+    s.assert_secret_never_answered();
+}
+
+#[tokio::test]
 async fn bad_secret_input_gets_the_documented_errors() {
     let s = Server::start().await;
     let mut long = new_secret("aliyun", "k1");

@@ -26,6 +26,9 @@ const VERSION_PREFIX: &str = "v1:";
 /// container as `v1`, with the binding as associated data). `v1` API secrets were bound
 /// to the secret's id alone; [`rotate_secrets`](crate::rotate_secrets) re-encrypts them.
 const BOUND_PREFIX: &str = "v2:";
+/// What the binding of a session token ends with, so that the token's ciphertext and
+/// the API secret's are bound to different associated data (see [`Cipher`]).
+const SESSION_TOKEN_SUFFIX: &str = "|session_token";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -67,6 +70,10 @@ impl CipherKey {
 ///   secret's id, vendor, API key, address and TLS settings, which itself starts with a
 ///   version tag. Only [`Cipher::encrypt_api_secret`] writes it, and only
 ///   [`Cipher::decrypt_credentials`] reads it; relabelling it `v1` does not decrypt.
+///   A session token ([`Secret::session_token`]) is `v2` too, bound to the same binding
+///   followed by `|session_token` ([`Cipher::encrypt_session_token`]): the binding is a
+///   fixed number of length-prefixed fields, so no binding ends that way, and a token's
+///   ciphertext put in place of the API secret's (or the reverse) does not decrypt.
 ///
 /// `Debug` shows only key ids.
 ///
@@ -311,6 +318,14 @@ impl Cipher {
         Ok(format!("{BOUND_PREFIX}{}", &sealed[VERSION_PREFIX.len()..]))
     }
 
+    /// Encrypts `plaintext` as `secret`'s session token: format `v2`, bound to
+    /// [`Secret::binding`] followed by `|session_token`, so that it decrypts only as this
+    /// secret's token, never as its API secret.
+    pub fn encrypt_session_token(&self, secret: &Secret, plaintext: &[u8]) -> Result<String> {
+        let sealed = self.encrypt(&session_token_binding(secret), plaintext)?;
+        Ok(format!("{BOUND_PREFIX}{}", &sealed[VERSION_PREFIX.len()..]))
+    }
+
     /// Whether `secret`'s API secret is in the legacy `v1` format, bound to its id only;
     /// [`rotate_secrets`](crate::rotate_secrets) re-encrypts it as `v2`.
     pub fn is_legacy_binding(secret: &Secret) -> bool {
@@ -320,6 +335,8 @@ impl Cipher {
     /// Decrypts a stored secret's API secret: a `v2` ciphertext with
     /// [`Secret::binding`] as associated data, so a row whose address, key, vendor or TLS
     /// settings changed fails with [`ErrorKind::Crypto`]; a legacy `v1` one with the id.
+    /// The session token, when the secret has one, is decrypted too (it is always `v2`)
+    /// and fails the same way.
     pub fn decrypt_credentials(&self, secret: &Secret) -> Result<Credentials> {
         let plain = match secret.api_secret.strip_prefix(BOUND_PREFIX) {
             Some(rest) => self.decrypt(&secret.binding(), &format!("{VERSION_PREFIX}{rest}")),
@@ -347,7 +364,46 @@ impl Cipher {
                 ),
             )
         })?;
-        Ok(Credentials::new(secret.api_key.clone(), api_secret))
+        let credentials = Credentials::new(secret.api_key.clone(), api_secret);
+        let Some(sealed) = &secret.session_token else {
+            return Ok(credentials);
+        };
+        let plain = self.decrypt_session_token(secret, sealed)?;
+        let token = std::str::from_utf8(&plain).map_err(|_| {
+            Error::new(
+                ErrorKind::Crypto,
+                format!(
+                    "secret {}: the decrypted session token is not UTF-8",
+                    secret.id
+                ),
+            )
+        })?;
+        Ok(credentials.with_session_token(token))
+    }
+
+    /// Decrypts the ciphertext `sealed` of `secret`'s session token. Errors name the
+    /// secret, never the token.
+    fn decrypt_session_token(&self, secret: &Secret, sealed: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let context = || {
+            format!(
+                "secret {}: session token (a changed address, key, vendor or TLS setting \
+                 also fails here)",
+                secret.id
+            )
+        };
+        // Tokens were never stored bound to the id alone: a `v1` one is refused.
+        let Some(rest) = sealed.strip_prefix(BOUND_PREFIX) else {
+            return Err(Error::new(
+                ErrorKind::Crypto,
+                "malformed ciphertext: expected v2:<key id>:<base64>",
+            )
+            .context(context()));
+        };
+        self.decrypt(
+            &session_token_binding(secret),
+            &format!("{VERSION_PREFIX}{rest}"),
+        )
+        .map_err(|e| e.context(context()))
     }
 
     fn add_key(&mut self, key: &[u8; 32]) {
@@ -366,6 +422,13 @@ impl fmt::Debug for Cipher {
             .field("decryption_key_ids", &old)
             .finish()
     }
+}
+
+/// The associated data of `secret`'s session token.
+fn session_token_binding(secret: &Secret) -> String {
+    let mut binding = secret.binding();
+    binding.push_str(SESSION_TOKEN_SUFFIX);
+    binding
 }
 
 /// Decodes a base64 key of exactly 32 bytes; errors name `var`, never the value.
@@ -716,6 +779,7 @@ mod tests {
             description: "d".into(),
             api_key: "AKHUAWEI00000001".into(),
             api_secret: Zeroizing::new("sk-value".into()),
+            session_token: None,
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: None,
@@ -743,6 +807,7 @@ mod tests {
             description: "d".into(),
             api_key: "administrator@vsphere.local".into(),
             api_secret: Zeroizing::new("vc-password".into()),
+            session_token: None,
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: Some("https://vcenter.example.com".into()),
@@ -785,6 +850,7 @@ mod tests {
             description: "d".into(),
             api_key: "LTAI5tLegacyKey01".into(),
             api_secret: Zeroizing::new("legacy-secret".into()),
+            session_token: None,
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: None,
@@ -808,5 +874,87 @@ mod tests {
             .unwrap()
             .replacen("v2:", "v1:", 1);
         crypto_err(cipher.decrypt_credentials(&relabelled));
+    }
+
+    fn sts_secret(cipher: &Cipher, token: Option<&str>) -> Secret {
+        let mut new = crate::NewSecret::new(cmdb_core::Vendor::Aliyun, "STS.NUgYrLnoC", "sts-sk")
+            .with_description("assumed role")
+            .with_allowed_regions(["*"])
+            .with_address("https://ecs.example.com");
+        if let Some(token) = token {
+            new = new.with_session_token(token);
+        }
+        new.seal(cipher).unwrap()
+    }
+
+    #[test]
+    fn a_session_token_round_trips_and_its_absence_too() {
+        let cipher = Cipher::new([13; 32]);
+        let with = sts_secret(&cipher, Some("CAIS-t0ken-value"));
+        let sealed = with.session_token.as_deref().unwrap();
+        assert!(sealed.starts_with("v2:"), "{sealed}");
+        assert_eq!(Cipher::key_id_of(sealed), Some(cipher.active_key_id()));
+        assert!(!sealed.contains("t0ken"));
+        let creds = cipher.decrypt_credentials(&with).unwrap();
+        assert_eq!(creds.api_secret(), "sts-sk");
+        assert_eq!(creds.session_token(), Some("CAIS-t0ken-value"));
+
+        let without = sts_secret(&cipher, None);
+        assert_eq!(without.session_token, None);
+        let creds = cipher.decrypt_credentials(&without).unwrap();
+        assert_eq!(
+            (creds.api_secret(), creds.session_token()),
+            ("sts-sk", None)
+        );
+        // A blank token is no token.
+        assert_eq!(sts_secret(&cipher, Some(" \t")).session_token, None);
+    }
+
+    #[test]
+    fn a_session_token_and_an_api_secret_do_not_decrypt_in_each_others_place() {
+        let cipher = Cipher::new([14; 32]);
+        let sealed = sts_secret(&cipher, Some("CAIS-t0ken-value"));
+        let token = sealed.session_token.clone().unwrap();
+
+        // The token's ciphertext as the API secret.
+        let mut swapped = sealed.clone();
+        swapped.api_secret.clone_from(&token);
+        let e = crypto_err(cipher.decrypt_credentials(&swapped));
+        assert!(!e.to_string().contains("t0ken"), "{e}");
+        // The API secret's ciphertext as the token.
+        let mut swapped = sealed.clone();
+        swapped.session_token = Some(sealed.api_secret.clone());
+        let e = crypto_err(cipher.decrypt_credentials(&swapped));
+        assert!(e.message().contains("session token"), "{e}");
+        assert!(e.message().contains(&sealed.id), "{e}");
+        // Both swapped.
+        let mut swapped = sealed.clone();
+        swapped.api_secret.clone_from(&token);
+        swapped.session_token = Some(sealed.api_secret.clone());
+        crypto_err(cipher.decrypt_credentials(&swapped));
+
+        // Another secret's token.
+        let other = sts_secret(&cipher, Some("another-token"));
+        let mut moved = other.clone();
+        moved.session_token.clone_from(&sealed.session_token);
+        crypto_err(cipher.decrypt_credentials(&moved));
+
+        // A token relabelled `v1`, or bound to the id alone, is refused.
+        let mut relabelled = sealed.clone();
+        relabelled.session_token = Some(token.replacen("v2:", "v1:", 1));
+        crypto_err(cipher.decrypt_credentials(&relabelled));
+        let mut by_id = sealed.clone();
+        by_id.session_token = Some(cipher.encrypt(&sealed.id, b"CAIS-t0ken-value").unwrap());
+        crypto_err(cipher.decrypt_credentials(&by_id));
+
+        // The token is bound to where it is sent, as the API secret is.
+        let mut redirected = sealed.clone();
+        redirected.address = Some("https://attacker.example".into());
+        redirected.api_secret = cipher.encrypt_api_secret(&redirected, b"sts-sk").unwrap();
+        crypto_err(cipher.decrypt_credentials(&redirected));
+
+        // Under another key: the error names the key id, never the token.
+        let e = crypto_err(Cipher::new([15; 32]).decrypt_credentials(&sealed));
+        assert!(!format!("{e} {e:?}").contains("t0ken"));
     }
 }

@@ -6,8 +6,10 @@
 //! whose destination was changed in the database fails to decrypt with
 //! [`ErrorKind::Crypto`](cmdb_core::ErrorKind::Crypto) rather than send the password
 //! elsewhere. A [`SecretStore`] keeps secrets and lists them masked ([`MaskedSecret`]);
-//! keyword searches see the masked API key only. A sync decrypts a secret into
-//! [`Credentials`], which are zeroized on drop. Keys carry ids, so old keys can stay
+//! keyword searches see the masked API key only. Temporary (STS) credentials also keep
+//! their session token ([`NewSecret::with_session_token`]), encrypted under the same
+//! binding but not interchangeable with the API secret, and only said to be set in
+//! listings. A sync decrypts a secret into [`Credentials`], which are zeroized on drop. Keys carry ids, so old keys can stay
 //! loaded for decryption while [`rotate_secrets`] re-encrypts everything under a new one.
 //! No type here prints a secret, or an address's user, password or query, in its `Debug`
 //! output.
@@ -61,7 +63,7 @@ pub use cipher::Cipher;
 pub use credentials::Credentials;
 pub use rotate::{rotate_secrets, RotationReport};
 pub use secret::{
-    mask_api_key, redact_address, MaskedSecret, NewSecret, Secret, DEFAULT_REQUEST_RATE,
-    MAX_REQUEST_RATE,
+    mask_api_key, redact_address, Ciphertexts, MaskedSecret, NewSecret, Secret,
+    DEFAULT_REQUEST_RATE, MAX_REQUEST_RATE,
 };
 pub use store::{MemorySecretStore, SecretList, SecretQuery, SecretStore};

@@ -6,6 +6,7 @@ use cmdb_core::{Error, ErrorKind, Result, MAX_PAGE_SIZE};
 use serde::Serialize;
 
 use crate::cipher::Cipher;
+use crate::secret::Ciphertexts;
 use crate::store::{SecretQuery, SecretStore};
 
 /// What [`rotate_secrets`] did.
@@ -21,16 +22,17 @@ pub struct RotationReport {
 /// Re-encrypts every secret of `store` that is not under `cipher`'s active key, or that is
 /// still in the legacy `v1` format (bound to its id only): it comes out as `v2`, bound to
 /// its id, vendor, key, address and TLS settings ([`Secret::binding`](crate::Secret::binding)).
+/// A secret's session token, when it has one, is re-encrypted with its API secret.
 /// Run it once after upgrading, with the current key as the active one: the SQL stores'
 /// migrations cannot do it, since they hold no key.
 ///
 /// Load the new key as the active one and the old keys as decryption keys
 /// ([`Cipher::with_decryption_key`]); once this returns, the old keys can be dropped.
-/// Each secret is swapped with [`SecretStore::replace_api_secret`], so a secret changed
-/// meanwhile is looked at again rather than overwritten; secrets deleted meanwhile are
-/// skipped. A secret that no loaded key decrypts stops the rotation with an
-/// [`ErrorKind::Crypto`] error naming it; the secrets rotated before it stay rotated, and
-/// running the rotation again is safe.
+/// Each secret's ciphertexts are swapped together with
+/// [`SecretStore::replace_ciphertexts`], so a secret changed meanwhile is looked at again
+/// rather than overwritten; secrets deleted meanwhile are skipped. A secret that no
+/// loaded key decrypts stops the rotation with an [`ErrorKind::Crypto`] error naming it;
+/// the secrets rotated before it stay rotated, and running the rotation again is safe.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -111,17 +113,24 @@ pub(crate) async fn rotate_secret(
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Rotation::Gone),
             Err(e) => return Err(e),
         };
-        if Cipher::key_id_of(&secret.api_secret) == Some(cipher.active_key_id())
+        let current = |text: &str| Cipher::key_id_of(text) == Some(cipher.active_key_id());
+        if current(&secret.api_secret)
             && !Cipher::is_legacy_binding(&secret)
+            && secret.session_token.as_deref().is_none_or(current)
         {
             return Ok(Rotation::AlreadyCurrent);
         }
         let credentials = cipher
             .decrypt_credentials(&secret)
             .map_err(|e| e.context(format!("rotating secret {id}")))?;
-        let fresh = cipher.encrypt_api_secret(&secret, credentials.api_secret().as_bytes())?;
+        let api_secret = cipher.encrypt_api_secret(&secret, credentials.api_secret().as_bytes())?;
+        let session_token = credentials
+            .session_token()
+            .map(|token| cipher.encrypt_session_token(&secret, token.as_bytes()))
+            .transpose()?;
+        let fresh = Ciphertexts::new(api_secret, session_token);
         match store
-            .replace_api_secret(id, &secret.api_secret, &fresh)
+            .replace_ciphertexts(id, &secret.ciphertexts(), &fresh)
             .await
         {
             Ok(()) => return Ok(Rotation::Rotated),
@@ -153,11 +162,15 @@ mod tests {
     const NEW: [u8; 32] = [0x22; 32];
 
     fn new_secret(i: usize) -> NewSecret {
+        let vendor = Vendor::ALL[i % Vendor::ALL.len()];
         NewSecret {
-            vendor: Vendor::ALL[i % Vendor::ALL.len()],
+            vendor,
             description: format!("rotation {i}"),
             api_key: format!("AKROTATION{i:06}"),
             api_secret: Zeroizing::new(format!("secret-{i}")),
+            // vSphere has no temporary credentials.
+            session_token: (vendor != Vendor::Vsphere)
+                .then(|| Zeroizing::new(format!("token-{i}"))),
             allowed_regions: vec!["*".into()],
             request_rate: None,
             address: Some("https://endpoint.example".into()),
@@ -219,14 +232,24 @@ mod tests {
             assert_ne!(original.api_secret, secret.api_secret);
             assert_eq!(creds.api_key(), original.api_key);
             assert!(creds.api_secret().starts_with("secret-"), "secret {i}");
+            let before = Cipher::new(OLD).decrypt_credentials(original).unwrap();
+            assert_eq!(creds.api_secret(), before.api_secret());
+            // The session token too, where there is one.
+            assert_eq!(creds.session_token(), before.session_token());
             assert_eq!(
-                creds.api_secret(),
-                Cipher::new(OLD)
-                    .decrypt_credentials(original)
-                    .unwrap()
-                    .api_secret()
+                secret.session_token.as_deref().map(Cipher::key_id_of),
+                original
+                    .session_token
+                    .as_ref()
+                    .map(|_| Some(new_only.active_key_id())),
+                "secret {i}"
             );
         }
+        assert!(
+            before.iter().any(|s| s.session_token.is_some())
+                && before.iter().any(|s| s.session_token.is_none()),
+            "rotated with and without a session token"
+        );
 
         let again = rotate_paged(&store, &cipher, 2).await.unwrap();
         assert_eq!(
@@ -300,16 +323,28 @@ mod tests {
         async fn delete(&self, id: &str) -> Result<()> {
             self.inner.delete(id).await
         }
-        async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
+        async fn replace_ciphertexts(
+            &self,
+            id: &str,
+            expected: &Ciphertexts,
+            new: &Ciphertexts,
+        ) -> Result<()> {
             if !self.raced.swap(true, Ordering::SeqCst) {
                 let current = self.inner.get(id).await?;
                 let plain = self.rival.decrypt_credentials(&current)?;
-                let rival = self
-                    .rival
-                    .encrypt_api_secret(&current, plain.api_secret().as_bytes())?;
-                self.inner.replace_api_secret(id, expected, &rival).await?;
+                let token = plain.session_token().map(|t| {
+                    self.rival
+                        .encrypt_session_token(&current, t.as_bytes())
+                        .unwrap()
+                });
+                let rival = Ciphertexts::new(
+                    self.rival
+                        .encrypt_api_secret(&current, plain.api_secret().as_bytes())?,
+                    token,
+                );
+                self.inner.replace_ciphertexts(id, expected, &rival).await?;
             }
-            self.inner.replace_api_secret(id, expected, new).await
+            self.inner.replace_ciphertexts(id, expected, new).await
         }
     }
 
@@ -320,8 +355,9 @@ mod tests {
         // As an earlier version stored them: `v1:`, the id alone as associated data.
         for s in all(&store).await {
             let legacy = cipher.encrypt(&s.id, b"old-format").unwrap();
+            let legacy = Ciphertexts::new(legacy, s.session_token.clone());
             store
-                .replace_api_secret(&s.id, &s.api_secret, &legacy)
+                .replace_ciphertexts(&s.id, &s.ciphertexts(), &legacy)
                 .await
                 .unwrap();
         }

@@ -26,6 +26,9 @@ const MAX_API_SECRET_CHARS: usize = 100;
 const MAX_REGION_CHARS: usize = 64;
 /// Largest `tls_ca_pem` accepted.
 const MAX_CA_PEM_BYTES: usize = 64 * 1024;
+/// Largest `session_token` accepted. STS tokens run to a few KiB (Alibaba Cloud's
+/// `SecurityToken` grows with the role's policy); the bound keeps a row small.
+const MAX_SESSION_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The input that creates a secret: the body of `POST /secrets`.
 ///
@@ -62,6 +65,14 @@ pub struct NewSecret {
     /// required, at most 100 characters. Zeroized on drop.
     #[cfg_attr(feature = "openapi", schema(value_type = String, write_only))]
     pub api_secret: Zeroizing<String>,
+    /// The session token of temporary (STS) credentials, when `api_key` and `api_secret`
+    /// are temporary ones: Alibaba Cloud `SecurityToken`, Tencent Cloud `Token`, Huawei
+    /// Cloud `securitytoken`. Optional, at most 16 KiB, no control characters; a blank
+    /// value counts as absent; refused for vSphere, which has no temporary credentials.
+    /// Encrypted like `api_secret`, never answered. Zeroized on drop.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
+    pub session_token: Option<Zeroizing<String>>,
     /// Regions a sync with this secret may list: at least one; `"*"` allows any. Each entry
     /// is 1 to 64 characters of `A-Z a-z 0-9 - _ .`, or exactly `"*"`.
     pub allowed_regions: Vec<String>,
@@ -113,6 +124,7 @@ impl NewSecret {
             description: String::new(),
             api_key: api_key.into(),
             api_secret: Zeroizing::new(api_secret.into()),
+            session_token: None,
             allowed_regions: Vec::new(),
             request_rate: None,
             address: None,
@@ -125,6 +137,28 @@ impl NewSecret {
     /// Sets what the secret is for.
     pub fn with_description(mut self, description: impl Into<String>) -> NewSecret {
         self.description = description.into();
+        self
+    }
+
+    /// Sets the session token of temporary (STS) credentials; a blank token is no token.
+    ///
+    /// ```
+    /// use cmdb_core::Vendor;
+    /// use cmdb_secret::{Cipher, NewSecret};
+    ///
+    /// let cipher = Cipher::new(Cipher::generate_key());
+    /// let secret = NewSecret::new(Vendor::Aliyun, "STS.NUgYrLnoC", "not-really-a-secret")
+    ///     .with_session_token("CAIS-not-really-a-token")
+    ///     .with_description("assumed role")
+    ///     .with_allowed_regions(["cn-hangzhou"])
+    ///     .seal(&cipher)
+    ///     .unwrap();
+    /// assert!(secret.masked().session_token_set);
+    /// let credentials = cipher.decrypt_credentials(&secret).unwrap();
+    /// assert_eq!(credentials.session_token(), Some("CAIS-not-really-a-token"));
+    /// ```
+    pub fn with_session_token(mut self, token: impl Into<String>) -> NewSecret {
+        self.session_token = Some(Zeroizing::new(token.into()));
         self
     }
 
@@ -190,6 +224,9 @@ impl NewSecret {
                 "api_secret",
                 format!("must be at most {MAX_API_SECRET_CHARS} characters"),
             ));
+        }
+        if let Some(token) = self.session_token() {
+            validate_session_token(self.vendor, token)?;
         }
         validate_regions(&self.allowed_regions)?;
         if let Some(rate) = self.request_rate {
@@ -262,12 +299,14 @@ impl NewSecret {
             ));
         }
         let address = self.address().map(str::to_owned);
+        let session_token = self.session_token().map(|t| Zeroizing::new(t.to_owned()));
         let mut secret = Secret {
             id,
             vendor: self.vendor,
             description: self.description,
             api_key: self.api_key,
             api_secret: String::new(),
+            session_token: None,
             allowed_regions: self.allowed_regions,
             request_rate: self.request_rate.unwrap_or(DEFAULT_REQUEST_RATE),
             address,
@@ -278,6 +317,9 @@ impl NewSecret {
             created_at: Utc::now().trunc_subsecs(6),
         };
         secret.api_secret = cipher.encrypt_api_secret(&secret, self.api_secret.as_bytes())?;
+        secret.session_token = session_token
+            .map(|token| cipher.encrypt_session_token(&secret, token.as_bytes()))
+            .transpose()?;
         Ok(secret)
     }
 
@@ -286,6 +328,14 @@ impl NewSecret {
             .as_deref()
             .map(str::trim)
             .filter(|a| !a.is_empty())
+    }
+
+    /// The session token, unless absent or blank.
+    fn session_token(&self) -> Option<&str> {
+        self.session_token
+            .as_deref()
+            .map(String::as_str)
+            .filter(|t| !t.trim().is_empty())
     }
 }
 
@@ -296,6 +346,10 @@ impl fmt::Debug for NewSecret {
             .field("description", &self.description)
             .field("api_key", &mask_api_key(&self.api_key))
             .field("api_secret", &MASKED_API_SECRET)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| MASKED_API_SECRET),
+            )
             .field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
             .field("address", &self.address.as_deref().map(redact_address))
@@ -386,6 +440,30 @@ fn validate_regions(regions: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Checks a session token. Nothing of the token is echoed in messages.
+fn validate_session_token(vendor: Vendor, token: &str) -> Result<()> {
+    if vendor == Vendor::Vsphere {
+        return Err(Error::invalid_field(
+            "session_token",
+            "is not accepted for vsphere (vSphere has no temporary credentials)",
+        ));
+    }
+    if token.len() > MAX_SESSION_TOKEN_BYTES {
+        return Err(Error::invalid_field(
+            "session_token",
+            format!("must be at most {MAX_SESSION_TOKEN_BYTES} bytes"),
+        ));
+    }
+    // It goes into a request header: a line break would split the request.
+    if token.chars().any(char::is_control) {
+        return Err(Error::invalid_field(
+            "session_token",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an endpoint URL. The URL is not echoed in messages: it may carry a token.
 fn validate_address(address: &str) -> Result<()> {
     let url = url::Url::parse(address)
@@ -429,6 +507,12 @@ pub struct Secret {
     /// bound to [`Secret::binding`] (`v1:`, bound to the id only, before 0.2; see
     /// [`rotate_secrets`](crate::rotate_secrets)).
     pub api_secret: String,
+    /// The encrypted session token of temporary (STS) credentials, when there is one:
+    /// `v2:<key id>:<base64>` under the same key as `api_secret`, bound to
+    /// [`Secret::binding`] with a suffix of its own, so neither ciphertext decrypts in
+    /// the other's place.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// Regions a sync with this secret may list; `"*"` allows any.
     pub allowed_regions: Vec<String>,
     /// Requests per second to the vendor.
@@ -468,6 +552,7 @@ impl Secret {
             description: String::new(),
             api_key: api_key.into(),
             api_secret: api_secret.into(),
+            session_token: None,
             allowed_regions: Vec::new(),
             request_rate: DEFAULT_REQUEST_RATE,
             address: None,
@@ -504,6 +589,11 @@ impl Secret {
         out
     }
 
+    /// The encrypted API secret and session token, as stored.
+    pub fn ciphertexts(&self) -> Ciphertexts {
+        Ciphertexts::new(self.api_secret.clone(), self.session_token.clone())
+    }
+
     /// Whether a sync of `region` is allowed: the region is listed, or `"*"` is.
     pub fn is_allow_region(&self, region: &str) -> bool {
         self.allowed_regions
@@ -512,7 +602,7 @@ impl Secret {
     }
 
     /// The secret as listings and API responses show it: the API key masked, the API
-    /// secret replaced by `"******"`.
+    /// secret replaced by `"******"`, the session token only said to be set.
     pub fn masked(&self) -> MaskedSecret {
         MaskedSecret {
             id: self.id.clone(),
@@ -526,6 +616,7 @@ impl Secret {
             allow_insecure_http: self.allow_insecure_http,
             tls_ca_pem_set: self.tls_ca_pem.is_some(),
             tls_skip_verify: self.tls_skip_verify,
+            session_token_set: self.session_token.is_some(),
             created_at: self.created_at,
         }
     }
@@ -538,15 +629,59 @@ impl fmt::Debug for Secret {
             .field("vendor", &self.vendor)
             .field("description", &self.description)
             .field("api_key", &mask_api_key(&self.api_key));
-        match Cipher::key_id_of(&self.api_secret) {
-            Some(key_id) => d.field("api_secret", &format_args!("<encrypted, key {key_id}>")),
-            // Not our format (corrupt, or clear text from elsewhere): show nothing of it.
-            None => d.field("api_secret", &format_args!("<unrecognized>")),
-        };
+        d.field("api_secret", &Sealed(&self.api_secret));
+        if let Some(token) = &self.session_token {
+            d.field("session_token", &Sealed(token));
+        }
         d.field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
             .field("address", &self.address.as_deref().map(redact_address))
             .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A ciphertext as `Debug` shows it: its key id only.
+struct Sealed<'a>(&'a str);
+
+impl fmt::Debug for Sealed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Cipher::key_id_of(self.0) {
+            Some(key_id) => write!(f, "<encrypted, key {key_id}>"),
+            // Not our format (corrupt, or clear text from elsewhere): show nothing of it.
+            None => f.write_str("<unrecognized>"),
+        }
+    }
+}
+
+/// The encrypted parts of a stored secret ([`Secret::ciphertexts`]): what
+/// [`SecretStore::replace_ciphertexts`](crate::SecretStore::replace_ciphertexts) compares
+/// and swaps together when [`rotate_secrets`](crate::rotate_secrets) re-encrypts a
+/// secret. `Debug` shows only key ids.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ciphertexts {
+    /// The encrypted API secret, as [`Secret::api_secret`].
+    pub api_secret: String,
+    /// The encrypted session token, as [`Secret::session_token`].
+    pub session_token: Option<String>,
+}
+
+impl Ciphertexts {
+    /// The ciphertexts of an API secret and, when there is one, a session token.
+    pub fn new(api_secret: impl Into<String>, session_token: Option<String>) -> Ciphertexts {
+        Ciphertexts {
+            api_secret: api_secret.into(),
+            session_token,
+        }
+    }
+}
+
+impl fmt::Debug for Ciphertexts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ciphertexts")
+            .field("api_secret", &Sealed(&self.api_secret))
+            .field("session_token", &self.session_token.as_deref().map(Sealed))
             .finish()
     }
 }
@@ -579,6 +714,10 @@ pub struct MaskedSecret {
     pub tls_ca_pem_set: bool,
     /// Whether any certificate of the endpoint is accepted.
     pub tls_skip_verify: bool,
+    /// Whether a session token of temporary credentials is set (the token itself is
+    /// never shown).
+    #[serde(default)]
+    pub session_token_set: bool,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
 }
@@ -612,6 +751,7 @@ mod tests {
             description: "prod account".into(),
             api_key: "LTAI5tAbCdEfGh12".into(),
             api_secret: Zeroizing::new("s3cr3t-value-xyz".into()),
+            session_token: None,
             allowed_regions: vec!["cn-hangzhou".into()],
             request_rate: None,
             address: None,
@@ -721,6 +861,18 @@ mod tests {
             ("address", with(|n| n.address = Some("gopher://x".into()))),
             ("address", with(|n| n.address = Some("not-a-url".into()))),
             (
+                "session_token",
+                with(|n| n.session_token = Some(Zeroizing::new("t".repeat(16 * 1024 + 1)))),
+            ),
+            (
+                "session_token",
+                with(|n| n.session_token = Some(Zeroizing::new("CAIS\r\nX-Evil: 1".into()))),
+            ),
+            (
+                "session_token",
+                with(|n| n.session_token = Some(Zeroizing::new("CAIS\0".into()))),
+            ),
+            (
                 "address",
                 with(|n| n.address = Some("https://user:pw@h.example".into())),
             ),
@@ -728,6 +880,100 @@ mod tests {
         for (expected, new) in &cases {
             assert_eq!(field_of(new), *expected, "for {new:?}");
         }
+    }
+
+    #[test]
+    fn a_session_token_is_optional_bounded_and_refused_for_vsphere() {
+        let ok = with(|n| n.session_token = Some(Zeroizing::new("t".repeat(16 * 1024))));
+        ok.validate().unwrap();
+        with(|n| n.session_token = Some(Zeroizing::new("CAIS/+=_-.t0ken".into())))
+            .validate()
+            .unwrap();
+
+        let mut v = new_secret(Vendor::Vsphere);
+        v.address = Some("https://vcenter.example.com/sdk".into());
+        v.session_token = Some(Zeroizing::new("vc-t0ken-value".into()));
+        let err = v.validate().unwrap_err();
+        assert_eq!(err.field(), Some("session_token"), "{err}");
+        assert!(err.message().contains("vsphere"), "{err}");
+        assert!(!err.to_string().contains("t0ken"), "{err}");
+        // A blank token is absent, for vSphere too.
+        v.session_token = Some(Zeroizing::new("  ".into()));
+        v.validate().unwrap();
+        let sealed = v.seal(&Cipher::new([2; 32])).unwrap();
+        assert_eq!(sealed.session_token, None);
+
+        // Errors never echo the token.
+        for bad in ["t0ken\nline", &"t0ken".repeat(4000)] {
+            let new = with(|n| n.session_token = Some(Zeroizing::new(bad.into())));
+            let err = new.validate().unwrap_err();
+            assert_eq!(err.field(), Some("session_token"));
+            assert!(!format!("{err} {err:?}").contains("t0ken"), "{err}");
+        }
+
+        let json = r#"{"vendor":"tencent","description":"d","api_key":"AKID","api_secret":"SK",
+            "allowed_regions":["*"],"session_token":"tc-t0ken"}"#;
+        let new: NewSecret = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            new.session_token.as_deref().map(String::as_str),
+            Some("tc-t0ken")
+        );
+        let json = r#"{"vendor":"tencent","description":"d","api_key":"AKID","api_secret":"SK",
+            "allowed_regions":["*"],"session_token":null}"#;
+        let new: NewSecret = serde_json::from_str(json).unwrap();
+        assert!(new.session_token.is_none());
+    }
+
+    #[test]
+    fn a_session_token_is_never_shown() {
+        let cipher = Cipher::new([0; 32]);
+        let new = new_secret(Vendor::Aliyun).with_session_token("CAIS-t0ken-value");
+        let shown = format!("{new:?} {new:#?}");
+        assert!(shown.contains("session_token: Some(\"******\")"), "{shown}");
+        assert!(!shown.contains("t0ken"), "{shown}");
+
+        let mut s = new.seal(&cipher).unwrap();
+        let sealed = s.session_token.clone().unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        assert!(
+            shown.contains("session_token: <encrypted, key 66687aad>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("t0ken"), "{shown}");
+        assert!(
+            !shown.contains(sealed.rsplit(':').next().unwrap()),
+            "{shown}"
+        );
+
+        let m = s.masked();
+        assert!(m.session_token_set);
+        let json = serde_json::to_string(&m).unwrap();
+        let shown = format!("{json} {m:?}");
+        assert!(json.contains(r#""session_token_set":true"#), "{json}");
+        assert!(
+            !shown.contains("t0ken") && !shown.contains(&sealed),
+            "{shown}"
+        );
+        assert!(!shown.contains(sealed.rsplit(':').next().unwrap()));
+        assert!(
+            !new_secret(Vendor::Aliyun)
+                .seal(&cipher)
+                .unwrap()
+                .masked()
+                .session_token_set
+        );
+
+        let c = s.ciphertexts();
+        let shown = format!("{c:?}");
+        assert_eq!(
+            shown,
+            "Ciphertexts { api_secret: <encrypted, key 66687aad>, \
+             session_token: Some(<encrypted, key 66687aad>) }"
+        );
+        s.session_token = Some("plain-t0ken".into());
+        let shown = format!("{s:?}");
+        assert!(shown.contains("session_token: <unrecognized>"), "{shown}");
+        assert!(!shown.contains("t0ken"), "{shown}");
     }
 
     #[test]
@@ -869,7 +1115,7 @@ mod tests {
         assert_eq!(
             format!("{new:?}"),
             "NewSecret { vendor: Aliyun, description: \"prod account\", \
-             api_key: \"LTAI****Gh12\", api_secret: \"******\", \
+             api_key: \"LTAI****Gh12\", api_secret: \"******\", session_token: None, \
              allowed_regions: [\"cn-hangzhou\"], request_rate: None, \
              address: Some(\"https://ecs.example.com\"), allow_insecure_http: false, \
              tls_ca_pem: None, tls_skip_verify: false }"

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cmdb_core::{Error, ErrorKind, Result, MAX_PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{mask_api_key, MaskedSecret, Secret};
+use crate::secret::{mask_api_key, Ciphertexts, MaskedSecret, Secret};
 
 /// A paged query of stored secrets, as `GET /secrets` takes it. Start from
 /// [`SecretQuery::default()`] and change it with the `with_*` methods.
@@ -113,8 +113,8 @@ impl SecretList {
     }
 }
 
-/// Where secrets are kept. API secrets are stored as the ciphertext they come in
-/// ([`Secret::api_secret`]); listings are masked.
+/// Where secrets are kept. API secrets and session tokens are stored as the ciphertext
+/// they come in ([`Secret::api_secret`], [`Secret::session_token`]); listings are masked.
 ///
 /// Run `cmdb_secret::testing::secret_store_conformance` (feature `testing`) against
 /// every implementation.
@@ -136,10 +136,16 @@ pub trait SecretStore: Debug + Send + Sync + 'static {
     /// Deletes the secret with this id; [`ErrorKind::NotFound`] if there is none.
     async fn delete(&self, id: &str) -> Result<()>;
 
-    /// Replaces the encrypted API secret if it still is `expected` (a compare-and-swap,
-    /// so two rotations cannot overwrite each other): [`ErrorKind::Conflict`] if the
-    /// current ciphertext is another, [`ErrorKind::NotFound`] if there is no such secret.
-    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()>;
+    /// Replaces the encrypted API secret and session token together if both still are
+    /// `expected` (a compare-and-swap, so two rotations cannot overwrite each other; an
+    /// absent token is compared as absent): [`ErrorKind::Conflict`] if either current
+    /// ciphertext is another, [`ErrorKind::NotFound`] if there is no such secret.
+    async fn replace_ciphertexts(
+        &self,
+        id: &str,
+        expected: &Ciphertexts,
+        new: &Ciphertexts,
+    ) -> Result<()>;
 }
 
 /// The not-found error of a secret id, the same for every store.
@@ -224,16 +230,22 @@ impl SecretStore for MemorySecretStore {
             .ok_or_else(|| secret_not_found(id))
     }
 
-    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
+    async fn replace_ciphertexts(
+        &self,
+        id: &str,
+        expected: &Ciphertexts,
+        new: &Ciphertexts,
+    ) -> Result<()> {
         let mut map = self.lock();
         let secret = map.get_mut(id).ok_or_else(|| secret_not_found(id))?;
-        if secret.api_secret != expected {
+        if secret.ciphertexts() != *expected {
             return Err(Error::new(
                 ErrorKind::Conflict,
-                format!("the api_secret of secret {id:?} changed meanwhile"),
+                format!("the ciphertexts of secret {id:?} changed meanwhile"),
             ));
         }
-        new.clone_into(&mut secret.api_secret);
+        new.api_secret.clone_into(&mut secret.api_secret);
+        secret.session_token.clone_from(&new.session_token);
         Ok(())
     }
 }

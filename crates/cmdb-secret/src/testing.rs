@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::cipher::Cipher;
 use crate::rotate::{rotate_secret, Rotation};
-use crate::secret::{mask_api_key, NewSecret, Secret, MASKED_API_SECRET};
+use crate::secret::{mask_api_key, Ciphertexts, NewSecret, Secret, MASKED_API_SECRET};
 use crate::store::{SecretQuery, SecretStore};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +55,9 @@ impl Run<'_> {
             description: format!("conformance {}-{tag}", self.token),
             api_key: format!("AK{}{tag}", self.token),
             api_secret: Zeroizing::new(format!("sk-{tag}-{}", self.token)),
+            // vSphere has no temporary credentials; every other vendor's secret has one.
+            session_token: (vendor != Vendor::Vsphere)
+                .then(|| Zeroizing::new(format!("st-{tag}-{}", self.token))),
             allowed_regions: vec!["cn-hangzhou".into(), "cn-beijing".into()],
             request_rate: Some(7),
             address: Some(format!("https://{tag}.endpoint.example:8443/api")),
@@ -141,12 +144,28 @@ async fn round_trip(run: &mut Run<'_>) {
         .expect("the stored ciphertext decrypts");
     assert_eq!(creds.api_secret(), format!("sk-rt-{}", run.token));
     assert_eq!(creds.api_key(), secret.api_key);
+    assert!(
+        got.session_token.is_some(),
+        "a stored session token reads back"
+    );
+    assert_eq!(
+        creds.session_token(),
+        Some(format!("st-rt-{}", run.token).as_str()),
+        "the stored session token decrypts"
+    );
 
     let mut vsphere = run.seal("rt-vs", Vendor::Vsphere);
     vsphere.allowed_regions = vec!["*".into()];
     vsphere.request_rate = 1000;
     run.create(&vsphere).await;
-    assert_eq!(run.store.get(&vsphere.id).await.unwrap(), vsphere);
+    let got = run.store.get(&vsphere.id).await.unwrap();
+    assert_eq!(got, vsphere);
+    assert_eq!(
+        got.session_token, None,
+        "no session token reads back as none"
+    );
+    let creds = run.cipher.decrypt_credentials(&got).expect("decrypts");
+    assert_eq!(creds.session_token(), None);
     let mut bare = run.seal("rt-bare", Vendor::Huawei);
     bare.address = None;
     run.create(&bare).await;
@@ -196,10 +215,18 @@ async fn unknown_ids_are_not_found(run: &Run<'_>) {
     assert_eq!(err.kind(), ErrorKind::NotFound, "delete: {err}");
     let err = run
         .store
-        .replace_api_secret(&id, "v1:00000000:AAAA", "v1:00000000:BBBB")
+        .replace_ciphertexts(
+            &id,
+            &Ciphertexts::new("v1:00000000:AAAA", None),
+            &Ciphertexts::new("v1:00000000:BBBB", None),
+        )
         .await
         .expect_err("unknown id");
-    assert_eq!(err.kind(), ErrorKind::NotFound, "replace_api_secret: {err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "replace_ciphertexts: {err}"
+    );
 }
 
 async fn delete_removes(run: &mut Run<'_>) {
@@ -238,6 +265,11 @@ async fn listing_is_masked_paged_and_ordered(run: &mut Run<'_>) {
     expected.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let expected_ids: Vec<&str> = expected.iter().map(|s| s.id.as_str()).collect();
 
+    assert!(
+        secrets.iter().any(|s| s.session_token.is_some())
+            && secrets.iter().any(|s| s.session_token.is_none()),
+        "listed with and without a session token"
+    );
     let keywords = format!("{}-page", run.token);
     let mut listed = Vec::new();
     for (page_number, size) in [(1, 2), (2, 2), (3, 1), (4, 0)] {
@@ -261,6 +293,10 @@ async fn listing_is_masked_paged_and_ordered(run: &mut Run<'_>) {
     );
 
     let json = serde_json::to_string(&listed).expect("listing serializes");
+    assert!(
+        !json.contains("st-page"),
+        "the listing contains a session token in clear"
+    );
     for (masked, secret) in listed.iter().zip(&expected) {
         assert_eq!(
             *masked,
@@ -269,6 +305,14 @@ async fn listing_is_masked_paged_and_ordered(run: &mut Run<'_>) {
         );
         assert_eq!(masked.api_secret, MASKED_API_SECRET);
         assert_eq!(masked.api_key, mask_api_key(&secret.api_key));
+        assert_eq!(masked.session_token_set, secret.session_token.is_some());
+        if let Some(token) = &secret.session_token {
+            let b64 = token.rsplit(':').next().unwrap();
+            assert!(
+                !json.contains(b64),
+                "the listing contains session token ciphertext bytes"
+            );
+        }
         assert!(
             !json.contains(&secret.api_secret),
             "the listing contains a ciphertext"
@@ -400,47 +444,115 @@ async fn invalid_queries_are_refused(run: &Run<'_>) {
 async fn replace_is_compare_and_swap(run: &mut Run<'_>) {
     let secret = run.seal("cas", Vendor::Huawei);
     run.create(&secret).await;
-    let fresh = run.cipher.encrypt(&secret.id, b"new value").unwrap();
-
-    let wrong = run.cipher.encrypt(&secret.id, b"sk-cas").unwrap();
-    let err = run
-        .store
-        .replace_api_secret(&secret.id, &wrong, &fresh)
-        .await
-        .expect_err("stale expected value");
-    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-    assert_eq!(
-        run.store.get(&secret.id).await.unwrap(),
-        secret,
-        "unchanged on conflict"
+    let current = secret.ciphertexts();
+    assert!(current.session_token.is_some());
+    let fresh = Ciphertexts::new(
+        run.cipher
+            .encrypt_api_secret(&secret, b"new value")
+            .unwrap(),
+        Some(
+            run.cipher
+                .encrypt_session_token(&secret, b"new token")
+                .unwrap(),
+        ),
     );
 
+    // Each ciphertext is compared: either one stale (or a token expected absent) is a
+    // conflict, and nothing changes.
+    let wrong_secret = run.cipher.encrypt_api_secret(&secret, b"sk-cas").unwrap();
+    let wrong_token = run
+        .cipher
+        .encrypt_session_token(&secret, b"st-cas")
+        .unwrap();
+    for (what, expected) in [
+        (
+            "a stale api_secret",
+            Ciphertexts::new(wrong_secret.clone(), current.session_token.clone()),
+        ),
+        (
+            "a stale session_token",
+            Ciphertexts::new(current.api_secret.clone(), Some(wrong_token)),
+        ),
+        (
+            "a session_token expected absent",
+            Ciphertexts::new(current.api_secret.clone(), None),
+        ),
+    ] {
+        let err = run
+            .store
+            .replace_ciphertexts(&secret.id, &expected, &fresh)
+            .await
+            .expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{what}: {err}");
+        assert_eq!(
+            run.store.get(&secret.id).await.unwrap(),
+            secret,
+            "unchanged on conflict ({what})"
+        );
+    }
+
     run.store
-        .replace_api_secret(&secret.id, &secret.api_secret, &fresh)
+        .replace_ciphertexts(&secret.id, &current, &fresh)
         .await
-        .expect("replace with the current value expected");
+        .expect("replace with the current values expected");
     let got = run.store.get(&secret.id).await.unwrap();
-    assert_eq!(got.api_secret, fresh, "ciphertext replaced");
+    assert_eq!(got.ciphertexts(), fresh, "both ciphertexts replaced");
     assert_eq!(
         Secret {
             api_secret: secret.api_secret.clone(),
+            session_token: secret.session_token.clone(),
             ..got.clone()
         },
         secret,
-        "nothing but the ciphertext changes"
+        "nothing but the ciphertexts changes"
     );
+    let creds = run.cipher.decrypt_credentials(&got).unwrap();
     assert_eq!(
-        run.cipher.decrypt_credentials(&got).unwrap().api_secret(),
-        "new value"
+        (creds.api_secret(), creds.session_token()),
+        ("new value", Some("new token"))
     );
 
     let err = run
         .store
-        .replace_api_secret(&secret.id, &secret.api_secret, &wrong)
+        .replace_ciphertexts(&secret.id, &current, &current)
         .await
-        .expect_err("the old value is stale now");
+        .expect_err("the old values are stale now");
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-    assert_eq!(run.store.get(&secret.id).await.unwrap().api_secret, fresh);
+    assert_eq!(
+        run.store.get(&secret.id).await.unwrap().ciphertexts(),
+        fresh
+    );
+    run.store
+        .replace_ciphertexts(&secret.id, &fresh, &fresh)
+        .await
+        .expect("replacing with the same ciphertexts succeeds");
+
+    // Without a token: expected absent, kept absent; one expected present conflicts.
+    let mut bare = run.new_secret("cas-bare", Vendor::Tencent);
+    bare.session_token = None;
+    let bare = bare.seal(run.cipher).unwrap();
+    run.create(&bare).await;
+    let err = run
+        .store
+        .replace_ciphertexts(
+            &bare.id,
+            &Ciphertexts::new(bare.api_secret.clone(), Some(fresh.api_secret.clone())),
+            &fresh,
+        )
+        .await
+        .expect_err("a session_token expected present");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    let renewed = Ciphertexts::new(
+        run.cipher.encrypt_api_secret(&bare, b"bare value").unwrap(),
+        None,
+    );
+    run.store
+        .replace_ciphertexts(&bare.id, &bare.ciphertexts(), &renewed)
+        .await
+        .expect("replace without a token");
+    let got = run.store.get(&bare.id).await.unwrap();
+    assert_eq!(got.ciphertexts(), renewed);
+    assert_eq!(got.session_token, None);
 }
 
 async fn rotation(run: &mut Run<'_>) {
@@ -458,6 +570,23 @@ async fn rotation(run: &mut Run<'_>) {
         run.create(&s).await;
         secrets.push(s);
     }
+    // Its API secret under the new key already, its session token still under the old.
+    let s = run.seal("rot-token", Vendor::Tencent);
+    run.create(&s).await;
+    let half = Ciphertexts::new(
+        new_only.encrypt_api_secret(&s, b"half-rotated").unwrap(),
+        Some(old.encrypt_session_token(&s, b"old token").unwrap()),
+    );
+    run.store
+        .replace_ciphertexts(&s.id, &s.ciphertexts(), &half)
+        .await
+        .expect("replace");
+    let s = run.store.get(&s.id).await.unwrap();
+    assert_eq!(
+        Cipher::key_id_of(&s.api_secret),
+        Some(new_only.active_key_id())
+    );
+    secrets.push(s);
     for s in &secrets {
         let outcome = rotate_secret(run.store, &rotating, &s.id)
             .await
@@ -475,11 +604,26 @@ async fn rotation(run: &mut Run<'_>) {
         let creds = new_only
             .decrypt_credentials(&got)
             .expect("the new key alone decrypts a rotated secret");
+        let before = rotating.decrypt_credentials(s).unwrap();
         assert_eq!(
             creds.api_secret(),
-            old.decrypt_credentials(s).unwrap().api_secret(),
+            before.api_secret(),
             "rotation keeps the value"
         );
+        assert_eq!(
+            creds.session_token(),
+            before.session_token(),
+            "rotation keeps the session token"
+        );
+        assert_eq!(got.session_token.is_some(), s.session_token.is_some());
+        if let Some(token) = &got.session_token {
+            assert_eq!(
+                Cipher::key_id_of(token),
+                Some(new_only.active_key_id()),
+                "the session token is re-encrypted"
+            );
+            assert_ne!(Some(token), s.session_token.as_ref());
+        }
         let again = rotate_secret(run.store, &rotating, &s.id).await.unwrap();
         assert_eq!(
             again,

@@ -1,9 +1,9 @@
-//! [`SecretStore`] for [`SqlStore`]. The `api_secret` column holds only the ciphertext
-//! the [`Secret`] carries; listings are masked.
+//! [`SecretStore`] for [`SqlStore`]. The `api_secret` and `session_token` columns hold
+//! only the ciphertexts the [`Secret`] carries; listings are masked.
 
 use async_trait::async_trait;
 use cmdb_core::{Error, ErrorKind, Result};
-use cmdb_secret::{mask_api_key, Secret, SecretList, SecretQuery, SecretStore};
+use cmdb_secret::{mask_api_key, Ciphertexts, Secret, SecretList, SecretQuery, SecretStore};
 use sqlx::any::AnyRow;
 
 use crate::sql::{int, json_column, opt_int, opt_text, text, time, time_column, valid_time};
@@ -12,13 +12,14 @@ use crate::store::{db_error, SqlStore};
 
 /// The columns of `cmdb_secrets` as written, in the order [`decode`] reads them.
 const COLUMNS: &str = "id, vendor, description, api_key, api_secret, allowed_regions, \
-     request_rate, address, created_at, allow_insecure_http, tls_ca_pem, tls_skip_verify";
+     request_rate, address, created_at, allow_insecure_http, tls_ca_pem, tls_skip_verify, \
+     session_token";
 
 /// [`COLUMNS`] as selected on `backend`: the time and the JSON read as text.
 fn select_list(backend: Backend) -> String {
     format!(
         "id, vendor, description, api_key, api_secret, {}, request_rate, address, {}, \
-         allow_insecure_http, tls_ca_pem, tls_skip_verify",
+         allow_insecure_http, tls_ca_pem, tls_skip_verify, session_token",
         json_column(backend, "allowed_regions"),
         time_column(backend, "created_at")
     )
@@ -50,14 +51,16 @@ fn decode(row: &AnyRow) -> Result<Secret> {
     secret.allow_insecure_http = opt_int(row, 9)?.unwrap_or(0) != 0;
     secret.tls_ca_pem = opt_text(row, 10)?;
     secret.tls_skip_verify = opt_int(row, 11)?.unwrap_or(0) != 0;
+    secret.session_token = opt_text(row, 12)?;
     Ok(secret)
 }
 
 impl SqlStore {
-    async fn secret_ciphertext(&self, id: &str) -> Result<Option<String>> {
+    /// The ciphertexts of the secret `id`, if there is one.
+    async fn secret_ciphertexts(&self, id: &str) -> Result<Option<Ciphertexts>> {
         let mut sql = Sql::new(
             self.inner.backend,
-            "SELECT api_secret FROM cmdb_secrets WHERE id = ",
+            "SELECT api_secret, session_token FROM cmdb_secrets WHERE id = ",
         );
         sql.bind(id.to_owned());
         let row = sql
@@ -65,7 +68,8 @@ impl SqlStore {
             .fetch_optional(self.pool())
             .await
             .map_err(db_error)?;
-        row.map(|r| text(&r, 0)).transpose()
+        row.map(|r| Ok(Ciphertexts::new(text(&r, 0)?, opt_text(&r, 1)?)))
+            .transpose()
     }
 }
 
@@ -104,6 +108,8 @@ impl SecretStore for SqlStore {
             .push(", ")
             .bind(i64::from(secret.tls_skip_verify))
             .push(", ")
+            .bind(secret.session_token.clone())
+            .push(", ")
             .bind(secret.id.to_ascii_lowercase())
             .push(", ")
             .bind(secret.description.to_ascii_lowercase())
@@ -114,7 +120,7 @@ impl SecretStore for SqlStore {
         match sql.build()?.execute(self.pool()).await.map_err(db_error) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::Conflict => {
-                let message = if self.secret_ciphertext(&secret.id).await?.is_some() {
+                let message = if self.secret_ciphertexts(&secret.id).await?.is_some() {
                     format!("a secret with id {:?} already exists", secret.id)
                 } else {
                     format!(
@@ -191,25 +197,37 @@ impl SecretStore for SqlStore {
         Ok(())
     }
 
-    async fn replace_api_secret(&self, id: &str, expected: &str, new: &str) -> Result<()> {
+    async fn replace_ciphertexts(
+        &self,
+        id: &str,
+        expected: &Ciphertexts,
+        new: &Ciphertexts,
+    ) -> Result<()> {
         let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_secrets SET api_secret = ");
-        sql.bind(new.to_owned())
+        sql.bind(new.api_secret.clone())
+            .push(", session_token = ")
+            .bind(new.session_token.clone())
             .push(" WHERE id = ")
             .bind(id.to_owned())
             .push(" AND api_secret = ")
-            .bind(expected.to_owned());
+            .bind(expected.api_secret.clone());
+        // `= NULL` is never true: an absent token is expected with IS NULL.
+        match &expected.session_token {
+            Some(token) => sql.push(" AND session_token = ").bind(token.clone()),
+            None => sql.push(" AND session_token IS NULL"),
+        };
         let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        // No row changed: unknown id, another ciphertext, or (MySQL counts only rows it
-        // changed) the new value equal to the expected one.
-        match self.secret_ciphertext(id).await? {
+        // No row changed: unknown id, other ciphertexts, or (MySQL counts only rows it
+        // changed) the new values equal to the expected ones.
+        match self.secret_ciphertexts(id).await? {
             None => Err(not_found(id)),
-            Some(current) if current == expected && current == new => Ok(()),
+            Some(current) if current == *expected && current == *new => Ok(()),
             Some(_) => Err(Error::new(
                 ErrorKind::Conflict,
-                format!("the api_secret of secret {id:?} changed meanwhile"),
+                format!("the ciphertexts of secret {id:?} changed meanwhile"),
             )),
         }
     }

@@ -8,7 +8,7 @@ use cmdb_core::{
     ErrorKind, Host, HostQuery, HostSort, HostStatus, HostStore, MissingHost, OsType, PayMode,
     StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
-use cmdb_secret::{Secret, SecretStore};
+use cmdb_secret::{Cipher, NewSecret, Secret, SecretStore};
 use cmdb_store_sql::{SchemaError, SqlStore, SCHEMA_VERSION};
 
 /// Nanoseconds since the epoch, as the earlier runner's schema kept bookkeeping times.
@@ -481,5 +481,77 @@ async fn a_database_at_version_4_of_these_migrations_is_upgraded() {
             "{label}"
         );
         assert_old_rows_kept(label, &store).await;
+    }
+}
+
+/// `connect_at(5)` builds the schema before session tokens; connecting then adds the
+/// column: a secret stored at version 5 reads back without a token and still decrypts,
+/// and a secret with one is stored and read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_version_5_gains_session_tokens_and_keeps_its_secrets() {
+    for raw in common::raw_backends("at5") {
+        let label = raw.label;
+        let cipher = Cipher::new(Cipher::generate_key());
+        let old = raw.builder.clone().connect_at(5).await.expect("version 5");
+        assert_eq!(old.schema_version().await.unwrap(), 5, "{label}");
+        old.close().await;
+
+        let before = NewSecret::new(Vendor::Tencent, "AKIDversion5secret", "sk-version-5")
+            .with_description("stored at version 5")
+            .with_allowed_regions(["ap-guangzhou"])
+            .seal(&cipher)
+            .unwrap();
+        let created = match label {
+            "mysql" => before.created_at.format("%Y-%m-%d %H:%M:%S%.6f"),
+            _ => before.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+        };
+        raw.execute_in_schema(&format!(
+            "INSERT INTO cmdb_secrets (id, vendor, description, api_key, api_secret, \
+             allowed_regions, request_rate, address, created_at, id_lc, description_lc, \
+             api_key_lc, allow_insecure_http, tls_ca_pem, tls_skip_verify) VALUES ({}, \
+             'tencent', {}, {}, {}, '[\"ap-guangzhou\"]', 5, NULL, '{created}', {}, {}, {}, 0, \
+             NULL, 0)",
+            q(&before.id),
+            q(&before.description),
+            q(&before.api_key),
+            q(&before.api_secret),
+            q(&before.id),
+            q(&before.description.to_ascii_lowercase()),
+            q(&cmdb_secret::mask_api_key(&before.api_key).to_ascii_lowercase()),
+        ))
+        .await;
+
+        let store = raw.builder.clone().connect().await.expect("upgrade");
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            SCHEMA_VERSION,
+            "{label}"
+        );
+        let got = SecretStore::get(&store, &before.id).await.unwrap();
+        assert_eq!(got, before, "{label}: the secret is kept");
+        assert_eq!(got.session_token, None, "{label}");
+        let creds = cipher.decrypt_credentials(&got).unwrap();
+        assert_eq!(
+            (creds.api_secret(), creds.session_token()),
+            ("sk-version-5", None),
+            "{label}"
+        );
+
+        let sts = NewSecret::new(Vendor::Aliyun, "STS.version6secret", "sk-version-6")
+            .with_session_token("CAIS-version-6-token")
+            .with_description("stored at version 6")
+            .with_allowed_regions(["*"])
+            .seal(&cipher)
+            .unwrap();
+        store.create(&sts).await.unwrap();
+        let got = SecretStore::get(&store, &sts.id).await.unwrap();
+        assert_eq!(got, sts, "{label}");
+        let creds = cipher.decrypt_credentials(&got).unwrap();
+        assert_eq!(
+            creds.session_token(),
+            Some("CAIS-version-6-token"),
+            "{label}"
+        );
+        store.close().await;
     }
 }

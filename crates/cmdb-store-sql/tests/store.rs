@@ -389,6 +389,7 @@ fn bound_secret(tag: &str, address: &str) -> NewSecret {
         format!("LTAI{}", common::unique(tag).replace('_', "")),
         format!("password-{tag}"),
     )
+    .with_session_token(format!("session-token-{tag}"))
     .with_description(format!("binding {tag}"))
     .with_allowed_regions(["*"])
     .with_address(address)
@@ -432,15 +433,19 @@ async fn a_secret_row_redirected_in_the_database_fails_to_decrypt_and_is_never_s
             ("api key", "api_key = 'LTAIsomeoneelse0001'"),
             ("vendor", "vendor = 'tencent'"),
             ("TLS", "tls_skip_verify = 1"),
+            // Either ciphertext in the other's place.
+            ("token as api_secret", "api_secret = session_token"),
+            ("api_secret as token", "session_token = api_secret"),
         ];
         let (syncer, built) = recording_syncer(&store, &cipher);
         for (what, set) in changes {
             let secret = bound_secret("bind", ADDRESS).seal(&cipher).unwrap();
             store.create(&secret).await.unwrap();
             let stored = SecretStore::get(&*store, &secret.id).await.unwrap();
+            let creds = cipher.decrypt_credentials(&stored).unwrap();
             assert_eq!(
-                cipher.decrypt_credentials(&stored).unwrap().api_secret(),
-                "password-bind",
+                (creds.api_secret(), creds.session_token()),
+                ("password-bind", Some("session-token-bind")),
                 "{label}: {what}"
             );
 
