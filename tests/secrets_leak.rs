@@ -139,13 +139,18 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
             "",
         ),
     ];
+    // Temporary credentials that work: Tencent Cloud sends the token unsigned
+    // (`X-TC-Token`), Huawei Cloud signed (`X-Security-Token`); neither may be logged.
+    tc.set_session_token(Some(SESSION_TOKEN));
+    hw.set_security_token(huawei::ACCESS_KEY, Some(SESSION_TOKEN));
     let mut ids = Vec::new();
     for (vendor, key_id, secret, address, region) in &clouds {
+        let token = matches!(*vendor, "tencent" | "huawei").then_some(SESSION_TOKEN);
         let (status, text) = call(&http, "POST", format!("{base}/secrets"), Some(json!({
             "vendor": vendor, "description": format!("{vendor} leak test"), "api_key": key_id,
             "api_secret": secret, "allowed_regions": ["*"], "request_rate": 1000, "address": address,
             // The simulated vCenter listens on plain http on 127.0.0.1.
-            "allow_insecure_http": *vendor == "vsphere",
+            "allow_insecure_http": *vendor == "vsphere", "session_token": token,
         }))).await;
         assert_eq!(status, 201, "{text}");
         answers.push_str(&text);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cmdb_core::{HostQuery, HostStore, MemoryHostStore, Vendor};
-use cmdb_secret::Secret;
+use cmdb_secret::{NewSecret, Secret};
 use cmdb_sync::{ProviderRegistry, SyncRequest, Syncer};
 use cmdb_testkit::aliyun::SimulatedAliyun;
 
@@ -220,4 +220,45 @@ async fn a_failed_lookup_releases_nothing() {
         (r.released, r.release_confirmed, r.release_found_alive),
         (1, 1, 0)
     );
+}
+
+/// A stored secret of temporary credentials: the session token is decrypted with the
+/// secret and sent, and an expired one ends the run as unauthenticated, storing nothing.
+#[tokio::test]
+async fn a_secret_with_a_session_token_syncs_and_an_expired_token_fails() {
+    let sim = SimulatedAliyun::start(REGION, 120).await;
+    let token = "CAIS-stored-sts-token";
+    sim.set_security_token(Some(token));
+    let common::Synced {
+        hosts,
+        secret,
+        syncer,
+    } = common::builtin_syncer_for(
+        NewSecret::new(Vendor::Aliyun, sim.access_key_id(), sim.access_key_secret())
+            .with_description("temporary credentials")
+            .with_allowed_regions([REGION])
+            .with_request_rate(1000)
+            .with_address(sim.uri())
+            .with_session_token(token),
+    )
+    .await;
+    let r = syncer
+        .sync(SyncRequest::new(&secret.id, REGION))
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.total_failed), (120, 0));
+    assert!(r.complete);
+
+    sim.expire_security_token();
+    let e = syncer
+        .sync(SyncRequest::new(&secret.id, REGION))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), cmdb_core::ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("InvalidSecurityToken.Expired")
+    );
+    assert!(!e.to_string().contains(token));
+    assert_eq!(hosts.len(), 120);
 }
