@@ -38,6 +38,23 @@
 //! # Ok(()) }
 //! ```
 
+//! ## Endpoints
+//!
+//! After ECS's "Endpoints" page
+//! (<https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-endpoint>)
+//! and the official SDKs' endpoint map:
+//!
+//! | region | host |
+//! |---|---|
+//! | any, when the key may call `DescribeRegions` | the `RegionEndpoint` it reports for the region |
+//! | `cn-hangzhou` | `ecs-cn-hangzhou.aliyuncs.com` |
+//! | `cn-hangzhou-finance`, `cn-north-2-gov-1` | `ecs.aliyuncs.com` (central) |
+//! | every other region | `ecs.<region>.aliyuncs.com` |
+//!
+//! `DescribeRegions` is optional: a key without `ecs:DescribeRegions` gets the documented
+//! host ([`default_endpoint_host`]). [`with_endpoint`](AliyunBuilder::with_endpoint) (a
+//! secret's `address`) sends every call to one URL instead.
+
 #[cfg(feature = "bench")]
 pub mod bench;
 mod builder;
