@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
-use tracing::field::Empty;
+use tracing::Instrument;
 
 use crate::address::AddressPolicy;
 use crate::classify::{ErrorClassifier, RawResponse};
@@ -41,7 +41,7 @@ use crate::telemetry::{self, vendor_label};
 /// Nothing here logs headers or query strings (signatures and tokens travel there):
 /// logs and error messages name the method, host and path only.
 ///
-/// Every call is a `vendor_call` tracing span (`vendor`, `action`, `attempt`) and records
+/// Every attempt is a `vendor_call` tracing span (`vendor`, `action`, `attempt`) and records
 /// the [metrics of `telemetry`](crate::telemetry), labelled by vendor, action, region
 /// ([`with_region`](Self::with_region)) and HTTP status class.
 #[derive(Clone)]
@@ -268,112 +268,133 @@ impl HttpClient {
     /// Errors: [`Timeout`](ErrorKind::Timeout) when an attempt exceeded the request
     /// timeout, [`Unavailable`](ErrorKind::Unavailable) when the connection failed, else
     /// the classifier's error.
-    #[tracing::instrument(
-        name = "vendor_call",
-        skip_all,
-        fields(vendor = vendor_label(self.vendor), action, attempt = Empty)
-    )]
     pub async fn send<F>(&self, action: &'static str, mut build: F) -> Result<RawResponse>
     where
         F: FnMut() -> Result<reqwest::Request>,
     {
-        let vendor = vendor_label(self.vendor);
-        let span = tracing::Span::current();
         let start = Instant::now();
-        let max_attempts = self.retry.attempts();
         let mut backoff = Backoff::new(&self.retry);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            span.record("attempt", attempt);
-            let request = build()?;
-            // IP literals skip the resolver: checked here, before anything is sent.
-            self.addresses.check_url(request.url())?;
-            let method = request.method().clone();
-            let target = target(request.url());
-
-            let (error, hint) = {
-                // The permit is taken before the token, so that sends, not just token
-                // grants, keep to the rate.
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                self.limiter.acquire().await;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                let sent = Instant::now();
-                let answer = self.execute(request).await;
-                let status_class = match &answer {
-                    Ok(response) => telemetry::status_class(response.status),
-                    Err(_) => telemetry::NO_ANSWER,
-                };
-                metrics::histogram!(
-                    telemetry::VENDOR_REQUEST_DURATION_SECONDS,
-                    "vendor" => vendor,
-                    "action" => action,
-                    "region" => self.region.clone(),
-                    "status_class" => status_class,
-                )
-                .record(sent.elapsed().as_secs_f64());
-                match answer {
-                    Ok(response) => match self.classifier.classify(&response) {
-                        None => return Ok(response),
-                        Some(error) => (error, retry::retry_after(&response.headers)),
-                    },
-                    Err(error) => (self.transport_error(error, &method, &target), None),
-                }
-            };
-            if error.kind() == ErrorKind::RateLimited {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(telemetry::VENDOR_THROTTLED_TOTAL, "vendor" => vendor)
-                    .increment(1);
-            }
-
-            if !retry::is_retryable(&error) {
-                return Err(if attempt > 1 {
-                    error.context(format_args!(
-                        "{method} {target} failed on attempt {attempt}"
-                    ))
-                } else {
-                    error
-                });
-            }
-            if attempt >= max_attempts {
-                tracing::warn!(%method, %target, attempts = attempt, error = %error, "giving up on HTTP request");
-                return Err(error.context(format_args!(
-                    "{method} {target} gave up after {attempt} attempt{}",
-                    if attempt == 1 { "" } else { "s" }
-                )));
-            }
-            let delay = match hint {
-                Some(hint) => hint,
-                None => {
-                    let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-                    backoff.next_delay(&mut *rng)
-                }
-            };
-            let elapsed = start.elapsed();
-            if elapsed + delay > self.retry.max_elapsed {
-                tracing::warn!(
-                    %method, %target, attempts = attempt, wait_ms = delay.as_millis() as u64,
-                    error = %error, "giving up on HTTP request: the next wait exceeds the time budget"
-                );
-                return Err(error.context(format_args!(
-                    "{method} {target} gave up after {attempt} attempt{} in {:.1?}: the next wait of {delay:.1?} would exceed the {:?} retry budget",
-                    if attempt == 1 { "" } else { "s" },
-                    elapsed,
-                    self.retry.max_elapsed
-                )));
-            }
-            tracing::debug!(
-                %method, %target, attempt, wait_ms = delay.as_millis() as u64, server_hint = hint.is_some(),
-                error = %error, "retrying HTTP request"
+            let span = tracing::info_span!(
+                "vendor_call",
+                vendor = %vendor_label(self.vendor),
+                action = %action,
+                attempt
             );
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(telemetry::VENDOR_RETRIES_TOTAL, "vendor" => vendor).increment(1);
-            tokio::time::sleep(delay).await;
+            let next = self
+                .attempt(action, &mut build, attempt, start, &mut backoff)
+                .instrument(span)
+                .await?;
+            match next {
+                Next::Answer(response) => return Ok(response),
+                // The wait is outside the attempt's span.
+                Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
+            }
         }
+    }
+
+    /// Attempt number `attempt` of a call that started at `start`: the answer, or how
+    /// long to wait before the next attempt, or the error that ends the call.
+    async fn attempt<F>(
+        &self,
+        action: &'static str,
+        build: &mut F,
+        attempt: u32,
+        start: Instant,
+        backoff: &mut Backoff,
+    ) -> Result<Next>
+    where
+        F: FnMut() -> Result<reqwest::Request>,
+    {
+        let vendor = vendor_label(self.vendor);
+        let request = build()?;
+        // IP literals skip the resolver: checked here, before anything is sent.
+        self.addresses.check_url(request.url())?;
+        let method = request.method().clone();
+        let target = target(request.url());
+
+        let (error, hint) = {
+            // The permit is taken before the token, so that sends, not just token
+            // grants, keep to the rate.
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            self.limiter.acquire().await;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = Instant::now();
+            let answer = self.execute(request).await;
+            let status_class = match &answer {
+                Ok(response) => telemetry::status_class(response.status),
+                Err(_) => telemetry::NO_ANSWER,
+            };
+            metrics::histogram!(
+                telemetry::VENDOR_REQUEST_DURATION_SECONDS,
+                "vendor" => vendor,
+                "action" => action,
+                "region" => self.region.clone(),
+                "status_class" => status_class,
+            )
+            .record(sent.elapsed().as_secs_f64());
+            match answer {
+                Ok(response) => match self.classifier.classify(&response) {
+                    None => return Ok(Next::Answer(response)),
+                    Some(error) => (error, retry::retry_after(&response.headers)),
+                },
+                Err(error) => (self.transport_error(error, &method, &target), None),
+            }
+        };
+        if error.kind() == ErrorKind::RateLimited {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(telemetry::VENDOR_THROTTLED_TOTAL, "vendor" => vendor).increment(1);
+        }
+
+        if !retry::is_retryable(&error) {
+            return Err(if attempt > 1 {
+                error.context(format_args!(
+                    "{method} {target} failed on attempt {attempt}"
+                ))
+            } else {
+                error
+            });
+        }
+        if attempt >= self.retry.attempts() {
+            tracing::warn!(%method, %target, attempts = attempt, error = %error, "giving up on HTTP request");
+            return Err(error.context(format_args!(
+                "{method} {target} gave up after {attempt} attempt{}",
+                if attempt == 1 { "" } else { "s" }
+            )));
+        }
+        let delay = match hint {
+            Some(hint) => hint,
+            None => {
+                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                backoff.next_delay(&mut *rng)
+            }
+        };
+        let elapsed = start.elapsed();
+        if elapsed + delay > self.retry.max_elapsed {
+            tracing::warn!(
+                %method, %target, attempts = attempt, wait_ms = delay.as_millis() as u64,
+                error = %error, "giving up on HTTP request: the next wait exceeds the time budget"
+            );
+            return Err(error.context(format_args!(
+                "{method} {target} gave up after {attempt} attempt{} in {:.1?}: the next wait of {delay:.1?} would exceed the {:?} retry budget",
+                if attempt == 1 { "" } else { "s" },
+                elapsed,
+                self.retry.max_elapsed
+            )));
+        }
+        tracing::debug!(
+            %method, %target, attempt, wait_ms = delay.as_millis() as u64, server_hint = hint.is_some(),
+            error = %error, "retrying HTTP request"
+        );
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(telemetry::VENDOR_RETRIES_TOTAL, "vendor" => vendor).increment(1);
+        Ok(Next::RetryAfter(delay))
     }
 
     /// One attempt: send and read the whole body, on the I/O runtime when there is one.
@@ -454,6 +475,12 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// What an attempt leads to, when not to an error.
+enum Next {
+    Answer(RawResponse),
+    RetryAfter(Duration),
 }
 
 enum Transport {
