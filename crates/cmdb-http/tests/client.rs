@@ -701,17 +701,20 @@ async fn a_body_without_an_error_envelope_is_described_never_echoed() {
     );
 }
 
-/// Every metric a snapshot holds: name, labels (sorted) and value.
+/// A metric's labels, sorted.
+type Labels = Vec<(String, String)>;
+
+/// Every metric a snapshot holds: name, labels and value.
 fn metrics_of(
     snapshotter: &metrics_util::debugging::Snapshotter,
-) -> Vec<(String, Vec<(String, String)>, DebugValue)> {
+) -> Vec<(String, Labels, DebugValue)> {
     snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
         .map(|(key, _, _, value)| {
             let key = key.key();
-            let mut labels: Vec<(String, String)> = key
+            let mut labels: Labels = key
                 .labels()
                 .map(|l| (l.key().to_owned(), l.value().to_owned()))
                 .collect();
@@ -721,8 +724,8 @@ fn metrics_of(
         .collect()
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = pairs
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    let mut v: Labels = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
@@ -770,7 +773,7 @@ async fn every_attempt_is_measured_and_retries_and_throttles_are_counted() {
             ("status_class", class),
         ])
     };
-    let shape: Vec<(String, Vec<(String, String)>, String)> = found
+    let shape: Vec<(String, Labels, String)> = found
         .iter()
         .map(|(name, labels, value)| {
             let value = match value {
