@@ -14,12 +14,19 @@
 //! | `CMDB_API_TOKEN` | required | bearer token of every route but `/healthz` (`Bearer` in any case); unset or blank, the server refuses to start |
 //! | `CMDB_API_ALLOW_UNAUTHENTICATED` | `false` | `true` serves every route without a token, when `CMDB_API_TOKEN` is unset (tests, or behind a proxy that authenticates) |
 //! | `CMDB_ALLOW_PRIVATE_ADDRESSES` | `false` | `true` lets secrets' endpoints reach loopback and private addresses |
+//! | `RUST_LOG` | `info` | log filter (and, with OTLP, which spans are exported) |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | built with `--features otlp`: export the `sync` and `vendor_call` spans over OTLP (HTTP/protobuf, plain http, e.g. `http://127.0.0.1:4318`); the other `OTEL_*` variables apply |
 //!
-//! SIGINT or SIGTERM stops the server gracefully: running syncs stop at a page boundary
-//! and their tasks say so.
+//! `GET /metrics` answers Prometheus text (with the token, as every route but
+//! `/healthz`). SIGINT or SIGTERM stops the server gracefully: running syncs stop at a
+//! page boundary and their tasks say so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use cmdb::api::Api;
 use cmdb::secret::Cipher;
@@ -84,13 +91,65 @@ async fn shutdown_signal() {
     }
 }
 
+/// The log subscriber's extras, flushed when the server stops.
+#[derive(Default)]
+struct Tracing {
+    /// Exports spans over OTLP.
+    #[cfg(feature = "otlp")]
+    otlp: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(provider) = self.otlp.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("exporting the last spans over OTLP failed: {e}");
+            }
+        }
+    }
+}
+
+/// Logs to standard output, filtered by `RUST_LOG` (default `info`); with the `otlp`
+/// feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, exports the same spans over OTLP.
+fn init_tracing() -> Result<Tracing, BoxError> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer());
+    #[cfg(feature = "otlp")]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        use opentelemetry::trace::TracerProvider as _;
+
+        // Reads OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_EXPORTER_OTLP_*
+        // variables); spans are sent in batches from a thread of the exporter's own.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        let mut resource = opentelemetry_sdk::Resource::builder();
+        if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+            resource = resource.with_service_name("cmdb");
+        }
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build();
+        let tracer = provider.tracer("cmdb");
+        logs.with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .init();
+        tracing::info!("exporting spans over OTLP");
+        return Ok(Tracing {
+            otlp: Some(provider),
+        });
+    }
+    logs.init();
+    Ok(Tracing::default())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let _tracing = init_tracing()?;
 
     // Checked before anything else: a server that would let anyone in never starts.
     let token = std::env::var("CMDB_API_TOKEN").ok();
@@ -128,12 +187,24 @@ async fn main() -> Result<(), BoxError> {
         Err(_) => cmdb::api::DEFAULT_MAX_RUNNING_SYNCS,
     };
     let syncer = Arc::new(syncer);
+    // The process's metrics recorder, whose text `GET /metrics` answers. Histogram samples
+    // are folded in every few seconds, scraped or not.
+    let metrics = cmdb::api::prometheus_builder().install_recorder()?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let api = match token {
         Some(token) => Api::new(syncer, token).map_err(|e| format!("CMDB_API_TOKEN: {e}"))?,
         // `Api::router` logs a warning that anyone may call every route.
         None => Api::without_authentication(syncer).map_err(|e| e.to_string())?,
     }
-    .with_max_concurrent_syncs(max_syncs);
+    .with_max_concurrent_syncs(max_syncs)
+    .with_metrics(metrics);
     let router = api.router();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");

@@ -48,7 +48,11 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
         ProviderRegistry::with_builtin_providers(),
     )
     .with_options(SyncOptions::default().with_private_addresses(true));
-    let api = Api::new(Arc::new(syncer), TOKEN).unwrap();
+    // The only recorder of this test binary (the other tests run the server's binary).
+    let metrics = cmdb::api::prometheus_builder().install_recorder().unwrap();
+    let api = Api::new(Arc::new(syncer), TOKEN)
+        .unwrap()
+        .with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = api.router();
@@ -169,6 +173,60 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
     )
     .await;
     assert_eq!(active["total"], 230, "a failed sync releases nothing");
+
+    // The metrics of all this, as Prometheus scrapes them.
+    let (status, _, text) =
+        call(&http, reqwest::Method::GET, format!("{base}/metrics"), None).await;
+    assert_eq!(status, 200, "{text}");
+    let vcenter = vc.uri().trim_start_matches("http://").to_owned();
+    let listed = [
+        ("aliyun", "DescribeInstances", "cn-hangzhou"),
+        ("tencent", "DescribeInstances", tencent::REGION),
+        ("huawei", "ListServersDetails", "cn-north-4"),
+        ("vsphere", "RetrievePropertiesEx", vcenter.as_str()),
+    ];
+    for (vendor, action, region) in listed {
+        let count = format!(
+            r#"cmdb_vendor_request_duration_seconds_count{{vendor="{vendor}",action="{action}",region="{region}",status_class="2xx"}} "#
+        );
+        assert!(text.contains(&count), "no {count:?} in:\n{text}");
+        let runs = format!(
+            r#"cmdb_sync_runs_total{{vendor="{vendor}",trigger="api",outcome="succeeded"}} 1"#
+        );
+        assert!(text.contains(&runs), "no {runs:?} in:\n{text}");
+    }
+    for expected in [
+        r#"cmdb_sync_runs_total{vendor="aliyun",trigger="api",outcome="failed"} 1"#,
+        r#"cmdb_vendor_request_duration_seconds_count{vendor="aliyun",action="DescribeInstances",region="cn-hangzhou",status_class="4xx"} 1"#,
+        r#"cmdb_sync_hosts_total{vendor="huawei",outcome="created"} 260"#,
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    // The stored hosts, counted at the scrape, add up to each vendor's.
+    for (vendor, expected) in [
+        ("aliyun", 230),
+        ("tencent", 180),
+        ("huawei", 260),
+        ("vsphere", 65),
+    ] {
+        let prefix = format!(r#"cmdb_hosts{{vendor="{vendor}","#);
+        let total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert_eq!(total, f64::from(expected), "{vendor}:\n{text}");
+    }
+    for key in [
+        aliyun::DEFAULT_ACCESS_KEY_ID,
+        tencent::SECRET_ID,
+        huawei::ACCESS_KEY,
+        SimulatedVsphere::USER,
+    ] {
+        assert!(!text.contains(key), "a metric carries the API key {key}");
+    }
+    // The secrets are looked for in every answer below.
+    answers.push_str(&text);
 
     for secret in [
         aliyun::DEFAULT_ACCESS_KEY_SECRET,
@@ -297,6 +355,18 @@ async fn the_server_example_serves_with_its_token_or_unauthenticated_only_when_t
     assert_eq!(
         status(get(Some("BEARER example-token")).await.unwrap()),
         200
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("example-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"cmdb_hosts{vendor="aliyun",status="RUNNING"} 0"#),
+        "{text}"
     );
     server.start_kill().unwrap();
     let _ = server.wait().await;

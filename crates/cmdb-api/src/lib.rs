@@ -10,6 +10,7 @@
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3.1 document of these routes |
+//! | `GET /metrics` | Prometheus text: vendor calls, sync runs and hosts ([`Api::with_metrics`]) |
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <token>` (the scheme in any
 //! case): [`Api::new`] takes the token and refuses an empty one; only
@@ -46,6 +47,7 @@ mod error;
 mod openapi;
 mod routes;
 mod tasks;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -64,7 +66,9 @@ use cmdb_secret::{Cipher, SecretStore};
 use cmdb_sync::Syncer;
 
 pub use error::{status_of, ApiError, ErrorBody};
+pub use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use tasks::{TaskRegistry, TaskView, DEFAULT_MAX_RUNNING_SYNCS};
+pub use telemetry::{prometheus_builder, HOSTS, SYNC_RUN_BUCKETS, VENDOR_REQUEST_BUCKETS};
 
 use routes::AppState;
 
@@ -82,6 +86,7 @@ pub struct Api {
     body_limit: usize,
     keep_finished: usize,
     max_running: usize,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl std::fmt::Debug for Api {
@@ -91,6 +96,7 @@ impl std::fmt::Debug for Api {
             .field("tasks", &self.tasks)
             .field("token", &self.token_digest.map(|_| "<set>"))
             .field("body_limit", &self.body_limit)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -140,6 +146,7 @@ impl Api {
             body_limit: DEFAULT_BODY_LIMIT,
             keep_finished: 1000,
             max_running: DEFAULT_MAX_RUNNING_SYNCS,
+            metrics: None,
         })
     }
 
@@ -161,6 +168,24 @@ impl Api {
     pub fn with_max_concurrent_syncs(mut self, n: usize) -> Api {
         self.max_running = n.max(1);
         self.tasks = TaskRegistry::with_limits(self.keep_finished, self.max_running);
+        self
+    }
+
+    /// Serves `GET /metrics` from `handle`, the handle of the Prometheus recorder the
+    /// application installed as the process's global `metrics` recorder (see
+    /// [`prometheus_builder`]), and describes cmdb's metrics to it. Each scrape first
+    /// counts the stored hosts into the [`HOSTS`] gauge, then answers what the recorder
+    /// holds: every metric the process records through the `metrics` facade, cmdb's and
+    /// the application's own.
+    ///
+    /// The recorder is the application's to install, once: a library that installed a
+    /// global recorder would take that choice from the application. Without this call,
+    /// `GET /metrics` answers 404. `install_recorder` starts no upkeep task: call
+    /// [`PrometheusHandle::run_upkeep`] every few seconds, as `examples/server.rs` does,
+    /// so that histogram samples are folded in between scrapes.
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Api {
+        telemetry::describe_metrics();
+        self.metrics = Some(handle);
         self
     }
 
@@ -190,6 +215,7 @@ impl Api {
             cipher: Arc::clone(&self.cipher),
             tasks: self.tasks.clone(),
             openapi: Arc::new(document),
+            metrics: self.metrics.clone(),
         };
         router
             .fallback(routes::not_found)
@@ -213,6 +239,7 @@ fn routes_and_document(
         .routes(routes!(routes::get_task))
         .routes(routes!(routes::list_hosts))
         .routes(routes!(routes::get_host))
+        .routes(routes!(routes::metrics))
         .route_layer(middleware::from_fn_with_state(token_digest, require_token));
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::healthz))
@@ -304,6 +331,7 @@ mod tests {
                 "GET /healthz",
                 "GET /hosts",
                 "GET /hosts/{vendor}/{instance_id}",
+                "GET /metrics",
                 "GET /openapi.json",
                 "GET /secrets",
                 "GET /secrets/{id}",

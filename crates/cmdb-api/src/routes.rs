@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) tasks: TaskRegistry,
     /// The OpenAPI document of the router, served at `/openapi.json`.
     pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+    /// The recorder `/metrics` renders, when the API was given one.
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// A JSON body whose rejections answer in the API's error shape: 422 for a body that
@@ -577,6 +579,43 @@ pub(crate) async fn get_host(
         Some(host) => Ok(Json(host)),
         None => Err(Error::not_found(format!("host {vendor}/{instance_id} not found")).into()),
     }
+}
+
+/// The content type of the Prometheus text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    summary = "Metrics in the Prometheus text format",
+    description = "Vendor calls (`cmdb_vendor_request_duration_seconds`, \
+                   `cmdb_vendor_retries_total`, `cmdb_vendor_throttled_total`), sync runs \
+                   (`cmdb_sync_runs_total`, `cmdb_sync_run_duration_seconds`, \
+                   `cmdb_sync_last_success_timestamp_seconds`, `cmdb_sync_hosts_total`) and \
+                   the stored hosts counted at each scrape (`cmdb_hosts`), with whatever else \
+                   the process records. No label carries a key or a secret.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "The server was built without metrics \
+            (`Api::with_metrics`)", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let Some(handle) = &state.metrics else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "this server records no metrics (see Api::with_metrics)",
+        ));
+    };
+    crate::telemetry::record_host_counts(state.syncer.host_store().as_ref()).await?;
+    let text = handle.render();
+    Ok(([(axum::http::header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response())
 }
 
 pub(crate) async fn not_found() -> ApiError {

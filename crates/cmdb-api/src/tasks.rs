@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use cmdb_core::{ErrorKind, Result, Vendor};
-use cmdb_sync::{ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer};
+use cmdb_sync::{
+    ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState, SyncTrigger, Syncer,
+};
 
 use crate::error::redact_internal;
 
@@ -211,7 +213,10 @@ impl TaskRegistry {
                 // Nobody waits for the answer; the run still goes on.
                 tracing::debug!(task = %task.id, "sync started for a caller that left");
             }
-            let run = prepared.with_progress(progress_tx.clone()).run();
+            let run = prepared
+                .with_progress(progress_tx.clone())
+                .with_trigger(SyncTrigger::Api)
+                .run();
             let outcome = if *shutdown.borrow() {
                 Err(stopped(&progress_tx))
             } else {

@@ -1,6 +1,6 @@
 //! The API over real HTTP: the router on a random port, a reqwest client.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::watch;
 
-use cmdb_api::Api;
+use cmdb_api::{Api, PrometheusHandle};
 use cmdb_core::{HostPage, HostProvider, HostStore, MemoryHostStore, Vendor};
 use cmdb_secret::{Cipher, MemorySecretStore};
 use cmdb_sync::{ProviderContext, ProviderRegistry, Syncer};
@@ -115,6 +115,24 @@ impl Server {
 
     /// A server whose syncs store into `hosts`, running at most `max_syncs` at once.
     async fn start_with(hosts: Arc<dyn HostStore>, max_syncs: usize) -> Server {
+        Server::start_configured(hosts, max_syncs, None).await
+    }
+
+    /// A server serving `/metrics` from the test binary's Prometheus recorder.
+    async fn start_with_metrics() -> Server {
+        Server::start_configured(
+            Arc::new(MemoryHostStore::new()),
+            cmdb_api::DEFAULT_MAX_RUNNING_SYNCS,
+            Some(prometheus()),
+        )
+        .await
+    }
+
+    async fn start_configured(
+        hosts: Arc<dyn HostStore>,
+        max_syncs: usize,
+        metrics: Option<PrometheusHandle>,
+    ) -> Server {
         let listing = Arc::new(Mutex::new((250u64, Duration::ZERO)));
         let gate = watch::channel(true).0;
         let registry = {
@@ -142,10 +160,13 @@ impl Server {
             Arc::new(Cipher::new(Cipher::generate_key())),
             registry,
         );
-        let api = Api::new(Arc::new(syncer), TOKEN)
+        let mut api = Api::new(Arc::new(syncer), TOKEN)
             .unwrap()
             .with_body_limit(4096)
             .with_max_concurrent_syncs(max_syncs);
+        if let Some(handle) = metrics {
+            api = api.with_metrics(handle);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = api.router();
@@ -224,6 +245,19 @@ impl Server {
     }
 }
 
+/// The Prometheus recorder of this test binary, installed once: every test's metrics go
+/// to it.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            cmdb_api::prometheus_builder()
+                .install_recorder()
+                .expect("no other recorder in this test binary")
+        })
+        .clone()
+}
+
 fn new_secret(vendor: &str, api_key: &str) -> Value {
     json!({
         "vendor": vendor,
@@ -258,6 +292,7 @@ async fn token_is_required_everywhere_but_healthz() {
         "/tasks",
         "/openapi.json",
         "/secrets/x",
+        "/metrics",
     ] {
         let (status, body) = s.call_with(Method::GET, path, None, None).await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
@@ -270,6 +305,9 @@ async fn token_is_required_everywhere_but_healthz() {
     }
     let (status, _) = s.call(Method::GET, "/secrets", None).await;
     assert_eq!(status, StatusCode::OK);
+    // Built without a recorder, the server has no metrics to answer.
+    let (status, body) = s.call(Method::GET, "/metrics", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
 
 #[tokio::test]
@@ -753,7 +791,7 @@ async fn every_documented_route_is_served_and_nothing_else() {
             assert_eq!(status == StatusCode::UNAUTHORIZED, secured, "{m} {path}");
         }
     }
-    assert_eq!((documented, routed), (11, 11));
+    assert_eq!((documented, routed), (12, 12));
     let (status, body) = s.call(Method::GET, "/nowhere", None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
@@ -1022,4 +1060,69 @@ async fn finished_tasks_keep_no_per_host_successes_and_are_listed_by_page() {
     }
     let (status, body) = s.call(Method::GET, "/tasks?page_size=0", None).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+}
+
+#[tokio::test]
+async fn metrics_answer_prometheus_text_with_the_runs_and_the_stored_hosts() {
+    let s = Server::start_with_metrics().await;
+    let url = format!("{}/metrics", s.base);
+    let r = s.http.get(&url).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the token is required"
+    );
+
+    let api_key = "LTAI5tMetrics0001";
+    let id = s.create_secret("aliyun", api_key).await;
+    let (status, r) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-beijing", "details": "none"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["created"], 250);
+
+    let r = s.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    for expected in [
+        "# TYPE cmdb_sync_runs_total counter",
+        r#"cmdb_sync_runs_total{vendor="aliyun",trigger="api",outcome="succeeded"} "#,
+        "# TYPE cmdb_sync_run_duration_seconds histogram",
+        r#"cmdb_sync_run_duration_seconds_bucket{vendor="aliyun",le="1"} "#,
+        r#"cmdb_sync_hosts_total{vendor="aliyun",outcome="created"} "#,
+        &format!(
+            r#"cmdb_sync_last_success_timestamp_seconds{{secret_id="{id}",vendor="aliyun",region="cn-beijing"}} "#
+        ),
+        "# HELP cmdb_hosts Active stored hosts by vendor and status",
+        "# TYPE cmdb_hosts gauge",
+        // This server's store, counted at the scrape.
+        r#"cmdb_hosts{vendor="aliyun",status="RUNNING"} 250"#,
+        r#"cmdb_hosts{vendor="aliyun",status="STOPPED"} 0"#,
+        r#"cmdb_hosts{vendor="huawei",status="RUNNING"} 0"#,
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    let at: f64 = text
+        .lines()
+        .find(|l| l.starts_with("cmdb_sync_last_success_timestamp_seconds") && l.contains(&id))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (at - chrono::Utc::now().timestamp() as f64).abs() < 600.0,
+        "{at}"
+    );
+    // No label carries a credential, nor the token.
+    for forbidden in [API_SECRET, api_key, TOKEN] {
+        assert!(!text.contains(forbidden), "{forbidden:?} in:\n{text}");
+    }
 }

@@ -17,12 +17,14 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::address::AddressPolicy;
 use crate::classify::{ErrorClassifier, RawResponse};
 use crate::config::HttpConfig;
 use crate::rate::RateLimiter;
 use crate::retry::{self, Backoff, RetryConfig};
+use crate::telemetry::{self, vendor_label};
 
 /// A `reqwest` client with everything a vendor API needs around it: a shared rate
 /// limiter, a cap on requests in flight, bounded retries with jittered backoff that
@@ -38,6 +40,10 @@ use crate::retry::{self, Backoff, RetryConfig};
 ///
 /// Nothing here logs headers or query strings (signatures and tokens travel there):
 /// logs and error messages name the method, host and path only.
+///
+/// Every attempt is a `vendor_call` tracing span (`vendor`, `action`, `attempt`) and records
+/// the [metrics of `telemetry`](crate::telemetry), labelled by vendor, action, region
+/// ([`with_region`](Self::with_region)) and HTTP status class.
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
@@ -48,6 +54,8 @@ pub struct HttpClient {
     retry: RetryConfig,
     request_timeout: Duration,
     vendor: Option<Vendor>,
+    /// The `region` label of this client's metrics.
+    region: String,
     classifier: Arc<dyn ErrorClassifier>,
     stats: Arc<Counters>,
     rng: Arc<Mutex<StdRng>>,
@@ -139,6 +147,7 @@ impl HttpClient {
             retry: config.retry,
             request_timeout: config.request_timeout,
             vendor,
+            region: String::new(),
             classifier: Arc::new(classifier),
             stats: Arc::new(Counters::default()),
             rng: Arc::new(Mutex::new(StdRng::from_entropy())),
@@ -150,6 +159,13 @@ impl HttpClient {
     /// `Arc`, since vendors throttle per key.
     pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> HttpClient {
         self.limiter = limiter;
+        self
+    }
+
+    /// Names the region this client's requests are for, as the `region` label of its
+    /// metrics (vSphere: the vCenter's host). Nothing else depends on it.
+    pub fn with_region(mut self, region: impl Into<String>) -> HttpClient {
+        self.region = region.into();
         self
     }
 
@@ -203,6 +219,11 @@ impl HttpClient {
         self.vendor
     }
 
+    /// The region named by [`with_region`](Self::with_region) (empty when none was).
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The retry policy.
     pub fn retry_config(&self) -> &RetryConfig {
         &self.retry
@@ -226,6 +247,10 @@ impl HttpClient {
     /// Sends a request, retrying as configured, and returns the response the classifier
     /// accepted.
     ///
+    /// `action` names the vendor API operation (`DescribeInstances`, `ShowServer`, ...):
+    /// the `action` of the call's span and metrics. Give a fixed name, never anything
+    /// taken from a request's parameters.
+    ///
     /// `build` is called once for **every attempt**, so a request is signed afresh each
     /// time (a new nonce and date). An error from `build` is returned at once. Each
     /// attempt then waits for a permit of the in-flight cap and a token of the rate
@@ -243,87 +268,133 @@ impl HttpClient {
     /// Errors: [`Timeout`](ErrorKind::Timeout) when an attempt exceeded the request
     /// timeout, [`Unavailable`](ErrorKind::Unavailable) when the connection failed, else
     /// the classifier's error.
-    pub async fn send<F>(&self, mut build: F) -> Result<RawResponse>
+    pub async fn send<F>(&self, action: &'static str, mut build: F) -> Result<RawResponse>
     where
         F: FnMut() -> Result<reqwest::Request>,
     {
         let start = Instant::now();
-        let max_attempts = self.retry.attempts();
         let mut backoff = Backoff::new(&self.retry);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = build()?;
-            // IP literals skip the resolver: checked here, before anything is sent.
-            self.addresses.check_url(request.url())?;
-            let method = request.method().clone();
-            let target = target(request.url());
-
-            let (error, hint) = {
-                // The permit is taken before the token, so that sends, not just token
-                // grants, keep to the rate.
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                self.limiter.acquire().await;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                match self.execute(request).await {
-                    Ok(response) => match self.classifier.classify(&response) {
-                        None => return Ok(response),
-                        Some(error) => (error, retry::retry_after(&response.headers)),
-                    },
-                    Err(error) => (self.transport_error(error, &method, &target), None),
-                }
-            };
-            if error.kind() == ErrorKind::RateLimited {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-            }
-
-            if !retry::is_retryable(&error) {
-                return Err(if attempt > 1 {
-                    error.context(format_args!(
-                        "{method} {target} failed on attempt {attempt}"
-                    ))
-                } else {
-                    error
-                });
-            }
-            if attempt >= max_attempts {
-                tracing::warn!(%method, %target, attempts = attempt, error = %error, "giving up on HTTP request");
-                return Err(error.context(format_args!(
-                    "{method} {target} gave up after {attempt} attempt{}",
-                    if attempt == 1 { "" } else { "s" }
-                )));
-            }
-            let delay = match hint {
-                Some(hint) => hint,
-                None => {
-                    let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-                    backoff.next_delay(&mut *rng)
-                }
-            };
-            let elapsed = start.elapsed();
-            if elapsed + delay > self.retry.max_elapsed {
-                tracing::warn!(
-                    %method, %target, attempts = attempt, wait_ms = delay.as_millis() as u64,
-                    error = %error, "giving up on HTTP request: the next wait exceeds the time budget"
-                );
-                return Err(error.context(format_args!(
-                    "{method} {target} gave up after {attempt} attempt{} in {:.1?}: the next wait of {delay:.1?} would exceed the {:?} retry budget",
-                    if attempt == 1 { "" } else { "s" },
-                    elapsed,
-                    self.retry.max_elapsed
-                )));
-            }
-            tracing::debug!(
-                %method, %target, attempt, wait_ms = delay.as_millis() as u64, server_hint = hint.is_some(),
-                error = %error, "retrying HTTP request"
+            let span = tracing::info_span!(
+                "vendor_call",
+                vendor = %vendor_label(self.vendor),
+                action = %action,
+                attempt
             );
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(delay).await;
+            let next = self
+                .attempt(action, &mut build, attempt, start, &mut backoff)
+                .instrument(span)
+                .await?;
+            match next {
+                Next::Answer(response) => return Ok(response),
+                // The wait is outside the attempt's span.
+                Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
+            }
         }
+    }
+
+    /// Attempt number `attempt` of a call that started at `start`: the answer, or how
+    /// long to wait before the next attempt, or the error that ends the call.
+    async fn attempt<F>(
+        &self,
+        action: &'static str,
+        build: &mut F,
+        attempt: u32,
+        start: Instant,
+        backoff: &mut Backoff,
+    ) -> Result<Next>
+    where
+        F: FnMut() -> Result<reqwest::Request>,
+    {
+        let vendor = vendor_label(self.vendor);
+        let request = build()?;
+        // IP literals skip the resolver: checked here, before anything is sent.
+        self.addresses.check_url(request.url())?;
+        let method = request.method().clone();
+        let target = target(request.url());
+
+        let (error, hint) = {
+            // The permit is taken before the token, so that sends, not just token
+            // grants, keep to the rate.
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            self.limiter.acquire().await;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = Instant::now();
+            let answer = self.execute(request).await;
+            let status_class = match &answer {
+                Ok(response) => telemetry::status_class(response.status),
+                Err(_) => telemetry::NO_ANSWER,
+            };
+            metrics::histogram!(
+                telemetry::VENDOR_REQUEST_DURATION_SECONDS,
+                "vendor" => vendor,
+                "action" => action,
+                "region" => self.region.clone(),
+                "status_class" => status_class,
+            )
+            .record(sent.elapsed().as_secs_f64());
+            match answer {
+                Ok(response) => match self.classifier.classify(&response) {
+                    None => return Ok(Next::Answer(response)),
+                    Some(error) => (error, retry::retry_after(&response.headers)),
+                },
+                Err(error) => (self.transport_error(error, &method, &target), None),
+            }
+        };
+        if error.kind() == ErrorKind::RateLimited {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(telemetry::VENDOR_THROTTLED_TOTAL, "vendor" => vendor).increment(1);
+        }
+
+        if !retry::is_retryable(&error) {
+            return Err(if attempt > 1 {
+                error.context(format_args!(
+                    "{method} {target} failed on attempt {attempt}"
+                ))
+            } else {
+                error
+            });
+        }
+        if attempt >= self.retry.attempts() {
+            tracing::warn!(%method, %target, attempts = attempt, error = %error, "giving up on HTTP request");
+            return Err(error.context(format_args!(
+                "{method} {target} gave up after {attempt} attempt{}",
+                if attempt == 1 { "" } else { "s" }
+            )));
+        }
+        let delay = match hint {
+            Some(hint) => hint,
+            None => {
+                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                backoff.next_delay(&mut *rng)
+            }
+        };
+        let elapsed = start.elapsed();
+        if elapsed + delay > self.retry.max_elapsed {
+            tracing::warn!(
+                %method, %target, attempts = attempt, wait_ms = delay.as_millis() as u64,
+                error = %error, "giving up on HTTP request: the next wait exceeds the time budget"
+            );
+            return Err(error.context(format_args!(
+                "{method} {target} gave up after {attempt} attempt{} in {:.1?}: the next wait of {delay:.1?} would exceed the {:?} retry budget",
+                if attempt == 1 { "" } else { "s" },
+                elapsed,
+                self.retry.max_elapsed
+            )));
+        }
+        tracing::debug!(
+            %method, %target, attempt, wait_ms = delay.as_millis() as u64, server_hint = hint.is_some(),
+            error = %error, "retrying HTTP request"
+        );
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(telemetry::VENDOR_RETRIES_TOTAL, "vendor" => vendor).increment(1);
+        Ok(Next::RetryAfter(delay))
     }
 
     /// One attempt: send and read the whole body, on the I/O runtime when there is one.
@@ -406,6 +477,12 @@ impl HttpClient {
     }
 }
 
+/// What an attempt leads to, when not to an error.
+enum Next {
+    Answer(RawResponse),
+    RetryAfter(Duration),
+}
+
 enum Transport {
     Reqwest(reqwest::Error),
     Join(JoinError),
@@ -456,6 +533,7 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
             .field("vendor", &self.vendor)
+            .field("region", &self.region)
             .field("retry", &self.retry)
             .field("request_timeout", &self.request_timeout)
             .field("max_in_flight", &self.max_in_flight)
@@ -620,7 +698,7 @@ mod tests {
         fn assert_send<T: Send>(_: &T) {}
         let http =
             HttpClient::new(HttpConfig::default(), None, DefaultClassifier::default()).unwrap();
-        let future = http.send(|| {
+        let future = http.send("Test", || {
             Ok(reqwest::Request::new(
                 Method::GET,
                 "http://h/".parse().unwrap(),

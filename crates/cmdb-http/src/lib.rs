@@ -15,6 +15,9 @@
 //! - [`ClientSettings`] and [`client_settings_methods!`]: what every provider builder
 //!   holds (credentials, region, endpoint, rate, HTTP settings, clock), checked alike.
 //! - [`sensitive_header_value`] for `Authorization` headers that must never be printed.
+//! - [`telemetry`]: the metrics every vendor call records (duration by vendor, action,
+//!   region and status class; retries; throttles) through the `metrics` facade, and its
+//!   `vendor_call` tracing span.
 //!
 //! Time is tokio's (`tokio::time::Instant`, `sleep`), so tests can pause the clock; the
 //! backoff's random source can be seeded ([`HttpClient::with_jitter_seed`]).
@@ -41,7 +44,7 @@
 //!     let (http, endpoint) = (http.clone(), endpoint.clone());
 //!     async move {
 //!         let response = http
-//!             .send(|| {
+//!             .send("DescribeInstances", || {
 //!                 // Called for every attempt: sign here, with a fresh nonce and date.
 //!                 let mut url = endpoint.join("/");
 //!                 url.query_pairs_mut()
@@ -73,6 +76,7 @@ mod rate;
 mod records;
 mod retry;
 mod settings;
+pub mod telemetry;
 mod text;
 mod time;
 

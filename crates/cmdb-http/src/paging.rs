@@ -157,7 +157,9 @@ where
         R: Send + 'static,
     {
         fn send(&mut self, token: Option<String>) {
-            self.in_flight = Some(InFlight(tokio::spawn((self.fetch)(token))));
+            // In the caller's span, so the request's `vendor_call` span is the run's child.
+            let fetch = tracing::Instrument::in_current_span((self.fetch)(token));
+            self.in_flight = Some(InFlight(tokio::spawn(fetch)));
         }
     }
 

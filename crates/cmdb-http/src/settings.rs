@@ -114,8 +114,8 @@ impl ClientSettings {
     }
 
     /// The HTTP client of `vendor`: `config` (usually [`http`](Self::http), adjusted by
-    /// the builder), `classifier`, the [`limiter`](Self::limiter), the I/O runtime and
-    /// the jitter seed.
+    /// the builder), `classifier`, the [`limiter`](Self::limiter), the I/O runtime, the
+    /// jitter seed, and the region as the `region` label of its metrics.
     pub fn http_client(
         &self,
         config: HttpConfig,
@@ -129,6 +129,9 @@ impl ClientSettings {
         }
         if let Some(seed) = self.jitter_seed {
             http = http.with_jitter_seed(seed);
+        }
+        if let Some(region) = &self.region {
+            http = http.with_region(region.trim());
         }
         Ok(http)
     }

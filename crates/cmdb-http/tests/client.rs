@@ -13,6 +13,7 @@ use cmdb_http::{
     AddressPolicy, DefaultClassifier, ErrorClassifier, HttpClient, HttpConfig, RateLimiter,
     RawResponse, RetryConfig,
 };
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use reqwest::Method;
 use tokio::time::Instant;
 use wiremock::matchers::{header, method, path};
@@ -79,7 +80,7 @@ async fn two_503_then_200_succeeds_on_the_third_request() {
 
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
-    let response = http.send(get(&server, &calls)).await.unwrap();
+    let response = http.send("Test", get(&server, &calls)).await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body, r#"{"servers":[]}"#);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -107,7 +108,7 @@ async fn retry_after_seconds_are_honoured() {
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    http.send(get(&server, &calls)).await.unwrap();
+    http.send("Test", get(&server, &calls)).await.unwrap();
     let waited = start.elapsed();
     assert!(waited >= Duration::from_secs(7), "{waited:?}");
     assert!(
@@ -173,7 +174,7 @@ async fn x_acs_retry_after_milliseconds_are_honoured() {
     let http = client_with(config(), AliyunLike);
     let calls = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    http.send(get(&server, &calls)).await.unwrap();
+    http.send("Test", get(&server, &calls)).await.unwrap();
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(2500), "{waited:?}");
     assert!(waited < Duration::from_millis(2600), "{waited:?}");
@@ -191,7 +192,7 @@ async fn attempts_are_bounded_and_counted_in_the_error() {
 
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable);
     assert!(error.message().contains("after 6 attempts"), "{error}");
     assert!(
@@ -217,7 +218,7 @@ async fn a_hint_past_the_time_budget_is_not_waited() {
     );
     let calls = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert!(
         start.elapsed() < Duration::from_secs(1),
         "{:?}",
@@ -245,7 +246,7 @@ async fn the_total_time_is_bounded_by_the_budget() {
     let http = client(config().with_retry(retry));
     let calls = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     let elapsed = start.elapsed();
     assert!(
         elapsed >= Duration::from_secs(8) && elapsed <= Duration::from_secs(10),
@@ -269,7 +270,7 @@ async fn a_401_is_never_retried() {
 
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unauthenticated);
     assert_eq!(
         error.vendor_error().unwrap().request_id.as_deref(),
@@ -341,7 +342,7 @@ async fn an_auth_error_in_a_200_body_is_never_retried() {
         },
     );
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unauthenticated);
     assert_eq!(
         error.vendor_error().unwrap().code.as_deref(),
@@ -372,7 +373,7 @@ async fn a_retryable_error_in_a_200_body_is_retried() {
         },
     );
     let calls = Arc::new(AtomicUsize::new(0));
-    let response = http.send(get(&server, &calls)).await.unwrap();
+    let response = http.send("Test", get(&server, &calls)).await.unwrap();
     let body: serde_json::Value = response.json().unwrap();
     assert_eq!(body["Response"]["RequestId"], "ok");
     let stats = http.stats();
@@ -395,7 +396,7 @@ async fn a_permanent_error_in_a_200_body_is_returned_typed_at_once() {
         },
     );
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
     let v = error.vendor_error().unwrap();
     assert_eq!(v.vendor, Some(Vendor::Tencent));
@@ -422,7 +423,7 @@ async fn a_non_retryable_error_after_retries_says_which_attempt() {
 
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::PermissionDenied);
     assert!(error.message().contains("attempt 2"), "{error}");
 }
@@ -447,7 +448,7 @@ async fn a_request_timeout_is_a_timeout_error() {
     .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let started = std::time::Instant::now();
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_millis(1500),
         "{:?}",
@@ -477,7 +478,7 @@ async fn a_refused_connection_is_unavailable_and_retried() {
     let counter = calls.clone();
     let http = client(config().with_retry(RetryConfig::default().with_max_attempts(3)));
     let error = http
-        .send(move || {
+        .send("Test", move || {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(reqwest::Request::new(Method::GET, url.clone()))
         })
@@ -510,7 +511,7 @@ async fn build_runs_once_per_attempt_so_each_attempt_is_signed_afresh() {
     let http = client(config());
     let url: url::Url = format!("{}/v1/servers", server.uri()).parse().unwrap();
     let mut nonce = 0;
-    http.send(|| {
+    http.send("Test", || {
         nonce += 1;
         let mut request = reqwest::Request::new(Method::GET, url.clone());
         request
@@ -545,7 +546,9 @@ async fn a_build_error_is_returned_without_sending() {
         .await;
     let http = client(config());
     let error = http
-        .send(|| Err(Error::invalid_field("region", "is required")))
+        .send("Test", || {
+            Err(Error::invalid_field("region", "is required"))
+        })
         .await
         .unwrap_err();
     assert_eq!(error.field(), Some("region"));
@@ -571,7 +574,7 @@ async fn a_shared_limiter_spaces_the_requests_of_every_client() {
         let mut build = get(&server, &calls);
         async move {
             for _ in 0..3 {
-                http.send(&mut build).await.unwrap();
+                http.send("Test", &mut build).await.unwrap();
             }
         }
     };
@@ -600,7 +603,7 @@ async fn the_in_flight_cap_holds_across_clones() {
         .map(|_| {
             let http = http.clone();
             let build = get(&server, &calls);
-            async move { http.send(build).await }
+            async move { http.send("Test", build).await }
         })
         .collect();
     for result in futures::future::join_all(sends).await {
@@ -634,7 +637,7 @@ async fn refused_addresses_get_no_request_whether_literal_or_resolved() {
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = calls.clone();
         let e = refusing
-            .send(move || {
+            .send("Test", move || {
                 counter.fetch_add(1, Ordering::SeqCst);
                 Ok(reqwest::Request::new(Method::GET, url.clone()))
             })
@@ -651,7 +654,7 @@ async fn refused_addresses_get_no_request_whether_literal_or_resolved() {
         HttpConfig::default().with_addresses(AddressPolicy::public_only().with_private(true)),
     );
     let e = lab
-        .send(|| {
+        .send("Test", || {
             Ok(reqwest::Request::new(
                 Method::GET,
                 "http://100.100.100.200/latest/meta-data/".parse().unwrap(),
@@ -669,7 +672,7 @@ async fn refused_addresses_get_no_request_whether_literal_or_resolved() {
         .expect(1)
         .mount(&server)
         .await;
-    lab.send(get(&server, &calls))
+    lab.send("Test", get(&server, &calls))
         .await
         .expect("private allowed");
 }
@@ -688,7 +691,7 @@ async fn a_body_without_an_error_envelope_is_described_never_echoed() {
         .await;
     let http = client(config());
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = http.send(get(&server, &calls)).await.unwrap_err();
+    let error = http.send("Test", get(&server, &calls)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::PermissionDenied);
     let text = format!("{error} {error:?}");
     assert!(!text.contains("SECRET-MARKER"), "{text}");
@@ -696,4 +699,164 @@ async fn a_body_without_an_error_envelope_is_described_never_echoed() {
         text.contains("an unexpected text/html body of 84 bytes"),
         "{text}"
     );
+}
+
+/// A metric's labels, sorted.
+type Labels = Vec<(String, String)>;
+
+/// Every metric a snapshot holds: name, labels and value.
+fn metrics_of(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+) -> Vec<(String, Labels, DebugValue)> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let mut labels: Labels = key
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            labels.sort();
+            (key.name().to_owned(), labels, value)
+        })
+        .collect()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    let mut v: Labels = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_is_measured_and_retries_and_throttles_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client(config()).with_region("cn-north-4");
+    let calls = Arc::new(AtomicUsize::new(0));
+    http.send("ListServersDetails", get(&server, &calls))
+        .await
+        .unwrap();
+
+    let mut found = metrics_of(&snapshotter);
+    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let duration = |class: &str| {
+        labels(&[
+            ("vendor", "huawei"),
+            ("action", "ListServersDetails"),
+            ("region", "cn-north-4"),
+            ("status_class", class),
+        ])
+    };
+    let shape: Vec<(String, Labels, String)> = found
+        .iter()
+        .map(|(name, labels, value)| {
+            let value = match value {
+                DebugValue::Counter(n) => format!("counter {n}"),
+                DebugValue::Histogram(samples) => format!("histogram of {}", samples.len()),
+                DebugValue::Gauge(g) => format!("gauge {g}"),
+            };
+            (name.clone(), labels.clone(), value)
+        })
+        .collect();
+    let expected = vec![
+        (
+            "cmdb_vendor_request_duration_seconds".to_owned(),
+            duration("2xx"),
+            "histogram of 1".to_owned(),
+        ),
+        (
+            "cmdb_vendor_request_duration_seconds".to_owned(),
+            duration("4xx"),
+            "histogram of 1".to_owned(),
+        ),
+        (
+            "cmdb_vendor_request_duration_seconds".to_owned(),
+            duration("5xx"),
+            "histogram of 1".to_owned(),
+        ),
+        (
+            "cmdb_vendor_retries_total".to_owned(),
+            labels(&[("vendor", "huawei")]),
+            "counter 2".to_owned(),
+        ),
+        (
+            "cmdb_vendor_throttled_total".to_owned(),
+            labels(&[("vendor", "huawei")]),
+            "counter 1".to_owned(),
+        ),
+    ];
+    assert_eq!(shape, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_without_an_answer_is_an_error_and_no_label_carries_the_query() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url: url::Url =
+        format!("http://127.0.0.1:{port}/v1/servers?AccessKeyId=KEYID&token=SECRET")
+            .parse()
+            .unwrap();
+    let http = HttpClient::new(
+        config().with_retry(RetryConfig::no_retry()),
+        None,
+        DefaultClassifier::default(),
+    )
+    .unwrap()
+    .with_io_runtime(IO.handle().clone());
+    http.send("Probe", move || {
+        Ok(reqwest::Request::new(Method::GET, url.clone()))
+    })
+    .await
+    .unwrap_err();
+    let found = metrics_of(&snapshotter);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (name, labels_found, value) = &found[0];
+    assert_eq!(name, "cmdb_vendor_request_duration_seconds");
+    assert_eq!(
+        labels_found,
+        &labels(&[
+            ("vendor", "other"),
+            ("action", "Probe"),
+            ("region", ""),
+            ("status_class", "error"),
+        ])
+    );
+    assert!(matches!(value, DebugValue::Histogram(s) if s.len() == 1));
+    for (_, labels, _) in &found {
+        for (_, v) in labels {
+            assert!(!v.contains("SECRET") && !v.contains("KEYID") && !v.contains("127.0.0.1"));
+        }
+    }
 }

@@ -265,12 +265,12 @@ impl AliyunClient {
     async fn call(
         &self,
         endpoint: &Endpoint,
-        action: &str,
+        action: &'static str,
         params: &[(String, String)],
     ) -> Result<RawResponse> {
         self.inner
             .http
-            .send(|| self.signed_request(endpoint, action, params))
+            .send(action, || self.signed_request(endpoint, action, params))
             .await
     }
 

@@ -162,7 +162,9 @@ impl HuaweiClient {
         let response = self
             .inner
             .http
-            .send(|| self.signed_get(&self.inner.iam, "/v3/projects", &query, None))
+            .send("KeystoneListProjects", || {
+                self.signed_get(&self.inner.iam, "/v3/projects", &query, None)
+            })
             .await?;
         let body: ProjectsResponse = response.json()?;
         Ok(body
@@ -208,7 +210,9 @@ impl HuaweiClient {
         let response = self
             .inner
             .http
-            .send(|| self.signed_get(&self.inner.ecs, &path, &query, Some(project_id)))
+            .send("ListServersDetails", || {
+                self.signed_get(&self.inner.ecs, &path, &query, Some(project_id))
+            })
             .await?;
         decode_servers(&response, &self.inner.region, page, limit)
     }
@@ -235,7 +239,9 @@ impl HuaweiClient {
         let sent = self
             .inner
             .http
-            .send(|| self.signed_get(&self.inner.ecs, &path, &[], Some(project_id)))
+            .send("ShowServer", || {
+                self.signed_get(&self.inner.ecs, &path, &[], Some(project_id))
+            })
             .await;
         let response = match sent {
             Ok(response) => response,

@@ -174,7 +174,7 @@ impl TencentClient {
         );
         inner
             .http
-            .send(|| {
+            .send(api.action, || {
                 let timestamp = (inner.clock)();
                 let signed = sign(
                     &SignInput {

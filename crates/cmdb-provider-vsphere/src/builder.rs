@@ -146,17 +146,21 @@ impl VsphereBuilder {
         }
         // Logins are sent once: a retried wrong password could lock the account.
         let once_config = config.clone().with_retry(RetryConfig::no_retry());
+        // A vCenter's region is its host.
+        let region = endpoint.host_header();
         let http = self
             .settings
-            .http_client(config, Vendor::Vsphere, VsphereClassifier)?;
+            .http_client(config, Vendor::Vsphere, VsphereClassifier)?
+            .with_region(&region);
         let http_once = self
             .settings
             .http_client(once_config, Vendor::Vsphere, VsphereClassifier)?
-            .with_limiter(Arc::clone(http.limiter()));
+            .with_limiter(Arc::clone(http.limiter()))
+            .with_region(&region);
         let client = VsphereClient::new(http, http_once, sdk_url(&endpoint), credentials);
         Ok(VsphereHostProvider::new(
             Arc::new(client),
-            endpoint.host_header(),
+            region,
             self.page_size,
         ))
     }

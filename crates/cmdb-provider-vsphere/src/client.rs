@@ -432,7 +432,7 @@ impl VsphereClient {
             Retry::No => &self.http_once,
         };
         let response = http
-            .send(|| {
+            .send(operation, || {
                 let mut request = reqwest::Request::new(reqwest::Method::POST, self.sdk.clone());
                 let headers = request.headers_mut();
                 headers.insert(

@@ -14,6 +14,10 @@
 //! [`Syncer::prepare`] (and `prepare_account`, `prepare_provider`) checks everything and
 //! takes the scope's locks first; the [`PreparedSync`] it answers can be spawned.
 //!
+//! Each run is a `sync` tracing span and records the metrics listed in [`telemetry`]
+//! (runs, durations, hosts, the last complete run of each scope) through the `metrics`
+//! facade, as its vendor calls record [`cmdb_http::telemetry`]'s.
+//!
 //! ## Features
 #![doc = document_features::document_features!()]
 //!
@@ -57,10 +61,11 @@ mod registry;
 mod request;
 mod response;
 mod syncer;
+pub mod telemetry;
 
 pub use account::Account;
 pub use progress::{SyncProgress, SyncState};
 pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
 pub use request::{DetailsMode, SyncRequest, MAX_SECRET_ID_LEN};
 pub use response::{ErrorReport, SyncDetail, SyncResponse};
-pub use syncer::{PreparedSync, SyncOptions, Syncer, DEFAULT_MAX_DETAILS};
+pub use syncer::{PreparedSync, SyncOptions, SyncTrigger, Syncer, DEFAULT_MAX_DETAILS};

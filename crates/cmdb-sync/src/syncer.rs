@@ -12,6 +12,7 @@ use futures::future::{self, Either};
 use futures::StreamExt;
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use cmdb_core::{
     Error, ErrorKind, FailedRecord, Host, HostPage, HostProvider, HostStore, MissingHost, Result,
@@ -25,6 +26,7 @@ use crate::progress::{SyncProgress, SyncState};
 use crate::registry::{ProviderContext, ProviderRegistry};
 use crate::request::{DetailsMode, SyncRequest};
 use crate::response::{ErrorReport, SyncDetail, SyncResponse};
+use crate::telemetry;
 
 /// Tuning of a [`Syncer`]: start from `SyncOptions::default()` and change what you need
 /// with the `with_*` methods (or the public fields).
@@ -570,6 +572,7 @@ impl Syncer {
             scope,
             provider,
             progress: None,
+            trigger: SyncTrigger::Library,
             locks: ScopeLocks {
                 _local: guard,
                 store: lease,
@@ -1012,7 +1015,8 @@ async fn run_beside(
         }
         return;
     }
-    let mut task = AbortOnDrop(tokio::spawn(listing));
+    // In the run's span, so the listing's vendor calls are its children.
+    let mut task = AbortOnDrop(tokio::spawn(listing.in_current_span()));
     storing.await;
     task.0.abort();
     // A listing that panicked closed the channel as if it had ended: the panic goes on
@@ -1057,6 +1061,33 @@ impl Release {
     }
 }
 
+/// What started a run: the `trigger` label of its [metrics](crate::telemetry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SyncTrigger {
+    /// A program calling the library (the default).
+    #[default]
+    Library,
+    /// A request to the HTTP API.
+    Api,
+}
+
+impl SyncTrigger {
+    /// The label value: `library` or `api`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SyncTrigger::Library => "library",
+            SyncTrigger::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for SyncTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A sync that passed every check and holds its scope's locks; nothing is listed yet.
 /// Made by [`Syncer::prepare`] (or `prepare_account`, `prepare_provider`); dropping it
 /// releases the locks. It owns what it needs (`'static` and `Send`), so
@@ -1067,6 +1098,7 @@ pub struct PreparedSync {
     scope: SyncScope,
     provider: Arc<dyn HostProvider>,
     progress: Option<watch::Sender<SyncProgress>>,
+    trigger: SyncTrigger,
     locks: ScopeLocks,
 }
 
@@ -1076,6 +1108,7 @@ impl fmt::Debug for PreparedSync {
             .field("request", &self.request)
             .field("scope", &self.scope)
             .field("provider", &self.provider)
+            .field("trigger", &self.trigger)
             .finish_non_exhaustive()
     }
 }
@@ -1092,8 +1125,32 @@ impl PreparedSync {
         self
     }
 
+    /// This run, started by `trigger` (the `trigger` label of its metrics; default
+    /// [`SyncTrigger::Library`]).
+    pub fn with_trigger(mut self, trigger: SyncTrigger) -> PreparedSync {
+        self.trigger = trigger;
+        self
+    }
+
     /// Lists, stores and releases (see [`Syncer::sync`]).
+    ///
+    /// The run is a `sync` tracing span (`secret_id`, `vendor`, `region`; never a key or
+    /// secret) and records the [metrics of `telemetry`](crate::telemetry) when it ends.
     pub async fn run(self) -> Result<SyncResponse> {
+        let span = tracing::info_span!(
+            "sync",
+            secret_id = %self.scope.secret_id,
+            vendor = %self.scope.vendor,
+            region = %self.scope.region,
+        );
+        let (scope, trigger) = (self.scope.clone(), self.trigger);
+        let started = tokio::time::Instant::now();
+        let result = self.run_in_span().instrument(span).await;
+        telemetry::record_run(&scope, trigger, started.elapsed().as_secs_f64(), &result);
+        result
+    }
+
+    async fn run_in_span(self) -> Result<SyncResponse> {
         let started = tokio::time::Instant::now();
         let PreparedSync {
             syncer,
@@ -1101,6 +1158,7 @@ impl PreparedSync {
             scope,
             provider,
             progress,
+            trigger: _,
             locks,
         } = self;
         let publish = |p: SyncProgress| {

@@ -248,7 +248,7 @@ impl Vim {
         );
         let response = self
             .http
-            .send(|| {
+            .send("Raw", || {
                 let mut b = self
                     .http
                     .reqwest()
