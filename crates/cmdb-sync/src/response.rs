@@ -215,6 +215,18 @@ impl RegionSummary {
 mod tests {
     use super::*;
 
+    /// An API documenting `SyncResponse` documents the regions' summaries with it.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_response_schema_brings_the_region_summary_schema() {
+        use utoipa::ToSchema;
+        let mut schemas = Vec::new();
+        SyncResponse::schemas(&mut schemas);
+        let names: Vec<&str> = schemas.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"RegionSummary"), "{names:?}");
+        assert!(names.contains(&"ErrorReport"), "{names:?}");
+    }
+
     #[test]
     fn serializes_with_the_documented_field_names() {
         let r = SyncResponse {
