@@ -12,6 +12,17 @@
 //! process (a dozen fields each, no request, no decoding), so the run measures the sync
 //! pipeline and the store alone, and prints no bound.
 //!
+//! `--vendor accounts --regions 4` syncs three whole accounts at once (Alibaba Cloud,
+//! Tencent Cloud, Huawei Cloud), each with `--regions` regions, through one `Syncer` and
+//! one store as a server would: one `Syncer::sync_all` per account, its secret allowing
+//! those regions, every region its own run, the account's regions sharing its secret's
+//! rate limiter (`--rate`, 1 to 1000). `--hosts` is each account's inventory, spread
+//! evenly over its regions, each region served by a simulator of its own (Huawei Cloud:
+//! one simulator with a project per region). It prints one JSON line: the wall time of
+//! the three, `bound_seconds` the slowest account's bound (its `hosts / page_size` pages
+//! at its secret's rate, or the slowest region's `pages x latency / c` when that is
+//! longer), their ratio, and each account's own figures.
+//!
 //! `bound_seconds` is the least time the vendor allows: every page costs one request, the
 //! rate allows `rate` requests a second, and at most `c` requests are in flight, each
 //! answered `latency` after it is sent. So it is `max(pages / rate, pages x latency / c)`,
@@ -45,6 +56,7 @@
 //! / `mysql` features of the facade and get a fresh schema each run. `memory` keeps every
 //! host in memory, so its peak grows with the inventory.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -71,6 +83,9 @@ enum Which {
     All,
     /// No vendor: hosts made in process, for the pipeline and the store alone.
     Store,
+    /// Three whole accounts at once (Alibaba Cloud, Tencent Cloud, Huawei Cloud), each
+    /// with `--regions` regions.
+    Accounts,
 }
 
 /// One full sync from a simulated vendor into a store; prints one JSON line per vendor.
@@ -100,6 +115,9 @@ struct Args {
     /// `memory`, `sqlite` (a fresh temporary file), `sqlite://path`, `postgres://…`, `mysql://…`.
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// Regions of each account (`--vendor accounts`; 1 to 8), `--hosts` spread over them.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+    regions: u8,
     /// Internal: serve the simulator of `--vendor` and print its address.
     #[arg(long, hide = true)]
     simulator: bool,
@@ -113,8 +131,54 @@ fn vendor_of(which: Which) -> Vendor {
         Which::Tencent => Vendor::Tencent,
         Which::Huawei => Vendor::Huawei,
         Which::Vsphere | Which::All => Vendor::Vsphere,
-        Which::Store => Vendor::Aliyun,
+        Which::Store | Which::Accounts => Vendor::Aliyun,
     }
+}
+
+/// The regions of a simulated account of `vendor` (`--vendor accounts`).
+fn account_regions(vendor: Vendor, n: u8) -> Vec<String> {
+    let all: [&str; 8] = match vendor {
+        Vendor::Aliyun => [
+            "cn-hangzhou",
+            "cn-beijing",
+            "cn-shanghai",
+            "cn-shenzhen",
+            "cn-qingdao",
+            "cn-zhangjiakou",
+            "cn-hongkong",
+            "ap-southeast-1",
+        ],
+        Vendor::Tencent => [
+            "ap-guangzhou",
+            "ap-shanghai",
+            "ap-beijing",
+            "ap-chengdu",
+            "ap-nanjing",
+            "ap-hongkong",
+            "ap-singapore",
+            "ap-tokyo",
+        ],
+        _ => [
+            "cn-north-4",
+            "cn-east-3",
+            "cn-south-1",
+            "cn-southwest-2",
+            "ap-southeast-1",
+            "ap-southeast-3",
+            "af-south-1",
+            "la-south-2",
+        ],
+    };
+    all.iter()
+        .take(usize::from(n))
+        .map(|r| (*r).to_owned())
+        .collect()
+}
+
+/// The hosts of region `i` of `regions` when an account of `hosts` spreads them evenly.
+fn hosts_of_region(hosts: u64, regions: u8, i: usize) -> u64 {
+    let n = u64::from(regions.max(1));
+    hosts / n + u64::from((i as u64) < hosts % n)
 }
 
 /// This process's peak resident set (`VmHWM`), in MiB.
@@ -136,9 +200,12 @@ fn round(x: f64, places: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// The child: starts the simulator, prints `<uri> <region>`, serves until stdin closes,
-/// then prints its own peak RSS.
+/// The child: starts the simulator, prints `<uri> <region>` (with `--regions`, one pair
+/// per region on the line), serves until stdin closes, then prints its own peak RSS.
 async fn serve(args: &Args) -> Result<(), BoxError> {
+    if args.regions > 1 {
+        return serve_regions(args).await;
+    }
     let latency = (args.latency_ms > 0).then(|| Duration::from_millis(args.latency_ms));
     // Keep the simulator alive in `_sim` until stdin closes.
     let (uri, region, _sim): (String, String, Box<dyn std::any::Any + Send>) = match args.vendor {
@@ -157,7 +224,7 @@ async fn serve(args: &Args) -> Result<(), BoxError> {
             sim.set_latency(latency);
             (sim.uri(), "cn-north-4".to_owned(), Box::new(sim))
         }
-        Which::Vsphere | Which::All | Which::Store => {
+        Which::Vsphere | Which::All | Which::Store | Which::Accounts => {
             let hosts = usize::try_from(args.hosts)?;
             let sim = cmdb_testkit::vsphere::SimulatedVsphere::start(&[("dc-bench", hosts)]).await;
             sim.set_latency(latency);
@@ -165,6 +232,11 @@ async fn serve(args: &Args) -> Result<(), BoxError> {
         }
     };
     println!("{uri} {region}");
+    serve_until_stdin_closes().await
+}
+
+/// Flushes what was printed, serves until stdin closes, then prints the peak RSS.
+async fn serve_until_stdin_closes() -> Result<(), BoxError> {
     std::io::stdout().flush()?;
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();
@@ -175,9 +247,64 @@ async fn serve(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The factories of the four providers with the benchmark's page size, concurrency and
-/// rate limiter (a rate of 0 is unlimited, which secrets themselves cannot say).
-fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
+/// The child of one account of `--vendor accounts`: `--hosts` spread over `--regions`
+/// regions, each served by a simulator of its own (Huawei Cloud: one simulator, a
+/// project per region); prints `<uri> <region>` for each on one line.
+async fn serve_regions(args: &Args) -> Result<(), BoxError> {
+    let latency = (args.latency_ms > 0).then(|| Duration::from_millis(args.latency_ms));
+    let vendor = vendor_of(args.vendor);
+    let regions = account_regions(vendor, args.regions);
+    let mut pairs: Vec<String> = Vec::new();
+    let mut sims: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    match args.vendor {
+        Which::Huawei => {
+            let sim = cmdb_testkit::huawei::SimulatedHuawei::start(
+                &regions[0],
+                hosts_of_region(args.hosts, args.regions, 0),
+            )
+            .await;
+            for (i, region) in regions.iter().enumerate().skip(1) {
+                sim.add_region(region, hosts_of_region(args.hosts, args.regions, i));
+            }
+            sim.set_latency(latency);
+            pairs.extend(regions.iter().map(|r| format!("{} {r}", sim.uri())));
+            sims.push(Box::new(sim));
+        }
+        Which::Aliyun | Which::Tencent => {
+            for (i, region) in regions.iter().enumerate() {
+                let hosts = hosts_of_region(args.hosts, args.regions, i);
+                let (uri, sim): (String, Box<dyn std::any::Any + Send>) =
+                    if args.vendor == Which::Aliyun {
+                        let sim = cmdb_testkit::aliyun::SimulatedAliyun::start(region, hosts).await;
+                        sim.set_latency(latency);
+                        (sim.uri(), Box::new(sim))
+                    } else {
+                        let sim = cmdb_testkit::tencent::SimulatedTencent::start_with(
+                            cmdb_testkit::tencent::SECRET_ID,
+                            cmdb_testkit::tencent::SECRET_KEY,
+                            region,
+                            hosts,
+                        )
+                        .await;
+                        sim.set_latency(latency);
+                        (sim.uri(), Box::new(sim))
+                    };
+                pairs.push(format!("{uri} {region}"));
+                sims.push(sim);
+            }
+        }
+        other => return Err(format!("no account of several regions for {other:?}").into()),
+    }
+    println!("{}", pairs.join(" "));
+    serve_until_stdin_closes().await
+}
+
+/// The endpoint and the rate limiter a provider of the benchmark gets for a run.
+type Pick = Arc<dyn Fn(&ProviderContext) -> (String, Arc<RateLimiter>) + Send + Sync>;
+
+/// The factories of the four providers with the benchmark's page size and concurrency,
+/// and the endpoint and rate limiter `pick` chooses for each run.
+fn registry(args: &Args, pick: Pick) -> ProviderRegistry {
     let page_size = args.page_size;
     let concurrency = args.concurrency.max(1);
     let http = move |ctx: &ProviderContext| {
@@ -185,31 +312,27 @@ fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
             .clone()
             .with_max_in_flight(concurrency.max(HttpConfig::default().max_in_flight))
     };
-    let (l1, l2, l3, l4) = (
-        limiter.clone(),
-        limiter.clone(),
-        limiter.clone(),
-        limiter.clone(),
-    );
-    let endpoint = |ctx: &ProviderContext| ctx.endpoint.clone().unwrap_or_default();
+    let (p1, p2, p3, p4) = (pick.clone(), pick.clone(), pick.clone(), pick);
     ProviderRegistry::new()
         .with(Vendor::Aliyun, move |ctx: ProviderContext| {
+            let (endpoint, limiter) = p1(&ctx);
             let p = cmdb::aliyun::AliyunBuilder::new()
                 .with_http_config(http(&ctx))
-                .with_endpoint(endpoint(&ctx))
+                .with_endpoint(endpoint)
                 .with_region(ctx.region.clone())
-                .with_limiter(l1.clone())
+                .with_limiter(limiter)
                 .with_page_size(page_size)
                 .with_credentials(ctx.credentials)
                 .build()?;
             Ok(Arc::new(p) as Arc<dyn HostProvider>)
         })
         .with(Vendor::Tencent, move |ctx: ProviderContext| {
+            let (endpoint, limiter) = p2(&ctx);
             let p = cmdb::tencent::TencentBuilder::new()
                 .with_http_config(http(&ctx))
-                .with_endpoint(endpoint(&ctx))
+                .with_endpoint(endpoint)
                 .with_region(ctx.region.clone())
-                .with_limiter(l2.clone())
+                .with_limiter(limiter)
                 .with_page_size(u64::from(page_size))
                 .with_concurrency(concurrency)
                 .with_credentials(ctx.credentials)
@@ -217,11 +340,12 @@ fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
             Ok(Arc::new(p) as Arc<dyn HostProvider>)
         })
         .with(Vendor::Huawei, move |ctx: ProviderContext| {
+            let (endpoint, limiter) = p3(&ctx);
             let p = cmdb::huawei::HuaweiBuilder::new()
                 .with_http_config(http(&ctx))
-                .with_endpoint(endpoint(&ctx))
+                .with_endpoint(endpoint)
                 .with_region(ctx.region.clone())
-                .with_limiter(l3.clone())
+                .with_limiter(limiter)
                 .with_page_size(page_size)
                 .with_concurrency(concurrency)
                 .with_credentials(ctx.credentials)
@@ -229,10 +353,11 @@ fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
             Ok(Arc::new(p) as Arc<dyn HostProvider>)
         })
         .with(Vendor::Vsphere, move |ctx: ProviderContext| {
+            let (endpoint, limiter) = p4(&ctx);
             let p = cmdb::vsphere::VsphereBuilder::new()
                 .with_http_config(http(&ctx))
-                .with_endpoint(endpoint(&ctx))
-                .with_limiter(l4.clone())
+                .with_endpoint(endpoint)
+                .with_limiter(limiter)
                 .with_page_size(page_size)
                 .with_credentials(ctx.credentials)
                 .build()?;
@@ -243,7 +368,7 @@ fn registry(args: &Args, limiter: Arc<RateLimiter>) -> ProviderRegistry {
 /// The stores of one run: hosts and secrets.
 async fn stores(
     spec: &str,
-    vendor: Vendor,
+    name: &str,
 ) -> Result<(Arc<dyn HostStore>, Arc<dyn SecretStore>, Option<String>), BoxError> {
     if spec == "memory" {
         return Ok((
@@ -254,7 +379,7 @@ async fn stores(
     }
     let (url, temp) = if spec == "sqlite" {
         let path =
-            std::env::temp_dir().join(format!("cmdb-bench-{}-{vendor}.db", std::process::id()));
+            std::env::temp_dir().join(format!("cmdb-bench-{}-{name}.db", std::process::id()));
         let path = path.display().to_string();
         (format!("sqlite://{path}"), Some(path))
     } else {
@@ -278,6 +403,18 @@ struct Simulator {
 impl Simulator {
     /// Starts the simulator of `vendor`; answers it with its address and region.
     fn start(args: &Args, vendor: Vendor) -> Result<(Simulator, String, String), BoxError> {
+        let (simulator, mut served) = Simulator::start_regions(args, vendor, 1)?;
+        let (uri, region) = served.pop().ok_or("the simulator printed no address")?;
+        Ok((simulator, uri, region))
+    }
+
+    /// Starts the simulators of an account of `vendor` with `regions` regions; answers
+    /// them with the address and region of each.
+    fn start_regions(
+        args: &Args,
+        vendor: Vendor,
+        regions: u8,
+    ) -> Result<(Simulator, Vec<(String, String)>), BoxError> {
         let mut child = Command::new(std::env::current_exe()?)
             .args([
                 "--simulator",
@@ -287,6 +424,8 @@ impl Simulator {
                 &args.hosts.to_string(),
                 "--latency-ms",
                 &args.latency_ms.to_string(),
+                "--regions",
+                &regions.to_string(),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -294,13 +433,19 @@ impl Simulator {
         let mut from_sim = BufReader::new(child.stdout.take().ok_or("no simulator stdout")?);
         let mut line = String::new();
         from_sim.read_line(&mut line)?;
-        let mut parts = line.split_whitespace();
-        let uri = parts
-            .next()
-            .ok_or("the simulator printed no address")?
-            .to_owned();
-        let region = parts.next().unwrap_or_default().to_owned();
-        Ok((Simulator { from_sim, child }, uri, region))
+        // `<uri> <region>` pairs; vSphere's region is empty, so its line is the uri alone.
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            return Err("the simulator printed no address".into());
+        }
+        let served = words
+            .chunks(2)
+            .map(|pair| {
+                let region = pair.get(1).copied().unwrap_or_default();
+                (pair[0].to_owned(), region.to_owned())
+            })
+            .collect();
+        Ok((Simulator { from_sim, child }, served))
     }
 
     /// Stops the simulator; answers its peak RSS.
@@ -328,26 +473,9 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
         (Some(simulator), uri, region)
     };
 
-    let (hosts, secrets, temp) = stores(&args.store, vendor).await?;
+    let (hosts, secrets, temp) = stores(&args.store, vendor.as_str()).await?;
     let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
-    let (key, secret) = match vendor {
-        Vendor::Aliyun => (
-            cmdb_testkit::aliyun::DEFAULT_ACCESS_KEY_ID,
-            cmdb_testkit::aliyun::DEFAULT_ACCESS_KEY_SECRET,
-        ),
-        Vendor::Tencent => (
-            cmdb_testkit::tencent::SECRET_ID,
-            cmdb_testkit::tencent::SECRET_KEY,
-        ),
-        Vendor::Huawei => (
-            cmdb_testkit::huawei::ACCESS_KEY,
-            cmdb_testkit::huawei::SECRET_KEY,
-        ),
-        _ => (
-            cmdb_testkit::vsphere::SimulatedVsphere::USER,
-            cmdb_testkit::vsphere::SimulatedVsphere::PASSWORD,
-        ),
-    };
+    let (key, secret) = simulated_keys(vendor);
     let sealed = NewSecret::new(vendor, key, secret)
         .with_description("bench")
         .with_allowed_regions(["*"])
@@ -365,7 +493,14 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
             Ok(Arc::new(p) as Arc<dyn HostProvider>)
         })
     } else {
-        registry(args, limiter)
+        // One limiter for the run (a rate of 0 is unlimited, which secrets themselves
+        // cannot say).
+        registry(
+            args,
+            Arc::new(move |ctx: &ProviderContext| {
+                (ctx.endpoint.clone().unwrap_or_default(), limiter.clone())
+            }),
+        )
     };
     // The simulators listen on 127.0.0.1.
     let syncer = Syncer::new(secrets, hosts, cipher, registry)
@@ -438,6 +573,161 @@ async fn run(args: &Args, which: Which) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The vendors of `--vendor accounts`.
+const ACCOUNT_VENDORS: [Vendor; 3] = [Vendor::Aliyun, Vendor::Tencent, Vendor::Huawei];
+
+/// The key pair the simulators of `vendor` accept.
+fn simulated_keys(vendor: Vendor) -> (&'static str, &'static str) {
+    match vendor {
+        Vendor::Aliyun => (
+            cmdb_testkit::aliyun::DEFAULT_ACCESS_KEY_ID,
+            cmdb_testkit::aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+        Vendor::Tencent => (
+            cmdb_testkit::tencent::SECRET_ID,
+            cmdb_testkit::tencent::SECRET_KEY,
+        ),
+        Vendor::Huawei => (
+            cmdb_testkit::huawei::ACCESS_KEY,
+            cmdb_testkit::huawei::SECRET_KEY,
+        ),
+        _ => (
+            cmdb_testkit::vsphere::SimulatedVsphere::USER,
+            cmdb_testkit::vsphere::SimulatedVsphere::PASSWORD,
+        ),
+    }
+}
+
+/// `--vendor accounts`: three whole accounts synced at once, one line of JSON.
+async fn run_accounts(args: &Args) -> Result<(), BoxError> {
+    let rate = args.rate.clamp(1, 1000);
+    let mut simulators = Vec::new();
+    // (vendor, region) -> the simulator serving it.
+    let mut endpoints: HashMap<(Vendor, String), String> = HashMap::new();
+    for vendor in ACCOUNT_VENDORS {
+        let (simulator, served) = Simulator::start_regions(args, vendor, args.regions)?;
+        for (uri, region) in served {
+            endpoints.insert((vendor, region), uri);
+        }
+        simulators.push((vendor, simulator));
+    }
+    let (hosts, secrets, temp) = stores(&args.store, "accounts").await?;
+    let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+    let mut accounts = Vec::new();
+    for vendor in ACCOUNT_VENDORS {
+        let regions = account_regions(vendor, args.regions);
+        let (key, secret) = simulated_keys(vendor);
+        let sealed = NewSecret::new(vendor, key, secret)
+            .with_description("bench account")
+            .with_allowed_regions(regions.clone())
+            .with_request_rate(rate)
+            // Each region's provider is sent to its region's simulator (see below).
+            .with_address(endpoints[&(vendor, regions[0].clone())].clone())
+            .seal(&cipher)?;
+        secrets.create(&sealed).await?;
+        accounts.push((vendor, sealed.id, regions));
+    }
+    // Each region to its simulator; every run of an account draws from the limiter the
+    // syncer keeps for its secret, as in a server.
+    let endpoints = Arc::new(endpoints);
+    let registry = registry(
+        args,
+        Arc::new(move |ctx: &ProviderContext| {
+            let endpoint = endpoints
+                .get(&(ctx.vendor, ctx.region.clone()))
+                .cloned()
+                .unwrap_or_default();
+            (endpoint, ctx.limiter.clone())
+        }),
+    );
+    let syncer = Syncer::new(secrets, hosts, cipher, registry)
+        .with_options(SyncOptions::default().with_private_addresses(true));
+
+    let hash_before = hash_ns();
+    let started = Instant::now();
+    let runs = futures::future::join_all(accounts.iter().map(|(vendor, id, _)| {
+        let syncer = &syncer;
+        async move {
+            let request = SyncRequest::new(id, "*").with_details(DetailsMode::None);
+            let response = syncer.sync_all(request).await;
+            (*vendor, response, started.elapsed().as_secs_f64())
+        }
+    }))
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = peak_rss_mb();
+    let hash = (hash_before + hash_ns()) / 2.0;
+    let mut simulator_peaks = serde_json::Map::new();
+    for (vendor, simulator) in simulators {
+        let peak = simulator.stop()?.map(|p| round(p, 1));
+        simulator_peaks.insert(vendor.as_str().to_owned(), json!(peak));
+    }
+    drop(syncer);
+    if let Some(path) = temp {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+
+    // An account cannot be faster than its pages at its secret's rate (the regions
+    // share it), nor than its slowest region's pages one latency each, `c` in flight.
+    let latency = args.latency_ms as f64 / 1000.0;
+    let page_size = u64::from(args.page_size.max(1));
+    let mut bound: f64 = 0.0;
+    let mut lines = Vec::new();
+    for (vendor, response, account_seconds) in runs {
+        let response = response?;
+        let region_pages: Vec<u64> = (0..usize::from(args.regions))
+            .map(|i| {
+                hosts_of_region(args.hosts, args.regions, i)
+                    .div_ceil(page_size)
+                    .max(1)
+            })
+            .collect();
+        let pages: u64 = region_pages.iter().sum();
+        let in_flight = if matches!(vendor, Vendor::Tencent | Vendor::Huawei) {
+            args.concurrency.max(1) as f64
+        } else {
+            1.0
+        };
+        let slowest_region = region_pages.iter().copied().max().unwrap_or(1) as f64;
+        let account_bound =
+            (pages as f64 / f64::from(rate)).max(slowest_region * latency / in_flight);
+        bound = bound.max(account_bound);
+        lines.push(json!({
+            "vendor": vendor.as_str(),
+            "regions": response.regions.len(),
+            "complete_regions": response.regions.iter().filter(|r| r.complete).count(),
+            "stored": response.total_succeed,
+            "complete": response.complete,
+            "pages": response.pages,
+            "seconds": round(account_seconds, 3),
+            "bound_seconds": round(account_bound, 3),
+            "ratio_to_bound": round(account_seconds / account_bound, 3),
+        }));
+    }
+    let line = json!({
+        "vendor": "accounts",
+        "accounts": lines.len(),
+        "regions_per_account": args.regions,
+        "hosts_per_account": args.hosts,
+        "page_size": args.page_size,
+        "latency_ms": args.latency_ms,
+        "rate": rate,
+        "concurrency": args.concurrency,
+        "store": args.store.split("://").next().unwrap_or_default(),
+        "seconds": round(seconds, 3),
+        "bound_seconds": round(bound, 3),
+        "ratio_to_bound": round(seconds / bound, 3),
+        "per_account": lines,
+        "peak_rss_mb": peak.map(|p| round(p, 1)),
+        "simulator_peak_rss_mb": simulator_peaks,
+        "hash_ns": round(hash, 0),
+    });
+    println!("{line}");
+    Ok(())
+}
+
 /// Nanoseconds `content_hash` of cmdb-testkit's reference host takes on this machine now
 /// (the mean of 0.1 s of hashing): the host and the code of the `host/content_hash`
 /// criterion benchmark, so that a run's figures can be put in units of the machine's
@@ -462,6 +752,9 @@ fn main() -> Result<(), BoxError> {
         .build()?;
     if args.simulator {
         return runtime.block_on(serve(&args));
+    }
+    if args.vendor == Which::Accounts {
+        return runtime.block_on(run_accounts(&args));
     }
     let vendors: Vec<Which> = match args.vendor {
         Which::All => VENDORS.to_vec(),

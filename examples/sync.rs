@@ -1,9 +1,18 @@
-//! Sync one region of a cloud account into the CMDB store, from the command line.
+//! Sync one region of a cloud account, several, or all of them, into the CMDB store,
+//! from the command line.
 //!
 //! ```sh
 //! export ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
 //! cargo run --release --example sync --features full -- --vendor aliyun --region cn-hangzhou
+//! # every region the vendor lists for the key, several at once within one request rate
+//! cargo run --release --example sync --features full -- --vendor aliyun --region '*'
+//! # the regions named
+//! cargo run --release --example sync --features full -- --vendor aliyun --region cn-hangzhou,cn-beijing
 //! ```
+//!
+//! With several regions each is its own run (one failing leaves the others going): the
+//! table has one row per region and a total, `--json` prints the whole answer, with a
+//! summary per region in `regions`.
 //!
 //! Credentials come from each vendor's own variables and are never stored: they go to
 //! the sync as an [`Account`] in hand, with no secret store, and hosts are stored under an
@@ -17,8 +26,8 @@
 //! | huawei | `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` (and `HUAWEICLOUD_SDK_SECURITY_TOKEN`) |
 //! | vsphere | `GOVC_URL`, `GOVC_USERNAME`, `GOVC_PASSWORD` |
 //!
-//! Exit codes: 0 complete, 1 failed, 2 bad usage, 3 partial (incomplete listing or hosts
-//! that failed to store).
+//! Exit codes: 0 complete, 1 failed (every region, with several), 2 bad usage, 3 partial
+//! (an incomplete listing, hosts that failed to store, or some regions failed).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,16 +46,18 @@ use cmdb::secret::Credentials;
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{
     Account, DetailsMode, SyncOptions, SyncProgress, SyncRequest, SyncResponse, SyncState, Syncer,
+    ALL_REGIONS,
 };
 
-/// Sync one region of a cloud account into the CMDB store.
+/// Sync one region of a cloud account, several, or all of them, into the CMDB store.
 #[derive(Debug, Parser)]
 #[command(name = "sync")]
 struct Args {
     /// aliyun, tencent, huawei or vsphere.
     #[arg(long)]
     vendor: Vendor,
-    /// The region to list (not needed for vsphere).
+    /// The region to list (not needed for vsphere); `*` for every region the vendor
+    /// lists for the key, or several regions separated by commas.
     #[arg(long, default_value = "")]
     region: String,
     /// Endpoint override: a full http or https URL (private clouds, simulators).
@@ -220,6 +231,84 @@ fn progress_line(p: &SyncProgress, elapsed: Duration) -> String {
     )
 }
 
+/// The regions `--region` names when it names several (`a,b`), or `None`: one region,
+/// or `*` (every region the vendor lists).
+fn region_list(region: &str) -> Option<Vec<String>> {
+    region.contains(',').then(|| {
+        region
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// Whether `--region` asks for more than one region.
+fn several_regions(region: &str) -> bool {
+    region == ALL_REGIONS || region_list(region).is_some()
+}
+
+/// One row per region of a whole-account answer, then the total.
+fn print_region_table(vendor: Vendor, r: &SyncResponse) {
+    println!(
+        "{:<18} {:<8} {:>6} {:>9} {:>6} {:>7} {:>7} {:>9} {:>8} {:>9}  error",
+        "region",
+        "complete",
+        "pages",
+        "succeeded",
+        "failed",
+        "created",
+        "updated",
+        "unchanged",
+        "released",
+        "elapsed"
+    );
+    for s in &r.regions {
+        let counts = [
+            s.pages,
+            s.total_succeed,
+            s.total_failed,
+            s.created,
+            s.updated,
+            s.unchanged,
+            s.released,
+        ];
+        let error = s.error.as_ref().map_or("", |e| e.message.as_str());
+        print_region_row(&s.region, s.complete, counts, s.elapsed_ms, error);
+    }
+    let counts = [
+        r.pages,
+        r.total_succeed,
+        r.total_failed,
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.released,
+    ];
+    print_region_row(
+        &format!("total ({vendor})"),
+        r.complete,
+        counts,
+        r.elapsed_ms,
+        "",
+    );
+    for d in r.details.iter().filter(|d| !d.is_success).take(20) {
+        println!("failed     {} {}: {}", d.instance_id, d.name, d.message);
+    }
+}
+
+/// A row of [`print_region_table`]: pages, succeeded, failed, created, updated, unchanged
+/// and released in `counts`.
+fn print_region_row(name: &str, complete: bool, counts: [u64; 7], ms: u64, error: &str) {
+    let [pages, ok, failed, created, updated, unchanged, released] = counts;
+    let elapsed = format!("{ms} ms");
+    println!(
+        "{name:<18} {complete:<8} {pages:>6} {ok:>9} {failed:>6} {created:>7} {updated:>7} \
+         {unchanged:>9} {released:>8} {elapsed:>9}  {error}"
+    );
+}
+
 fn print_table(vendor: Vendor, region: &str, r: &SyncResponse) {
     let rows = [
         ("vendor", vendor.to_string()),
@@ -270,10 +359,16 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     let store = SqlStore::connect(&args.database_url)
         .await
         .map_err(|e| e.to_string())?;
+    let several = several_regions(&args.region);
     let hosts: Arc<dyn HostStore> = if args.dry_run {
         // A copy of the account's active hosts in memory: the run compares with it and
         // writes there, the database is only read.
-        Arc::new(copy_of_active_hosts(&store, &id, args.vendor, &args.region).await?)
+        let region = if several {
+            None
+        } else {
+            Some(args.region.as_str())
+        };
+        Arc::new(copy_of_active_hosts(&store, &id, args.vendor, region).await?)
     } else {
         Arc::new(store)
     };
@@ -282,18 +377,29 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     let syncer = Syncer::for_host_store(Arc::clone(&hosts))
         .with_options(SyncOptions::default().with_private_addresses(true));
 
-    let request = SyncRequest::new(id, &args.region)
+    // A list of regions is sent as "*": sync_account_regions syncs the ones it is given.
+    let region = if several { ALL_REGIONS } else { &args.region };
+    let request = SyncRequest::new(id, region)
         .with_details(DetailsMode::Failed)
         .with_force_release(args.force_release);
-    let prepared = syncer
-        .prepare_account(request, account)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (tx, rx) = watch::channel(SyncProgress::default());
-    let progress = tokio::spawn(show_progress(rx, args.json));
-    let result = prepared.with_progress(tx).run().await;
-    let _ = progress.await;
-    let response = result.map_err(|e| e.to_string())?;
+    let response = if several {
+        // Every region its own run, several at once; no progress bar for them.
+        let result = match region_list(&args.region) {
+            Some(regions) => syncer.sync_account_regions(request, account, regions).await,
+            None => syncer.sync_account_all(request, account).await,
+        };
+        result.map_err(|e| e.to_string())?
+    } else {
+        let prepared = syncer
+            .prepare_account(request, account)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = watch::channel(SyncProgress::default());
+        let progress = tokio::spawn(show_progress(rx, args.json));
+        let result = prepared.with_progress(tx).run().await;
+        let _ = progress.await;
+        result.map_err(|e| e.to_string())?
+    };
     if args.dry_run {
         let released = hosts
             .query(
@@ -316,13 +422,14 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
     Ok(response)
 }
 
-/// The active hosts `store` holds for the account `id` (in `region`, but for vSphere,
-/// whose region is the vCenter), copied into a memory store as last seen.
+/// The active hosts `store` holds for the account `id` (in `region` when one is given,
+/// but for vSphere, whose region is the vCenter), copied into a memory store as last
+/// seen.
 async fn copy_of_active_hosts(
     store: &SqlStore,
     id: &str,
     vendor: Vendor,
-    region: &str,
+    region: Option<&str>,
 ) -> Result<MemoryHostStore, String> {
     let copy = MemoryHostStore::new();
     let mut query = HostQuery::default()
@@ -330,7 +437,7 @@ async fn copy_of_active_hosts(
         .with_vendor(vendor)
         .with_released(false)
         .with_page_size(MAX_PAGE_SIZE);
-    if vendor.requires_region() {
+    if let Some(region) = region.filter(|_| vendor.requires_region()) {
         query = query.with_region(region);
     }
     for page_number in 1.. {
@@ -367,11 +474,24 @@ async fn main() -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&response).unwrap_or_default()
                 );
-            } else {
+            } else if response.regions.is_empty() {
                 print_table(vendor, &region, &response);
+            } else {
+                print_region_table(vendor, &response);
             }
+            // Several regions, none of which stored anything: that is a failure.
+            let all_failed = !response.regions.is_empty()
+                && response
+                    .regions
+                    .iter()
+                    .all(|r| r.error.is_some() && r.total_succeed == 0);
             if response.complete && response.total_failed == 0 {
                 ExitCode::SUCCESS
+            } else if all_failed {
+                if !json {
+                    eprintln!("sync failed in every region");
+                }
+                ExitCode::FAILURE
             } else {
                 ExitCode::from(3)
             }

@@ -242,3 +242,92 @@ async fn a_dry_run_says_what_a_sync_would_release_and_writes_nothing() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_region_of_the_account_one_row_each() {
+    // The simulator serves cn-hangzhou; DescribeRegions also names cn-beijing and
+    // ap-southeast-1, which it answers InvalidRegionId.NotFound.
+    let sim = SimulatedAliyun::start("cn-hangzhou", 90).await;
+    let (dir, db) = temp_db("aliyun-all");
+    let uri = sim.uri();
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", aliyun::DEFAULT_ACCESS_KEY_ID),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            aliyun::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+    ];
+    let args = |region: &'static str, json: bool| {
+        let mut a = vec![
+            "--vendor",
+            "aliyun",
+            "--region",
+            region,
+            "--endpoint",
+            uri.as_str(),
+            "--database-url",
+            db.as_str(),
+            "--rate",
+            "500",
+        ];
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+
+    let out = run(&args("*", false), &env).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "some regions failed: {table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let row = |region: &str| {
+        rows.iter()
+            .find(|r| r.first() == Some(&region))
+            .unwrap_or_else(|| panic!("a row for {region}: {table}"))
+    };
+    // region, complete, pages, succeeded, failed, created, ...
+    assert_eq!(row("cn-hangzhou")[1..4], ["true", "1", "90"], "{table}");
+    assert_eq!(row("cn-hangzhou")[5], "90", "{table}");
+    for failed in ["cn-beijing", "ap-southeast-1"] {
+        assert_eq!(row(failed)[1..4], ["false", "0", "0"], "{table}");
+        assert!(
+            row(failed).join(" ").contains("InvalidRegionId.NotFound"),
+            "{table}"
+        );
+    }
+    assert_eq!(row("total")[2..5], ["false", "1", "90"], "{table}");
+
+    let out = run(&args("*", true), &env).await;
+    assert_eq!(out.status.code(), Some(3));
+    let r = json_of(&out);
+    assert_eq!(
+        (r["unchanged"].as_u64(), r["complete"].as_bool()),
+        (Some(90), Some(false))
+    );
+    let regions = r["regions"].as_array().expect("one summary per region");
+    assert_eq!(regions.len(), 3);
+    assert_eq!(regions[0]["region"], "cn-hangzhou");
+    assert_eq!(regions[0]["complete"], true);
+    assert_eq!(regions[1]["error"]["code"], "InvalidRegionId.NotFound");
+
+    // A list of regions: only those; the simulated one alone completes.
+    let out = run(&args("cn-hangzhou,", true), &env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_of(&out);
+    assert_eq!(r["regions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r["unchanged"].as_u64(), Some(90));
+
+    let out = run(&args("cn-beijing,ap-southeast-1", false), &env).await;
+    assert_eq!(out.status.code(), Some(1), "every region failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("every region"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::error::Result;
@@ -37,6 +38,22 @@ pub trait HostProvider: Debug + Send + Sync + 'static {
     /// only hosts that two consecutive complete runs missed.
     fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {
         let _ = instance_ids;
+        None
+    }
+
+    /// Asks the vendor which regions the account can list: the regions a whole-account
+    /// sync runs, one scope each, when the account allows every region (`"*"`). The
+    /// future makes the vendor's region call when polled (one request, within the same
+    /// rate limiter as the listing); it answers region names as [`region`](Self::region)
+    /// takes them, without duplicates, in the vendor's order.
+    ///
+    /// Any provider of the vendor can answer, whatever region it was built for: a sync
+    /// builds one for a default region of the vendor just to ask. An error (a wrong key,
+    /// a permission the key lacks) means no region is known, not that there is none.
+    ///
+    /// `None` (the default) means the provider cannot list regions: a vendor with a
+    /// single scope (vSphere: the vCenter), or a provider built by hand for one region.
+    fn regions(&self) -> Option<BoxFuture<'static, Result<Vec<String>>>> {
         None
     }
 }

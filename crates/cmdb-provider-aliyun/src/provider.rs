@@ -2,7 +2,9 @@
 
 use cmdb_core::{HostPage, HostProvider, Result, Vendor};
 use cmdb_http::token_pages;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::FutureExt;
 
 use crate::client::{AliyunClient, MAX_LOOKUP_IDS};
 
@@ -78,5 +80,23 @@ impl HostProvider for AliyunHostProvider {
                 }
             },
         ))
+    }
+
+    /// `DescribeRegions`: every region the key can use (sold-out ones included: they
+    /// may still hold instances), in the order ECS answers them.
+    fn regions(&self) -> Option<BoxFuture<'static, Result<Vec<String>>>> {
+        let client = self.client.clone();
+        Some(
+            async move {
+                let mut names: Vec<String> = Vec::new();
+                for region in client.describe_regions().await? {
+                    if !names.contains(&region.region_id) {
+                        names.push(region.region_id);
+                    }
+                }
+                Ok(names)
+            }
+            .boxed(),
+        )
     }
 }

@@ -620,3 +620,47 @@ async fn describe_regions_is_optional_and_its_transient_failures_are_not_remembe
         "asked again after the failure, not after the answer"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_provider_lists_the_regions_describe_regions_reports() {
+    let sim = SimulatedAliyun::start(REGION, 3).await;
+    let provider = for_sim(&sim).build().unwrap();
+    let regions = provider
+        .regions()
+        .expect("Alibaba Cloud lists regions")
+        .await
+        .unwrap();
+    assert_eq!(regions, [REGION, "cn-beijing", "ap-southeast-1"]);
+    assert_eq!(sim.requests(), 1, "one DescribeRegions request");
+
+    let wrong = builder(&sim.uri(), &sim.access_key_id(), "not-the-secret")
+        .build()
+        .unwrap();
+    let e = wrong.regions().unwrap().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn listed_regions_keep_the_vendor_order_without_duplicates() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeRegions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "RequestId": "RID-R",
+            "Regions": {"Region": [
+                {"RegionId": "cn-qingdao", "RegionEndpoint": "ecs.cn-qingdao.aliyuncs.com", "LocalName": "华北1（青岛）", "Status": "available"},
+                {"RegionId": "cn-hangzhou", "RegionEndpoint": "ecs-cn-hangzhou.aliyuncs.com", "LocalName": "华东1（杭州）", "Status": "soldOut"},
+                {"RegionId": "cn-qingdao", "RegionEndpoint": "ecs.cn-qingdao.aliyuncs.com", "LocalName": "华北1（青岛）", "Status": "available"}
+            ]}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = builder(&server.uri(), "ak", "sk").build().unwrap();
+    let regions = provider.regions().unwrap().await.unwrap();
+    assert_eq!(
+        regions,
+        ["cn-qingdao", "cn-hangzhou"],
+        "a sold-out region may still hold instances"
+    );
+}

@@ -158,7 +158,32 @@ impl HuaweiClient {
         &self,
         name: &str,
     ) -> Result<Vec<(String, Option<String>)>> {
-        let query = vec![("name".to_owned(), name.to_owned())];
+        self.projects(vec![("name".to_owned(), name.to_owned())])
+            .await
+    }
+
+    /// The regions of the key's account: the names of the projects IAM lists (`GET
+    /// /v3/projects` with no filter), in its order, keeping only region projects. IAM
+    /// also lists `MOS` (the marketplace's project, no region) and the sub-projects a
+    /// user creates in a region (named `<region>_<name>`); both are left out.
+    pub async fn region_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = Vec::new();
+        for (_, name) in self.projects(Vec::new()).await? {
+            let Some(name) = name.filter(|n| is_region_project(n)) else {
+                continue;
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// IAM `GET /v3/projects?<query>`: the `(id, name)` of every project listed with an id.
+    async fn projects(
+        &self,
+        query: Vec<(String, String)>,
+    ) -> Result<Vec<(String, Option<String>)>> {
         let response = self
             .inner
             .http
@@ -313,6 +338,12 @@ impl HuaweiClient {
         h.insert(reqwest::header::AUTHORIZATION, authorization);
         Ok(request)
     }
+}
+
+/// Whether an IAM project named `name` is a region's own project: not `MOS`, not a
+/// sub-project (`cn-north-4_dev`: IAM names them `<region>_<name>`), and not empty.
+fn is_region_project(name: &str) -> bool {
+    !name.is_empty() && name != "MOS" && !name.contains('_')
 }
 
 fn header_value(value: &str) -> Result<HeaderValue> {

@@ -3,6 +3,7 @@
 
 use cmdb_core::{HostPage, HostProvider, Vendor};
 use cmdb_http::{id_batches, offset_pages_concurrent};
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::client::HuaweiClient;
@@ -89,5 +90,12 @@ impl HostProvider for HuaweiHostProvider {
                 Ok(HostPage::new(hosts, None))
             }
         }))
+    }
+
+    /// The account's region projects in IAM (`GET /v3/projects`), without `MOS` and
+    /// sub-projects: see [`HuaweiClient::region_names`].
+    fn regions(&self) -> Option<BoxFuture<'static, cmdb_core::Result<Vec<String>>>> {
+        let client = self.client.clone();
+        Some(async move { client.region_names().await }.boxed())
     }
 }

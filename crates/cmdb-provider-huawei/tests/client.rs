@@ -465,6 +465,55 @@ async fn the_provider_passes_conformance_against_the_simulator() {
 }
 
 #[tokio::test]
+async fn the_provider_lists_the_region_projects_of_the_account() {
+    let sim = SimulatedHuawei::start(REGION, 5).await;
+    sim.add_region("ap-southeast-1", 3);
+    sim.add_region("cn-east-3", 0);
+    sim.add_sub_project(REGION, "sub");
+    let provider = sim_builder(&sim).build().unwrap();
+    let regions = provider
+        .regions()
+        .expect("Huawei Cloud lists regions")
+        .await
+        .unwrap();
+    // IAM also lists `MOS` and the sub-project `cn-north-4_sub`: neither is a region.
+    assert_eq!(regions, ["ap-southeast-1", "cn-east-3", "cn-north-4"]);
+    assert_eq!(sim.stats().iam_requests, 1, "one unfiltered project list");
+    // Each region then lists its own servers through its own project.
+    let other = sim_builder(&sim)
+        .with_region("ap-southeast-1")
+        .build()
+        .unwrap();
+    let pages: Vec<_> = other.pages().try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.hosts.len()).sum::<usize>(), 3);
+}
+
+#[tokio::test]
+async fn region_names_skip_mos_and_sub_projects_as_iam_answers_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/projects"))
+        .and(|r: &Request| r.url.query().is_none())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "links": {"self": "https://iam.myhuaweicloud.com/v3/projects", "previous": null, "next": null},
+            "projects": [
+                {"id": "p-mos", "name": "MOS", "enabled": true, "is_domain": false},
+                {"id": "p-n4", "name": "cn-north-4", "enabled": true, "is_domain": false},
+                {"id": "p-n4-dev", "name": "cn-north-4_dev", "enabled": true, "is_domain": false},
+                {"id": "p-af", "name": "af-south-1", "enabled": true, "is_domain": false},
+                {"id": "", "name": "cn-east-2"},
+                {"id": "p-nameless", "name": null}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), "AK-REGIONS").build_client().unwrap();
+    let regions = client.region_names().await.unwrap();
+    assert_eq!(regions, ["cn-north-4", "af-south-1"]);
+}
+
+#[tokio::test]
 async fn concurrent_pages_are_yielded_in_order_and_mapped() {
     let sim = SimulatedHuawei::start(REGION, 95).await;
     sim.set_latency(Some(Duration::from_millis(20)));

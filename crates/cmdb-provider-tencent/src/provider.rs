@@ -2,7 +2,9 @@
 
 use cmdb_core::{HostPage, HostProvider, Result, Vendor};
 use cmdb_http::{id_batches, offset_pages_concurrent, PageInfo};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::FutureExt;
 
 use crate::client::{TencentClient, MAX_LOOKUP_IDS};
 
@@ -94,5 +96,27 @@ impl HostProvider for TencentHostProvider {
                 }
             },
         ))
+    }
+
+    /// The `region` service's `DescribeRegions` for CVM: every region but those it
+    /// reports `UNAVAILABLE`, in the order it answers them.
+    fn regions(&self) -> Option<BoxFuture<'static, Result<Vec<String>>>> {
+        let client = self.client.clone();
+        Some(
+            async move {
+                let mut names: Vec<String> = Vec::new();
+                for region in client.describe_regions().await? {
+                    let unavailable = region
+                        .state
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("UNAVAILABLE"));
+                    if !unavailable && !names.contains(&region.region) {
+                        names.push(region.region);
+                    }
+                }
+                Ok(names)
+            }
+            .boxed(),
+        )
     }
 }

@@ -419,6 +419,30 @@ async fn describe_regions_is_signed_for_the_region_service() {
 }
 
 #[tokio::test]
+async fn the_provider_leaves_out_regions_reported_unavailable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-tc-action", "DescribeRegions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "Response": {
+                "TotalCount": 3,
+                "RegionSet": [
+                    {"Region": "ap-guangzhou", "RegionName": "华南地区(广州)", "RegionState": "AVAILABLE"},
+                    {"Region": "ap-chengdu", "RegionName": "西南地区(成都)", "RegionState": "UNAVAILABLE"},
+                    {"Region": "ap-tokyo", "RegionName": "亚太东北(东京)", "RegionState": "AVAILABLE"}
+                ],
+                "RequestId": "rid-regions"
+            }
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = builder(&server).build().unwrap();
+    let regions = provider.regions().unwrap().await.unwrap();
+    assert_eq!(regions, ["ap-guangzhou", "ap-tokyo"]);
+}
+
+#[tokio::test]
 async fn limits_above_100_are_refused_before_sending() {
     let server = MockServer::start().await;
     let client = builder(&server).build_client().unwrap();

@@ -213,6 +213,38 @@ async fn regions_come_from_the_region_service() {
 }
 
 #[tokio::test]
+async fn the_provider_lists_the_regions_and_another_region_is_empty() {
+    let sim = SimulatedTencent::start(30).await;
+    let regions = provider(&sim)
+        .regions()
+        .expect("Tencent Cloud lists regions")
+        .await
+        .unwrap();
+    assert_eq!(
+        regions,
+        [
+            "ap-guangzhou",
+            "ap-shanghai",
+            "ap-beijing",
+            "ap-shanghai-fsi",
+            "ap-singapore"
+        ]
+    );
+    // The instances live in the simulator's region; another region of the account
+    // lists none, and a region the API does not serve is an error.
+    let other = builder(&sim).with_region("ap-beijing").build().unwrap();
+    let pages: Vec<_> = other.pages().try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.hosts.len()).sum::<usize>(), 0);
+    let unknown = builder(&sim).with_region("xx-nowhere").build().unwrap();
+    let e = unknown.pages().try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("UnsupportedRegion")
+    );
+}
+
+#[tokio::test]
 async fn temporary_credentials_send_their_token_and_an_expired_one_fails_once() {
     let sim = SimulatedTencent::start(250).await;
     let token = "tc-simulated-sts-token";

@@ -7,6 +7,12 @@
 //! - an [`Account`] in hand ([`Syncer::for_host_store`], [`Syncer::sync_account`]);
 //! - a provider built by hand ([`Syncer::sync_provider`]).
 //!
+//! A request for region `"*"` syncs the whole account: [`Syncer::sync_all`] (a stored
+//! secret: its allowed regions, or every region the vendor lists when it allows `"*"`)
+//! and [`Syncer::sync_account_all`] (credentials in hand). Each region is its own run,
+//! several at once within the secret's one request rate, and the answer adds them up
+//! with one [`RegionSummary`] per region.
+//!
 //! It builds the vendor's [`HostProvider`](cmdb_core::HostProvider) through the
 //! [`ProviderRegistry`], drains its pages into the [`HostStore`](cmdb_core::HostStore)
 //! (storing page k while page k+1 is fetched), and, after a complete listing only,
@@ -66,6 +72,8 @@ pub mod telemetry;
 pub use account::Account;
 pub use progress::{SyncProgress, SyncState};
 pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
-pub use request::{DetailsMode, SyncRequest, MAX_SECRET_ID_LEN};
-pub use response::{ErrorReport, SyncDetail, SyncResponse};
-pub use syncer::{PreparedSync, SyncOptions, SyncTrigger, Syncer, DEFAULT_MAX_DETAILS};
+pub use request::{DetailsMode, SyncRequest, ALL_REGIONS, MAX_SECRET_ID_LEN};
+pub use response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
+pub use syncer::{
+    PreparedSync, SyncOptions, SyncTrigger, Syncer, DEFAULT_MAX_DETAILS, DEFAULT_REGIONS_IN_FLIGHT,
+};

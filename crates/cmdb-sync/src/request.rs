@@ -27,7 +27,12 @@ pub enum DetailsMode {
     None,
 }
 
-/// A request to sync one region of one secret (or account): made with
+/// The region of a request that asks for every region of the account
+/// ([`Syncer::sync_all`](crate::Syncer::sync_all)).
+pub const ALL_REGIONS: &str = "*";
+
+/// A request to sync one region of one secret (or account), or every region of it
+/// (region `"*"`, [`Syncer::sync_all`](crate::Syncer::sync_all)): made with
 /// [`SyncRequest::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +41,8 @@ pub struct SyncRequest {
     /// The secret to list with.
     pub secret_id: String,
     /// The region to list; may be empty for vSphere, which lists the whole vCenter.
+    /// [`ALL_REGIONS`] (`"*"`) asks [`Syncer::sync_all`](crate::Syncer::sync_all) for
+    /// every region of the account.
     #[serde(default)]
     pub region: String,
     /// What to list (only hosts for now).
@@ -79,8 +86,14 @@ impl SyncRequest {
         self
     }
 
-    /// Checks what can be checked without the secret: the id, the region's syntax and
-    /// the resource type.
+    /// Whether the request asks for every region of the account: its region is
+    /// [`ALL_REGIONS`] (`"*"`).
+    pub fn is_all_regions(&self) -> bool {
+        self.region == ALL_REGIONS
+    }
+
+    /// Checks what can be checked without the secret: the id, the region's syntax (a
+    /// region name, empty, or [`ALL_REGIONS`]) and the resource type.
     pub fn validate(&self) -> Result<()> {
         let id = self.secret_id.trim();
         if id.is_empty() {
@@ -103,6 +116,7 @@ impl SyncRequest {
         if let Some(c) = self
             .region
             .chars()
+            .filter(|_| !self.is_all_regions())
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         {
             return Err(Error::invalid_field(
@@ -142,6 +156,8 @@ mod tests {
         assert_eq!(field_of(SyncRequest::new("s", "r".repeat(65))), "region");
         assert_eq!(field_of(SyncRequest::new("s", "../../etc")), "region");
         assert_eq!(field_of(SyncRequest::new("s", "cn' OR 1=1 --")), "region");
+        assert_eq!(field_of(SyncRequest::new("s", "cn-*")), "region");
+        assert_eq!(field_of(SyncRequest::new("s", "**")), "region");
         let mut rds = SyncRequest::new("s", "cn-hangzhou");
         rds.resource_type = ResourceType::Rds;
         let e = rds.validate().unwrap_err();
@@ -155,6 +171,10 @@ mod tests {
             .unwrap();
         SyncRequest::new("s", "").validate().unwrap();
         SyncRequest::new("s", "ap-shanghai-fsi").validate().unwrap();
+        let all = SyncRequest::new("s", "*");
+        all.validate().unwrap();
+        assert!(all.is_all_regions());
+        assert!(!SyncRequest::new("s", "").is_all_regions());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::{self, Either};
+use futures::stream;
 use futures::StreamExt;
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, watch};
@@ -16,7 +17,7 @@ use tracing::Instrument;
 
 use cmdb_core::{
     Error, ErrorKind, FailedRecord, Host, HostPage, HostProvider, HostStore, MissingHost, Result,
-    ScopeLease, ScopeStats, SyncScope, UpsertOutcome,
+    ScopeLease, ScopeStats, SyncScope, UpsertOutcome, Vendor,
 };
 use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, SecretStore};
@@ -24,8 +25,8 @@ use cmdb_secret::{Cipher, SecretStore};
 use crate::account::Account;
 use crate::progress::{SyncProgress, SyncState};
 use crate::registry::{ProviderContext, ProviderRegistry};
-use crate::request::{DetailsMode, SyncRequest};
-use crate::response::{ErrorReport, SyncDetail, SyncResponse};
+use crate::request::{DetailsMode, SyncRequest, ALL_REGIONS};
+use crate::response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
 use crate::telemetry;
 
 /// Tuning of a [`Syncer`]: start from `SyncOptions::default()` and change what you need
@@ -56,7 +57,15 @@ pub struct SyncOptions {
     /// [`DEFAULT_MAX_DETAILS`]); past it the answer says `details_truncated`. The counters
     /// always count every host.
     pub max_details: usize,
+    /// Regions of a whole-account sync ([`Syncer::sync_all`]) run at once (default
+    /// [`DEFAULT_REGIONS_IN_FLIGHT`]); the others wait their turn. They share the
+    /// secret's request rate whatever their number: more regions at once helps only
+    /// when one region alone cannot use the rate (a token-paged vendor far away).
+    pub regions_in_flight: usize,
 }
+
+/// Regions of a whole-account sync run at once by default.
+pub const DEFAULT_REGIONS_IN_FLIGHT: usize = 8;
 
 /// Per-host details a run's answer keeps by default: 10,000 entries, about 1 MB of JSON.
 pub const DEFAULT_MAX_DETAILS: usize = 10_000;
@@ -65,6 +74,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             max_details: DEFAULT_MAX_DETAILS,
+            regions_in_flight: DEFAULT_REGIONS_IN_FLIGHT,
             max_release_share: 0.5,
             queue_pages: 4,
             run_timeout: Duration::from_secs(3600),
@@ -97,6 +107,12 @@ impl SyncOptions {
     /// These options with `max_details` set.
     pub fn with_max_details(mut self, details: usize) -> SyncOptions {
         self.max_details = details;
+        self
+    }
+
+    /// These options with `regions_in_flight` set (at least 1 is used).
+    pub fn with_regions_in_flight(mut self, regions: usize) -> SyncOptions {
+        self.regions_in_flight = regions;
         self
     }
 
@@ -437,6 +453,188 @@ impl Syncer {
         self.prepare_provider(request, provider).await?.run().await
     }
 
+    /// Syncs every region of a stored secret, each region its own run (its own scope,
+    /// locks, release and result), several at once (at most
+    /// [`SyncOptions::regions_in_flight`]), all within the secret's one request rate.
+    ///
+    /// The request's region is [`ALL_REGIONS`] (`"*"`) or empty. The regions are the
+    /// secret's `allowed_regions`, or, when they allow any region (`"*"`), the regions
+    /// the vendor lists for the key ([`HostProvider::regions`], asked through a provider
+    /// built for a default region of the vendor: Alibaba Cloud `cn-hangzhou`, Tencent
+    /// Cloud `ap-guangzhou`, Huawei Cloud `cn-north-4`). A vSphere secret has one scope,
+    /// its vCenter. A request naming one region is that region's [`sync`](Self::sync),
+    /// answered as it answers.
+    ///
+    /// A region that fails, even before its listing starts (the key may not list it, a
+    /// sync of it is already running), does not stop the others: the answer sums the
+    /// regions' counters and details (still at most [`SyncOptions::max_details`]), is
+    /// `complete` when every region is, carries the first region's error, and lists
+    /// what each region did in [`SyncResponse::regions`]. `Err` is kept for what stops
+    /// every region: an invalid request, an unknown secret, a wrong cipher key, or a
+    /// vendor that cannot say which regions the account has. Dropping the future stops
+    /// every region's run at a page boundary.
+    pub async fn sync_all(&self, request: SyncRequest) -> Result<SyncResponse> {
+        self.options.validate()?;
+        request.validate()?;
+        if !request.region.is_empty() && !request.is_all_regions() {
+            return self.sync(request).await;
+        }
+        let Some((secrets, cipher)) = &self.secrets else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "this syncer has no secret store (made by Syncer::for_host_store): sync an \
+                 Account with sync_account_all instead",
+            ));
+        };
+        let secret = secrets.get(&request.secret_id).await?;
+        if let Some(address) = secret.address.as_deref() {
+            self.check_address(address)?;
+        }
+        let credentials = cipher.decrypt_credentials(&secret)?;
+        let account = Account::from_secret(&secret, credentials);
+        let regions = if secret.allowed_regions.iter().any(|r| r == ALL_REGIONS) {
+            self.list_regions(&request.secret_id, account.clone())
+                .await?
+        } else {
+            secret.allowed_regions.clone()
+        };
+        self.sync_account_regions(request, account, regions).await
+    }
+
+    /// [`sync_all`](Self::sync_all) with credentials in hand: every region the vendor
+    /// lists for the account ([`list_regions`](Self::list_regions)), or its one scope
+    /// for vSphere. The request's `secret_id` is the id the hosts are stored under, as
+    /// for [`sync_account`](Self::sync_account); a request naming one region is that
+    /// region's `sync_account`.
+    pub async fn sync_account_all(
+        &self,
+        request: SyncRequest,
+        account: Account,
+    ) -> Result<SyncResponse> {
+        self.options.validate()?;
+        request.validate()?;
+        if !request.region.is_empty() && !request.is_all_regions() {
+            return self.sync_account(request, account).await;
+        }
+        let regions = self
+            .list_regions(&request.secret_id, account.clone())
+            .await?;
+        self.sync_account_regions(request, account, regions).await
+    }
+
+    /// [`sync_account_all`](Self::sync_account_all) of the `regions` given (duplicates
+    /// run once) rather than those the vendor lists; the request's region is not used.
+    /// A vSphere account has one scope, whatever `regions` says.
+    pub async fn sync_account_regions(
+        &self,
+        request: SyncRequest,
+        account: Account,
+        regions: Vec<String>,
+    ) -> Result<SyncResponse> {
+        self.options.validate()?;
+        request.validate()?;
+        let regions = if account.vendor.requires_region() {
+            let mut unique: Vec<String> = Vec::with_capacity(regions.len());
+            for region in regions {
+                if !unique.contains(&region) {
+                    unique.push(region);
+                }
+            }
+            unique
+        } else {
+            vec![String::new()]
+        };
+        if regions.is_empty() {
+            return Err(Error::invalid_field("region", "no region to sync"));
+        }
+        let started = tokio::time::Instant::now();
+        tracing::info!(secret_id = %request.secret_id, vendor = %account.vendor,
+            regions = regions.len(), "whole-account sync started");
+        // Held for the whole sync, so that every region's provider gets this one limiter
+        // even when no other region's run is alive at the moment it is built.
+        let _limiter = self.limiter_for(&request.secret_id, account.request_rate);
+        let runs: Vec<RegionSummaryRun> = stream::iter(regions)
+            .map(|region| {
+                let mut request = request.clone();
+                request.region = region;
+                self.sync_region(request, account.clone())
+            })
+            .buffered(self.options.regions_in_flight.max(1))
+            .collect()
+            .await;
+        let mut response = aggregate(runs, self.options.max_details);
+        response.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            secret_id = %request.secret_id,
+            regions = response.regions.len(),
+            failed_regions = response.regions.iter().filter(|r| !r.complete).count(),
+            stored = response.total_succeed,
+            complete = response.complete,
+            elapsed_ms = response.elapsed_ms,
+            "whole-account sync finished"
+        );
+        Ok(response)
+    }
+
+    /// The regions the vendor lists for `account` ([`HostProvider::regions`]), asked
+    /// through a provider built for a default region of the vendor (Alibaba Cloud
+    /// `cn-hangzhou`, Tencent Cloud `ap-guangzhou`, Huawei Cloud `cn-north-4`) within
+    /// the rate limiter of `secret_id`. vSphere has one scope, the vCenter: one empty
+    /// region, and no request.
+    ///
+    /// Errors: the vendor's own (a wrong key, a permission the key lacks), an
+    /// [`InvalidInput`](ErrorKind::InvalidInput) error when the vendor's provider cannot
+    /// list regions, and [`NotFound`](ErrorKind::NotFound) when the vendor lists none.
+    pub async fn list_regions(&self, secret_id: &str, account: Account) -> Result<Vec<String>> {
+        let vendor = account.vendor;
+        if !vendor.requires_region() {
+            return Ok(vec![String::new()]);
+        }
+        let provider = self.build_provider(secret_id, bootstrap_region(vendor), account)?;
+        let listing = provider.regions().ok_or_else(|| {
+            Error::invalid_field(
+                "region",
+                format!(
+                    "the {vendor} provider cannot list the account's regions: name them (the \
+                     secret's allowed_regions, or one region a request)"
+                ),
+            )
+        })?;
+        let regions = listing
+            .await
+            .map_err(|e| e.context(format_args!("listing the regions of {vendor}")))?;
+        if regions.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{vendor} lists no region for this key: check its permission to list \
+                     regions, or name the regions"
+                ),
+            ));
+        }
+        tracing::debug!(%vendor, regions = ?regions, "regions listed");
+        Ok(regions)
+    }
+
+    /// One region of a whole-account sync, to its end: its summary and answer.
+    async fn sync_region(&self, request: SyncRequest, account: Account) -> RegionSummaryRun {
+        let started = tokio::time::Instant::now();
+        let asked = request.region.clone();
+        let (region, result) = match self.prepare_account(request, account).await {
+            Ok(prepared) => (prepared.scope().region.clone(), prepared.run().await),
+            Err(e) => (asked, Err(e)),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(region = %region, error = %e, "region not synced");
+        }
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        RegionSummaryRun {
+            region,
+            result,
+            elapsed_ms,
+        }
+    }
+
     /// Everything a run of a stored secret checks before its first vendor request: the
     /// request, the secret, the region, the key, the provider, and the scope's locks (in
     /// this process and in the store). The returned [`PreparedSync`] holds the locks
@@ -445,6 +643,7 @@ impl Syncer {
     pub async fn prepare(&self, request: SyncRequest) -> Result<PreparedSync> {
         self.options.validate()?;
         request.validate()?;
+        refuse_all_regions(&request)?;
         let Some((secrets, cipher)) = &self.secrets else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -489,12 +688,25 @@ impl Syncer {
     ) -> Result<PreparedSync> {
         self.options.validate()?;
         request.validate()?;
+        refuse_all_regions(&request)?;
         if account.vendor.requires_region() && request.region.is_empty() {
             return Err(Error::invalid_field(
                 "region",
                 format!("is required for {} accounts", account.vendor),
             ));
         }
+        let provider = self.build_provider(&request.secret_id, &request.region, account)?;
+        self.prepare_provider(request, provider).await
+    }
+
+    /// The provider of `account` for `region`, built by the registry with the account's
+    /// endpoint, TLS settings and the limiter of `secret_id`. No request is made.
+    fn build_provider(
+        &self,
+        secret_id: &str,
+        region: &str,
+        account: Account,
+    ) -> Result<Arc<dyn HostProvider>> {
         if let Some(address) = account.endpoint.as_deref() {
             self.check_address(address)?;
         }
@@ -508,14 +720,14 @@ impl Syncer {
         }
         let vendor = account.vendor;
         let provider = self.registry.host_provider(ProviderContext {
-            secret_id: request.secret_id.clone(),
+            secret_id: secret_id.to_owned(),
             vendor,
             credentials: account.credentials,
-            region: request.region.clone(),
+            region: region.to_owned(),
             endpoint: account.endpoint,
             allow_insecure_http: account.allow_insecure_http,
             request_rate: account.request_rate,
-            limiter: self.limiter_for(&request.secret_id, account.request_rate),
+            limiter: self.limiter_for(secret_id, account.request_rate),
             http,
         })?;
         if provider.vendor() != vendor {
@@ -527,7 +739,7 @@ impl Syncer {
                 ),
             ));
         }
-        self.prepare_provider(request, provider).await
+        Ok(provider)
     }
 
     /// [`prepare`](Self::prepare) for a provider built by hand: see
@@ -539,6 +751,7 @@ impl Syncer {
     ) -> Result<PreparedSync> {
         self.options.validate()?;
         request.validate()?;
+        refuse_all_regions(&request)?;
         let vendor = provider.vendor();
         // vSphere's region is the vCenter host, which the provider knows; every other
         // vendor's provider lists the region it was built for.
@@ -982,6 +1195,88 @@ const MISSING_PAGE: u32 = 1000;
 /// Hosts released (or marked missing) in one store call.
 const RELEASE_CHUNK: usize = 500;
 
+/// The region a provider is built for only to ask the vendor for the account's regions:
+/// one every account of the vendor can call.
+fn bootstrap_region(vendor: Vendor) -> &'static str {
+    match vendor {
+        Vendor::Aliyun => "cn-hangzhou",
+        Vendor::Tencent => "ap-guangzhou",
+        Vendor::Huawei => "cn-north-4",
+        _ => "",
+    }
+}
+
+/// Refuses `"*"` where one region is synced: every region is [`Syncer::sync_all`]'s.
+fn refuse_all_regions(request: &SyncRequest) -> Result<()> {
+    if request.is_all_regions() {
+        return Err(Error::invalid_field(
+            "region",
+            "\"*\" asks for every region of the account: run it with Syncer::sync_all (or \
+             sync_account_all)",
+        ));
+    }
+    Ok(())
+}
+
+/// The end of one region's run in a whole-account sync.
+struct RegionSummaryRun {
+    /// The region (vSphere: the vCenter host, once its provider is built).
+    region: String,
+    result: Result<SyncResponse>,
+    elapsed_ms: u64,
+}
+
+/// The answer of a whole-account sync: the regions' runs summed up, in their order, with
+/// at most `max_details` details in all.
+fn aggregate(runs: Vec<RegionSummaryRun>, max_details: usize) -> SyncResponse {
+    let mut total = SyncResponse {
+        complete: true,
+        ..SyncResponse::default()
+    };
+    let mut skipped: Vec<String> = Vec::new();
+    for run in runs {
+        let summary = match run.result {
+            Ok(mut r) => {
+                total.total_succeed += r.total_succeed;
+                total.total_failed += r.total_failed;
+                total.created += r.created;
+                total.updated += r.updated;
+                total.unchanged += r.unchanged;
+                total.released += r.released;
+                total.release_confirmed += r.release_confirmed;
+                total.release_found_alive += r.release_found_alive;
+                total.pages += r.pages;
+                let room = max_details.saturating_sub(total.details.len());
+                total.details_truncated |= r.details_truncated || r.details.len() > room;
+                total.details.extend(r.details.drain(..).take(room));
+                if let Some(reason) = &r.release_skipped {
+                    skipped.push(format!("{}: {reason}", region_label(&run.region)));
+                }
+                RegionSummary::of(run.region, &r)
+            }
+            Err(e) => RegionSummary::failed(run.region, &e, run.elapsed_ms),
+        };
+        total.complete &= summary.complete;
+        if let (None, Some(e)) = (&total.error, &summary.error) {
+            let mut e = e.clone();
+            e.message = format!("{}: {}", region_label(&summary.region), e.message);
+            total.error = Some(e);
+        }
+        total.regions.push(summary);
+    }
+    total.release_skipped = (!skipped.is_empty()).then(|| skipped.join("; "));
+    total
+}
+
+/// How a region is named in an aggregated message.
+fn region_label(region: &str) -> String {
+    if region.is_empty() {
+        "the account's one scope".to_owned()
+    } else {
+        format!("region {region}")
+    }
+}
+
 /// Sends the listing's pages to `tx` until it ends, fails (the error is sent) or the
 /// receiver is gone.
 async fn forward(
@@ -1258,6 +1553,7 @@ impl PreparedSync {
             pages: tally.pages,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             error,
+            regions: Vec::new(),
         };
         tracing::info!(
             scope = %scope,

@@ -262,3 +262,46 @@ async fn a_secret_with_a_session_token_syncs_and_an_expired_token_fails() {
     assert!(!e.to_string().contains(token));
     assert_eq!(hosts.len(), 120);
 }
+
+#[tokio::test]
+async fn a_whole_account_sync_reports_each_region_describe_regions_names() {
+    // The simulator serves one region; the others DescribeRegions names answer
+    // InvalidRegionId.NotFound, as an endpoint that does not serve a region does.
+    let sim = SimulatedAliyun::start("cn-hangzhou", 60).await;
+    let synced = common::builtin_syncer(
+        Vendor::Aliyun,
+        &sim.access_key_id(),
+        &sim.access_key_secret(),
+        "",
+        &sim.uri(),
+    )
+    .await;
+    let r = synced
+        .syncer
+        .sync_all(SyncRequest::new(&synced.secret.id, "*"))
+        .await
+        .unwrap();
+    assert!(!r.complete, "{r:?}");
+    let regions: Vec<(&str, bool, u64)> = r
+        .regions
+        .iter()
+        .map(|s| (s.region.as_str(), s.complete, s.created))
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            ("cn-hangzhou", true, 60),
+            ("cn-beijing", false, 0),
+            ("ap-southeast-1", false, 0)
+        ]
+    );
+    let e = r.regions[1].error.as_ref().unwrap();
+    assert_eq!(e.code.as_deref(), Some("InvalidRegionId.NotFound"));
+    assert_eq!(
+        r.error
+            .as_ref()
+            .map(|e| e.message.starts_with("region cn-beijing: ")),
+        Some(true)
+    );
+    assert_eq!((r.created, synced.count(false).await), (60, 60));
+}

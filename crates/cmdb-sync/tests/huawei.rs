@@ -221,3 +221,35 @@ async fn a_failed_lookup_releases_nothing_and_a_later_one_releases() {
         (1, 1, 0)
     );
 }
+
+#[tokio::test]
+async fn a_whole_account_sync_lists_every_region_project() {
+    // Regions of their own: project ids are cached per endpoint, AK and region.
+    let sim = SimulatedHuawei::start("af-south-1", 120).await;
+    sim.add_region("cn-southwest-2", 30);
+    sim.add_region("ap-southeast-3", 0);
+    sim.add_sub_project("af-south-1", "sub");
+    let synced =
+        common::builtin_syncer(Vendor::Huawei, ACCESS_KEY, SECRET_KEY, "", &sim.uri()).await;
+    let r = synced
+        .syncer
+        .sync_all(SyncRequest::new(&synced.secret.id, "*"))
+        .await
+        .unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    let regions: Vec<(&str, u64)> = r
+        .regions
+        .iter()
+        .map(|s| (s.region.as_str(), s.created))
+        .collect();
+    // IAM also lists MOS and af-south-1_sub: no region of their own.
+    assert_eq!(
+        regions,
+        [
+            ("af-south-1", 120),
+            ("ap-southeast-3", 0),
+            ("cn-southwest-2", 30)
+        ]
+    );
+    assert_eq!((r.created, synced.count(false).await), (150, 150));
+}

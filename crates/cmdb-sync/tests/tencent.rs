@@ -204,3 +204,33 @@ async fn a_failed_lookup_releases_nothing_and_a_later_one_releases() {
         (1, 1, 0)
     );
 }
+
+#[tokio::test]
+async fn a_whole_account_sync_lists_every_region_the_region_service_names() {
+    let sim = SimulatedTencent::start(130).await;
+    let synced =
+        common::builtin_syncer(Vendor::Tencent, SECRET_ID, SECRET_KEY, "", &sim.uri()).await;
+    let r = synced
+        .syncer
+        .sync_all(SyncRequest::new(&synced.secret.id, "*"))
+        .await
+        .unwrap();
+    assert!(r.complete && r.error.is_none(), "{r:?}");
+    let regions: Vec<(&str, u64)> = r
+        .regions
+        .iter()
+        .map(|s| (s.region.as_str(), s.created))
+        .collect();
+    // The instances live in ap-guangzhou; the other regions are empty.
+    assert_eq!(
+        regions,
+        [
+            ("ap-guangzhou", 130),
+            ("ap-shanghai", 0),
+            ("ap-beijing", 0),
+            ("ap-shanghai-fsi", 0),
+            ("ap-singapore", 0)
+        ]
+    );
+    assert_eq!(synced.count(false).await, 130);
+}

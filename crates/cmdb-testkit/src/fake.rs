@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, StreamExt};
 
 use cmdb_core::{
@@ -37,6 +38,7 @@ pub struct FakeProvider {
     moved: bool,
     lookup: Lookup,
     lookups: Arc<AtomicU64>,
+    regions: Option<std::result::Result<Vec<String>, ErrorKind>>,
 }
 
 /// How a [`FakeProvider`] answers [`HostProvider::lookup`].
@@ -85,6 +87,7 @@ impl FakeProvider {
             moved: false,
             lookup: Lookup::Finds,
             lookups: Arc::new(AtomicU64::new(0)),
+            regions: None,
         }
     }
 
@@ -115,6 +118,24 @@ impl FakeProvider {
     /// without one.
     pub fn without_lookup(mut self) -> Self {
         self.lookup = Lookup::Unsupported;
+        self
+    }
+
+    /// Answers [`HostProvider::regions`] with `regions` (by default the provider cannot
+    /// list regions).
+    pub fn with_regions<I, S>(mut self, regions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.regions = Some(Ok(regions.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// [`HostProvider::regions`] fails with an error of `kind` (a key that may not list
+    /// regions).
+    pub fn with_regions_failure(mut self, kind: ErrorKind) -> Self {
+        self.regions = Some(Err(kind));
         self
     }
 
@@ -258,6 +279,16 @@ impl HostProvider for FakeProvider {
             }
         })
         .boxed()
+    }
+
+    fn regions(&self) -> Option<BoxFuture<'static, Result<Vec<String>>>> {
+        let answer = self.regions.clone()?;
+        Some(
+            async move {
+                answer.map_err(|kind| Error::new(kind, "fake failure listing the regions"))
+            }
+            .boxed(),
+        )
     }
 
     fn lookup(&self, instance_ids: Vec<String>) -> Option<BoxStream<'static, Result<HostPage>>> {

@@ -4,7 +4,9 @@
 //! [`SimulatedHuawei`] checks every request's `SDK-HMAC-SHA256` signature with its own
 //! implementation of the algorithm (this crate never depends on a provider crate) and
 //! the `X-Sdk-Date` skew (15 minutes); answers `GET /v3/projects?name=<region>` with one
-//! project per region (or several, on demand); serves N servers in the documented JSON
+//! project per region (or several, on demand), and `GET /v3/projects` with every project
+//! of the account: one per region, `MOS` (the marketplace's, as every account has) and
+//! the sub-projects a test adds (`cn-north-4_sub`); serves N servers in the documented JSON
 //! shape (string flavors, address maps, `"k=v"` tags, metadata, every status, Chinese
 //! names, null fields) with `offset` as a page number from 1 and `limit` at most 1000;
 //! injects 429 `APIGW.0308` every K requests, 5xx answers and latency; lets tests
@@ -253,6 +255,9 @@ struct State {
     lookup_failure: Option<u16>,
     /// Changes to make right after the n-th ListServersDetails page is served.
     changes: Vec<(usize, Change)>,
+    /// Projects of no region, `(name, id)`: `MOS`, and the sub-projects tests add. IAM
+    /// lists them; ECS knows none of them.
+    other_projects: Vec<(String, String)>,
 }
 
 /// A change of the simulated inventory, made while a listing runs.
@@ -314,6 +319,16 @@ impl SimulatedHuawei {
         let r = s.regions.get_mut(region).expect("region just ensured");
         let id = project_id(region, r.projects.len());
         r.projects.push(id.clone());
+        id
+    }
+
+    /// Adds a sub-project of `region` named `<region>_<name>` (as IAM names the projects
+    /// a user creates in a region) and returns its id. IAM lists it with the account's
+    /// projects; it holds no server.
+    pub fn add_sub_project(&self, region: &str, name: &str) -> String {
+        let full = format!("{region}_{name}");
+        let id = project_id(&full, 0);
+        self.state().other_projects.push((full, id.clone()));
         id
     }
 
@@ -534,6 +549,7 @@ impl State {
             clock,
             lookup_failure: None,
             changes: Vec::new(),
+            other_projects: vec![("MOS".to_owned(), project_id("MOS", 0))],
         }
     }
 
@@ -875,18 +891,39 @@ fn handle(s: &mut State, request: &Request) -> Reply {
     };
     if is_iam {
         let name = param("name");
-        let projects: Vec<Value> = s
+        // Region projects, then the others, sorted by name as IAM lists them.
+        let mut named: Vec<(&str, &str)> = s
             .regions
             .iter()
-            .filter(|(region, _)| name.as_deref().is_none_or(|n| n == region.as_str()))
             .flat_map(|(region, r)| {
-                r.projects.iter().map(move |id| {
-                    json!({
-                        "id": id, "name": region, "enabled": true, "is_domain": false,
-                        "description": "", "domain_id": "d0000000000000000000000000000001",
-                        "parent_id": "d0000000000000000000000000000001",
-                        "links": {"self": format!("https://iam.myhuaweicloud.com/v3/projects/{id}")}
-                    })
+                r.projects
+                    .iter()
+                    .map(move |id| (region.as_str(), id.as_str()))
+            })
+            .chain(
+                s.other_projects
+                    .iter()
+                    .map(|(n, id)| (n.as_str(), id.as_str())),
+            )
+            .filter(|(project, _)| name.as_deref().is_none_or(|n| n == *project))
+            .collect();
+        named.sort_by_key(|(project, _)| *project);
+        let projects: Vec<Value> = named
+            .into_iter()
+            .map(|(project, id)| {
+                // A region's own project hangs off the account; a sub-project off its
+                // region's project.
+                let parent = s
+                    .regions
+                    .get(project.split('_').next().unwrap_or_default())
+                    .and_then(|r| r.projects.first())
+                    .filter(|_| project.contains('_'))
+                    .map_or("d0000000000000000000000000000001", String::as_str);
+                json!({
+                    "id": id, "name": project, "enabled": true, "is_domain": false,
+                    "description": "", "domain_id": "d0000000000000000000000000000001",
+                    "parent_id": parent,
+                    "links": {"self": format!("https://iam.myhuaweicloud.com/v3/projects/{id}")}
                 })
             })
             .collect();

@@ -9,6 +9,8 @@
 //! generated instances in the real JSON shape (GiB memory, `null` public IPs and expiry,
 //! `Z` and `+00:00` times, every `InstanceState`, Chinese names, tags), pages them with
 //! `Offset`/`Limit` (Limit over 100 rejected), and injects throttling, 5xx and latency.
+//! The instances live in one region; the other regions `DescribeRegions` lists answer
+//! an empty listing, and a region it does not list `UnsupportedRegion`.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -587,6 +589,22 @@ fn describe_instances(
             &format!("The value of `Limit` must be at most {MAX_LIMIT}, not {limit}."),
             request_id,
         );
+    }
+    // The instances live in the simulator's region; every other region `DescribeRegions`
+    // lists is an empty region of the same account, and a region it does not list is
+    // one the API does not serve.
+    let region = header(request, "x-tc-region").unwrap_or_default();
+    if region != s.region {
+        if !REGIONS.iter().any(|(r, _)| *r == region) {
+            return tencent_error(
+                "UnsupportedRegion",
+                &format!("The API does not support the region `{region}`."),
+                request_id,
+            );
+        }
+        return ResponseTemplate::new(200).set_body_json(json!({
+            "Response": {"TotalCount": 0, "InstanceSet": [], "RequestId": request_id}
+        }));
     }
     // `InstanceIds` (up to 100, not with `Filters`): only those still there, paged by
     // `Offset`/`Limit` like the listing, as the CVM API reference describes it.
