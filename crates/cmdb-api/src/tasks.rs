@@ -504,3 +504,57 @@ fn stopped(p: &SyncProgress) -> ErrorReport {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmdb_core::{MemoryHostStore, SyncScope, Vendor};
+
+    /// Lets the writer task take what was sent.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_written_every_ten_pages_or_five_seconds() {
+        let runs = Arc::new(MemoryHostStore::new());
+        let scope = SyncScope::hosts("s", Vendor::Aliyun, "cn-hangzhou");
+        let run = SyncRun::new("r", &scope, RunTrigger::Api, Utc::now().trunc_subsecs(6))
+            .with_state(RunState::Running);
+        runs.insert_run(&run).await.unwrap();
+        let (tx, rx) = watch::channel(SyncProgress::default());
+        let writer = tokio::spawn(write_progress(runs.clone(), "r".into(), rx));
+        let stored = || async { runs.get_run("r").await.unwrap().unwrap().counters.pages };
+        let send = |pages: u64| {
+            let mut p = SyncProgress::default();
+            p.pages = pages;
+            p.stored = pages * 100;
+            tx.send_replace(p);
+        };
+
+        for pages in 1..=25 {
+            send(pages);
+            settle().await;
+            let expected = match pages {
+                0..=9 => 0,
+                10..=19 => 10,
+                _ => 20,
+            };
+            assert_eq!(stored().await, expected, "after page {pages}");
+        }
+        // Five seconds on, the next change is written whatever its pages.
+        tokio::time::advance(PROGRESS_EVERY).await;
+        send(26);
+        settle().await;
+        assert_eq!(stored().await, 26);
+        let written = runs.get_run("r").await.unwrap().unwrap().counters;
+        assert_eq!(written.stored, 2600);
+        // Nothing changes: nothing is written, however long it takes.
+        tokio::time::advance(PROGRESS_EVERY * 10).await;
+        settle().await;
+        assert_eq!(stored().await, 26);
+        writer.abort();
+    }
+}
