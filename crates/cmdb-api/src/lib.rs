@@ -13,7 +13,7 @@
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3.1 document of these routes |
 //!
-//! Tasks are kept in a [`RunStore`](cmdb_core::RunStore) ([`Api::with_run_store`]; in
+//! Tasks are kept in a [`cmdb_core::RunStore`] ([`Api::with_run_store`]; in
 //! memory by default), so that every server sharing it answers the same and tasks outlive
 //! a restart. A `running` task whose server is gone (its scope lock is free) is marked
 //! `interrupted` when the server starts ([`Api::start`]) and whenever it is read; finished
