@@ -14,9 +14,13 @@
 //! | `CMDB_API_TOKEN` | required | bearer token of every route but `/healthz` (`Bearer` in any case); unset or blank, the server refuses to start |
 //! | `CMDB_API_ALLOW_UNAUTHENTICATED` | `false` | `true` serves every route without a token, when `CMDB_API_TOKEN` is unset (tests, or behind a proxy that authenticates) |
 //! | `CMDB_ALLOW_PRIVATE_ADDRESSES` | `false` | `true` lets secrets' endpoints reach loopback and private addresses |
+//! | `CMDB_RUN_RETENTION` | `30d` | how long finished sync tasks are kept: a number of seconds, or with `s`, `m`, `h` or `d` |
 //! | `RUST_LOG` | `info` | log filter (and, with OTLP, which spans are exported) |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | built with `--features otlp`: export the `sync` and `vendor_call` spans over OTLP (HTTP/protobuf, plain http, e.g. `http://127.0.0.1:4318`); the other `OTEL_*` variables apply |
 //!
+//! Sync tasks are kept in the database: every server sharing it lists the same, and they
+//! outlive a restart. At start, the tasks a dead server left `running` are marked
+//! `interrupted` and finished tasks past the retention are pruned (then every hour).
 //! `GET /metrics` answers Prometheus text (with the token, as every route but
 //! `/healthz`). SIGINT or SIGTERM stops the server gracefully: running syncs stop at a
 //! page boundary and their tasks say so.
@@ -175,7 +179,7 @@ async fn main() -> Result<(), BoxError> {
     }
     let syncer = Syncer::new(
         store.clone(),
-        store,
+        store.clone(),
         cipher,
         ProviderRegistry::with_builtin_providers(),
     )
@@ -185,6 +189,12 @@ async fn main() -> Result<(), BoxError> {
             format!("CMDB_MAX_CONCURRENT_SYNCS must be a positive number, not {v:?}")
         })?,
         Err(_) => cmdb::api::DEFAULT_MAX_RUNNING_SYNCS,
+    };
+    let retention = match std::env::var("CMDB_RUN_RETENTION") {
+        Ok(v) => parse_duration(&v).ok_or_else(|| {
+            format!("CMDB_RUN_RETENTION must be like 30d, 12h or 3600, not {v:?}")
+        })?,
+        Err(_) => cmdb::api::DEFAULT_RUN_RETENTION,
     };
     let syncer = Arc::new(syncer);
     // The process's metrics recorder, whose text `GET /metrics` answers. Histogram samples
@@ -204,7 +214,11 @@ async fn main() -> Result<(), BoxError> {
         None => Api::without_authentication(syncer).map_err(|e| e.to_string())?,
     }
     .with_max_concurrent_syncs(max_syncs)
-    .with_metrics(metrics);
+    .with_metrics(metrics)
+    .with_run_store(store)
+    .with_run_retention(retention);
+    // Before serving: the tasks of a server that died are marked interrupted.
+    api.start().await?;
     let router = api.router();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
@@ -230,4 +244,23 @@ fn env_flag(name: &str) -> Result<bool, BoxError> {
             .map_err(|_| format!("{name} must be true or false, not {v:?}"))?),
         Err(_) => Ok(false),
     }
+}
+
+/// A duration as `CMDB_RUN_RETENTION` takes it: a positive whole number of seconds, or of
+/// `s`, `m`, `h` or `d`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (at, c) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_lowercase()),
+        _ => (text, 's'),
+    };
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = number.trim().parse().ok().filter(|n| *n > 0)?;
+    Some(Duration::from_secs(n.checked_mul(seconds)?))
 }

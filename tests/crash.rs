@@ -150,7 +150,7 @@ async fn kill_mid_sync_then_recover(database_url: &str) {
     let mut stored = 0;
     for _ in 0..2000 {
         let (_, t) = call(&http, "GET", format!("{base}/tasks/{task_id}"), None).await;
-        stored = t["progress"]["stored"].as_u64().unwrap_or(0);
+        stored = t["counters"]["stored"].as_u64().unwrap_or(0);
         if stored >= 500 {
             break;
         }
@@ -166,6 +166,11 @@ async fn kill_mid_sync_then_recover(database_url: &str) {
 
     // Restarted over the same database: what was stored is there once, nothing released.
     let (mut server, base) = start_server(database_url).await;
+    // The killed server's task is kept, marked interrupted (its lock died with it).
+    let (status, t) = call(&http, "GET", format!("{base}/tasks/{task_id}"), None).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["state"], "interrupted", "{t}");
+    assert!(t["finished_at"].is_string(), "{t}");
     let (total, seen, unique) = hosts(&http, &base).await;
     assert_eq!(seen as u64, total, "every counted host is listed");
     assert_eq!(unique, seen, "no host twice");

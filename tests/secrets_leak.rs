@@ -25,6 +25,8 @@ const TOKEN: &str = "leak-test-token-7f3a9c";
 const WRONG_SECRET: &str = "wrong-aliyun-secret-but-still-secret-42";
 /// The session token of temporary credentials: as secret as an API secret.
 const SESSION_TOKEN: &str = "CAIS-sts-session-token-leak-5e1d0b";
+/// The API secret a `PATCH /secrets/:id` sets.
+const PATCHED_SECRET: &str = "patched-aliyun-secret-still-secret-77";
 
 /// Standard base64 with padding (the dev-dependencies have no base64 crate).
 fn base64(bytes: &[u8]) -> String {
@@ -227,6 +229,29 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(task["state"], "failed", "{task}");
+    // Changed: a new (still wrong) secret and the same token, sealed again; the answer is
+    // masked.
+    let (status, text) = call(
+        &http,
+        "PATCH",
+        format!("{base}/secrets/{wrong_id}"),
+        Some(json!({
+            "api_secret": PATCHED_SECRET, "session_token": SESSION_TOKEN,
+            "description": "patched",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    answers.push_str(&text);
+    let (status, text) = call(
+        &http,
+        "POST",
+        format!("{base}/secrets/{wrong_id}/sync"),
+        Some(json!({"region": "cn-hangzhou"})),
+    )
+    .await;
+    assert!(status >= 400, "{text}");
+    answers.push_str(&text);
     // Refused session tokens: for vSphere, and with a line break.
     let (status, text) = call(
         &http,
@@ -341,6 +366,7 @@ async fn no_secret_key_or_authorization_value_leaks_into_logs_answers_errors_or_
         huawei::SECRET_KEY,
         SimulatedVsphere::PASSWORD,
         WRONG_SECRET,
+        PATCHED_SECRET,
         "the-secret-the-cloud-expects",
         SESSION_TOKEN,
     ];

@@ -2,15 +2,23 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `POST /secrets` | store a credential (201, masked) |
+//! | `POST /secrets` | store a credential (201, masked, `Location: /secrets/<id>`) |
 //! | `GET /secrets?page_size=&page_number=&keywords=` | `{"total", "items"}` of masked secrets |
-//! | `GET /secrets/:id`, `DELETE /secrets/:id` | one secret, masked; delete (204) |
-//! | `POST /secrets/:id/sync` | sync a region: `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query |
-//! | `GET /tasks?secret_id=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks, most recent first, with live progress and results (a finished task keeps counters and failed details) |
+//! | `GET /secrets/:id` | one secret, masked |
+//! | `PATCH /secrets/:id` | change a secret's description, regions, rate, address, TLS settings or credentials (masked; sealed again) |
+//! | `DELETE /secrets/:id?release_hosts=` | delete (204; 409 while one of its syncs runs); its hosts are kept unless `release_hosts=true` |
+//! | `POST /secrets/:id/sync` | sync a region: `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query; `wait=false` answers 202 with `Location: /tasks/<id>` |
+//! | `GET /tasks?secret_id=&state=&region=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks from the run store, most recent first: counters, failed details, error |
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3.1 document of these routes |
 //! | `GET /metrics` | Prometheus text: vendor calls, sync runs and hosts ([`Api::with_metrics`]) |
+//!
+//! Tasks are kept in a [`cmdb_core::RunStore`] ([`Api::with_run_store`]; in
+//! memory by default), so that every server sharing it answers the same and tasks outlive
+//! a restart. A `running` task whose server is gone (its scope lock is free) is marked
+//! `interrupted` when the server starts ([`Api::start`]) and whenever it is read; finished
+//! tasks are pruned after [`Api::with_run_retention`] (30 days by default).
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <token>` (the scheme in any
 //! case): [`Api::new`] takes the token and refuses an empty one; only
@@ -50,6 +58,7 @@ mod tasks;
 mod telemetry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
@@ -61,13 +70,13 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cmdb_core::ErrorKind;
+use cmdb_core::{ErrorKind, MemoryHostStore, RunStore};
 use cmdb_secret::{Cipher, SecretStore};
 use cmdb_sync::Syncer;
 
 pub use error::{status_of, ApiError, ErrorBody};
 pub use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-pub use tasks::{TaskRegistry, TaskView, DEFAULT_MAX_RUNNING_SYNCS};
+pub use tasks::{RunOutcome, TaskRegistry, DEFAULT_MAX_RUNNING_SYNCS, DEFAULT_RUN_RETENTION};
 pub use telemetry::{prometheus_builder, HOSTS, SYNC_RUN_BUCKETS, VENDOR_REQUEST_BUCKETS};
 
 use routes::AppState;
@@ -81,12 +90,13 @@ pub struct Api {
     syncer: Arc<Syncer>,
     secrets: Arc<dyn SecretStore>,
     cipher: Arc<Cipher>,
+    runs: Arc<dyn RunStore>,
     tasks: TaskRegistry,
     token_digest: Option<[u8; 32]>,
     body_limit: usize,
-    keep_finished: usize,
     max_running: usize,
     metrics: Option<PrometheusHandle>,
+    run_retention: Duration,
 }
 
 impl std::fmt::Debug for Api {
@@ -97,14 +107,16 @@ impl std::fmt::Debug for Api {
             .field("token", &self.token_digest.map(|_| "<set>"))
             .field("body_limit", &self.body_limit)
             .field("metrics", &self.metrics.is_some())
+            .field("run_retention", &self.run_retention)
             .finish()
     }
 }
 
 impl Api {
     /// An API over `syncer` (and its stores) requiring `Authorization: Bearer <token>` on
-    /// every route but `/healthz`, keeping the 1,000 most recent finished tasks. Only a
-    /// digest of the token (trimmed) is kept.
+    /// every route but `/healthz`, keeping its tasks in memory until
+    /// [`with_run_store`](Self::with_run_store) gives it a store. Only a digest of the
+    /// token (trimmed) is kept.
     ///
     /// Errors: [`InvalidInput`](ErrorKind::InvalidInput) for an empty or blank token,
     /// which would let anyone in, or a syncer without a secret store (made by
@@ -137,17 +149,34 @@ impl Api {
             ));
         };
         let (secrets, cipher) = (Arc::clone(secrets), Arc::clone(cipher));
+        let runs: Arc<dyn RunStore> = Arc::new(MemoryHostStore::new());
+        let tasks = TaskRegistry::new(
+            Arc::clone(&runs),
+            Arc::clone(syncer.host_store()),
+            DEFAULT_MAX_RUNNING_SYNCS,
+        );
         Ok(Api {
             syncer,
             secrets,
             cipher,
-            tasks: TaskRegistry::new(1000),
+            runs,
+            tasks,
             token_digest: None,
             body_limit: DEFAULT_BODY_LIMIT,
-            keep_finished: 1000,
             max_running: DEFAULT_MAX_RUNNING_SYNCS,
             metrics: None,
+            run_retention: DEFAULT_RUN_RETENTION,
         })
+    }
+
+    /// A registry over the current run store and limit (replacing the one before, which
+    /// has run nothing yet: the `with_*` methods configure an API before it serves).
+    fn new_tasks(&mut self) {
+        self.tasks = TaskRegistry::new(
+            Arc::clone(&self.runs),
+            Arc::clone(self.syncer.host_store()),
+            self.max_running,
+        );
     }
 
     /// Sets the largest request body accepted (413 beyond).
@@ -156,10 +185,19 @@ impl Api {
         self
     }
 
-    /// Keeps the `n` most recent finished tasks (running ones are always kept).
-    pub fn with_finished_tasks_kept(mut self, n: usize) -> Api {
-        self.keep_finished = n;
-        self.tasks = TaskRegistry::with_limits(self.keep_finished, self.max_running);
+    /// Keeps the sync tasks in `runs` (a [`SqlStore`](https://docs.rs/cmdb-store-sql),
+    /// usually the one the syncer writes hosts to), so that every server sharing it sees
+    /// them and they outlive a restart. Without it, tasks live in this process's memory.
+    pub fn with_run_store(mut self, runs: Arc<dyn RunStore>) -> Api {
+        self.runs = runs;
+        self.new_tasks();
+        self
+    }
+
+    /// Keeps finished tasks for `retention` (default [`DEFAULT_RUN_RETENTION`], 30 days);
+    /// older ones are pruned by [`start`](Self::start) and then every hour.
+    pub fn with_run_retention(mut self, retention: Duration) -> Api {
+        self.run_retention = retention;
         self
     }
 
@@ -167,7 +205,7 @@ impl Api {
     /// `POST /secrets/:id/sync` answers 429 `rate_limited` with `Retry-After`.
     pub fn with_max_concurrent_syncs(mut self, n: usize) -> Api {
         self.max_running = n.max(1);
-        self.tasks = TaskRegistry::with_limits(self.keep_finished, self.max_running);
+        self.new_tasks();
         self
     }
 
@@ -194,8 +232,19 @@ impl Api {
         &self.tasks
     }
 
-    /// Stops running syncs at their next page boundary and waits for them; their tasks
-    /// say they were stopped. Call it when the server shuts down.
+    /// Readies the tasks when the server starts, before it serves: marks `interrupted`
+    /// the `running` tasks whose server is gone (their scope lock is free), prunes
+    /// finished tasks older than the retention, and does both again every hour until
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// Errors: the run store's, when it cannot be read.
+    pub async fn start(&self) -> cmdb_core::Result<()> {
+        self.tasks.start_maintenance(self.run_retention).await
+    }
+
+    /// Stops running syncs at their next page boundary and waits until their ends are
+    /// stored: their tasks say they were interrupted by the shutdown. Call it when the
+    /// server shuts down.
     pub async fn shutdown(&self) {
         self.tasks.shutdown().await;
     }
@@ -233,7 +282,11 @@ fn routes_and_document(
     let protected = OpenApiRouter::new()
         .routes(routes!(routes::openapi))
         .routes(routes!(routes::create_secret, routes::list_secrets))
-        .routes(routes!(routes::get_secret, routes::delete_secret))
+        .routes(routes!(
+            routes::get_secret,
+            routes::patch_secret,
+            routes::delete_secret
+        ))
         .routes(routes!(routes::sync_secret))
         .routes(routes!(routes::list_tasks))
         .routes(routes!(routes::get_task))
@@ -337,6 +390,7 @@ mod tests {
                 "GET /secrets/{id}",
                 "GET /tasks",
                 "GET /tasks/{id}",
+                "PATCH /secrets/{id}",
                 "POST /secrets",
                 "POST /secrets/{id}/sync",
             ]
@@ -409,6 +463,12 @@ mod tests {
             assert!(sync["responses"][status].is_object(), "{status}");
         }
         assert!(sync["responses"]["429"]["headers"]["Retry-After"].is_object());
+        assert!(sync["responses"]["202"]["headers"]["Location"].is_object());
+        let created = &doc["paths"]["/secrets"]["post"]["responses"]["201"];
+        assert!(created["headers"]["Location"].is_object(), "{created}");
+        let delete = &doc["paths"]["/secrets/{id}"]["delete"];
+        assert_eq!(delete["parameters"][1]["name"], "release_hosts");
+        assert!(delete["responses"]["409"].is_object());
         let schemas = &doc["components"]["schemas"];
         assert_eq!(
             schemas["SyncResponse"]["properties"]["details_truncated"]["type"],
@@ -419,7 +479,7 @@ mod tests {
             "unknown options are refused"
         );
         let tasks = &doc["paths"]["/tasks"]["get"]["parameters"];
-        for name in ["secret_id", "page_size", "page_number"] {
+        for name in ["secret_id", "state", "region", "page_size", "page_number"] {
             assert!(
                 tasks.as_array().unwrap().iter().any(|p| p["name"] == name),
                 "GET /tasks documents {name}"
@@ -468,5 +528,24 @@ mod tests {
             "the session token is never answered"
         );
         assert_eq!(new["additionalProperties"], false);
+
+        assert_eq!(
+            answered("/secrets/{id}", "patch", "200"),
+            "#/components/schemas/MaskedSecret"
+        );
+        let patch = &schemas["SecretPatch"];
+        assert_eq!(patch["additionalProperties"], false);
+        assert_eq!(patch["properties"]["api_secret"]["writeOnly"], true);
+        assert_eq!(patch["properties"]["session_token"]["writeOnly"], true);
+        assert!(
+            patch.get("required").is_none(),
+            "every field is optional: {patch}"
+        );
+        for status in ["400", "404", "409", "422"] {
+            assert!(
+                doc["paths"]["/secrets/{id}"]["patch"]["responses"][status].is_object(),
+                "{status}"
+            );
+        }
     }
 }

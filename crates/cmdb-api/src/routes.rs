@@ -1,25 +1,30 @@
 //! The handlers.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{SubsecRound, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use cmdb_core::{
-    Error, ErrorKind, HostList, HostQuery, HostSort, HostStatus, ResourceType, StoredHost, Vendor,
+    Error, ErrorKind, HostList, HostQuery, HostSort, HostStatus, HostStore, ResourceType, RunList,
+    RunQuery, RunState, StoredHost, SyncRun, SyncScope, Vendor, MAX_PAGE_SIZE,
 };
-use cmdb_secret::{Cipher, MaskedSecret, NewSecret, SecretList, SecretQuery, SecretStore};
-use cmdb_sync::{DetailsMode, SyncRequest, SyncResponse, SyncState, Syncer};
+use cmdb_secret::{
+    Cipher, MaskedSecret, NewSecret, SecretList, SecretPatch, SecretQuery, SecretStore,
+};
+use cmdb_sync::{DetailsMode, SyncRequest, SyncResponse, Syncer};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::tasks::{TaskRegistry, TaskView};
+use crate::tasks::TaskRegistry;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -104,15 +109,6 @@ fn query_rejection(e: QueryRejection) -> ApiError {
     )
 }
 
-/// A page of tasks and how many match in all.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct TaskList {
-    /// Tasks matching, over all pages.
-    total: u64,
-    /// The requested page, most recent first.
-    items: Vec<TaskView>,
-}
-
 /// The answer of `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
@@ -165,7 +161,8 @@ const NOT_JSON: &str = "The body has no `Content-Type: application/json`";
     security(("bearer" = [])),
     request_body = NewSecret,
     responses(
-        (status = 201, description = "Stored; answered masked", body = MaskedSecret),
+        (status = 201, description = "Stored; answered masked", body = MaskedSecret,
+            headers(("Location" = String, description = "The secret's address: `/secrets/{id}`"))),
         (status = 400, description = "A field is invalid (the message names it)",
             body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
@@ -187,7 +184,12 @@ pub(crate) async fn create_secret(
     let secret = new.seal(&state.cipher)?;
     state.secrets.create(&secret).await?;
     tracing::info!(secret_id = %secret.id, vendor = %secret.vendor, "secret created");
-    Ok((StatusCode::CREATED, Json(secret.masked())))
+    let location = format!("/secrets/{}", secret.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(secret.masked()),
+    ))
 }
 
 #[utoipa::path(
@@ -233,26 +235,140 @@ pub(crate) async fn get_secret(
 }
 
 #[utoipa::path(
+    patch,
+    path = "/secrets/{id}",
+    tag = "secrets",
+    summary = "Change a secret (answered masked)",
+    description = "Every field is optional; absent fields are left as they are. A blank \
+                   `address` or `tls_ca_pem` removes it. A new `api_key` needs its \
+                   `api_secret`; a new `api_secret` replaces the session token by the one \
+                   given, or by none. The secret is validated as a new one and its \
+                   credentials are encrypted again, bound to its new address, key and TLS \
+                   settings; a change made meanwhile by another request is a 409.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The secret's id")),
+    request_body = SecretPatch,
+    responses(
+        (status = 200, description = "Changed; answered masked", body = MaskedSecret),
+        (status = 400, description = "A field is invalid (the message names it)",
+            body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such secret", body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "The secret changed meanwhile, or another secret of the vendor has \
+                           this API key"),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = NOT_JSON, body = ErrorBody),
+        (status = 422, description = BAD_BODY, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
+pub(crate) async fn patch_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<SecretPatch>,
+) -> Result<Json<MaskedSecret>, ApiError> {
+    let current = state.secrets.get(&id).await?;
+    if let Some(address) = &patch.address {
+        state.syncer.check_address(address)?;
+    }
+    let changed = current.patched(patch, &state.cipher)?;
+    state
+        .secrets
+        .update(&changed, &current.ciphertexts())
+        .await?;
+    tracing::info!(secret_id = %id, vendor = %changed.vendor, "secret changed");
+    Ok(Json(changed.masked()))
+}
+
+/// The options of `DELETE /secrets/:id`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteParams {
+    /// Also mark the secret's active hosts released (default false: they are kept, and
+    /// `GET /hosts?secret_id=` still finds them).
+    #[param(default = false)]
+    release_hosts: bool,
+}
+
+#[utoipa::path(
     delete,
     path = "/secrets/{id}",
     tag = "secrets",
-    summary = "Delete a secret (its hosts stay in the store)",
+    summary = "Delete a secret (its hosts are kept unless `release_hosts=true`)",
+    description = "Refused while a sync of the secret runs, in this server or another \
+                   sharing its database. The hosts the secret synced stay in the store and \
+                   `GET /hosts?secret_id=<id>` still finds them; with `release_hosts=true` \
+                   its active hosts are marked released first. Its past runs stay in \
+                   `GET /tasks?secret_id=<id>` until pruned.",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The secret's id")),
+    params(("id" = String, Path, description = "The secret's id"), DeleteParams),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = BAD_QUERY, body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
         (status = 404, description = "No such secret", body = ErrorBody),
+        (status = 409, description = "A sync of the secret is running", body = ErrorBody),
         (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    let active = state.tasks.active(&id).await?;
+    if let Some(run) = active.first() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "a sync of secret {id} is running (task {}, region {:?}); delete it once \
+                 the sync has ended",
+                run.id, run.region
+            ),
+        )
+        .into());
+    }
+    // Unknown ids are answered 404 before any host is touched.
+    state.secrets.get(&id).await?;
+    if params.release_hosts {
+        let released = release_hosts_of(&**state.syncer.host_store(), &id).await?;
+        tracing::info!(secret_id = %id, released, "released the hosts of a secret being deleted");
+    }
     state.secrets.delete(&id).await?;
     tracing::info!(secret_id = %id, "secret deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Marks every active host of `secret_id` released; how many. No sync of the secret
+/// runs (the caller checked), so no host of it is seen meanwhile.
+async fn release_hosts_of(hosts: &dyn HostStore, secret_id: &str) -> cmdb_core::Result<u64> {
+    let released_at = Utc::now().trunc_subsecs(6);
+    let seen_before = released_at + chrono::Duration::microseconds(1);
+    let active = HostQuery::default()
+        .with_secret_id(secret_id)
+        .with_released(false)
+        .with_page_size(MAX_PAGE_SIZE);
+    let mut released = 0;
+    loop {
+        // The first page again each time: the hosts released leave the filter.
+        let page = hosts.query(&active).await?;
+        let mut by_scope: BTreeMap<SyncScope, Vec<String>> = BTreeMap::new();
+        for h in page.items {
+            let scope = SyncScope::hosts(secret_id, h.host.vendor, h.host.region);
+            by_scope.entry(scope).or_default().push(h.host.instance_id);
+        }
+        let mut round = 0;
+        for (scope, ids) in &by_scope {
+            round += hosts.release(scope, ids, seen_before, released_at).await?;
+        }
+        // None left, or only hosts seen after `seen_before` (another server's clock).
+        if round == 0 {
+            return Ok(released);
+        }
+        released += round;
+    }
 }
 
 /// The options of `POST /secrets/:id/sync`, as a JSON body or as query parameters (the
@@ -288,8 +404,8 @@ pub(crate) struct TaskStarted {
     /// The task's id.
     task_id: String,
     /// Where the task is now.
-    state: SyncState,
-    /// The task's address: `/tasks/{task_id}`.
+    state: RunState,
+    /// The task's address: `/tasks/{task_id}`, also in the `Location` header.
     location: String,
 }
 
@@ -311,7 +427,8 @@ pub(crate) struct TaskStarted {
         (status = 200, body = SyncResponse,
             description = "The sync ended (wait=true): counters and the details asked for; \
                            `error` says why a run that stored hosts is incomplete"),
-        (status = 202, description = "Started in the background (wait=false)", body = TaskStarted),
+        (status = 202, description = "Started in the background (wait=false)", body = TaskStarted,
+            headers(("Location" = String, description = "The task's address: `/tasks/{task_id}`"))),
         (status = 400, body = ErrorBody,
             description = "An invalid option, region or secret address, or no region for a \
                            vendor that needs one"),
@@ -366,35 +483,40 @@ pub(crate) async fn sync_secret(
     };
     let syncer = Arc::clone(&state.syncer);
     if !params.wait.unwrap_or(true) {
-        let task_id = state.tasks.start(syncer, request).await.map_err(busy)?;
-        let view = state.tasks.get(&task_id);
+        let run = state.tasks.start(syncer, request).await.map_err(busy)?;
+        let location = format!("/tasks/{}", run.id);
         let body = TaskStarted {
-            state: view.map(|v| v.state).unwrap_or(SyncState::Running),
-            location: format!("/tasks/{task_id}"),
-            task_id,
+            state: run.state,
+            location: location.clone(),
+            task_id: run.id,
         };
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(body),
+        )
+            .into_response());
     }
-    let view = state.tasks.run(syncer, request).await.map_err(busy)?;
-    match (view.result, view.error) {
-        (Some(result), _) => Ok(Json(result).into_response()),
-        (None, Some(error)) => Err(ApiError::from(&error)),
-        (None, None) => {
-            Err(Error::new(ErrorKind::Store, "the task ended without an answer").into())
-        }
+    match state.tasks.run(syncer, request).await.map_err(busy)? {
+        Ok(response) => Ok(Json(response).into_response()),
+        Err(error) => Err(ApiError::from(&error)),
     }
 }
 
 /// Seconds a client is told to wait when every sync slot is taken.
 const RETRY_BUSY_AFTER_SECS: u64 = 5;
 
-/// The filters of `GET /tasks`.
+/// The filters of `GET /tasks`; empty text filters match everything.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, default)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct TaskParams {
     /// Only this secret's tasks.
     secret_id: Option<String>,
+    /// Only tasks in this state.
+    state: Option<RunState>,
+    /// Only tasks of this region.
+    region: Option<String>,
     /// Tasks per page, 1 to 1000; default 20.
     #[param(default = 20, minimum = 1, maximum = 1000)]
     page_size: u32,
@@ -405,10 +527,13 @@ pub(crate) struct TaskParams {
 
 impl Default for TaskParams {
     fn default() -> Self {
+        let q = RunQuery::default();
         TaskParams {
             secret_id: None,
-            page_size: 20,
-            page_number: 1,
+            state: None,
+            region: None,
+            page_size: q.page_size,
+            page_number: q.page_number,
         }
     }
 }
@@ -418,60 +543,59 @@ impl Default for TaskParams {
     path = "/tasks",
     tag = "tasks",
     summary = "Sync tasks, most recent first",
+    description = "From the store: every server sharing the database answers the same, and \
+                   tasks outlive a restart. A running task's counters are live in the server \
+                   running it, and at most 10 pages or 5 seconds behind in the others. A \
+                   `running` task whose server is gone is answered (and kept) `interrupted`. \
+                   Finished tasks are pruned after the server's retention (30 days by \
+                   default).",
     security(("bearer" = [])),
     params(TaskParams),
     responses(
-        (status = 200, description = "A page of tasks", body = TaskList),
+        (status = 200, description = "A page of tasks", body = RunList),
         (status = 400, description = BAD_QUERY, body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<TaskParams>,
-) -> Result<Json<TaskList>, ApiError> {
-    if params.page_size == 0 || params.page_size > cmdb_core::MAX_PAGE_SIZE {
-        return Err(Error::invalid_field(
-            "page_size",
-            format!("must be between 1 and {}", cmdb_core::MAX_PAGE_SIZE),
-        )
-        .into());
-    }
-    if params.page_number == 0 {
-        return Err(Error::invalid_field("page_number", "must be at least 1").into());
-    }
-    let (items, total) = state.tasks.list(
-        params.secret_id.as_deref(),
-        params.page_size as usize,
-        params.page_number as usize,
-    );
-    Ok(Json(TaskList { total, items }))
+) -> Result<Json<RunList>, ApiError> {
+    let mut query = RunQuery::default()
+        .with_page_size(params.page_size)
+        .with_page_number(params.page_number);
+    query.secret_id = params.secret_id.filter(|s| !s.is_empty());
+    query.state = params.state;
+    query.region = params.region.filter(|s| !s.is_empty());
+    Ok(Json(state.tasks.list(&query).await?))
 }
 
 #[utoipa::path(
     get,
     path = "/tasks/{id}",
     tag = "tasks",
-    summary = "One sync task with live progress and, once ended, its result",
+    summary = "One sync task: its counters and, once ended, its failed details and error",
+    description = "As `GET /tasks` shows each task.",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The task's id")),
     responses(
-        (status = 200, body = TaskView,
-            description = "The task; once ended, its result keeps the counters and the failed \
-                           details only"),
+        (status = 200, body = SyncRun,
+            description = "The task; it keeps counters and at most 100 failed details, never \
+                           the hosts that succeeded"),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 404, description = "No such task (or no longer kept)", body = ErrorBody),
+        (status = 404, description = "No such task (or pruned)", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn get_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<TaskView>, ApiError> {
-    state
-        .tasks
-        .get(&id)
-        .map(Json)
-        .ok_or_else(|| Error::not_found(format!("task {id} not found")).into())
+) -> Result<Json<SyncRun>, ApiError> {
+    match state.tasks.get(&id).await? {
+        Some(run) => Ok(Json(run)),
+        None => Err(Error::not_found(format!("task {id} not found")).into()),
+    }
 }
 
 /// The filters of `GET /hosts`; empty text filters match everything.

@@ -1,134 +1,123 @@
-//! Sync runs as tasks: started in the background, watched while they go, kept when done.
+//! Sync runs as tasks: started in the background, recorded in a [`RunStore`] so that every
+//! replica sees them and they outlive a restart, with their live progress in the process
+//! that runs them.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::{Datelike, SubsecRound, Utc};
 use tokio::sync::{oneshot, watch, Semaphore};
 
-use cmdb_core::{ErrorKind, Result, Vendor};
-use cmdb_sync::{
-    ErrorReport, SyncProgress, SyncRequest, SyncResponse, SyncState, SyncTrigger, Syncer,
+use cmdb_core::{
+    ErrorKind, ErrorReport, HostStore, Result, RunCounters, RunList, RunQuery, RunState, RunStore,
+    RunTrigger, SyncRun, MAX_PAGE_SIZE,
 };
+use cmdb_sync::{SyncProgress, SyncRequest, SyncResponse, SyncTrigger, Syncer};
 
 use crate::error::redact_internal;
 
-/// A task as `GET /tasks/:id` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct TaskView {
-    /// The task id.
-    pub id: String,
-    /// The secret synced.
-    pub secret_id: String,
-    /// The secret's vendor.
-    pub vendor: Vendor,
-    /// The region synced (vSphere: the vCenter host).
-    pub region: String,
-    /// pending, running, succeeded, partial or failed.
-    pub state: SyncState,
-    /// Live counters.
-    pub progress: SyncProgress,
-    /// The answer of the run, once it ended with one.
-    pub result: Option<SyncResponse>,
-    /// The error of a run that failed before storing anything, or was stopped.
-    pub error: Option<ErrorReport>,
-    /// When the task was started.
-    pub created_at: DateTime<Utc>,
-    /// When it ended.
-    pub finished_at: Option<DateTime<Utc>>,
-}
+/// Syncs an API runs at once by default; more are answered 429.
+pub const DEFAULT_MAX_RUNNING_SYNCS: usize = 16;
 
-/// How a run ended: its answer, or the error of a run that stored nothing.
-type Outcome = std::result::Result<SyncResponse, ErrorReport>;
+/// How long finished runs are kept by default: 30 days.
+pub const DEFAULT_RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
-struct Task {
-    id: String,
-    secret_id: String,
-    vendor: Vendor,
-    region: String,
-    created_at: DateTime<Utc>,
+/// A running run's counters are written to the store after this many more pages...
+const PROGRESS_EVERY_PAGES: u64 = 10;
+/// ...or, when they changed, this long after the last write, whichever comes first.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How often finished runs are pruned and dead processes' runs looked for, after start.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How a run that started ended, for the caller that waited: its whole answer, or the
+/// error of a run that stored nothing (or was stopped).
+pub type RunOutcome = std::result::Result<SyncResponse, ErrorReport>;
+
+/// A run of this process, while it runs.
+struct LiveTask {
+    /// Its live counters.
     progress: watch::Receiver<SyncProgress>,
-    outcome: Mutex<Option<(Outcome, DateTime<Utc>)>>,
+    /// Set once its end is in the store.
     done: watch::Sender<bool>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Critical sections are single assignments: a poisoned lock holds consistent data.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Task {
-    fn view(&self) -> TaskView {
-        let progress = self.progress.borrow().clone();
-        let outcome = lock(&self.outcome);
-        let (result, error, finished_at) = match &*outcome {
-            None => (None, None, None),
-            Some((Ok(r), at)) => (Some(r.clone()), None, Some(*at)),
-            Some((Err(e), at)) => (None, Some(e.clone()), Some(*at)),
-        };
-        TaskView {
-            id: self.id.clone(),
-            secret_id: self.secret_id.clone(),
-            vendor: self.vendor,
-            region: self.region.clone(),
-            state: progress.state,
-            progress,
-            result,
-            error,
-            created_at: self.created_at,
-            finished_at,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        *self.done.borrow()
-    }
-}
-
-/// The tasks of one API: running ones, and the most recent finished ones.
+/// The tasks of one API: the runs this process is running (their live progress, a way
+/// to stop them), over the [`RunStore`] that keeps every run.
+///
+/// A run's record is written when it starts, then its counters at most every 10 pages or
+/// 5 seconds, and its end. A `running` run of another process whose scope lock can be
+/// taken ([`HostStore::try_lock_scope`]) has lost its process: reading it marks it
+/// [`Interrupted`](RunState::Interrupted).
 #[derive(Clone)]
 pub struct TaskRegistry {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    tasks: Mutex<VecDeque<Arc<Task>>>,
-    keep_finished: usize,
+    runs: Arc<dyn RunStore>,
+    /// Where the scope locks are: a run whose lock is free has no process.
+    hosts: Arc<dyn HostStore>,
+    live: Mutex<HashMap<String, Arc<LiveTask>>>,
     shutdown: watch::Sender<bool>,
     /// One permit per sync that may run at once.
     running: Arc<Semaphore>,
     max_running: usize,
 }
 
-/// Syncs an API runs at once by default; more are answered 429.
-pub const DEFAULT_MAX_RUNNING_SYNCS: usize = 16;
-
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
-            .field("tasks", &lock(&self.inner.tasks).len())
-            .field("keep_finished", &self.inner.keep_finished)
+            .field("runs", &self.inner.runs)
+            .field("live", &lock(&self.inner.live).len())
             .field("max_running", &self.inner.max_running)
             .finish()
     }
 }
 
-impl TaskRegistry {
-    /// A registry that keeps the `keep_finished` most recent finished tasks and runs at
-    /// most [`DEFAULT_MAX_RUNNING_SYNCS`] at once.
-    pub fn new(keep_finished: usize) -> TaskRegistry {
-        TaskRegistry::with_limits(keep_finished, DEFAULT_MAX_RUNNING_SYNCS)
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections are single inserts and removes: a poisoned lock holds consistent
+    // data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
-    /// A registry that keeps the `keep_finished` most recent finished tasks and runs at
-    /// most `max_running` syncs at once (at least one).
-    pub fn with_limits(keep_finished: usize, max_running: usize) -> TaskRegistry {
+/// The error a run gets when its process is found gone.
+fn interrupted_report() -> ErrorReport {
+    ErrorReport::new(
+        ErrorKind::Unavailable,
+        "the process running this sync stopped before it ended (killed, crashed or \
+         restarted): the hosts it stored are kept, nothing was released",
+    )
+}
+
+/// The counters of `progress`, over those known already (`created`, `updated`,
+/// `unchanged` and `released` are counted at the end of a run).
+fn with_progress(mut counters: RunCounters, progress: &SyncProgress) -> RunCounters {
+    counters.pages = progress.pages;
+    counters.seen = progress.hosts_seen;
+    counters.stored = progress.stored;
+    counters.failed = progress.failed;
+    counters.expected_total = progress.expected_total;
+    counters
+}
+
+impl TaskRegistry {
+    /// A registry keeping runs in `runs`, judging whether a run's process is alive by the
+    /// scope locks of `hosts` (the host store the syncs write to), running at most
+    /// `max_running` syncs at once (at least one).
+    pub fn new(
+        runs: Arc<dyn RunStore>,
+        hosts: Arc<dyn HostStore>,
+        max_running: usize,
+    ) -> TaskRegistry {
         let max_running = max_running.max(1);
         TaskRegistry {
             inner: Arc::new(Inner {
-                tasks: Mutex::default(),
-                keep_finished,
+                runs,
+                hosts,
+                live: Mutex::default(),
                 shutdown: watch::channel(false).0,
                 running: Arc::new(Semaphore::new(max_running)),
                 max_running,
@@ -136,42 +125,42 @@ impl TaskRegistry {
         }
     }
 
-    /// Checks and starts a sync in the background; its task id. Errors found before the
-    /// first vendor request (invalid request, unknown secret, region not allowed, scope
-    /// already syncing, ...) are returned here; afterwards the task's view tells. With as
+    /// The store the runs are kept in.
+    pub fn run_store(&self) -> &Arc<dyn RunStore> {
+        &self.inner.runs
+    }
+
+    /// Checks and starts a sync in the background; its run as first stored. Errors found
+    /// before the first vendor request (invalid request, unknown secret, region not
+    /// allowed, scope already syncing, ...) are returned here and leave no run; with as
     /// many syncs running as the registry allows, the answer is
     /// [`RateLimited`](ErrorKind::RateLimited) at once (the API's 429).
-    ///
-    /// The finished task keeps its counters and failed details only.
-    pub async fn start(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<String> {
-        Ok(self.spawn(syncer, request, None).await?.id.clone())
+    pub async fn start(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<SyncRun> {
+        self.spawn(syncer, request, None).await
     }
 
-    /// Runs a sync as a task, as [`start`](Self::start) does, and waits for its end: its
-    /// view, whose result holds every detail the request asked for. Only this caller gets
-    /// those: the task keeps counters and failed details, and if the caller goes away
-    /// before the end, the run goes on and its successes are dropped with the answer.
-    pub async fn run(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<TaskView> {
+    /// Runs a sync as a task, as [`start`](Self::start) does, and waits for its end
+    /// (recorded in the store by then): the whole answer, with every detail the request
+    /// asked for. Only this caller gets those (the stored run keeps counters and failed
+    /// details); if the caller goes away, the run goes on.
+    pub async fn run(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<RunOutcome> {
         let (answer_tx, answer_rx) = oneshot::channel();
-        let task = self.spawn(syncer, request, Some(answer_tx)).await?;
-        // No answer (the run failed or was stopped): the view holds the error.
-        let answer = answer_rx.await.ok();
-        let mut done = task.done.subscribe();
-        let _ = done.wait_for(|d| *d).await;
-        let mut view = task.view();
-        if answer.is_some() {
-            view.result = answer;
-        }
-        Ok(view)
+        self.spawn(syncer, request, Some(answer_tx)).await?;
+        answer_rx.await.map_err(|_| {
+            cmdb_core::Error::new(
+                ErrorKind::Unavailable,
+                "the sync task ended without an answer",
+            )
+        })
     }
 
-    /// Starts a sync as a task; the whole answer goes to `answer_tx` when one is given.
+    /// Starts a sync as a task; its end goes to `answer_tx` when one is given.
     async fn spawn(
         &self,
         syncer: Arc<Syncer>,
         request: SyncRequest,
-        answer_tx: Option<oneshot::Sender<SyncResponse>>,
-    ) -> Result<Arc<Task>> {
+        answer_tx: Option<oneshot::Sender<RunOutcome>>,
+    ) -> Result<SyncRun> {
         let permit = Arc::clone(&self.inner.running)
             .try_acquire_owned()
             .map_err(|_| {
@@ -183,13 +172,10 @@ impl TaskRegistry {
                     ),
                 )
             })?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let mut shutdown = self.inner.shutdown.subscribe();
-        let secret_id = request.secret_id.clone();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<SyncRun>>();
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
+            // Checks, then takes the scope's locks: held until the run ends.
             let prepared = match syncer.prepare(request).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -197,58 +183,62 @@ impl TaskRegistry {
                     return;
                 }
             };
-            let scope = prepared.scope().clone();
-            let task = Arc::new(Task {
-                id,
-                secret_id,
-                vendor: scope.vendor,
-                region: scope.region.clone(),
-                created_at: Utc::now(),
-                progress: progress_rx,
-                outcome: Mutex::new(None),
+            let now = Utc::now().trunc_subsecs(6);
+            let id = uuid::Uuid::new_v4().to_string();
+            let run = SyncRun::new(id.clone(), prepared.scope(), RunTrigger::Api, now)
+                .with_state(RunState::Running)
+                .with_started_at(Some(now));
+            let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
+            let task = Arc::new(LiveTask {
+                progress: progress_rx.clone(),
                 done: watch::channel(false).0,
             });
-            inner.insert(Arc::clone(&task));
-            if ready_tx.send(Ok(Arc::clone(&task))).is_err() {
-                // Nobody waits for the answer; the run still goes on.
-                tracing::debug!(task = %task.id, "sync started for a caller that left");
+            // Live here before it is in the store: this process never takes it for a
+            // dead one's.
+            lock(&inner.live).insert(id.clone(), Arc::clone(&task));
+            if let Err(e) = inner.runs.insert_run(&run).await {
+                lock(&inner.live).remove(&id);
+                let _ = ready_tx.send(Err(e.context("recording the run")));
+                return;
             }
-            let run = prepared
+            if ready_tx.send(Ok(run.clone())).is_err() {
+                // Nobody waits for the answer; the run still goes on.
+                tracing::debug!(task = %id, "sync started for a caller that left");
+            }
+
+            let mut shutdown = inner.shutdown.subscribe();
+            let sync = prepared
                 .with_progress(progress_tx.clone())
                 .with_trigger(SyncTrigger::Api)
                 .run();
+            let writer = write_progress(Arc::clone(&inner.runs), id.clone(), progress_rx);
+            // `None`: stopped by the shutdown.
             let outcome = if *shutdown.borrow() {
-                Err(stopped(&progress_tx))
+                None
             } else {
                 tokio::select! {
-                    r = run => r.map_err(|e| ErrorReport::from(&e)),
-                    _ = shutdown.changed() => Err(stopped(&progress_tx)),
+                    r = sync => Some(r.map_err(|e| ErrorReport::from(&e))),
+                    _ = shutdown.changed() => None,
+                    never = writer => match never {},
                 }
             };
-            let (kept, answer) = match outcome {
-                Ok(mut response) => {
-                    if let Some(error) = &mut response.error {
-                        redact_internal(error);
-                    }
-                    (Ok(lean(&mut response)), Some(response))
-                }
-                Err(mut error) => {
-                    redact_internal(&mut error);
-                    (Err(error), None)
-                }
-            };
-            // The slot is free before anyone can see the task finished.
+            let progress = progress_tx.borrow().clone();
+            let (end, outcome) = ended(run, &progress, outcome);
+            // The slot is free before anyone can see the run finished.
             drop(permit);
-            *lock(&task.outcome) = Some((kept, Utc::now()));
+            if let Err(e) = inner.runs.finish_run(&end).await {
+                // The run stays `running` in the store until its lock is found free.
+                tracing::error!(task = %end.id, error = %e, "cannot record the end of a sync run");
+            }
+            lock(&inner.live).remove(&end.id);
             task.done.send_replace(true);
-            if let (Some(tx), Some(answer)) = (answer_tx, answer) {
+            if let Some(tx) = answer_tx {
                 // Dropped with the answer when the caller has gone.
-                let _ = tx.send(answer);
+                let _ = tx.send(outcome);
             }
         });
         match ready_rx.await {
-            Ok(Ok(task)) => Ok(task),
-            Ok(Err(e)) => Err(e),
+            Ok(result) => result,
             Err(_) => Err(cmdb_core::Error::new(
                 ErrorKind::Unavailable,
                 "the sync task ended before it started",
@@ -256,106 +246,318 @@ impl TaskRegistry {
         }
     }
 
-    /// The task `id`, as it is now.
-    pub fn get(&self, id: &str) -> Option<TaskView> {
-        self.inner.find(id).map(|t| t.view())
-    }
-
-    /// The tasks, most recent first, of one secret or of all: `page_size` of them from
-    /// page `page_number` (from 1), and how many there are in all.
-    pub fn list(
-        &self,
-        secret_id: Option<&str>,
-        page_size: usize,
-        page_number: usize,
-    ) -> (Vec<TaskView>, u64) {
-        let tasks = lock(&self.inner.tasks);
-        let matching = || {
-            tasks
-                .iter()
-                .rev()
-                .filter(|t| secret_id.is_none_or(|s| t.secret_id == s))
+    /// The run `id` as it is now (`None` if there is none): its live counters when this
+    /// process runs it. A `running` run of a process that is gone is marked interrupted
+    /// first.
+    pub async fn get(&self, id: &str) -> Result<Option<SyncRun>> {
+        let Some(run) = self.inner.runs.get_run(id).await? else {
+            return Ok(None);
         };
-        let total = matching().count() as u64;
-        let skip = page_number.saturating_sub(1).saturating_mul(page_size);
-        let page = matching()
-            .skip(skip)
-            .take(page_size)
-            .map(|t| t.view())
-            .collect();
-        (page, total)
+        Ok(Some(self.current(run).await?))
     }
 
-    /// Waits until task `id` has ended and answers its view (`None` for an unknown id):
-    /// counters and failed details.
-    pub async fn wait(&self, id: &str) -> Option<TaskView> {
-        let task = self.inner.find(id)?;
-        let mut done = task.done.subscribe();
-        // The sender lives in the task itself, so it cannot be dropped while we wait.
-        let _ = done.wait_for(|d| *d).await;
-        Some(task.view())
+    /// A page of runs, most recent first, as [`get`](Self::get) shows each.
+    pub async fn list(&self, query: &RunQuery) -> Result<RunList> {
+        let mut list = self.inner.runs.list_runs(query).await?;
+        for run in &mut list.items {
+            *run = self.current(run.clone()).await?;
+        }
+        Ok(list)
     }
 
-    /// Stops every running task at its next page boundary (their views say they were
-    /// stopped) and waits for them to end. Tasks started afterwards stop at once.
+    /// The runs of `secret_id` that are running (here or in another process), after
+    /// marking those whose process is gone interrupted.
+    pub async fn active(&self, secret_id: &str) -> Result<Vec<SyncRun>> {
+        let running = self
+            .running(RunQuery::default().with_secret_id(secret_id))
+            .await?;
+        let mut active = Vec::new();
+        for run in running {
+            let run = self.current(run).await?;
+            if run.state == RunState::Running {
+                active.push(run);
+            }
+        }
+        Ok(active)
+    }
+
+    /// Marks interrupted every `running` run whose process is gone (not this one, and
+    /// its scope lock is free); how many. Run when a server starts, and periodically.
+    pub async fn mark_interrupted(&self) -> Result<u64> {
+        let mut marked = 0;
+        for run in self.running(RunQuery::default()).await? {
+            if self.current(run).await?.state == RunState::Interrupted {
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    /// Deletes the finished runs that ended more than `retention` ago; how many.
+    pub async fn prune(&self, retention: Duration) -> Result<u64> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        // The stores keep the years 1000 to 9999: nothing ended before.
+        match Utc::now()
+            .checked_sub_signed(retention)
+            .filter(|t| t.year() >= 1000)
+        {
+            Some(before) => self.inner.runs.prune_runs(before).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Every `running` run matching `query` (all pages).
+    async fn running(&self, query: RunQuery) -> Result<Vec<SyncRun>> {
+        let mut query = query
+            .with_state(RunState::Running)
+            .with_page_size(MAX_PAGE_SIZE);
+        let mut all = Vec::new();
+        loop {
+            let page = self.inner.runs.list_runs(&query).await?;
+            let last = page.items.len() < MAX_PAGE_SIZE as usize;
+            all.extend(page.items);
+            if last {
+                return Ok(all);
+            }
+            query.page_number += 1;
+        }
+    }
+
+    /// `run` as it is now: with its live counters when this process runs it; marked
+    /// interrupted when it is `running` in the store but its scope lock is free.
+    async fn current(&self, mut run: SyncRun) -> Result<SyncRun> {
+        let live = lock(&self.inner.live).get(&run.id).cloned();
+        if let Some(task) = live {
+            if run.state == RunState::Running {
+                run.counters = with_progress(run.counters, &task.progress.borrow());
+            }
+            return Ok(run);
+        }
+        if run.state != RunState::Running {
+            return Ok(run);
+        }
+        // Held: a live process runs it. Free: nobody does; the lock goes at once.
+        if self
+            .inner
+            .hosts
+            .try_lock_scope(&run.scope())
+            .await?
+            .is_none()
+        {
+            return Ok(run);
+        }
+        let report = interrupted_report();
+        let at = Utc::now().trunc_subsecs(6);
+        if self
+            .inner
+            .runs
+            .mark_run_interrupted(&run.id, &report, at)
+            .await?
+        {
+            tracing::warn!(task = %run.id, scope = %run.scope(), "marked a sync run whose process is gone interrupted");
+        }
+        // Marked here, or ended meanwhile: the store says which.
+        Ok(self.inner.runs.get_run(&run.id).await?.unwrap_or(run))
+    }
+
+    /// Stops every running task at its next page boundary (their runs are recorded as
+    /// interrupted by the shutdown) and waits until their ends are stored. Tasks started
+    /// afterwards stop at once.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
-        let running: Vec<Arc<Task>> = lock(&self.inner.tasks)
-            .iter()
-            .filter(|t| !t.is_done())
-            .cloned()
-            .collect();
+        let running: Vec<Arc<LiveTask>> = lock(&self.inner.live).values().cloned().collect();
         for task in running {
             let mut done = task.done.subscribe();
             let _ = done.wait_for(|d| *d).await;
         }
     }
-}
 
-impl Inner {
-    fn insert(&self, task: Arc<Task>) {
-        let mut tasks = lock(&self.tasks);
-        tasks.push_back(task);
-        let finished = tasks.iter().filter(|t| t.is_done()).count();
-        let mut excess = finished.saturating_sub(self.keep_finished);
-        tasks.retain(|t| {
-            if excess > 0 && t.is_done() {
-                excess -= 1;
-                false
-            } else {
-                true
+    /// Marks the runs of dead processes interrupted and prunes finished runs older than
+    /// `retention`, now and then every hour until [`shutdown`](Self::shutdown) (or until
+    /// the registry is dropped).
+    pub async fn start_maintenance(&self, retention: Duration) -> Result<()> {
+        self.maintain(retention).await?;
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let registry = TaskRegistry { inner };
+                if let Err(e) = registry.maintain(retention).await {
+                    tracing::warn!(error = %e, "sync run maintenance failed; trying again later");
+                }
             }
         });
+        Ok(())
     }
 
-    fn find(&self, id: &str) -> Option<Arc<Task>> {
-        lock(&self.tasks).iter().find(|t| t.id == id).cloned()
+    async fn maintain(&self, retention: Duration) -> Result<()> {
+        let marked = self.mark_interrupted().await?;
+        let pruned = self.prune(retention).await?;
+        tracing::info!(
+            interrupted = marked,
+            pruned,
+            "sync runs: dead processes' runs marked, old ones pruned"
+        );
+        Ok(())
     }
 }
 
-/// What a finished task keeps of `response`: its counters and failed details. A
-/// long-running server would otherwise hold every host of every kept run.
-fn lean(response: &mut SyncResponse) -> SyncResponse {
-    let details = std::mem::take(&mut response.details);
-    let mut kept = response.clone();
-    kept.details = details.iter().filter(|d| !d.is_success).cloned().collect();
-    response.details = details;
-    kept
+/// Writes the counters of the run `id` to the store as they move: at most every
+/// [`PROGRESS_EVERY_PAGES`] pages or [`PROGRESS_EVERY`], whichever comes first. Never
+/// ends: the task drops it with the run.
+async fn write_progress(
+    runs: Arc<dyn RunStore>,
+    id: String,
+    mut progress: watch::Receiver<SyncProgress>,
+) -> Infallible {
+    let mut written_pages = 0;
+    let mut written_at = tokio::time::Instant::now();
+    let mut counters = RunCounters::new();
+    loop {
+        if progress.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = progress.borrow_and_update().clone();
+        if now.pages < written_pages + PROGRESS_EVERY_PAGES && written_at.elapsed() < PROGRESS_EVERY
+        {
+            continue;
+        }
+        counters = with_progress(counters, &now);
+        if let Err(e) = runs.update_run_progress(&id, &counters).await {
+            tracing::warn!(task = %id, error = %e, "cannot record the progress of a sync run");
+        }
+        written_pages = now.pages;
+        written_at = tokio::time::Instant::now();
+    }
 }
 
-/// Marks a run stopped by shutdown: whatever it stored stays, nothing was released.
-fn stopped(progress: &watch::Sender<SyncProgress>) -> ErrorReport {
-    let mut p = progress.borrow().clone();
-    p.state = if p.pages > 0 {
-        SyncState::Partial
-    } else {
-        SyncState::Failed
-    };
-    let message = format!(
-        "stopped by server shutdown at a page boundary after {} pages ({} hosts stored); \
-         nothing was released",
-        p.pages, p.stored
-    );
-    progress.send_replace(p);
-    ErrorReport::new(ErrorKind::Unavailable, message)
+/// The end of `run` as the store keeps it (counters, failed details, the error with a
+/// store's or server's own text kept to the log), and the outcome for a waiting caller.
+///
+/// `outcome` is `None` for a run the server's shutdown stopped at a page boundary.
+fn ended(
+    run: SyncRun,
+    progress: &SyncProgress,
+    outcome: Option<RunOutcome>,
+) -> (SyncRun, RunOutcome) {
+    let at = Some(Utc::now().trunc_subsecs(6));
+    let counters = with_progress(run.counters, progress);
+    match outcome {
+        None => {
+            let error = stopped(progress);
+            let end = run
+                .with_state(RunState::Interrupted)
+                .with_counters(counters)
+                .with_error(Some(error.clone()))
+                .with_finished_at(at);
+            (end, Err(error))
+        }
+        Some(Ok(mut response)) => {
+            if let Some(error) = &mut response.error {
+                redact_internal(error);
+            }
+            let mut counters = counters;
+            counters.stored = response.total_succeed;
+            counters.failed = response.total_failed;
+            counters.created = response.created;
+            counters.updated = response.updated;
+            counters.unchanged = response.unchanged;
+            counters.released = response.released;
+            counters.pages = response.pages;
+            let state =
+                if response.complete && response.total_failed == 0 && response.error.is_none() {
+                    RunState::Succeeded
+                } else {
+                    RunState::Partial
+                };
+            let end = run
+                .with_state(state)
+                .with_counters(counters)
+                .with_failed_details(response.details.iter().cloned())
+                .with_error(response.error.clone())
+                .with_finished_at(at);
+            (end, Ok(response))
+        }
+        Some(Err(mut error)) => {
+            redact_internal(&mut error);
+            let end = run
+                .with_state(RunState::Failed)
+                .with_counters(counters)
+                .with_error(Some(error.clone()))
+                .with_finished_at(at);
+            (end, Err(error))
+        }
+    }
+}
+
+/// The error of a run stopped by shutdown: whatever it stored stays, nothing was
+/// released.
+fn stopped(p: &SyncProgress) -> ErrorReport {
+    ErrorReport::new(
+        ErrorKind::Unavailable,
+        format!(
+            "stopped by server shutdown at a page boundary after {} pages ({} hosts stored); \
+             nothing was released",
+            p.pages, p.stored
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmdb_core::{MemoryHostStore, SyncScope, Vendor};
+
+    /// Lets the writer task take what was sent.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_written_every_ten_pages_or_five_seconds() {
+        let runs = Arc::new(MemoryHostStore::new());
+        let scope = SyncScope::hosts("s", Vendor::Aliyun, "cn-hangzhou");
+        let run = SyncRun::new("r", &scope, RunTrigger::Api, Utc::now().trunc_subsecs(6))
+            .with_state(RunState::Running);
+        runs.insert_run(&run).await.unwrap();
+        let (tx, rx) = watch::channel(SyncProgress::default());
+        let writer = tokio::spawn(write_progress(runs.clone(), "r".into(), rx));
+        let stored = || async { runs.get_run("r").await.unwrap().unwrap().counters.pages };
+        let send = |pages: u64| {
+            let mut p = SyncProgress::default();
+            p.pages = pages;
+            p.stored = pages * 100;
+            tx.send_replace(p);
+        };
+
+        for pages in 1..=25 {
+            send(pages);
+            settle().await;
+            let expected = match pages {
+                0..=9 => 0,
+                10..=19 => 10,
+                _ => 20,
+            };
+            assert_eq!(stored().await, expected, "after page {pages}");
+        }
+        // Five seconds on, the next change is written whatever its pages.
+        tokio::time::advance(PROGRESS_EVERY).await;
+        send(26);
+        settle().await;
+        assert_eq!(stored().await, 26);
+        let written = runs.get_run("r").await.unwrap().unwrap().counters;
+        assert_eq!(written.stored, 2600);
+        // Nothing changes: nothing is written, however long it takes.
+        tokio::time::advance(PROGRESS_EVERY * 10).await;
+        settle().await;
+        assert_eq!(stored().await, 26);
+        writer.abort();
+    }
 }

@@ -681,10 +681,13 @@ async fn background_sync_is_polled_to_completion() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(last["state"], "succeeded", "{last}");
-    assert_eq!(last["progress"]["stored"], 250);
-    assert_eq!(last["progress"]["expected_total"], 250);
-    assert_eq!(last["result"]["created"], 250);
+    assert_eq!(last["counters"]["stored"], 250);
+    assert_eq!(last["counters"]["expected_total"], 250);
+    assert_eq!(last["counters"]["created"], 250);
     assert_eq!(last["region"], "cn-beijing");
+    assert_eq!(last["trigger"], "api");
+    assert_eq!(last["resource_type"], "host");
+    assert!(last["started_at"].is_string(), "{last}");
 
     let (_, tasks) = s
         .call(Method::GET, &format!("/tasks?secret_id={id}"), None)
@@ -748,11 +751,8 @@ async fn shutdown_stops_running_syncs_and_their_tasks_say_so() {
             .contains("shutdown"),
         "{task}"
     );
-    assert!(
-        ["partial", "failed"].contains(&task["state"].as_str().unwrap()),
-        "{task}"
-    );
-    assert!(task["progress"]["stored"].as_u64().unwrap() < 100_000);
+    assert_eq!(task["state"], "interrupted", "{task}");
+    assert!(task["counters"]["stored"].as_u64().unwrap() < 100_000);
 }
 
 #[tokio::test]
@@ -908,7 +908,8 @@ async fn a_store_failure_mid_run_is_answered_and_kept_without_its_text() {
         Some(format!("internal error (request id {request_id})").as_str())
     );
     let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
-    assert_eq!(tasks["items"][0]["result"]["error"], *error, "{tasks}");
+    assert_eq!(tasks["items"][0]["error"], *error, "{tasks}");
+    assert_eq!(tasks["items"][0]["state"], "partial", "{tasks}");
     for text in [answer.to_string(), tasks.to_string()] {
         assert!(!text.contains("injected failure"), "{text}");
     }
@@ -1018,8 +1019,8 @@ async fn a_waiting_client_that_leaves_gets_no_answer_and_the_task_keeps_counters
     s.gate.send_replace(true);
     let (_, tasks) = s.call(Method::GET, "/tasks", None).await;
     let view = finished(&s, tasks["items"][0]["id"].as_str().unwrap()).await;
-    assert_eq!(view["result"]["created"], 250, "the run went on: {view}");
-    assert_eq!(view["result"]["details"], json!([]), "{view}");
+    assert_eq!(view["counters"]["created"], 250, "the run went on: {view}");
+    assert_eq!(view["failed_details"], json!([]), "{view}");
 }
 
 #[tokio::test]
@@ -1051,9 +1052,9 @@ async fn finished_tasks_keep_no_per_host_successes_and_are_listed_by_page() {
     assert_ne!(task_ids[0], task_ids[1]);
     for task in &task_ids {
         let (_, view) = s.call(Method::GET, &format!("/tasks/{task}"), None).await;
-        assert_eq!(view["result"]["created"], 250, "{view}");
+        assert_eq!(view["counters"]["created"], 250, "{view}");
         assert_eq!(
-            view["result"]["details"].as_array().unwrap().len(),
+            view["failed_details"].as_array().unwrap().len(),
             0,
             "a finished task keeps failed details only"
         );
@@ -1125,4 +1126,42 @@ async fn metrics_answer_prometheus_text_with_the_runs_and_the_stored_hosts() {
     for forbidden in [API_SECRET, api_key, TOKEN] {
         assert!(!text.contains(forbidden), "{forbidden:?} in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_secret_whose_sync_runs_here_cannot_be_deleted_until_it_ends() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tBusyDelete1").await;
+    s.gate.send_replace(false);
+    let (status, started) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "cn-hangzhou", "wait": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let task = started["task_id"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .call(Method::DELETE, &format!("/secrets/{id}"), None)
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+    assert!(body["message"].as_str().unwrap().contains(&task), "{body}");
+    let (status, _) = s.call(Method::GET, &format!("/secrets/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "still there");
+
+    s.gate.send_replace(true);
+    let view = finished(&s, &task).await;
+    assert_eq!(view["state"], "succeeded", "{view}");
+    let (status, _) = s
+        .call(Method::DELETE, &format!("/secrets/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Its hosts and its task stay.
+    let (_, hosts) = s
+        .call(Method::GET, &format!("/hosts?secret_id={id}"), None)
+        .await;
+    assert_eq!(hosts["total"], 250, "{hosts}");
+    let (status, _) = s.call(Method::GET, &format!("/tasks/{task}"), None).await;
+    assert_eq!(status, StatusCode::OK);
 }

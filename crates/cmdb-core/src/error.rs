@@ -262,6 +262,55 @@ impl StdError for Error {
     }
 }
 
+/// An [`Error`] as answers and stored runs carry it: the kind, the message and the
+/// vendor's details, serializable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct ErrorReport {
+    /// The kind of error.
+    pub kind: ErrorKind,
+    /// The full message.
+    pub message: String,
+    /// The vendor that answered, when one did.
+    pub vendor: Option<Vendor>,
+    /// The vendor's error code.
+    pub code: Option<String>,
+    /// The HTTP status of the vendor's answer.
+    pub http_status: Option<u16>,
+    /// The vendor's request id; for a store's or server's own failure whose text an API
+    /// keeps to its log, the id it was logged under.
+    pub request_id: Option<String>,
+}
+
+impl ErrorReport {
+    /// A report of an error of `kind` that no vendor answered.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReport {
+        ErrorReport {
+            kind,
+            message: message.into(),
+            vendor: None,
+            code: None,
+            http_status: None,
+            request_id: None,
+        }
+    }
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> ErrorReport {
+        let v = e.vendor_error();
+        ErrorReport {
+            kind: e.kind(),
+            message: e.to_string(),
+            vendor: v.and_then(|v| v.vendor),
+            code: v.and_then(|v| v.code.clone()),
+            http_status: v.and_then(|v| v.http_status),
+            request_id: v.and_then(|v| v.request_id.clone()),
+        }
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
         Error::decode(format!("invalid JSON: {e}")).with_source(e)

@@ -1,6 +1,7 @@
 //! Core model of cmdb: the normalized [`Host`], the [`HostProvider`] and [`HostStore`]
-//! traits every vendor and every store implements, one [`Error`] type, and a complete
-//! in-memory store, [`MemoryHostStore`].
+//! traits every vendor and every store implements, the [`RunStore`] trait that keeps sync
+//! runs ([`SyncRun`]), one [`Error`] type, and a complete in-memory store,
+//! [`MemoryHostStore`] (hosts and runs).
 //!
 //! ```
 //! use cmdb_core::{Host, HostStatus, Vendor};
@@ -19,13 +20,18 @@ mod error;
 mod hash;
 mod local_locks;
 mod memory;
+// `named_enum!` is defined there and used by `run`.
+#[macro_use]
 mod model;
 mod provider;
+mod run;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Error, ErrorKind, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE};
+pub use error::{
+    Error, ErrorKind, ErrorReport, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE,
+};
 pub use local_locks::LocalLocks;
 pub use memory::MemoryHostStore;
 pub use model::{
@@ -33,6 +39,10 @@ pub use model::{
     StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
 pub use provider::HostProvider;
+pub use run::{
+    RunCounters, RunList, RunQuery, RunState, RunStore, RunTrigger, SyncDetail, SyncRun,
+    MAX_RUN_FAILED_DETAILS,
+};
 pub use store::{
     HostList, HostQuery, HostSort, HostStore, LeaseGuard, MissingHost, ScopeLease, ScopeStats,
     MAX_PAGE_SIZE,

@@ -1,4 +1,4 @@
-//! A complete in-memory [`HostStore`].
+//! A complete in-memory [`HostStore`] and [`RunStore`].
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -7,14 +7,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, ErrorReport, Result};
 use crate::local_locks::ScopeLocks;
 use crate::model::{Host, StoredHost, SyncScope, UpsertOutcome, Vendor};
+use crate::run::{capped_failures, RunCounters, RunList, RunQuery, RunState, RunStore, SyncRun};
 use crate::store::{HostList, HostQuery, HostSort, HostStore, MissingHost, ScopeLease, ScopeStats};
 
-/// A [`HostStore`] in process memory: for tests, demos and embedding where persistence is
-/// not needed. Everything the trait promises holds, including per-host outcomes and
-/// scoped releases.
+/// A [`HostStore`] and [`RunStore`] in process memory: for tests, demos and embedding
+/// where persistence is not needed. Everything the traits promise holds, including
+/// per-host outcomes and scoped releases.
 #[derive(Debug, Default)]
 pub struct MemoryHostStore {
     inner: Mutex<Inner>,
@@ -27,6 +28,8 @@ struct Inner {
     hosts: BTreeMap<(Vendor, String), StoredHost>,
     /// When a complete run first missed a host (see [`HostStore::mark_missed`]).
     missed: BTreeMap<(Vendor, String), DateTime<Utc>>,
+    /// Sync runs by id.
+    runs: BTreeMap<String, SyncRun>,
 }
 
 impl MemoryHostStore {
@@ -61,7 +64,9 @@ impl HostStore for MemoryHostStore {
         seen_at: DateTime<Utc>,
     ) -> Result<Vec<UpsertOutcome>> {
         let mut inner = self.lock();
-        let Inner { hosts: map, missed } = &mut *inner;
+        let Inner {
+            hosts: map, missed, ..
+        } = &mut *inner;
         let outcomes = hosts
             .iter()
             .map(|host| {
@@ -179,7 +184,7 @@ impl HostStore for MemoryHostStore {
         missed_at: DateTime<Utc>,
     ) -> Result<u64> {
         let mut inner = self.lock();
-        let Inner { hosts, missed } = &mut *inner;
+        let Inner { hosts, missed, .. } = &mut *inner;
         let mut marked = 0;
         for id in instance_ids {
             let key = (scope.vendor, id.clone());
@@ -227,5 +232,94 @@ impl HostStore for MemoryHostStore {
             .cloned()
             .collect();
         Ok(HostList { total, items })
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryHostStore {
+    async fn insert_run(&self, run: &SyncRun) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.runs.contains_key(&run.id) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a run with id {:?} already exists", run.id),
+            ));
+        }
+        let mut run = run.clone();
+        run.failed_details = capped_failures(std::mem::take(&mut run.failed_details));
+        inner.runs.insert(run.id.clone(), run);
+        Ok(())
+    }
+
+    async fn update_run_progress(&self, id: &str, counters: &RunCounters) -> Result<bool> {
+        let mut inner = self.lock();
+        match inner.runs.get_mut(id) {
+            Some(run) if run.state == RunState::Running => {
+                run.counters = *counters;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn finish_run(&self, run: &SyncRun) -> Result<()> {
+        let mut inner = self.lock();
+        let stored = inner
+            .runs
+            .get_mut(&run.id)
+            .ok_or_else(|| Error::not_found(format!("run {:?} not found", run.id)))?;
+        stored.state = run.state;
+        stored.counters = run.counters;
+        stored.failed_details = capped_failures(run.failed_details.iter().cloned());
+        stored.error.clone_from(&run.error);
+        stored.finished_at = run.finished_at;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<SyncRun>> {
+        Ok(self.lock().runs.get(id).cloned())
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<RunList> {
+        query.validate()?;
+        let inner = self.lock();
+        let mut matched: Vec<&SyncRun> = inner.runs.values().filter(|r| query.matches(r)).collect();
+        matched.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let total = matched.len() as u64;
+        let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+        let items = matched
+            .into_iter()
+            .skip(offset)
+            .take(query.page_size as usize)
+            .cloned()
+            .collect();
+        Ok(RunList::new(total, items))
+    }
+
+    async fn mark_run_interrupted(
+        &self,
+        id: &str,
+        error: &ErrorReport,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut inner = self.lock();
+        match inner.runs.get_mut(id) {
+            Some(run) if run.state == RunState::Running => {
+                run.state = RunState::Interrupted;
+                run.error = Some(error.clone());
+                run.finished_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn prune_runs(&self, finished_before: DateTime<Utc>) -> Result<u64> {
+        let mut inner = self.lock();
+        let before = inner.runs.len();
+        inner.runs.retain(|_, run| {
+            !(run.state.is_finished() && run.finished_at.is_some_and(|t| t < finished_before))
+        });
+        Ok((before - inner.runs.len()) as u64)
     }
 }

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {value:?}, expected one of: {expected}")]
 pub struct ParseEnumError {
-    what: &'static str,
-    value: String,
-    expected: &'static str,
+    // Built by `named_enum!`, which other modules of the crate use too.
+    pub(crate) what: &'static str,
+    pub(crate) value: String,
+    pub(crate) expected: &'static str,
 }
 
 /// Implements `as_str`, `Display`, `FromStr` and `ALL` for a fieldless enum whose serde

@@ -1,7 +1,10 @@
-//! Conformance suites: every [`HostStore`] and every [`HostProvider`] must pass these.
+//! Conformance suites: every [`HostStore`], [`RunStore`] and [`HostProvider`] must pass
+//! these.
 //!
-//! The suites panic with a message naming the broken rule. The store suite works in
-//! scopes of its own (unique secret ids), so it may run against a store other tests use.
+//! The suites panic with a message naming the broken rule. The store suites work in
+//! scopes of their own (unique secret ids), so they may run against a store other tests
+//! use; the run suite's pruning check removes every run that ended before 1900-01-01
+//! 00:00:10 UTC, so run it once at a time on a store.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -19,9 +22,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::StreamExt;
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, ErrorReport};
 use crate::model::{Host, HostStatus, OsType, PayMode, SyncScope, UpsertOutcome, Vendor};
 use crate::provider::HostProvider;
+use crate::run::{
+    RunCounters, RunQuery, RunState, RunStore, RunTrigger, SyncDetail, SyncRun,
+    MAX_RUN_FAILED_DETAILS,
+};
 use crate::store::{HostQuery, HostSort, HostStore, MissingHost};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -593,6 +600,371 @@ async fn concurrent_upserts_of_different_scopes(store: Arc<dyn HostStore>) {
         let stats = store.scope_stats(scope, at(1)).await.unwrap();
         assert_eq!(stats.active, 40, "every host of {scope} stored once");
     }
+}
+
+/// Runs every check of the [`RunStore`] contract against `store`.
+pub async fn run_store_conformance(store: Arc<dyn RunStore>) {
+    runs_round_trip(&*store).await;
+    progress_only_while_running(&*store).await;
+    finish_records_the_end(&*store).await;
+    interrupted_only_while_running(&*store).await;
+    runs_filter_order_and_page(&*store).await;
+    prune_removes_only_old_finished_runs(&*store).await;
+}
+
+/// A run of `scope` accepted at `created`, with an id no other run has.
+fn sample_run(scope: &SyncScope, created: DateTime<Utc>) -> SyncRun {
+    SyncRun::new(unique("run"), scope, RunTrigger::Api, created)
+}
+
+fn counters(pages: u64) -> RunCounters {
+    let mut c = RunCounters::new();
+    c.pages = pages;
+    c.seen = pages * 100 + 3;
+    c.stored = pages * 100;
+    c.failed = 3;
+    c.created = pages * 50;
+    c.updated = pages * 30;
+    c.unchanged = pages * 20;
+    c.released = 2;
+    c.expected_total = Some(pages * 100 + 3);
+    c
+}
+
+fn failed_detail(i: usize) -> SyncDetail {
+    SyncDetail::new(
+        &format!("i-failed-{i:03}"),
+        &format!("host 'quoted' {i}"),
+        &UpsertOutcome::Failed(format!("broken field {i}")),
+    )
+}
+
+fn vendor_report() -> ErrorReport {
+    let mut report = ErrorReport::new(ErrorKind::RateLimited, "rate_limited: throttled \"x\"");
+    report.vendor = Some(Vendor::Tencent);
+    report.code = Some("RequestLimitExceeded".into());
+    report.http_status = Some(200);
+    report.request_id = Some("req-1".into());
+    report
+}
+
+async fn runs_round_trip(store: &dyn RunStore) {
+    let scope = SyncScope::hosts(unique("conf-run"), Vendor::Huawei, "cn-north-4");
+    let run = sample_run(&scope, at(0))
+        .with_state(RunState::Running)
+        .with_started_at(Some(at(1)))
+        .with_counters(counters(2))
+        .with_failed_details([failed_detail(0), failed_detail(1)])
+        .with_error(Some(vendor_report()));
+    store.insert_run(&run).await.expect("insert_run");
+    let got = store.get_run(&run.id).await.expect("get_run");
+    assert_eq!(got.as_ref(), Some(&run), "a run reads back as inserted");
+    assert_eq!(got.unwrap().scope(), scope, "the run's scope");
+
+    let err = store
+        .insert_run(&run)
+        .await
+        .expect_err("a second run with the same id");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(
+        store
+            .get_run(&unique("no-such-run"))
+            .await
+            .unwrap()
+            .is_none(),
+        "an unknown run is None"
+    );
+
+    // A pending run with nothing set reads back with nothing set.
+    let bare = sample_run(&scope, at(2)).with_state(RunState::Pending);
+    store.insert_run(&bare).await.unwrap();
+    assert_eq!(store.get_run(&bare.id).await.unwrap(), Some(bare));
+}
+
+async fn progress_only_while_running(store: &dyn RunStore) {
+    let scope = SyncScope::hosts(unique("conf-run-progress"), Vendor::Aliyun, "cn-beijing");
+    let running = sample_run(&scope, at(0)).with_state(RunState::Running);
+    store.insert_run(&running).await.unwrap();
+    let moved = store
+        .update_run_progress(&running.id, &counters(3))
+        .await
+        .expect("update_run_progress");
+    assert!(moved, "a running run takes progress");
+    let again = store
+        .update_run_progress(&running.id, &counters(3))
+        .await
+        .unwrap();
+    assert!(again, "the same counters twice: still running");
+    let got = store.get_run(&running.id).await.unwrap().unwrap();
+    assert_eq!(got.counters, counters(3));
+    assert_eq!(got.state, RunState::Running);
+
+    let pending = sample_run(&scope, at(1));
+    store.insert_run(&pending).await.unwrap();
+    assert!(
+        !store
+            .update_run_progress(&pending.id, &counters(1))
+            .await
+            .unwrap(),
+        "a pending run takes no progress"
+    );
+    assert!(
+        !store
+            .update_run_progress(&unique("no-such-run"), &counters(1))
+            .await
+            .unwrap(),
+        "an unknown run takes no progress"
+    );
+}
+
+async fn finish_records_the_end(store: &dyn RunStore) {
+    let scope = SyncScope::hosts(unique("conf-run-finish"), Vendor::Vsphere, "vc.example");
+    let run = sample_run(&scope, at(0))
+        .with_state(RunState::Running)
+        .with_started_at(Some(at(0)));
+    store.insert_run(&run).await.unwrap();
+    let mut details: Vec<SyncDetail> = (0..MAX_RUN_FAILED_DETAILS + 50)
+        .map(failed_detail)
+        .collect();
+    details.insert(1, SyncDetail::new("i-ok", "fine", &UpsertOutcome::Created));
+    let mut ended = run
+        .clone()
+        .with_state(RunState::Partial)
+        .with_counters(counters(7))
+        .with_error(Some(vendor_report()))
+        .with_finished_at(Some(at(30)));
+    // Given whole, as a caller may: the store keeps the failed ones, up to the cap.
+    ended.failed_details = details;
+    store.finish_run(&ended).await.expect("finish_run");
+    let got = store.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(got.state, RunState::Partial);
+    assert_eq!(got.counters, counters(7));
+    assert_eq!(got.error, Some(vendor_report()));
+    assert_eq!(got.finished_at, Some(at(30)));
+    assert_eq!(got.started_at, Some(at(0)), "finish keeps the start");
+    assert_eq!(
+        got.failed_details,
+        (0..MAX_RUN_FAILED_DETAILS)
+            .map(failed_detail)
+            .collect::<Vec<_>>(),
+        "the first {MAX_RUN_FAILED_DETAILS} failed details are kept, no success"
+    );
+    assert!(
+        !store
+            .update_run_progress(&run.id, &counters(1))
+            .await
+            .unwrap(),
+        "a finished run takes no progress"
+    );
+
+    // A live process's end wins over an interrupted mark.
+    let marked = sample_run(&scope, at(40)).with_state(RunState::Running);
+    store.insert_run(&marked).await.unwrap();
+    let report = ErrorReport::new(ErrorKind::Unavailable, "interrupted");
+    assert!(store
+        .mark_run_interrupted(&marked.id, &report, at(41))
+        .await
+        .unwrap());
+    let done = marked
+        .clone()
+        .with_state(RunState::Succeeded)
+        .with_counters(counters(1))
+        .with_finished_at(Some(at(42)));
+    store.finish_run(&done).await.unwrap();
+    let got = store.get_run(&marked.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.error, got.finished_at),
+        (RunState::Succeeded, None, Some(at(42))),
+        "the end overwrites the mark"
+    );
+
+    let unknown = sample_run(&scope, at(50)).with_state(RunState::Failed);
+    let err = store
+        .finish_run(&unknown)
+        .await
+        .expect_err("finishing an unknown run");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+async fn interrupted_only_while_running(store: &dyn RunStore) {
+    let scope = SyncScope::hosts(unique("conf-run-int"), Vendor::Tencent, "ap-guangzhou");
+    let report = ErrorReport::new(ErrorKind::Unavailable, "the process stopped");
+    let running = sample_run(&scope, at(0))
+        .with_state(RunState::Running)
+        .with_counters(counters(4));
+    store.insert_run(&running).await.unwrap();
+    assert!(
+        store
+            .mark_run_interrupted(&running.id, &report, at(9))
+            .await
+            .expect("mark_run_interrupted"),
+        "a running run is marked"
+    );
+    let got = store.get_run(&running.id).await.unwrap().unwrap();
+    assert_eq!(got.state, RunState::Interrupted);
+    assert_eq!(got.error, Some(report.clone()));
+    assert_eq!(got.finished_at, Some(at(9)));
+    assert_eq!(got.counters, counters(4), "the counters are kept");
+    assert!(
+        !store
+            .mark_run_interrupted(&running.id, &report, at(10))
+            .await
+            .unwrap(),
+        "marked once"
+    );
+    let finished = sample_run(&scope, at(1))
+        .with_state(RunState::Succeeded)
+        .with_finished_at(Some(at(2)));
+    store.insert_run(&finished).await.unwrap();
+    assert!(
+        !store
+            .mark_run_interrupted(&finished.id, &report, at(10))
+            .await
+            .unwrap(),
+        "a finished run is not marked"
+    );
+    assert_eq!(
+        store.get_run(&finished.id).await.unwrap().unwrap().state,
+        RunState::Succeeded
+    );
+    assert!(!store
+        .mark_run_interrupted(&unique("no-such-run"), &report, at(10))
+        .await
+        .unwrap());
+}
+
+async fn runs_filter_order_and_page(store: &dyn RunStore) {
+    let secret = unique("conf-run-list");
+    let east = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-hangzhou");
+    let west = SyncScope::hosts(secret.clone(), Vendor::Aliyun, "cn-chengdu");
+    let other = SyncScope::hosts(unique("conf-run-list-other"), Vendor::Aliyun, "cn-hangzhou");
+    // Seven runs of the secret, two of them at the same time (ordered by id then).
+    let mut runs = Vec::new();
+    for (i, created) in [0, 10, 20, 20, 30, 40, 50].into_iter().enumerate() {
+        let scope = if i % 3 == 0 { &west } else { &east };
+        let state = if i == 6 {
+            RunState::Running
+        } else {
+            RunState::Succeeded
+        };
+        let run = sample_run(scope, at(created)).with_state(state);
+        store.insert_run(&run).await.unwrap();
+        runs.push(run);
+    }
+    store
+        .insert_run(&sample_run(&other, at(60)).with_state(RunState::Running))
+        .await
+        .unwrap();
+
+    let mut expected: Vec<&SyncRun> = runs.iter().collect();
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let expected_ids: Vec<&str> = expected.iter().map(|r| r.id.as_str()).collect();
+    let base = RunQuery::default().with_secret_id(secret.clone());
+    let all = store.list_runs(&base).await.expect("list_runs");
+    assert_eq!(all.total, 7, "every run of the secret, no other secret's");
+    let ids: Vec<&str> = all.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids, expected_ids,
+        "most recent first, then by id, descending"
+    );
+    assert_eq!(all.items[0], runs[6], "listed runs read back whole");
+
+    let total = |q: RunQuery| async move { store.list_runs(&q).await.expect("list_runs").total };
+    assert_eq!(
+        total(base.clone().with_state(RunState::Running)).await,
+        1,
+        "state filter"
+    );
+    assert_eq!(
+        total(base.clone().with_region("cn-chengdu")).await,
+        3,
+        "region filter"
+    );
+    assert_eq!(
+        total(
+            base.clone()
+                .with_region("cn-hangzhou")
+                .with_state(RunState::Succeeded)
+        )
+        .await,
+        4,
+        "filters combine"
+    );
+    assert_eq!(
+        total(RunQuery::default().with_secret_id(unique("conf-run-none"))).await,
+        0,
+        "secret filter"
+    );
+    assert_eq!(
+        total(base.clone().with_region("' OR '1'='1")).await,
+        0,
+        "filters are data, not syntax"
+    );
+
+    let mut paged = Vec::new();
+    for (page, want) in [(1, 3), (2, 3), (3, 1), (4, 0)] {
+        let list = store
+            .list_runs(&base.clone().with_page_size(3).with_page_number(page))
+            .await
+            .unwrap();
+        assert_eq!(list.total, 7, "total does not depend on the page");
+        assert_eq!(list.items.len(), want, "page {page} size");
+        paged.extend(list.items.into_iter().map(|r| r.id));
+    }
+    assert_eq!(paged, expected_ids, "pages follow the order, no run twice");
+
+    for bad in [
+        base.clone().with_page_size(0),
+        base.clone().with_page_size(crate::store::MAX_PAGE_SIZE + 1),
+        base.clone().with_page_number(0),
+    ] {
+        let err = store.list_runs(&bad).await.expect_err("invalid paging");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+async fn prune_removes_only_old_finished_runs(store: &dyn RunStore) {
+    let era = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+    let secs = |s: i64| era + Duration::seconds(s);
+    let scope = SyncScope::hosts(unique("conf-run-prune"), Vendor::Huawei, "cn-south-1");
+    let mut old = Vec::new();
+    for state in [
+        RunState::Succeeded,
+        RunState::Partial,
+        RunState::Failed,
+        RunState::Interrupted,
+    ] {
+        let run = sample_run(&scope, secs(0))
+            .with_state(state)
+            .with_finished_at(Some(secs(5)));
+        store.insert_run(&run).await.unwrap();
+        old.push(run);
+    }
+    let recent = sample_run(&scope, secs(0))
+        .with_state(RunState::Succeeded)
+        .with_finished_at(Some(secs(20)));
+    let running = sample_run(&scope, secs(0)).with_state(RunState::Running);
+    let pending = sample_run(&scope, secs(0));
+    for run in [&recent, &running, &pending] {
+        store.insert_run(run).await.unwrap();
+    }
+    let pruned = store.prune_runs(secs(10)).await.expect("prune_runs");
+    assert_eq!(pruned, 4, "the runs that ended before the time");
+    for run in &old {
+        assert!(
+            store.get_run(&run.id).await.unwrap().is_none(),
+            "a {} run that ended before the time is pruned",
+            run.state
+        );
+    }
+    for run in [&recent, &running, &pending] {
+        assert!(
+            store.get_run(&run.id).await.unwrap().is_some(),
+            "a {} run is kept",
+            run.state
+        );
+    }
+    assert_eq!(store.prune_runs(secs(10)).await.unwrap(), 0, "idempotent");
 }
 
 /// What a provider under test is expected to list.

@@ -15,6 +15,13 @@ async fn memory_store_passes_the_store_conformance_suite() {
 }
 
 #[tokio::test]
+async fn memory_store_passes_the_run_store_conformance_suite_twice() {
+    let store = Arc::new(MemoryHostStore::new());
+    testing::run_store_conformance(store.clone()).await;
+    testing::run_store_conformance(store).await;
+}
+
+#[tokio::test]
 async fn memory_store_is_shareable_across_suite_runs() {
     let store = Arc::new(MemoryHostStore::new());
     testing::host_store_conformance(store.clone()).await;

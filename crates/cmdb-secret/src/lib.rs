@@ -17,9 +17,10 @@
 //! Upgrading from a version whose ciphertexts start `v1:` (bound to the id only): those
 //! still decrypt, with a warning, and [`rotate_secrets`] re-encrypts them as `v2:` bound
 //! to everything above. Run it once after upgrading, with the current key as the active
-//! one; the SQL stores' schema migrations cannot, since they hold no key. Secrets cannot
-//! be edited in place: a new address or key is a new secret (delete, then create), sealed
-//! afresh.
+//! one; the SQL stores' schema migrations cannot, since they hold no key. A secret is
+//! changed with a [`SecretPatch`]: [`Secret::patched`] decrypts it under its current
+//! binding and seals it again under the new one, and [`SecretStore::update`] swaps the row
+//! only if nobody changed it meanwhile.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -63,7 +64,7 @@ pub use cipher::Cipher;
 pub use credentials::Credentials;
 pub use rotate::{rotate_secrets, RotationReport};
 pub use secret::{
-    mask_api_key, redact_address, Ciphertexts, MaskedSecret, NewSecret, Secret,
+    mask_api_key, redact_address, Ciphertexts, MaskedSecret, NewSecret, Secret, SecretPatch,
     DEFAULT_REQUEST_RATE, MAX_REQUEST_RATE,
 };
 pub use store::{MemorySecretStore, SecretList, SecretQuery, SecretStore};

@@ -346,6 +346,9 @@ mod tests {
             }
             self.inner.replace_ciphertexts(id, expected, new).await
         }
+        async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()> {
+            self.inner.update(secret, expected).await
+        }
     }
 
     #[tokio::test]

@@ -298,6 +298,12 @@ impl NewSecret {
                 "must be 1 to 100 letters, digits, '-', '_' or '.'",
             ));
         }
+        // SQL stores keep microseconds: truncate so a stored secret reads back equal.
+        self.seal_as(id, Utc::now().trunc_subsecs(6), cipher)
+    }
+
+    /// Seals a validated secret as `id`, created at `created_at`.
+    fn seal_as(self, id: String, created_at: DateTime<Utc>, cipher: &Cipher) -> Result<Secret> {
         let address = self.address().map(str::to_owned);
         let session_token = self.session_token().map(|t| Zeroizing::new(t.to_owned()));
         let mut secret = Secret {
@@ -313,8 +319,7 @@ impl NewSecret {
             allow_insecure_http: self.allow_insecure_http,
             tls_ca_pem: self.tls_ca_pem.filter(|p| !p.trim().is_empty()),
             tls_skip_verify: self.tls_skip_verify,
-            // SQL stores keep microseconds: truncate so a stored secret reads back equal.
-            created_at: Utc::now().trunc_subsecs(6),
+            created_at,
         };
         secret.api_secret = cipher.encrypt_api_secret(&secret, self.api_secret.as_bytes())?;
         secret.session_token = session_token
@@ -356,6 +361,155 @@ impl fmt::Debug for NewSecret {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
             .field("tls_skip_verify", &self.tls_skip_verify)
+            .finish()
+    }
+}
+
+/// The changes of `PATCH /secrets/:id`: every field is optional, and an absent (or
+/// `null`) field is left as it is. Applied with [`Secret::patched`], which validates the
+/// result as [`NewSecret::validate`] does.
+///
+/// - `address`, `tls_ca_pem`: a blank value removes them (the vendor's public endpoint,
+///   the system's roots only).
+/// - `api_key` changes only with its `api_secret`. A new `api_secret` replaces the
+///   session token too: by the `session_token` given, or by none.
+/// - `session_token` alone replaces the token of the current credentials; blank removes
+///   it.
+///
+/// Unknown fields are rejected when deserializing. `Debug` masks the API key and hides
+/// the secret and the token.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct SecretPatch {
+    /// What the secret is for; at most 100 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Regions a sync with this secret may list: at least one; `"*"` allows any.
+    #[serde(default)]
+    pub allowed_regions: Option<Vec<String>>,
+    /// Requests per second to the vendor, 1 to [`MAX_REQUEST_RATE`].
+    #[serde(default)]
+    pub request_rate: Option<u32>,
+    /// Endpoint URL overriding the vendor's default (the vCenter for vSphere, where it is
+    /// required); blank removes the override.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Allows a vSphere `address` over plain `http`.
+    #[serde(default)]
+    pub allow_insecure_http: Option<bool>,
+    /// Extra trusted root certificates for the endpoint, PEM; blank removes them.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
+    /// Accepts any certificate from the endpoint (lab vCenters only).
+    #[serde(default)]
+    pub tls_skip_verify: Option<bool>,
+    /// A new API key; requires `api_secret`.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// A new API secret; encrypted, never answered. Zeroized on drop.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
+    pub api_secret: Option<Zeroizing<String>>,
+    /// A new session token of temporary credentials; blank removes it. Encrypted, never
+    /// answered. Zeroized on drop.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
+    pub session_token: Option<Zeroizing<String>>,
+}
+
+impl SecretPatch {
+    /// Changes the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> SecretPatch {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Changes the allowed regions.
+    pub fn with_allowed_regions<I, S>(mut self, regions: I) -> SecretPatch
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_regions = Some(regions.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Changes the request rate.
+    pub fn with_request_rate(mut self, rate: u32) -> SecretPatch {
+        self.request_rate = Some(rate);
+        self
+    }
+
+    /// Changes the address; blank removes it.
+    pub fn with_address(mut self, address: impl Into<String>) -> SecretPatch {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Allows (or not) a vSphere address over plain `http`.
+    pub fn with_allow_insecure_http(mut self, allow: bool) -> SecretPatch {
+        self.allow_insecure_http = Some(allow);
+        self
+    }
+
+    /// Changes the trusted roots (PEM); blank removes them.
+    pub fn with_tls_ca_pem(mut self, pem: impl Into<String>) -> SecretPatch {
+        self.tls_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Accepts any certificate from the endpoint (or not).
+    pub fn with_tls_skip_verify(mut self, skip: bool) -> SecretPatch {
+        self.tls_skip_verify = Some(skip);
+        self
+    }
+
+    /// Replaces the credentials: the API key and its secret (the session token goes
+    /// unless one is given with [`with_session_token`](Self::with_session_token)).
+    pub fn with_credentials(
+        mut self,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+    ) -> SecretPatch {
+        self.api_key = Some(api_key.into());
+        self.api_secret = Some(Zeroizing::new(api_secret.into()));
+        self
+    }
+
+    /// Replaces the API secret, keeping the key.
+    pub fn with_api_secret(mut self, api_secret: impl Into<String>) -> SecretPatch {
+        self.api_secret = Some(Zeroizing::new(api_secret.into()));
+        self
+    }
+
+    /// Replaces the session token; blank removes it.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> SecretPatch {
+        self.session_token = Some(Zeroizing::new(token.into()));
+        self
+    }
+}
+
+impl fmt::Debug for SecretPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretPatch")
+            .field("description", &self.description)
+            .field("allowed_regions", &self.allowed_regions)
+            .field("request_rate", &self.request_rate)
+            .field("address", &self.address.as_deref().map(redact_address))
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("api_key", &self.api_key.as_deref().map(mask_api_key))
+            .field(
+                "api_secret",
+                &self.api_secret.as_ref().map(|_| MASKED_API_SECRET),
+            )
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| MASKED_API_SECRET),
+            )
             .finish()
     }
 }
@@ -601,6 +755,87 @@ impl Secret {
             .any(|allowed| allowed == "*" || allowed == region)
     }
 
+    /// This secret with the changes of `patch`, validated as a new secret is and sealed
+    /// again under the same id and creation time: its credentials are decrypted with
+    /// `cipher` under the current binding and encrypted under the new one (a changed
+    /// key, address or TLS setting), with fresh nonces and the active key. Every patch
+    /// re-encrypts, so the ciphertexts change with every update and serve as the row's
+    /// version for [`SecretStore::update`](crate::SecretStore::update).
+    ///
+    /// Errors: [`InvalidInput`](cmdb_core::ErrorKind::InvalidInput) naming the first
+    /// invalid field (a new `api_key` needs its `api_secret`), or
+    /// [`Crypto`](cmdb_core::ErrorKind::Crypto) when the stored ciphertexts do not
+    /// decrypt.
+    ///
+    /// ```
+    /// use cmdb_core::Vendor;
+    /// use cmdb_secret::{Cipher, NewSecret, SecretPatch};
+    ///
+    /// let cipher = Cipher::new(Cipher::generate_key());
+    /// let secret = NewSecret::new(Vendor::Tencent, "AKIDexample0001", "not-really-a-secret")
+    ///     .with_description("before")
+    ///     .with_allowed_regions(["ap-guangzhou"])
+    ///     .seal(&cipher)
+    ///     .unwrap();
+    /// let patch = SecretPatch::default()
+    ///     .with_description("after")
+    ///     .with_address("https://cvm.internal.example");
+    /// let changed = secret.patched(patch, &cipher).unwrap();
+    /// assert_eq!((changed.id.as_str(), changed.description.as_str()), (secret.id.as_str(), "after"));
+    /// assert_ne!(changed.api_secret, secret.api_secret, "sealed again");
+    /// let credentials = cipher.decrypt_credentials(&changed).unwrap();
+    /// assert_eq!(credentials.api_secret(), "not-really-a-secret");
+    /// ```
+    pub fn patched(&self, patch: SecretPatch, cipher: &Cipher) -> Result<Secret> {
+        let SecretPatch {
+            description,
+            allowed_regions,
+            request_rate,
+            address,
+            allow_insecure_http,
+            tls_ca_pem,
+            tls_skip_verify,
+            api_key,
+            api_secret,
+            session_token,
+        } = patch;
+        if api_key.as_ref().is_some_and(|k| *k != self.api_key) && api_secret.is_none() {
+            return Err(Error::invalid_field(
+                "api_secret",
+                "is required with a new api_key",
+            ));
+        }
+        let current = cipher.decrypt_credentials(self)?;
+        let session_token = match (session_token, &api_secret) {
+            (Some(token), _) => Some(token),
+            // New credentials without a token: the old token belonged to the old ones.
+            (None, Some(_)) => None,
+            (None, None) => current
+                .session_token()
+                .map(|t| Zeroizing::new(t.to_owned())),
+        };
+        let new = NewSecret {
+            vendor: self.vendor,
+            description: description.unwrap_or_else(|| self.description.clone()),
+            api_key: api_key.unwrap_or_else(|| self.api_key.clone()),
+            api_secret: api_secret
+                .unwrap_or_else(|| Zeroizing::new(current.api_secret().to_owned())),
+            session_token,
+            allowed_regions: allowed_regions.unwrap_or_else(|| self.allowed_regions.clone()),
+            request_rate: Some(request_rate.unwrap_or(self.request_rate)),
+            address: address.or_else(|| self.address.clone()),
+            allow_insecure_http: allow_insecure_http.unwrap_or(self.allow_insecure_http),
+            tls_ca_pem: match tls_ca_pem {
+                Some(pem) if pem.trim().is_empty() => None,
+                Some(pem) => Some(pem),
+                None => self.tls_ca_pem.clone(),
+            },
+            tls_skip_verify: tls_skip_verify.unwrap_or(self.tls_skip_verify),
+        };
+        new.validate()?;
+        new.seal_as(self.id.clone(), self.created_at, cipher)
+    }
+
     /// The secret as listings and API responses show it: the API key masked, the API
     /// secret replaced by `"******"`, the session token only said to be set.
     pub fn masked(&self) -> MaskedSecret {
@@ -772,6 +1007,194 @@ mod tests {
         let mut new = new_secret(Vendor::Aliyun);
         f(&mut new);
         new
+    }
+
+    #[test]
+    fn a_patch_reseals_under_the_new_binding_and_keeps_id_and_creation_time() {
+        let cipher = Cipher::new([4; 32]);
+        let secret = new_secret(Vendor::Aliyun)
+            .with_session_token("CAIS-old-token")
+            .seal(&cipher)
+            .unwrap();
+        let moved = secret
+            .patched(
+                SecretPatch::default().with_address("https://ecs.internal.example"),
+                &cipher,
+            )
+            .unwrap();
+        assert_eq!(
+            (&moved.id, moved.created_at),
+            (&secret.id, secret.created_at)
+        );
+        assert_eq!(
+            moved.address.as_deref(),
+            Some("https://ecs.internal.example")
+        );
+        assert_ne!(moved.binding(), secret.binding());
+        let creds = cipher.decrypt_credentials(&moved).unwrap();
+        assert_eq!(
+            (creds.api_secret(), creds.session_token()),
+            ("s3cr3t-value-xyz", Some("CAIS-old-token")),
+            "the credentials and token are kept"
+        );
+        // The old ciphertext on the new row does not decrypt: it was sealed again.
+        let mut spliced = moved.clone();
+        spliced.api_secret.clone_from(&secret.api_secret);
+        assert_eq!(
+            cipher.decrypt_credentials(&spliced).unwrap_err().kind(),
+            ErrorKind::Crypto
+        );
+        // A blank address removes the override.
+        let back = moved
+            .patched(SecretPatch::default().with_address("  "), &cipher)
+            .unwrap();
+        assert_eq!(back.address, None);
+        cipher.decrypt_credentials(&back).unwrap();
+    }
+
+    #[test]
+    fn a_patch_replaces_credentials_as_a_set() {
+        let cipher = Cipher::new([5; 32]);
+        let secret = new_secret(Vendor::Tencent)
+            .with_session_token("tc-old-token")
+            .seal(&cipher)
+            .unwrap();
+        let err = secret
+            .patched(
+                SecretPatch {
+                    api_key: Some("AKIDnewKey0001".into()),
+                    ..SecretPatch::default()
+                },
+                &cipher,
+            )
+            .unwrap_err();
+        assert_eq!(err.field(), Some("api_secret"), "{err}");
+        // The same key again needs no secret.
+        secret
+            .patched(
+                SecretPatch {
+                    api_key: Some(secret.api_key.clone()),
+                    ..SecretPatch::default()
+                },
+                &cipher,
+            )
+            .unwrap();
+
+        let rekeyed = secret
+            .patched(
+                SecretPatch::default().with_credentials("AKIDnewKey0001", "new-s3cr3t"),
+                &cipher,
+            )
+            .unwrap();
+        let creds = cipher.decrypt_credentials(&rekeyed).unwrap();
+        assert_eq!(
+            (creds.api_key(), creds.api_secret(), creds.session_token()),
+            ("AKIDnewKey0001", "new-s3cr3t", None),
+            "new credentials without a token drop the old token"
+        );
+        let with_token = rekeyed
+            .patched(
+                SecretPatch::default().with_session_token("tc-new-token"),
+                &cipher,
+            )
+            .unwrap();
+        let creds = cipher.decrypt_credentials(&with_token).unwrap();
+        assert_eq!(
+            (creds.api_secret(), creds.session_token()),
+            ("new-s3cr3t", Some("tc-new-token")),
+            "a token alone is added to the current credentials"
+        );
+        let cleared = with_token
+            .patched(SecretPatch::default().with_session_token(" "), &cipher)
+            .unwrap();
+        assert_eq!(cleared.session_token, None, "a blank token removes it");
+    }
+
+    #[test]
+    fn a_patch_is_validated_as_a_new_secret() {
+        let cipher = Cipher::new([6; 32]);
+        let secret = new_secret(Vendor::Aliyun).seal(&cipher).unwrap();
+        let cases = [
+            ("description", SecretPatch::default().with_description(" ")),
+            (
+                "allowed_regions",
+                SecretPatch::default().with_allowed_regions(Vec::<String>::new()),
+            ),
+            ("request_rate", SecretPatch::default().with_request_rate(0)),
+            (
+                "address",
+                SecretPatch::default().with_address("file:///etc/passwd"),
+            ),
+            (
+                "tls_ca_pem",
+                SecretPatch::default().with_tls_ca_pem("not a pem"),
+            ),
+            ("api_secret", SecretPatch::default().with_api_secret("")),
+        ];
+        for (field, patch) in cases {
+            let err = secret.patched(patch, &cipher).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{err}");
+        }
+        let vc = with(|n| {
+            n.vendor = Vendor::Vsphere;
+            n.address = Some("https://vc.example.com/sdk".into());
+        })
+        .seal(&cipher)
+        .unwrap();
+        let err = vc
+            .patched(SecretPatch::default().with_address(""), &cipher)
+            .unwrap_err();
+        assert_eq!(
+            err.field(),
+            Some("address"),
+            "vSphere needs its address: {err}"
+        );
+        let err = vc
+            .patched(
+                SecretPatch::default().with_address("http://vc.example.com/sdk"),
+                &cipher,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.field(),
+            Some("address"),
+            "plain http needs the allowance: {err}"
+        );
+        vc.patched(
+            SecretPatch::default()
+                .with_address("http://vc.example.com/sdk")
+                .with_allow_insecure_http(true),
+            &cipher,
+        )
+        .unwrap();
+        // A wrong key cannot patch (nor read) the secret.
+        let err = secret
+            .patched(SecretPatch::default(), &Cipher::new([7; 32]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Crypto);
+    }
+
+    #[test]
+    fn secret_patch_debug_is_pinned() {
+        let patch = SecretPatch::default()
+            .with_address("https://admin:hunter2@vc.example.com/sdk")
+            .with_credentials("LTAI5tAbCdEfGh12", "s3cr3t-value-xyz")
+            .with_session_token("CAIS-t0ken");
+        let shown = format!("{patch:?}");
+        assert_eq!(
+            shown,
+            "SecretPatch { description: None, allowed_regions: None, request_rate: None, \
+             address: Some(\"https://vc.example.com/sdk\"), allow_insecure_http: None, \
+             tls_ca_pem: None, tls_skip_verify: None, api_key: Some(\"LTAI****Gh12\"), \
+             api_secret: Some(\"******\"), session_token: Some(\"******\") }"
+        );
+        let pretty = format!("{patch:#?}");
+        for leak in ["hunter2", "s3cr3t", "t0ken", "LTAI5tAbCdEfGh12"] {
+            assert!(!pretty.contains(leak), "{pretty}");
+        }
+        let json = r#"{"description": "d", "colour": "blue"}"#;
+        let err = serde_json::from_str::<SecretPatch>(json).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
     }
 
     #[test]

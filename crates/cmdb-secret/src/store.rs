@@ -146,6 +146,15 @@ pub trait SecretStore: Debug + Send + Sync + 'static {
         expected: &Ciphertexts,
         new: &Ciphertexts,
     ) -> Result<()>;
+
+    /// Replaces the stored secret `secret.id` by `secret` (every field but the id, the
+    /// vendor and the creation time, which are kept) if its ciphertexts still are
+    /// `expected`: a compare-and-swap, as [`replace_ciphertexts`](Self::replace_ciphertexts).
+    /// A secret made by [`Secret::patched`] is sealed again with fresh nonces, so any
+    /// change since it was read is a conflict. [`ErrorKind::Conflict`] if the ciphertexts
+    /// changed meanwhile or another secret of the vendor has the new API key,
+    /// [`ErrorKind::NotFound`] if there is no such secret.
+    async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()>;
 }
 
 /// The not-found error of a secret id, the same for every store.
@@ -246,6 +255,33 @@ impl SecretStore for MemorySecretStore {
         }
         new.api_secret.clone_into(&mut secret.api_secret);
         secret.session_token.clone_from(&new.session_token);
+        Ok(())
+    }
+
+    async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()> {
+        let mut map = self.lock();
+        let id = secret.id.as_str();
+        let stored = map.get(id).ok_or_else(|| secret_not_found(id))?;
+        if stored.ciphertexts() != *expected {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("secret {id:?} changed meanwhile"),
+            ));
+        }
+        let (vendor, created_at) = (stored.vendor, stored.created_at);
+        if map
+            .values()
+            .any(|s| s.id != id && s.vendor == vendor && s.api_key == secret.api_key)
+        {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a {vendor} secret with this api_key already exists"),
+            ));
+        }
+        let mut new = secret.clone();
+        new.vendor = vendor;
+        new.created_at = created_at;
+        map.insert(id.to_owned(), new);
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::cipher::Cipher;
 use crate::rotate::{rotate_secret, Rotation};
-use crate::secret::{mask_api_key, Ciphertexts, NewSecret, Secret, MASKED_API_SECRET};
+use crate::secret::{mask_api_key, Ciphertexts, NewSecret, Secret, SecretPatch, MASKED_API_SECRET};
 use crate::store::{SecretQuery, SecretStore};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -114,6 +114,7 @@ pub async fn secret_store_conformance(store: Arc<dyn SecretStore>, cipher: &Ciph
     keywords_filter(&mut run).await;
     invalid_queries_are_refused(&run).await;
     replace_is_compare_and_swap(&mut run).await;
+    update_is_compare_and_swap(&mut run).await;
     rotation(&mut run).await;
     concurrent_creates_of_one_key(Arc::clone(&store), &mut run).await;
 
@@ -553,6 +554,100 @@ async fn replace_is_compare_and_swap(run: &mut Run<'_>) {
     let got = run.store.get(&bare.id).await.unwrap();
     assert_eq!(got.ciphertexts(), renewed);
     assert_eq!(got.session_token, None);
+}
+
+async fn update_is_compare_and_swap(run: &mut Run<'_>) {
+    let secret = run.seal("upd", Vendor::Aliyun);
+    run.create(&secret).await;
+    let other = run.seal("upd-other", Vendor::Aliyun);
+    run.create(&other).await;
+    let token = &run.token;
+
+    // Every field a patch may change, the credentials included.
+    let patch = SecretPatch::default()
+        .with_description(format!("updated {token}"))
+        .with_allowed_regions(["ap-southeast-1"])
+        .with_request_rate(11)
+        .with_address(format!("https://upd2.endpoint.example/{token}"))
+        .with_allow_insecure_http(false)
+        .with_tls_ca_pem("")
+        .with_tls_skip_verify(false)
+        .with_credentials(format!("AK{token}upd-new"), "sk-upd-new")
+        .with_session_token("st-upd-new");
+    let changed = secret.patched(patch, run.cipher).expect("patched");
+    run.store
+        .update(&changed, &secret.ciphertexts())
+        .await
+        .expect("update with the current ciphertexts expected");
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(got, changed, "every field is stored");
+    assert_eq!(
+        got.created_at, secret.created_at,
+        "the creation time is kept"
+    );
+    assert_eq!(got.tls_ca_pem, None, "a blank PEM removes it");
+    let creds = run.cipher.decrypt_credentials(&got).unwrap();
+    assert_eq!(
+        (creds.api_key(), creds.api_secret(), creds.session_token()),
+        (
+            format!("AK{token}upd-new").as_str(),
+            "sk-upd-new",
+            Some("st-upd-new")
+        ),
+        "the stored secret decrypts under its new binding"
+    );
+    // Listings and keywords see the new description and the new masked key.
+    assert_eq!(run.total(&format!("updated {token}")).await, 1);
+    let new_masked = mask_api_key(&format!("AK{token}upd-new"));
+    assert!(
+        run.total(&new_masked).await >= 1,
+        "the new masked key is searched"
+    );
+
+    // The old ciphertexts are stale: a conflict, and nothing changes.
+    let stale = secret
+        .patched(SecretPatch::default().with_description("stale"), run.cipher)
+        .unwrap();
+    let err = run
+        .store
+        .update(&stale, &secret.ciphertexts())
+        .await
+        .expect_err("stale ciphertexts");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(run.store.get(&secret.id).await.unwrap(), changed);
+
+    // The API key of another secret of the vendor: a conflict.
+    let taken = changed
+        .patched(
+            SecretPatch::default().with_credentials(other.api_key.clone(), "sk-taken"),
+            run.cipher,
+        )
+        .unwrap();
+    let err = run
+        .store
+        .update(&taken, &changed.ciphertexts())
+        .await
+        .expect_err("a taken api_key");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(run.store.get(&secret.id).await.unwrap(), changed);
+
+    // An update that changes nothing but the ciphertexts (a patch re-encrypts).
+    let same = changed.patched(SecretPatch::default(), run.cipher).unwrap();
+    assert_ne!(same.ciphertexts(), changed.ciphertexts(), "fresh nonces");
+    run.store
+        .update(&same, &changed.ciphertexts())
+        .await
+        .expect("an empty patch");
+    assert_eq!(run.store.get(&secret.id).await.unwrap(), same);
+
+    let mut unknown = same.clone();
+    unknown.id = format!("missing-{token}");
+    let err = run
+        .store
+        .update(&unknown, &same.ciphertexts())
+        .await
+        .expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
 
 async fn rotation(run: &mut Run<'_>) {

@@ -1,6 +1,6 @@
 //! SQL stores for cmdb: SQLite (embedded, the default), PostgreSQL and MySQL/MariaDB.
 //!
-//! [`SqlStore`] implements both [`cmdb_core::HostStore`] and
+//! [`SqlStore`] implements [`cmdb_core::HostStore`], [`cmdb_core::RunStore`] and
 //! [`cmdb_secret::SecretStore`] on [sqlx](https://docs.rs/sqlx) (tokio, rustls). The schema
 //! is created and upgraded on connect by migrations embedded with `sqlx::migrate!`
 //! ([`SCHEMA_VERSION`]); a database of the earlier migration runner at its version 4 is
@@ -18,6 +18,8 @@
 //! - Host queries filter by vendor, region, secret, status, release state and keyword
 //!   (name ignoring case, instance id, any IP address), sort and page, with the total.
 //! - Secrets keep only the ciphertext of the API secret; an API key is unique per vendor.
+//! - Sync runs are rows of `cmdb_runs`, listed most recent first; the failed details and
+//!   the error they keep are JSON.
 //! - [`HostStore::try_lock_scope`](cmdb_core::HostStore::try_lock_scope) locks a scope for
 //!   every process sharing the database (advisory lock, `GET_LOCK`, or a lock row renewed
 //!   while the lease lives); the lease tells whether it still holds the lock.
@@ -49,6 +51,7 @@
 mod hosts;
 mod lock;
 mod migrate;
+mod runs;
 mod secrets;
 mod sql;
 mod store;

@@ -231,4 +231,71 @@ impl SecretStore for SqlStore {
             )),
         }
     }
+
+    async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()> {
+        let regions = serde_json::to_string(&secret.allowed_regions)
+            .map_err(|e| Error::store(format!("cannot encode allowed_regions: {e}")))?;
+        let id = secret.id.as_str();
+        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_secrets SET description = ");
+        sql.bind(secret.description.clone())
+            .push(", description_lc = ")
+            .bind(secret.description.to_ascii_lowercase())
+            .push(", api_key = ")
+            .bind(secret.api_key.clone())
+            .push(", api_key_lc = ")
+            // The masked key only, as `create` writes it.
+            .bind(mask_api_key(&secret.api_key).to_ascii_lowercase())
+            .push(", api_secret = ")
+            .bind(secret.api_secret.clone())
+            .push(", session_token = ")
+            .bind(secret.session_token.clone())
+            .push(", allowed_regions = ")
+            .bind_json(&regions)
+            .push(", request_rate = ")
+            .bind(i64::from(secret.request_rate))
+            .push(", address = ")
+            .bind(secret.address.clone())
+            .push(", allow_insecure_http = ")
+            .bind(i64::from(secret.allow_insecure_http))
+            .push(", tls_ca_pem = ")
+            .bind(secret.tls_ca_pem.clone())
+            .push(", tls_skip_verify = ")
+            .bind(i64::from(secret.tls_skip_verify))
+            .push(" WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND api_secret = ")
+            .bind(expected.api_secret.clone());
+        // `= NULL` is never true: an absent token is expected with IS NULL.
+        match &expected.session_token {
+            Some(token) => sql.push(" AND session_token = ").bind(token.clone()),
+            None => sql.push(" AND session_token IS NULL"),
+        };
+        let done = match sql.build()?.execute(self.pool()).await.map_err(db_error) {
+            Ok(done) => done,
+            // The only unique key an update can break: (vendor, api_key).
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "a {} secret with this api_key already exists",
+                        secret.vendor
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        // No row changed: unknown id, other ciphertexts, or (MySQL counts only rows it
+        // changed) a secret equal to the stored one.
+        match self.secret_ciphertexts(id).await? {
+            None => Err(not_found(id)),
+            Some(current) if current == *expected && current == secret.ciphertexts() => Ok(()),
+            Some(_) => Err(Error::new(
+                ErrorKind::Conflict,
+                format!("secret {id:?} changed meanwhile"),
+            )),
+        }
+    }
 }

@@ -13,9 +13,10 @@ use crate::lock::LeaseClock;
 use crate::migrate::{self, SCHEMA_VERSION};
 use crate::sql::Backend;
 
-/// A host and secret store on SQLite, PostgreSQL or MySQL/MariaDB.
+/// A host, run and secret store on SQLite, PostgreSQL or MySQL/MariaDB.
 ///
-/// Implements [`cmdb_core::HostStore`] and [`cmdb_secret::SecretStore`]. Cloning is cheap
+/// Implements [`cmdb_core::HostStore`], [`cmdb_core::RunStore`] and
+/// [`cmdb_secret::SecretStore`]. Cloning is cheap
 /// and shares the connection pool. `Debug` shows the URL with its password redacted.
 ///
 /// ```no_run
@@ -104,7 +105,7 @@ impl SqlStoreBuilder {
         self.connect_at(SCHEMA_VERSION).await
     }
 
-    /// Connects and migrates the schema up to `version` only (4 or 5; to build older
+    /// Connects and migrates the schema up to `version` only (4 to 6; to build older
     /// databases in tests of the upgrade path).
     #[doc(hidden)]
     pub async fn connect_at(self, version: i64) -> Result<SqlStore> {

@@ -555,3 +555,57 @@ async fn a_database_at_version_5_gains_session_tokens_and_keeps_its_secrets() {
         store.close().await;
     }
 }
+
+/// `connect_at(6)` builds the schema before sync runs; connecting then adds their table:
+/// the hosts and secrets stored at version 6 are kept, and runs are stored and listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_version_6_gains_sync_runs_and_keeps_its_rows() {
+    use cmdb_core::{RunQuery, RunState, RunStore, RunTrigger, SyncRun};
+
+    for raw in common::raw_backends("at6") {
+        let label = raw.label;
+        let cipher = Cipher::new(Cipher::generate_key());
+        let old = raw.builder.clone().connect_at(6).await.expect("version 6");
+        assert_eq!(old.schema_version().await.unwrap(), 6, "{label}");
+        let secret = NewSecret::new(Vendor::Huawei, "HWversion6secret", "sk-version-6")
+            .with_session_token("token-version-6")
+            .with_description("stored at version 6")
+            .with_allowed_regions(["cn-north-4"])
+            .seal(&cipher)
+            .unwrap();
+        old.create(&secret).await.unwrap();
+        let scope = SyncScope::hosts(secret.id.clone(), Vendor::Huawei, "cn-north-4");
+        let mut host = Host::new(Vendor::Huawei, "ecs-version-6", "cn-north-4");
+        host.name = "kept".into();
+        let seen = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        old.upsert(&scope, &[host], seen).await.unwrap();
+        old.close().await;
+
+        let store = raw.builder.clone().connect().await.expect("upgrade");
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            SCHEMA_VERSION,
+            "{label}"
+        );
+        assert_eq!(SCHEMA_VERSION, 7);
+        let got = SecretStore::get(&store, &secret.id).await.unwrap();
+        assert_eq!(got, secret, "{label}: the secret is kept");
+        let kept = HostStore::get(&store, Vendor::Huawei, "ecs-version-6")
+            .await
+            .unwrap()
+            .expect("the host is kept");
+        assert_eq!(kept.last_seen_at, seen, "{label}");
+
+        let run = SyncRun::new("run-version-7", &scope, RunTrigger::Api, seen)
+            .with_state(RunState::Running)
+            .with_started_at(Some(seen));
+        store.insert_run(&run).await.unwrap();
+        let listed = store
+            .list_runs(&RunQuery::default().with_secret_id(secret.id.clone()))
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 1, "{label}");
+        assert_eq!(listed.items, vec![run], "{label}");
+        store.close().await;
+    }
+}

@@ -2,100 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use cmdb_core::{Error, ErrorKind, FailedRecord, UpsertOutcome, Vendor};
+// Defined in cmdb-core, where stored runs keep them too; named here as before.
+pub use cmdb_core::{ErrorReport, SyncDetail};
 
-/// The outcome for one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[non_exhaustive]
-pub struct SyncDetail {
-    /// The vendor's id of the host.
-    pub instance_id: String,
-    /// The host's name.
-    pub name: String,
-    /// Whether the host is stored.
-    pub is_success: bool,
-    /// `created`, `updated`, `unchanged`, or why the host failed.
-    pub message: String,
-}
-
-impl SyncDetail {
-    pub(crate) fn new(instance_id: &str, name: &str, outcome: &UpsertOutcome) -> SyncDetail {
-        let message = match outcome {
-            UpsertOutcome::Created => "created".to_owned(),
-            UpsertOutcome::Updated => "updated".to_owned(),
-            UpsertOutcome::Unchanged => "unchanged".to_owned(),
-            UpsertOutcome::Failed(reason) => reason.clone(),
-            // An outcome newer than this crate: say only whether the host is stored.
-            _ if outcome.is_success() => "stored".to_owned(),
-            _ => "not stored".to_owned(),
-        };
-        SyncDetail {
-            instance_id: instance_id.to_owned(),
-            name: name.to_owned(),
-            is_success: outcome.is_success(),
-            message,
-        }
-    }
-
-    /// The detail of a vendor record that could not be mapped to a host.
-    pub(crate) fn unmapped(record: &FailedRecord) -> SyncDetail {
-        SyncDetail {
-            instance_id: record.instance_id.clone().unwrap_or_default(),
-            name: String::new(),
-            is_success: false,
-            message: record.reason.clone(),
-        }
-    }
-}
-
-/// An error as a response carries it: the kind, the message and the vendor's details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[non_exhaustive]
-pub struct ErrorReport {
-    /// The kind of error.
-    pub kind: ErrorKind,
-    /// The full message.
-    pub message: String,
-    /// The vendor that answered, when one did.
-    pub vendor: Option<Vendor>,
-    /// The vendor's error code.
-    pub code: Option<String>,
-    /// The HTTP status of the vendor's answer.
-    pub http_status: Option<u16>,
-    /// The vendor's request id; for a store's or server's own failure whose text an API
-    /// keeps to its log, the id it was logged under.
-    pub request_id: Option<String>,
-}
-
-impl ErrorReport {
-    /// A report of an error of `kind` that no vendor answered.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReport {
-        ErrorReport {
-            kind,
-            message: message.into(),
-            vendor: None,
-            code: None,
-            http_status: None,
-            request_id: None,
-        }
-    }
-}
-
-impl From<&Error> for ErrorReport {
-    fn from(e: &Error) -> ErrorReport {
-        let v = e.vendor_error();
-        ErrorReport {
-            kind: e.kind(),
-            message: e.to_string(),
-            vendor: v.and_then(|v| v.vendor),
-            code: v.and_then(|v| v.code.clone()),
-            http_status: v.and_then(|v| v.http_status),
-            request_id: v.and_then(|v| v.request_id.clone()),
-        }
-    }
-}
+use cmdb_core::Error;
 
 /// The answer to a sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +124,7 @@ impl RegionSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cmdb_core::UpsertOutcome;
 
     /// An API documenting `SyncResponse` documents the regions' summaries with it.
     #[cfg(feature = "openapi")]
