@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorReport, Result};
+use crate::error::{ErrorReport, Result};
 use crate::model::{FailedRecord, ParseEnumError, ResourceType, SyncScope, UpsertOutcome, Vendor};
-use crate::store::MAX_PAGE_SIZE;
+use crate::store::{check_paging, page_offset};
 
 /// The most failed details a stored run keeps; its counters still count every host.
 pub const MAX_RUN_FAILED_DETAILS: usize = 100;
@@ -286,7 +286,7 @@ pub struct RunQuery {
     pub state: Option<RunState>,
     /// Only runs of this region.
     pub region: Option<String>,
-    /// Runs per page, 1 to [`MAX_PAGE_SIZE`].
+    /// Runs per page, 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE).
     pub page_size: u32,
     /// Page number, from 1.
     pub page_number: u32,
@@ -323,7 +323,7 @@ impl RunQuery {
         self
     }
 
-    /// Sets the runs per page, 1 to [`MAX_PAGE_SIZE`].
+    /// Sets the runs per page, 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE).
     pub fn with_page_size(mut self, page_size: u32) -> RunQuery {
         self.page_size = page_size;
         self
@@ -337,21 +337,12 @@ impl RunQuery {
 
     /// Checks the paging values.
     pub fn validate(&self) -> Result<()> {
-        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
-            return Err(Error::invalid_field(
-                "page_size",
-                format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        if self.page_number == 0 {
-            return Err(Error::invalid_field("page_number", "must be at least 1"));
-        }
-        Ok(())
+        check_paging(self.page_size, self.page_number)
     }
 
     /// Rows to skip for the requested page.
     pub fn offset(&self) -> u64 {
-        u64::from(self.page_number.saturating_sub(1)) * u64::from(self.page_size)
+        page_offset(self.page_size, self.page_number)
     }
 
     /// Whether a stored run passes every filter.

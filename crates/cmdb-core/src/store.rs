@@ -138,21 +138,12 @@ impl HostQuery {
 
     /// Checks the paging values.
     pub fn validate(&self) -> Result<()> {
-        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
-            return Err(Error::invalid_field(
-                "page_size",
-                format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        if self.page_number == 0 {
-            return Err(Error::invalid_field("page_number", "must be at least 1"));
-        }
-        Ok(())
+        check_paging(self.page_size, self.page_number)
     }
 
     /// Rows to skip for the requested page.
     pub fn offset(&self) -> u64 {
-        u64::from(self.page_number.saturating_sub(1)) * u64::from(self.page_size)
+        page_offset(self.page_size, self.page_number)
     }
 
     /// Whether a stored host passes every filter.
@@ -277,6 +268,25 @@ impl Debug for ScopeLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ScopeLease")
     }
+}
+
+/// Checks a `page_size` (1 to [`MAX_PAGE_SIZE`]) and a `page_number` (from 1).
+pub(crate) fn check_paging(page_size: u32, page_number: u32) -> Result<()> {
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(Error::invalid_field(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    if page_number == 0 {
+        return Err(Error::invalid_field("page_number", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Rows to skip for page `page_number` (from 1) of `page_size` rows.
+pub(crate) fn page_offset(page_size: u32, page_number: u32) -> u64 {
+    u64::from(page_number.saturating_sub(1)) * u64::from(page_size)
 }
 
 /// Where hosts are kept.
