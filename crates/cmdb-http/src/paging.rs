@@ -352,7 +352,7 @@ impl ShiftGuard {
 /// wants it (for an item offset, `i * page_size`) and returns the page and its
 /// [`PageInfo`]. The stream ends after a short page (fewer items than `page_size`,
 /// empty included) or once the items so far reach the reported total. The last page is
-/// marked when the listing moved (see the [module docs](self)).
+/// marked when the listing moved ([`HostPage::moved`](cmdb_core::HostPage::moved)).
 pub fn offset_pages<T, F, Fut>(start: u64, fetch: F) -> BoxStream<'static, Result<T>>
 where
     F: FnMut(u64) -> Fut + Send + 'static,
@@ -397,7 +397,7 @@ where
 ///
 /// The page count is fixed by the first page's total: hosts created during the listing
 /// may be missed, as with any offset paging; the shift guard then marks the last page
-/// (see the [module docs](self)). A `concurrency` of 0 is taken as 1.
+/// ([`HostPage::moved`](cmdb_core::HostPage::moved)). A `concurrency` of 0 is taken as 1.
 pub fn offset_pages_concurrent<T, F, Fut>(
     start: u64,
     concurrency: usize,

@@ -12,7 +12,7 @@ use crate::{system_clock, Clock, Endpoint, ErrorClassifier, HttpClient, HttpConf
 
 /// The settings every provider builder shares: credentials, region, endpoint override,
 /// request rate or shared limiter, HTTP configuration, I/O runtime, jitter seed and
-/// signing clock. A builder embeds one, sets it with [`client_settings_methods!`] and
+/// signing clock. A builder embeds one, sets it with [`client_settings_methods!`](crate::client_settings_methods) and
 /// checks it with the methods below, so that every vendor checks alike and names the
 /// same fields in its errors.
 #[derive(Clone, Default)]
