@@ -7,7 +7,7 @@
 //! | `GET /secrets/:id` | one secret, masked |
 //! | `PATCH /secrets/:id` | change a secret's description, regions, rate, address, TLS settings or credentials (masked; sealed again) |
 //! | `DELETE /secrets/:id?release_hosts=` | delete (204; 409 while one of its syncs runs); its hosts are kept unless `release_hosts=true` |
-//! | `POST /secrets/:id/sync` | sync a region: `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query; `wait=false` answers 202 with `Location: /tasks/<id>` |
+//! | `POST /secrets/:id/sync` | sync a region, or every region with `"*"` (or none): `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query; `wait=false` answers 202 with `Location: /tasks/<id>` |
 //! | `GET /tasks?secret_id=&state=&region=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks from the run store, most recent first: counters, failed details, error |
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |

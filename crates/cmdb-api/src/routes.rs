@@ -377,7 +377,10 @@ async fn release_hosts_of(hosts: &dyn HostStore, secret_id: &str) -> cmdb_core::
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SyncParams {
-    /// The region to list; required unless the secret is vSphere's.
+    /// The region to list; `"*"`, or nothing for a vendor with regions, syncs every region
+    /// of the account (its allowed regions, or all the vendor lists when it allows `"*"`),
+    /// each its own run, answering a summary per region in `regions`. vSphere's region is
+    /// its vCenter: give none.
     #[serde(default)]
     region: String,
     /// What to list: only `host` can be synced so far.

@@ -12,9 +12,12 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 use cmdb_core::{
     ErrorKind, ErrorReport, HostStore, Result, RunCounters, RunList, RunQuery, RunState, RunStore,
-    RunTrigger, SyncRun, MAX_PAGE_SIZE,
+    RunTrigger, SyncRun, SyncScope, MAX_PAGE_SIZE,
 };
-use cmdb_sync::{SyncProgress, SyncRequest, SyncResponse, SyncTrigger, Syncer};
+use cmdb_sync::{
+    SyncProgress, SyncRequest, SyncResponse, SyncState, SyncTrigger, Syncer, ALL_REGIONS,
+};
+use futures::future::BoxFuture;
 
 use crate::error::redact_internal;
 
@@ -175,9 +178,10 @@ impl TaskRegistry {
         let (ready_tx, ready_rx) = oneshot::channel::<Result<SyncRun>>();
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
+            let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
             // Checks, then takes the scope's locks: held until the run ends.
-            let prepared = match syncer.prepare(request).await {
-                Ok(p) => p,
+            let (scope, sync) = match prepare(&syncer, request, progress_tx.clone()).await {
+                Ok(prepared) => prepared,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                     return;
@@ -185,10 +189,9 @@ impl TaskRegistry {
             };
             let now = Utc::now().trunc_subsecs(6);
             let id = uuid::Uuid::new_v4().to_string();
-            let run = SyncRun::new(id.clone(), prepared.scope(), RunTrigger::Api, now)
+            let run = SyncRun::new(id.clone(), &scope, RunTrigger::Api, now)
                 .with_state(RunState::Running)
                 .with_started_at(Some(now));
-            let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
             let task = Arc::new(LiveTask {
                 progress: progress_rx.clone(),
                 done: watch::channel(false).0,
@@ -207,10 +210,6 @@ impl TaskRegistry {
             }
 
             let mut shutdown = inner.shutdown.subscribe();
-            let sync = prepared
-                .with_progress(progress_tx.clone())
-                .with_trigger(SyncTrigger::Api)
-                .run();
             let writer = write_progress(Arc::clone(&inner.runs), id.clone(), progress_rx);
             // `None`: stopped by the shutdown.
             let outcome = if *shutdown.borrow() {
@@ -493,6 +492,71 @@ fn ended(
             (end, Err(error))
         }
     }
+}
+
+/// The scope a task records and its run, its locks taken: one region through
+/// [`Syncer::prepare`], or, for `"*"` (or no region, for a vendor with regions), every
+/// region of the account through [`Syncer::sync_all`], under a lock on the account's
+/// `"*"` scope, so that one whole-account sync of a secret runs at a time and other
+/// replicas see it alive.
+async fn prepare(
+    syncer: &Arc<Syncer>,
+    mut request: SyncRequest,
+    progress: watch::Sender<SyncProgress>,
+) -> Result<(SyncScope, BoxFuture<'static, Result<SyncResponse>>)> {
+    request.validate()?;
+    if !request.is_all_regions() && request.region.is_empty() {
+        // No region: the whole account, but for vSphere, whose region is the vCenter.
+        if secret_of(syncer, &request).await?.vendor.requires_region() {
+            request.region = ALL_REGIONS.to_owned();
+        }
+    }
+    if !request.is_all_regions() {
+        let prepared = syncer.prepare(request).await?;
+        let scope = prepared.scope().clone();
+        let run = prepared
+            .with_progress(progress)
+            .with_trigger(SyncTrigger::Api)
+            .run();
+        return Ok((scope, Box::pin(run)));
+    }
+    let secret = secret_of(syncer, &request).await?;
+    let scope = SyncScope::new(
+        secret.id.clone(),
+        secret.vendor,
+        ALL_REGIONS,
+        request.resource_type,
+    );
+    let lease = syncer
+        .host_store()
+        .try_lock_scope(&scope)
+        .await?
+        .ok_or_else(|| {
+            cmdb_core::Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "a sync of every region of secret {} is already running",
+                    secret.id
+                ),
+            )
+        })?;
+    let mut running = SyncProgress::default();
+    running.state = SyncState::Running;
+    progress.send_replace(running);
+    let syncer = Arc::clone(syncer);
+    let run = async move {
+        let _lease = lease;
+        syncer.sync_all(request).await
+    };
+    Ok((scope, Box::pin(run)))
+}
+
+/// The secret a request names.
+async fn secret_of(syncer: &Syncer, request: &SyncRequest) -> Result<cmdb_secret::Secret> {
+    let secrets = syncer.secret_store().ok_or_else(|| {
+        cmdb_core::Error::new(ErrorKind::InvalidInput, "the syncer has no secret store")
+    })?;
+    secrets.get(&request.secret_id).await
 }
 
 /// The error of a run stopped by shutdown: whatever it stored stays, nothing was

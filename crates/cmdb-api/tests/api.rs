@@ -624,9 +624,11 @@ async fn sync_errors_have_their_statuses() {
     )
     .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
-    let (status, body) = sync(format!("/secrets/{id}/sync"), json!({})).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
-    assert!(body["message"].as_str().unwrap().contains("region"));
+    // No region is the whole account: of an unknown secret, not found too.
+    let (status, body) = sync("/secrets/nope/sync".into(), json!({})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = sync("/secrets/nope/sync".into(), json!({"region": "*"})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, body) = sync(
         format!("/secrets/{id}/sync"),
         json!({"region": "cn-hangzhou/../x"}),
@@ -1164,4 +1166,65 @@ async fn a_secret_whose_sync_runs_here_cannot_be_deleted_until_it_ends() {
     assert_eq!(hosts["total"], 250, "{hosts}");
     let (status, _) = s.call(Method::GET, &format!("/tasks/{task}"), None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sync_of_every_region_runs_each_allowed_region_and_answers_a_summary_per_region() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tWholeAcct01").await;
+    let (status, r) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "*", "details": "none"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["created"].as_u64(), r["complete"].as_bool()),
+        (Some(500), Some(true))
+    );
+    let regions: Vec<(&str, u64)> = r["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["region"].as_str().unwrap(),
+                g["created"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(regions, [("cn-hangzhou", 250), ("cn-beijing", 250)]);
+
+    // No region: the whole account too, for a vendor with regions; in the background.
+    let (status, r) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"wait": false, "details": "none"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{r}");
+    let task = r["task_id"].as_str().unwrap().to_owned();
+    let done = loop {
+        let (status, t) = s.call(Method::GET, &format!("/tasks/{task}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+        if t["state"] != "running" {
+            break t;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["region"], "*", "{done}");
+    assert_eq!(done["counters"]["unchanged"], 500, "{done}");
+    let (status, list) = s
+        .call(
+            Method::GET,
+            &format!("/tasks?secret_id={id}&region=*"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 2, "{list}");
 }
