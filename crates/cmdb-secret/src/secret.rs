@@ -80,8 +80,9 @@ pub struct NewSecret {
     /// [`DEFAULT_REQUEST_RATE`].
     #[serde(default)]
     pub request_rate: Option<u32>,
-    /// Endpoint URL (http or https, with a host, without user or password) overriding the
-    /// vendor's default; required for [`Vendor::Vsphere`] (the vCenter or ESXi address).
+    /// Endpoint URL (http or https, with a host, without user, password, query or
+    /// fragment) overriding the vendor's default; required for [`Vendor::Vsphere`] (the
+    /// vCenter or ESXi address).
     /// A blank value counts as absent.
     #[serde(default)]
     pub address: Option<String>,
@@ -637,6 +638,13 @@ fn validate_address(address: &str) -> Result<()> {
         return Err(Error::invalid_field(
             "address",
             "must not contain a user name or password (use api_key and api_secret)",
+        ));
+    }
+    // As a sync refuses one: a token in a query would be stored and listed in clear too.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::invalid_field(
+            "address",
+            "must not carry a query or fragment",
         ));
     }
     Ok(())
@@ -1422,6 +1430,17 @@ mod tests {
         assert!(!err.to_string().contains("token-abc"), "{err}");
         let new = with(|n| n.api_secret = Zeroizing::new("Z".repeat(101)));
         assert!(!new.validate().unwrap_err().to_string().contains("ZZZ"));
+        // A query or fragment is refused when stored, as a sync would refuse it.
+        for address in [
+            "https://vc.example.com/sdk?token=t0k3n",
+            "https://vc.example.com/#t0k3n",
+        ] {
+            let err = with(|n| n.address = Some(address.into()))
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.field(), Some("address"), "{err}");
+            assert!(!err.to_string().contains("t0k3n"), "{err}");
+        }
     }
 
     #[test]
@@ -1570,7 +1589,7 @@ mod tests {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains(&format!("address: {shown_as}")), "{shown}");
         }
-        // A stored address may carry a query (only a user and password are refused).
+        // A row written behind the store's back may carry a query: Debug hides it too.
         let mut s = new_secret(Vendor::Aliyun).seal(&cipher).unwrap();
         s.address = Some("https://vc.example.com/sdk?token=hunter2".into());
         let shown = format!("{s:?}");
