@@ -505,22 +505,26 @@ async fn prepare(
     progress: watch::Sender<SyncProgress>,
 ) -> Result<(SyncScope, BoxFuture<'static, Result<SyncResponse>>)> {
     request.validate()?;
-    if !request.is_all_regions() && request.region.is_empty() {
-        // No region: the whole account, but for vSphere, whose region is the vCenter.
-        if secret_of(syncer, &request).await?.vendor.requires_region() {
-            request.region = ALL_REGIONS.to_owned();
+    // A region named: that region. No region: the whole account, but for vSphere, whose
+    // one scope is its vCenter.
+    let secret = if request.is_all_regions() || request.region.is_empty() {
+        Some(secret_of(syncer, &request).await?)
+    } else {
+        None
+    };
+    let secret = match secret {
+        Some(s) if request.is_all_regions() || s.vendor.requires_region() => s,
+        _ => {
+            let prepared = syncer.prepare(request).await?;
+            let scope = prepared.scope().clone();
+            let run = prepared
+                .with_progress(progress)
+                .with_trigger(SyncTrigger::Api)
+                .run();
+            return Ok((scope, Box::pin(run)));
         }
-    }
-    if !request.is_all_regions() {
-        let prepared = syncer.prepare(request).await?;
-        let scope = prepared.scope().clone();
-        let run = prepared
-            .with_progress(progress)
-            .with_trigger(SyncTrigger::Api)
-            .run();
-        return Ok((scope, Box::pin(run)));
-    }
-    let secret = secret_of(syncer, &request).await?;
+    };
+    request.region = ALL_REGIONS.to_owned();
     let scope = SyncScope::new(
         secret.id.clone(),
         secret.vendor,
