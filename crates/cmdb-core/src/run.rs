@@ -179,6 +179,10 @@ pub struct SyncRun {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The process that runs (or ran) it: its host name and process id, or the name
+    /// the server was given.
+    #[serde(default)]
+    pub runner: Option<String>,
 }
 
 impl SyncRun {
@@ -204,6 +208,7 @@ impl SyncRun {
             created_at,
             started_at: None,
             finished_at: None,
+            runner: None,
         }
     }
 
@@ -251,6 +256,12 @@ impl SyncRun {
     /// Sets when the run ended.
     pub fn with_finished_at(mut self, finished_at: Option<DateTime<Utc>>) -> SyncRun {
         self.finished_at = finished_at;
+        self
+    }
+
+    /// Sets the process that runs it.
+    pub fn with_runner(mut self, runner: Option<String>) -> SyncRun {
+        self.runner = runner;
         self
     }
 }

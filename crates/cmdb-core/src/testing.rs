@@ -655,7 +655,8 @@ async fn runs_round_trip(store: &dyn RunStore) {
         .with_started_at(Some(at(1)))
         .with_counters(counters(2))
         .with_failed_details([failed_detail(0), failed_detail(1)])
-        .with_error(Some(vendor_report()));
+        .with_error(Some(vendor_report()))
+        .with_runner(Some("cmdb-1.example:4242".into()));
     store.insert_run(&run).await.expect("insert_run");
     let got = store.get_run(&run.id).await.expect("get_run");
     assert_eq!(got.as_ref(), Some(&run), "a run reads back as inserted");

@@ -786,6 +786,7 @@ mod tests {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         };
         let a = new.clone().seal(&cipher).unwrap();
         let mut b = new.seal(&cipher).unwrap();
@@ -814,6 +815,7 @@ mod tests {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         }
         .seal(&cipher)
         .unwrap();
@@ -857,6 +859,7 @@ mod tests {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         }
         .seal(&cipher)
         .unwrap();

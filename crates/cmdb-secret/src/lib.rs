@@ -55,6 +55,7 @@
 mod cipher;
 mod credentials;
 mod rotate;
+mod schedule;
 mod secret;
 mod store;
 #[cfg(feature = "testing")]
@@ -63,6 +64,7 @@ pub mod testing;
 pub use cipher::Cipher;
 pub use credentials::Credentials;
 pub use rotate::{rotate_secrets, RotationReport};
+pub use schedule::{DueSync, SyncInterval};
 pub use secret::{
     mask_api_key, redact_address, Ciphertexts, MaskedSecret, NewSecret, Secret, SecretPatch,
     DEFAULT_REQUEST_RATE, MAX_REQUEST_RATE,

@@ -177,6 +177,7 @@ mod tests {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         }
     }
 
@@ -348,6 +349,31 @@ mod tests {
         }
         async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()> {
             self.inner.update(secret, expected).await
+        }
+        async fn due_syncs(
+            &self,
+            now: chrono::DateTime<chrono::Utc>,
+            limit: u32,
+        ) -> Result<Vec<crate::DueSync>> {
+            self.inner.due_syncs(now, limit).await
+        }
+        async fn claim_sync(
+            &self,
+            id: &str,
+            due_at: chrono::DateTime<chrono::Utc>,
+            next_at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<bool> {
+            self.inner.claim_sync(id, due_at, next_at).await
+        }
+        async fn record_sync_outcome(
+            &self,
+            id: &str,
+            failures: u32,
+            not_before: Option<chrono::DateTime<chrono::Utc>>,
+        ) -> Result<()> {
+            self.inner
+                .record_sync_outcome(id, failures, not_before)
+                .await
         }
     }
 

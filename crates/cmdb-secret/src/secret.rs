@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::cipher::Cipher;
+use crate::schedule::{some_or_null, SyncInterval};
 
 /// Requests per second a secret may make when the request does not say.
 pub const DEFAULT_REQUEST_RATE: u32 = 5;
@@ -98,6 +99,12 @@ pub struct NewSecret {
     /// only, logged as a warning at every sync). Prefer `tls_ca_pem`.
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// Syncs every region of the account by itself this often (`"30m"`, `"1h"`; 1m to
+    /// 7d), the first time at once; absent, the account is synced only when asked. A
+    /// scheduled sync that fails is retried later and later (see the README, "Schedules").
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "30m"))]
+    pub sync_interval: Option<SyncInterval>,
 }
 
 impl NewSecret {
@@ -132,6 +139,7 @@ impl NewSecret {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         }
     }
 
@@ -201,6 +209,12 @@ impl NewSecret {
     /// Accepts any certificate from the endpoint (or not); lab vCenters only.
     pub fn with_tls_skip_verify(mut self, skip: bool) -> NewSecret {
         self.tls_skip_verify = skip;
+        self
+    }
+
+    /// Syncs the whole account by itself every `every`.
+    pub fn with_sync_interval(mut self, every: SyncInterval) -> NewSecret {
+        self.sync_interval = Some(every);
         self
     }
 
@@ -320,6 +334,10 @@ impl NewSecret {
             allow_insecure_http: self.allow_insecure_http,
             tls_ca_pem: self.tls_ca_pem.filter(|p| !p.trim().is_empty()),
             tls_skip_verify: self.tls_skip_verify,
+            sync_interval: self.sync_interval,
+            // A new schedule is due at once.
+            next_sync_at: self.sync_interval.map(|_| created_at),
+            sync_failures: 0,
             created_at,
         };
         secret.api_secret = cipher.encrypt_api_secret(&secret, self.api_secret.as_bytes())?;
@@ -362,6 +380,7 @@ impl fmt::Debug for NewSecret {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|p| p.len()))
             .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("sync_interval", &self.sync_interval)
             .finish()
     }
 }
@@ -418,6 +437,12 @@ pub struct SecretPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub session_token: Option<Zeroizing<String>>,
+    /// A new schedule (`"30m"`), or `null` to remove it. A new or changed schedule is due
+    /// at once if it was off, else at the earlier of its old due time and one new
+    /// interval from now; its failure count starts again.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "1h"))]
+    pub sync_interval: Option<Option<SyncInterval>>,
 }
 
 impl SecretPatch {
@@ -490,6 +515,12 @@ impl SecretPatch {
         self.session_token = Some(Zeroizing::new(token.into()));
         self
     }
+
+    /// Sets the schedule (`Some`) or removes it (`None`).
+    pub fn with_sync_interval(mut self, every: Option<SyncInterval>) -> SecretPatch {
+        self.sync_interval = Some(every);
+        self
+    }
 }
 
 impl fmt::Debug for SecretPatch {
@@ -511,6 +542,7 @@ impl fmt::Debug for SecretPatch {
                 "session_token",
                 &self.session_token.as_ref().map(|_| MASKED_API_SECRET),
             )
+            .field("sync_interval", &self.sync_interval)
             .finish()
     }
 }
@@ -690,6 +722,18 @@ pub struct Secret {
     /// Whether any certificate of the endpoint is accepted.
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// How often the whole account is synced by itself; `None`: only when asked.
+    #[serde(default)]
+    pub sync_interval: Option<SyncInterval>,
+    /// When the next scheduled sync is due, as last read: the store moves it as syncs
+    /// are claimed ([`SecretStore::claim_sync`](crate::SecretStore::claim_sync)) and
+    /// writes it on [`SecretStore::update`](crate::SecretStore::update) only when the
+    /// schedule changed.
+    #[serde(default)]
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Scheduled syncs in a row that failed, as last read (kept by the store).
+    #[serde(default)]
+    pub sync_failures: u32,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
 }
@@ -721,6 +765,9 @@ impl Secret {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
+            next_sync_at: None,
+            sync_failures: 0,
             created_at,
         }
     }
@@ -806,6 +853,7 @@ impl Secret {
             api_key,
             api_secret,
             session_token,
+            sync_interval,
         } = patch;
         if api_key.as_ref().is_some_and(|k| *k != self.api_key) && api_secret.is_none() {
             return Err(Error::invalid_field(
@@ -839,9 +887,22 @@ impl Secret {
                 None => self.tls_ca_pem.clone(),
             },
             tls_skip_verify: tls_skip_verify.unwrap_or(self.tls_skip_verify),
+            sync_interval: sync_interval.unwrap_or(self.sync_interval),
         };
         new.validate()?;
-        new.seal_as(self.id.clone(), self.created_at, cipher)
+        let mut patched = new.seal_as(self.id.clone(), self.created_at, cipher)?;
+        if patched.sync_interval == self.sync_interval {
+            patched.next_sync_at = self.next_sync_at;
+            patched.sync_failures = self.sync_failures;
+        } else if let Some(every) = patched.sync_interval {
+            let now = Utc::now().trunc_subsecs(6);
+            let next = now + chrono::Duration::seconds(every.as_secs() as i64);
+            patched.next_sync_at = Some(match self.next_sync_at {
+                Some(due) if self.sync_interval.is_some() => due.min(next),
+                _ => now,
+            });
+        }
+        Ok(patched)
     }
 
     /// The secret as listings and API responses show it: the API key masked, the API
@@ -860,6 +921,9 @@ impl Secret {
             tls_ca_pem_set: self.tls_ca_pem.is_some(),
             tls_skip_verify: self.tls_skip_verify,
             session_token_set: self.session_token.is_some(),
+            sync_interval: self.sync_interval,
+            next_sync_at: self.next_sync_at,
+            sync_failures: self.sync_failures,
             created_at: self.created_at,
         }
     }
@@ -879,6 +943,8 @@ impl fmt::Debug for Secret {
         d.field("allowed_regions", &self.allowed_regions)
             .field("request_rate", &self.request_rate)
             .field("address", &self.address.as_deref().map(redact_address))
+            .field("sync_interval", &self.sync_interval)
+            .field("next_sync_at", &self.next_sync_at)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -961,6 +1027,17 @@ pub struct MaskedSecret {
     /// never shown).
     #[serde(default)]
     pub session_token_set: bool,
+    /// How often the whole account is synced by itself (`"30m"`); `null`: only when
+    /// asked.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "30m"))]
+    pub sync_interval: Option<SyncInterval>,
+    /// When the next scheduled sync is due.
+    #[serde(default)]
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Scheduled syncs in a row that failed; each pushes the next one further back.
+    #[serde(default)]
+    pub sync_failures: u32,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
 }
@@ -1001,6 +1078,7 @@ mod tests {
             allow_insecure_http: false,
             tls_ca_pem: None,
             tls_skip_verify: false,
+            sync_interval: None,
         }
     }
 
@@ -1194,7 +1272,7 @@ mod tests {
             "SecretPatch { description: None, allowed_regions: None, request_rate: None, \
              address: Some(\"https://vc.example.com/sdk\"), allow_insecure_http: None, \
              tls_ca_pem: None, tls_skip_verify: None, api_key: Some(\"LTAI****Gh12\"), \
-             api_secret: Some(\"******\"), session_token: Some(\"******\") }"
+             api_secret: Some(\"******\"), session_token: Some(\"******\"), sync_interval: None }"
         );
         let pretty = format!("{patch:#?}");
         for leak in ["hunter2", "s3cr3t", "t0ken", "LTAI5tAbCdEfGh12"] {
@@ -1551,6 +1629,72 @@ mod tests {
     }
 
     #[test]
+    fn a_patched_schedule_is_due_at_once_or_no_later_than_one_new_interval() {
+        let cipher = Cipher::new(Cipher::generate_key());
+        let every = |s: &str| s.parse::<SyncInterval>().unwrap();
+        let off = new_secret(Vendor::Aliyun).seal(&cipher).unwrap();
+        assert_eq!((off.sync_interval, off.next_sync_at), (None, None));
+
+        let before = Utc::now().trunc_subsecs(6);
+        let on = off
+            .patched(
+                SecretPatch::default().with_sync_interval(Some(every("1h"))),
+                &cipher,
+            )
+            .unwrap();
+        let due = on.next_sync_at.expect("due");
+        assert!(due >= before && due <= Utc::now(), "due at once: {due}");
+
+        // Due in an hour; made daily: still due in an hour. Made every minute: due
+        // within a minute.
+        let mut hourly = on.clone();
+        hourly.next_sync_at = Some(before + chrono::Duration::hours(1));
+        hourly.sync_failures = 3;
+        let daily = hourly
+            .patched(
+                SecretPatch::default().with_sync_interval(Some(every("1d"))),
+                &cipher,
+            )
+            .unwrap();
+        assert_eq!(daily.next_sync_at, hourly.next_sync_at);
+        let minutely = hourly
+            .patched(
+                SecretPatch::default().with_sync_interval(Some(every("1m"))),
+                &cipher,
+            )
+            .unwrap();
+        let due = minutely.next_sync_at.unwrap();
+        assert!(
+            due <= Utc::now() + chrono::Duration::minutes(1) && due > before,
+            "{due}"
+        );
+        assert_eq!(minutely.sync_failures, 0, "a changed schedule starts again");
+
+        // Another change keeps the schedule as it is.
+        let renamed = hourly
+            .patched(SecretPatch::default().with_description("renamed"), &cipher)
+            .unwrap();
+        assert_eq!(
+            (renamed.next_sync_at, renamed.sync_failures),
+            (hourly.next_sync_at, 3)
+        );
+        let removed = hourly
+            .patched(SecretPatch::default().with_sync_interval(None), &cipher)
+            .unwrap();
+        assert_eq!((removed.sync_interval, removed.next_sync_at), (None, None));
+
+        // JSON: absent keeps, null removes, a short one is refused by name.
+        let keep: SecretPatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(keep.sync_interval, None);
+        let null: SecretPatch = serde_json::from_str(r#"{"sync_interval": null}"#).unwrap();
+        assert_eq!(null.sync_interval, Some(None));
+        let set: SecretPatch = serde_json::from_str(r#"{"sync_interval": "15m"}"#).unwrap();
+        assert_eq!(set.sync_interval, Some(Some(every("15m"))));
+        let short = serde_json::from_str::<SecretPatch>(r#"{"sync_interval": "5s"}"#);
+        assert!(short.unwrap_err().to_string().contains("sync_interval"));
+    }
+
+    #[test]
     fn new_secret_debug_is_pinned() {
         let mut new = new_secret(Vendor::Aliyun);
         new.address = Some("https://ecs.example.com".into());
@@ -1560,7 +1704,7 @@ mod tests {
              api_key: \"LTAI****Gh12\", api_secret: \"******\", session_token: None, \
              allowed_regions: [\"cn-hangzhou\"], request_rate: None, \
              address: Some(\"https://ecs.example.com\"), allow_insecure_http: false, \
-             tls_ca_pem: None, tls_skip_verify: false }"
+             tls_ca_pem: None, tls_skip_verify: false, sync_interval: None }"
         );
         let pretty = format!("{new:#?}");
         assert!(!pretty.contains("s3cr3t") && !pretty.contains("LTAI5tAbCdEfGh12"));
@@ -1609,7 +1753,7 @@ mod tests {
             "Secret { id: \"0b5a7f9e-0000-4000-8000-000000000001\", vendor: Aliyun, \
              description: \"prod account\", api_key: \"LTAI****Gh12\", \
              api_secret: <encrypted, key 66687aad>, allowed_regions: [\"cn-hangzhou\"], \
-             request_rate: 5, address: None, created_at: 2030-01-02T03:04:05Z }"
+             request_rate: 5, address: None, sync_interval: None, next_sync_at: None, created_at: 2030-01-02T03:04:05Z }"
         );
         let b64 = s.api_secret.rsplit(':').next().unwrap();
         assert!(!shown.contains(b64), "ciphertext elided");

@@ -5,9 +5,11 @@ use std::fmt::Debug;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cmdb_core::{Error, ErrorKind, Result, MAX_PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::DueSync;
 use crate::secret::{mask_api_key, Ciphertexts, MaskedSecret, Secret};
 
 /// A paged query of stored secrets, as `GET /secrets` takes it. Start from
@@ -155,6 +157,36 @@ pub trait SecretStore: Debug + Send + Sync + 'static {
     /// changed meanwhile or another secret of the vendor has the new API key,
     /// [`ErrorKind::NotFound`] if there is no such secret.
     async fn update(&self, secret: &Secret, expected: &Ciphertexts) -> Result<()>;
+
+    /// The scheduled syncs due at `now`: secrets with a
+    /// [`sync_interval`](Secret::sync_interval) whose
+    /// [`next_sync_at`](Secret::next_sync_at) is at or before `now`, earliest first, at
+    /// most `limit`.
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueSync>>;
+
+    /// Claims the scheduled sync of `id` found due at `due_at`: moves its
+    /// `next_sync_at` to `next_at` if it still is `due_at` and the secret still has a
+    /// schedule (a compare-and-swap). `true` for the one caller that moved it, `false`
+    /// for every other (another process claimed it first, the schedule changed, the
+    /// secret is gone). Processes sharing a store run each due sync once by running it
+    /// only when this answers `true`.
+    async fn claim_sync(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        next_at: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Records how a scheduled sync of `id` ended: `failures` in a row now (`0` after
+    /// one that succeeded) and, after a failure, `not_before`: the next scheduled sync
+    /// is moved back to it if it was due earlier (never forward). Nothing happens if
+    /// the secret is gone or has no schedule any more.
+    async fn record_sync_outcome(
+        &self,
+        id: &str,
+        failures: u32,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<()>;
 }
 
 /// The not-found error of a secret id, the same for every store.
@@ -269,6 +301,11 @@ impl SecretStore for MemorySecretStore {
             ));
         }
         let (vendor, created_at) = (stored.vendor, stored.created_at);
+        let schedule = (
+            stored.sync_interval,
+            stored.next_sync_at,
+            stored.sync_failures,
+        );
         if map
             .values()
             .any(|s| s.id != id && s.vendor == vendor && s.api_key == secret.api_key)
@@ -281,7 +318,61 @@ impl SecretStore for MemorySecretStore {
         let mut new = secret.clone();
         new.vendor = vendor;
         new.created_at = created_at;
+        // Claims move the schedule: it is written only when it changed.
+        if schedule.0 == new.sync_interval {
+            (new.next_sync_at, new.sync_failures) = (schedule.1, schedule.2);
+        } else {
+            new.sync_failures = 0;
+        }
         map.insert(id.to_owned(), new);
+        Ok(())
+    }
+
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueSync>> {
+        let map = self.lock();
+        let mut due: Vec<DueSync> = map
+            .values()
+            .filter_map(|s| match (s.sync_interval, s.next_sync_at) {
+                (Some(every), Some(at)) if at <= now => {
+                    Some(DueSync::new(s.id.clone(), at, every, s.sync_failures))
+                }
+                _ => None,
+            })
+            .collect();
+        due.sort_by(|a, b| (a.due_at, &a.secret_id).cmp(&(b.due_at, &b.secret_id)));
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn claim_sync(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        next_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut map = self.lock();
+        match map.get_mut(id) {
+            Some(s) if s.sync_interval.is_some() && s.next_sync_at == Some(due_at) => {
+                s.next_sync_at = Some(next_at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_sync_outcome(
+        &self,
+        id: &str,
+        failures: u32,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut map = self.lock();
+        if let Some(s) = map.get_mut(id).filter(|s| s.sync_interval.is_some()) {
+            s.sync_failures = failures;
+            if let Some(at) = not_before {
+                s.next_sync_at = s.next_sync_at.max(Some(at));
+            }
+        }
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::cipher::Cipher;
 use crate::rotate::{rotate_secret, Rotation};
+use crate::schedule::{DueSync, SyncInterval};
 use crate::secret::{mask_api_key, Ciphertexts, NewSecret, Secret, SecretPatch, MASKED_API_SECRET};
 use crate::store::{SecretQuery, SecretStore};
 
@@ -67,6 +68,7 @@ impl Run<'_> {
                 "-----BEGIN CERTIFICATE-----\n{tag}\n-----END CERTIFICATE-----\n"
             )),
             tls_skip_verify: true,
+            sync_interval: Some(SyncInterval::new(std::time::Duration::from_secs(300)).unwrap()),
         }
     }
 
@@ -116,6 +118,7 @@ pub async fn secret_store_conformance(store: Arc<dyn SecretStore>, cipher: &Ciph
     replace_is_compare_and_swap(&mut run).await;
     update_is_compare_and_swap(&mut run).await;
     rotation(&mut run).await;
+    schedules_are_claimed_once(Arc::clone(&store), &mut run).await;
     concurrent_creates_of_one_key(Arc::clone(&store), &mut run).await;
 
     for id in std::mem::take(&mut run.created) {
@@ -648,6 +651,184 @@ async fn update_is_compare_and_swap(run: &mut Run<'_>) {
         .await
         .expect_err("unknown id");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// The scheduled sync of `id` among those due at `now`, if it is.
+async fn due(store: &dyn SecretStore, id: &str, now: chrono::DateTime<Utc>) -> Option<DueSync> {
+    store
+        .due_syncs(now, 10_000)
+        .await
+        .expect("due_syncs")
+        .into_iter()
+        .find(|d| d.secret_id == id)
+}
+
+async fn schedules_are_claimed_once(store: Arc<dyn SecretStore>, run: &mut Run<'_>) {
+    let secret = run.seal("sched", Vendor::Tencent);
+    run.create(&secret).await;
+    let created = secret.created_at;
+    let every = secret
+        .sync_interval
+        .expect("the suite's secrets have a schedule");
+    assert_eq!(
+        secret.next_sync_at,
+        Some(created),
+        "a new schedule is due at once"
+    );
+    let stored = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(
+        (
+            stored.sync_interval,
+            stored.next_sync_at,
+            stored.sync_failures
+        ),
+        (Some(every), Some(created), 0),
+        "the schedule is stored"
+    );
+
+    assert_eq!(
+        due(run.store, &secret.id, created - Duration::seconds(1)).await,
+        None,
+        "not due before its time"
+    );
+    let found = due(run.store, &secret.id, created + Duration::seconds(1))
+        .await
+        .expect("due once its time has come");
+    assert_eq!(found, DueSync::new(secret.id.clone(), created, every, 0));
+    let limited = run
+        .store
+        .due_syncs(created + Duration::seconds(1), 1)
+        .await
+        .unwrap();
+    assert!(limited.len() <= 1, "at most `limit`: {limited:?}");
+
+    // Sixteen claimers of one due sync: one wins.
+    let next = created + Duration::seconds(300);
+    let claims = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        let id = secret.id.clone();
+        tokio::spawn(async move { store.claim_sync(&id, created, next).await })
+    });
+    let mut won = 0;
+    for claim in claims {
+        if claim.await.expect("claim task").expect("claim_sync") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one claimer of a due sync wins");
+    let claimed = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(claimed.next_sync_at, Some(next), "the claim moved it");
+    assert_eq!(
+        due(run.store, &secret.id, created + Duration::seconds(1)).await,
+        None
+    );
+    assert!(
+        !run.store
+            .claim_sync(&secret.id, created, next)
+            .await
+            .unwrap(),
+        "a claim seen stale is refused"
+    );
+    assert!(
+        !run.store
+            .claim_sync(&format!("missing-{}", run.token), created, next)
+            .await
+            .unwrap(),
+        "an unknown secret is not claimed"
+    );
+
+    // A failure pushes the next sync back, never forward.
+    let later = next + Duration::seconds(600);
+    run.store
+        .record_sync_outcome(&secret.id, 3, Some(later))
+        .await
+        .unwrap();
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!((got.sync_failures, got.next_sync_at), (3, Some(later)));
+    run.store
+        .record_sync_outcome(&secret.id, 4, Some(next))
+        .await
+        .unwrap();
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!((got.sync_failures, got.next_sync_at), (4, Some(later)));
+    run.store
+        .record_sync_outcome(&secret.id, 0, None)
+        .await
+        .unwrap();
+    assert_eq!(run.store.get(&secret.id).await.unwrap().sync_failures, 0);
+    run.store
+        .record_sync_outcome(&format!("missing-{}", run.token), 1, Some(later))
+        .await
+        .expect("an unknown secret is no error");
+
+    // An update read before a claim keeps the claim when the schedule is the same...
+    let read = run.store.get(&secret.id).await.unwrap();
+    let claimed_at = later + Duration::seconds(300);
+    assert!(run
+        .store
+        .claim_sync(&secret.id, later, claimed_at)
+        .await
+        .unwrap());
+    let patched = read
+        .patched(
+            SecretPatch::default().with_description("rescheduled"),
+            run.cipher,
+        )
+        .unwrap();
+    run.store
+        .update(&patched, &read.ciphertexts())
+        .await
+        .unwrap();
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(
+        got.next_sync_at,
+        Some(claimed_at),
+        "an update that keeps the schedule keeps its claims"
+    );
+    // ...and takes the new due time, with no failures, when the schedule changes.
+    run.store
+        .record_sync_outcome(&secret.id, 2, None)
+        .await
+        .unwrap();
+    let read = run.store.get(&secret.id).await.unwrap();
+    let hourly = SyncInterval::new(std::time::Duration::from_secs(3600)).unwrap();
+    let patched = read
+        .patched(
+            SecretPatch::default().with_sync_interval(Some(hourly)),
+            run.cipher,
+        )
+        .unwrap();
+    run.store
+        .update(&patched, &read.ciphertexts())
+        .await
+        .unwrap();
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!(
+        (got.sync_interval, got.next_sync_at, got.sync_failures),
+        (Some(hourly), patched.next_sync_at, 0),
+        "a changed schedule is written"
+    );
+    // Removed: never due.
+    let patched = got
+        .patched(SecretPatch::default().with_sync_interval(None), run.cipher)
+        .unwrap();
+    run.store
+        .update(&patched, &got.ciphertexts())
+        .await
+        .unwrap();
+    let got = run.store.get(&secret.id).await.unwrap();
+    assert_eq!((got.sync_interval, got.next_sync_at), (None, None));
+    assert_eq!(
+        due(run.store, &secret.id, Utc::now() + Duration::days(30)).await,
+        None
+    );
+    assert!(
+        !run.store
+            .claim_sync(&secret.id, created, next)
+            .await
+            .unwrap(),
+        "no schedule, no claim"
+    );
 }
 
 async fn rotation(run: &mut Run<'_>) {

@@ -17,14 +17,14 @@ use crate::store::{db_error, SqlStore};
 const COLUMNS: &str = "id, secret_id, vendor, region, resource_type, run_trigger, state, \
      pages, hosts_seen, hosts_stored, hosts_failed, hosts_created, hosts_updated, \
      hosts_unchanged, hosts_released, expected_total, failed_details, error_report, \
-     created_at, started_at, finished_at";
+     created_at, started_at, finished_at, runner";
 
 /// [`COLUMNS`] as selected on `backend`: times and JSON read as text.
 fn select_list(backend: Backend) -> String {
     format!(
         "id, secret_id, vendor, region, resource_type, run_trigger, state, pages, \
          hosts_seen, hosts_stored, hosts_failed, hosts_created, hosts_updated, \
-         hosts_unchanged, hosts_released, expected_total, {}, {}, {}, {}, {}",
+         hosts_unchanged, hosts_released, expected_total, {}, {}, {}, {}, {}, runner",
         json_column(backend, "failed_details"),
         json_column(backend, "error_report"),
         time_column(backend, "created_at"),
@@ -78,7 +78,8 @@ fn decode(row: &AnyRow) -> Result<SyncRun> {
         .with_counters(counters)
         .with_error(error)
         .with_started_at(opt_time(row, 19)?)
-        .with_finished_at(opt_time(row, 20)?);
+        .with_finished_at(opt_time(row, 20)?)
+        .with_runner(opt_text(row, 21)?);
     // As stored: the store kept the failed ones, up to the cap, when they were written.
     run.failed_details = failed_details;
     Ok(run)
@@ -210,6 +211,8 @@ impl RunStore for SqlStore {
             .bind_opt_time(valid_opt_time("started_at", run.started_at)?)
             .push(", ")
             .bind_opt_time(valid_opt_time("finished_at", run.finished_at)?)
+            .push(", ")
+            .bind(run.runner.clone())
             .push(")");
         match sql.build()?.execute(self.pool()).await.map_err(db_error) {
             Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::new(

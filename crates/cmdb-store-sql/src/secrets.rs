@@ -1,27 +1,36 @@
 //! [`SecretStore`] for [`SqlStore`]. The `api_secret` and `session_token` columns hold
 //! only the ciphertexts the [`Secret`] carries; listings are masked.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cmdb_core::{Error, ErrorKind, Result};
-use cmdb_secret::{mask_api_key, Ciphertexts, Secret, SecretList, SecretQuery, SecretStore};
+use cmdb_secret::{
+    mask_api_key, Ciphertexts, DueSync, Secret, SecretList, SecretQuery, SecretStore, SyncInterval,
+};
 use sqlx::any::AnyRow;
 
-use crate::sql::{int, json_column, opt_int, opt_text, text, time, time_column, valid_time};
+use crate::sql::{
+    int, json_column, opt_int, opt_text, opt_time, text, time, time_column, valid_time,
+};
 use crate::sql::{Backend, Sql};
 use crate::store::{db_error, SqlStore};
 
 /// The columns of `cmdb_secrets` as written, in the order [`decode`] reads them.
 const COLUMNS: &str = "id, vendor, description, api_key, api_secret, allowed_regions, \
      request_rate, address, created_at, allow_insecure_http, tls_ca_pem, tls_skip_verify, \
-     session_token";
+     session_token, sync_interval_secs, next_sync_at, sync_failures";
 
 /// [`COLUMNS`] as selected on `backend`: the time and the JSON read as text.
 fn select_list(backend: Backend) -> String {
     format!(
         "id, vendor, description, api_key, api_secret, {}, request_rate, address, {}, \
-         allow_insecure_http, tls_ca_pem, tls_skip_verify, session_token",
+         allow_insecure_http, tls_ca_pem, tls_skip_verify, session_token, \
+         sync_interval_secs, {}, sync_failures",
         json_column(backend, "allowed_regions"),
-        time_column(backend, "created_at")
+        time_column(backend, "created_at"),
+        time_column(backend, "next_sync_at")
     )
 }
 
@@ -52,7 +61,24 @@ fn decode(row: &AnyRow) -> Result<Secret> {
     secret.tls_ca_pem = opt_text(row, 10)?;
     secret.tls_skip_verify = opt_int(row, 11)?.unwrap_or(0) != 0;
     secret.session_token = opt_text(row, 12)?;
+    secret.sync_interval = opt_int(row, 13)?.map(interval).transpose()?;
+    secret.next_sync_at = opt_time(row, 14)?;
+    secret.sync_failures = u32::try_from(int(row, 15)?)
+        .map_err(|_| Error::decode("stored sync_failures out of range"))?;
     Ok(secret)
+}
+
+/// A stored `sync_interval_secs`.
+fn interval(secs: i64) -> Result<SyncInterval> {
+    u64::try_from(secs)
+        .ok()
+        .and_then(|secs| SyncInterval::new(Duration::from_secs(secs)).ok())
+        .ok_or_else(|| Error::decode(format!("stored sync_interval_secs {secs} out of range")))
+}
+
+/// A [`SyncInterval`] as stored: seconds.
+fn interval_secs(every: Option<SyncInterval>) -> Option<i64> {
+    every.map(|e| i64::try_from(e.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl SqlStore {
@@ -110,6 +136,10 @@ impl SecretStore for SqlStore {
             .push(", ")
             .bind(secret.session_token.clone())
             .push(", ")
+            .bind(interval_secs(secret.sync_interval))
+            .push(", ")
+            .bind_opt_time(secret.next_sync_at)
+            .push(", 0, ")
             .bind(secret.id.to_ascii_lowercase())
             .push(", ")
             .bind(secret.description.to_ascii_lowercase())
@@ -236,8 +266,25 @@ impl SecretStore for SqlStore {
         let regions = serde_json::to_string(&secret.allowed_regions)
             .map_err(|e| Error::store(format!("cannot encode allowed_regions: {e}")))?;
         let id = secret.id.as_str();
-        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_secrets SET description = ");
-        sql.bind(secret.description.clone())
+        let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_secrets SET ");
+        // The schedule is written only when it changed, so that claims made since the
+        // secret was read stand. Before `sync_interval_secs` is set: MySQL evaluates
+        // assignments left to right, with the values already assigned.
+        match interval_secs(secret.sync_interval) {
+            None => sql.push("next_sync_at = NULL, sync_failures = 0"),
+            Some(secs) => sql
+                .push("next_sync_at = CASE WHEN sync_interval_secs = ")
+                .bind(secs)
+                .push(" THEN next_sync_at ELSE ")
+                .bind_opt_time(secret.next_sync_at)
+                .push(" END, sync_failures = CASE WHEN sync_interval_secs = ")
+                .bind(secs)
+                .push(" THEN sync_failures ELSE 0 END"),
+        };
+        sql.push(", sync_interval_secs = ")
+            .bind(interval_secs(secret.sync_interval))
+            .push(", description = ")
+            .bind(secret.description.clone())
             .push(", description_lc = ")
             .bind(secret.description.to_ascii_lowercase())
             .push(", api_key = ")
@@ -297,5 +344,85 @@ impl SecretStore for SqlStore {
                 format!("secret {id:?} changed meanwhile"),
             )),
         }
+    }
+
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueSync>> {
+        let backend = self.inner.backend;
+        let mut sql = Sql::new(
+            backend,
+            &format!(
+                "SELECT id, {}, sync_interval_secs, sync_failures FROM cmdb_secrets \
+                 WHERE sync_interval_secs IS NOT NULL AND next_sync_at <= ",
+                time_column(backend, "next_sync_at")
+            ),
+        );
+        sql.bind_time(valid_time("now", now)?)
+            .push(" ORDER BY next_sync_at, id LIMIT ")
+            .bind(i64::from(limit));
+        let rows = sql
+            .build()?
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let failures = u32::try_from(int(row, 3)?)
+                    .map_err(|_| Error::decode("stored sync_failures out of range"))?;
+                Ok(DueSync::new(
+                    text(row, 0)?,
+                    time(row, 1)?,
+                    interval(int(row, 2)?)?,
+                    failures,
+                ))
+            })
+            .collect()
+    }
+
+    async fn claim_sync(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        next_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        // A compare-and-swap on the due time: of the processes that saw it due, the one
+        // whose update finds it unchanged wins; the others' match no row.
+        let mut sql = Sql::new(
+            self.inner.backend,
+            "UPDATE cmdb_secrets SET next_sync_at = ",
+        );
+        sql.bind_time(valid_time("next_at", next_at)?)
+            .push(" WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND sync_interval_secs IS NOT NULL AND next_sync_at = ")
+            .bind_time(valid_time("due_at", due_at)?);
+        let done = sql.build()?.execute(self.pool()).await.map_err(db_error)?;
+        // MySQL counts changed rows only: a claim that moves nothing has not claimed.
+        Ok(done.rows_affected() == 1 && next_at != due_at)
+    }
+
+    async fn record_sync_outcome(
+        &self,
+        id: &str,
+        failures: u32,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut sql = Sql::new(
+            self.inner.backend,
+            "UPDATE cmdb_secrets SET sync_failures = ",
+        );
+        sql.bind(i64::from(failures));
+        if let Some(at) = not_before {
+            let at = valid_time("not_before", at)?;
+            sql.push(", next_sync_at = CASE WHEN next_sync_at < ")
+                .bind_time(at)
+                .push(" THEN ")
+                .bind_time(at)
+                .push(" ELSE next_sync_at END");
+        }
+        sql.push(" WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND sync_interval_secs IS NOT NULL");
+        sql.build()?.execute(self.pool()).await.map_err(db_error)?;
+        Ok(())
     }
 }

@@ -556,10 +556,11 @@ async fn a_database_at_version_5_gains_session_tokens_and_keeps_its_secrets() {
     }
 }
 
-/// `connect_at(6)` builds the schema before sync runs; connecting then adds their table:
-/// the hosts and secrets stored at version 6 are kept, and runs are stored and listed.
+/// `connect_at(6)` builds the schema before sync runs; connecting then adds their table
+/// and the schedules (version 8): the hosts and secrets stored at version 6 are kept,
+/// runs are stored and listed, schedules stored and found due.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_at_version_6_gains_sync_runs_and_keeps_its_rows() {
+async fn a_database_at_version_6_gains_sync_runs_and_schedules_and_keeps_its_rows() {
     use cmdb_core::{RunQuery, RunState, RunStore, RunTrigger, SyncRun};
 
     for raw in common::raw_backends("at6") {
@@ -573,7 +574,27 @@ async fn a_database_at_version_6_gains_sync_runs_and_keeps_its_rows() {
             .with_allowed_regions(["cn-north-4"])
             .seal(&cipher)
             .unwrap();
-        old.create(&secret).await.unwrap();
+        // As version 6 wrote it: no schedule columns.
+        let created = match label {
+            "mysql" => secret.created_at.format("%Y-%m-%d %H:%M:%S%.6f"),
+            _ => secret.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+        };
+        raw.execute_in_schema(&format!(
+            "INSERT INTO cmdb_secrets (id, vendor, description, api_key, api_secret, \
+             allowed_regions, request_rate, address, created_at, id_lc, description_lc, \
+             api_key_lc, allow_insecure_http, tls_ca_pem, tls_skip_verify, session_token) \
+             VALUES ({}, 'huawei', {}, {}, {}, '[\"cn-north-4\"]', 5, NULL, '{created}', {}, \
+             {}, {}, 0, NULL, 0, {})",
+            q(&secret.id),
+            q(&secret.description),
+            q(&secret.api_key),
+            q(&secret.api_secret),
+            q(&secret.id),
+            q(&secret.description.to_ascii_lowercase()),
+            q(&cmdb_secret::mask_api_key(&secret.api_key).to_ascii_lowercase()),
+            q(secret.session_token.as_deref().unwrap()),
+        ))
+        .await;
         let scope = SyncScope::hosts(secret.id.clone(), Vendor::Huawei, "cn-north-4");
         let mut host = Host::new(Vendor::Huawei, "ecs-version-6", "cn-north-4");
         host.name = "kept".into();
@@ -587,9 +608,32 @@ async fn a_database_at_version_6_gains_sync_runs_and_keeps_its_rows() {
             SCHEMA_VERSION,
             "{label}"
         );
-        assert_eq!(SCHEMA_VERSION, 7);
+        assert_eq!(SCHEMA_VERSION, 8);
         let got = SecretStore::get(&store, &secret.id).await.unwrap();
         assert_eq!(got, secret, "{label}: the secret is kept");
+        assert_eq!(
+            (got.sync_interval, got.next_sync_at, got.sync_failures),
+            (None, None, 0),
+            "{label}: no schedule"
+        );
+        // Version 8: a schedule is stored, due at once.
+        let every: cmdb_secret::SyncInterval = "10m".parse().unwrap();
+        let scheduled = got
+            .patched(
+                cmdb_secret::SecretPatch::default().with_sync_interval(Some(every)),
+                &cipher,
+            )
+            .unwrap();
+        store.update(&scheduled, &got.ciphertexts()).await.unwrap();
+        let due = store
+            .due_syncs(Utc::now() + chrono::Duration::seconds(1), 100)
+            .await
+            .unwrap();
+        assert!(
+            due.iter()
+                .any(|d| d.secret_id == secret.id && d.interval == every),
+            "{label}: {due:?}"
+        );
         let kept = HostStore::get(&store, Vendor::Huawei, "ecs-version-6")
             .await
             .unwrap()
@@ -598,7 +642,8 @@ async fn a_database_at_version_6_gains_sync_runs_and_keeps_its_rows() {
 
         let run = SyncRun::new("run-version-7", &scope, RunTrigger::Api, seen)
             .with_state(RunState::Running)
-            .with_started_at(Some(seen));
+            .with_started_at(Some(seen))
+            .with_runner(Some("replica-a:1234".into()));
         store.insert_run(&run).await.unwrap();
         let listed = store
             .list_runs(&RunQuery::default().with_secret_id(secret.id.clone()))
