@@ -54,6 +54,7 @@
 mod error;
 mod openapi;
 mod routes;
+mod schedule;
 mod tasks;
 mod telemetry;
 
@@ -76,6 +77,7 @@ use cmdb_sync::Syncer;
 
 pub use error::{status_of, ApiError, ErrorBody};
 pub use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub use schedule::{backoff, DEFAULT_SCHEDULE_TICK, MAX_BACKOFF};
 pub use tasks::{RunOutcome, TaskRegistry, DEFAULT_MAX_RUNNING_SYNCS, DEFAULT_RUN_RETENTION};
 pub use telemetry::{prometheus_builder, HOSTS, SYNC_RUN_BUCKETS, VENDOR_REQUEST_BUCKETS};
 
@@ -97,6 +99,9 @@ pub struct Api {
     max_running: usize,
     metrics: Option<PrometheusHandle>,
     run_retention: Duration,
+    /// How often due syncs are looked for; `None`: this server runs no schedules.
+    schedule_tick: Option<Duration>,
+    runner: Option<String>,
 }
 
 impl std::fmt::Debug for Api {
@@ -108,6 +113,7 @@ impl std::fmt::Debug for Api {
             .field("body_limit", &self.body_limit)
             .field("metrics", &self.metrics.is_some())
             .field("run_retention", &self.run_retention)
+            .field("schedule_tick", &self.schedule_tick)
             .finish()
     }
 }
@@ -166,6 +172,8 @@ impl Api {
             max_running: DEFAULT_MAX_RUNNING_SYNCS,
             metrics: None,
             run_retention: DEFAULT_RUN_RETENTION,
+            schedule_tick: Some(DEFAULT_SCHEDULE_TICK),
+            runner: None,
         })
     }
 
@@ -177,6 +185,32 @@ impl Api {
             Arc::clone(self.syncer.host_store()),
             self.max_running,
         );
+        if let Some(runner) = &self.runner {
+            self.tasks = self.tasks.clone().with_runner(runner.clone());
+        }
+    }
+
+    /// Looks for due scheduled syncs every `tick` (default [`DEFAULT_SCHEDULE_TICK`],
+    /// 15 s) once [`start`](Self::start)ed: a secret's `sync_interval` is kept to
+    /// within about a tick.
+    pub fn with_schedule_tick(mut self, tick: Duration) -> Api {
+        self.schedule_tick = Some(tick.max(Duration::from_millis(10)));
+        self
+    }
+
+    /// Runs no scheduled syncs in this server (other replicas sharing the store still
+    /// do); syncs asked for through the API still run.
+    pub fn without_schedules(mut self) -> Api {
+        self.schedule_tick = None;
+        self
+    }
+
+    /// Names this server's process `runner` in the tasks it runs ([`SyncRun::runner`](cmdb_core::SyncRun::runner));
+    /// by default its host name and process id, `host:pid`.
+    pub fn with_runner(mut self, runner: impl Into<String>) -> Api {
+        self.runner = Some(runner.into());
+        self.new_tasks();
+        self
     }
 
     /// Sets the largest request body accepted (413 beyond).
@@ -235,11 +269,23 @@ impl Api {
     /// Readies the tasks when the server starts, before it serves: marks `interrupted`
     /// the `running` tasks whose server is gone (their scope lock is free), prunes
     /// finished tasks older than the retention, and does both again every hour until
-    /// [`shutdown`](Self::shutdown).
+    /// [`shutdown`](Self::shutdown). Then runs the secrets' schedules (unless
+    /// [`without_schedules`](Self::without_schedules)): every tick it claims the due
+    /// syncs no other server sharing the secret store claimed first, and syncs every
+    /// region of each as a task whose trigger is `schedule`.
     ///
     /// Errors: the run store's, when it cannot be read.
     pub async fn start(&self) -> cmdb_core::Result<()> {
-        self.tasks.start_maintenance(self.run_retention).await
+        self.tasks.start_maintenance(self.run_retention).await?;
+        if let Some(tick) = self.schedule_tick {
+            schedule::spawn_scheduler(
+                Arc::clone(&self.syncer),
+                Arc::clone(&self.secrets),
+                &self.tasks,
+                tick,
+            );
+        }
+        Ok(())
     }
 
     /// Stops running syncs at their next page boundary and waits until their ends are

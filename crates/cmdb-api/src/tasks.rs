@@ -59,7 +59,7 @@ pub struct TaskRegistry {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     runs: Arc<dyn RunStore>,
     /// Where the scope locks are: a run whose lock is free has no process.
     hosts: Arc<dyn HostStore>,
@@ -68,6 +68,8 @@ struct Inner {
     /// One permit per sync that may run at once.
     running: Arc<Semaphore>,
     max_running: usize,
+    /// This process, as its runs name it.
+    runner: String,
 }
 
 impl std::fmt::Debug for TaskRegistry {
@@ -115,6 +117,28 @@ impl TaskRegistry {
         hosts: Arc<dyn HostStore>,
         max_running: usize,
     ) -> TaskRegistry {
+        TaskRegistry::build(runs, hosts, max_running, default_runner())
+    }
+
+    /// This registry, naming its runs' process `runner` (default: the host name and
+    /// process id, `host:pid`). Call it before any run starts: the registry is made
+    /// anew, without the runs started before.
+    pub fn with_runner(self, runner: impl Into<String>) -> TaskRegistry {
+        let inner = &self.inner;
+        TaskRegistry::build(
+            Arc::clone(&inner.runs),
+            Arc::clone(&inner.hosts),
+            inner.max_running,
+            runner.into(),
+        )
+    }
+
+    fn build(
+        runs: Arc<dyn RunStore>,
+        hosts: Arc<dyn HostStore>,
+        max_running: usize,
+        runner: String,
+    ) -> TaskRegistry {
         let max_running = max_running.max(1);
         TaskRegistry {
             inner: Arc::new(Inner {
@@ -124,8 +148,29 @@ impl TaskRegistry {
                 shutdown: watch::channel(false).0,
                 running: Arc::new(Semaphore::new(max_running)),
                 max_running,
+                runner,
             }),
         }
+    }
+
+    /// A weak handle, that does not keep the registry alive.
+    pub(crate) fn downgrade(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The registry of a weak handle, while it lives.
+    pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<TaskRegistry> {
+        weak.upgrade().map(|inner| TaskRegistry { inner })
+    }
+
+    /// Turns `true` when the registry shuts down.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// The name of this process in its runs ([`SyncRun::runner`]).
+    pub fn runner(&self) -> &str {
+        &self.inner.runner
     }
 
     /// The store the runs are kept in.
@@ -139,7 +184,23 @@ impl TaskRegistry {
     /// many syncs running as the registry allows, the answer is
     /// [`RateLimited`](ErrorKind::RateLimited) at once (the API's 429).
     pub async fn start(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<SyncRun> {
-        self.spawn(syncer, request, None).await
+        self.spawn(syncer, request, RunTrigger::Api, None).await
+    }
+
+    /// Starts a sync as [`start`](Self::start) does, recorded as started by `trigger`;
+    /// its outcome comes on the receiver once its end is stored (the receiver may be
+    /// dropped).
+    pub async fn start_with(
+        &self,
+        syncer: Arc<Syncer>,
+        request: SyncRequest,
+        trigger: RunTrigger,
+    ) -> Result<(SyncRun, oneshot::Receiver<RunOutcome>)> {
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let run = self
+            .spawn(syncer, request, trigger, Some(answer_tx))
+            .await?;
+        Ok((run, answer_rx))
     }
 
     /// Runs a sync as a task, as [`start`](Self::start) does, and waits for its end
@@ -148,7 +209,8 @@ impl TaskRegistry {
     /// details); if the caller goes away, the run goes on.
     pub async fn run(&self, syncer: Arc<Syncer>, request: SyncRequest) -> Result<RunOutcome> {
         let (answer_tx, answer_rx) = oneshot::channel();
-        self.spawn(syncer, request, Some(answer_tx)).await?;
+        self.spawn(syncer, request, RunTrigger::Api, Some(answer_tx))
+            .await?;
         answer_rx.await.map_err(|_| {
             cmdb_core::Error::new(
                 ErrorKind::Unavailable,
@@ -162,6 +224,7 @@ impl TaskRegistry {
         &self,
         syncer: Arc<Syncer>,
         request: SyncRequest,
+        trigger: RunTrigger,
         answer_tx: Option<oneshot::Sender<RunOutcome>>,
     ) -> Result<SyncRun> {
         let permit = Arc::clone(&self.inner.running)
@@ -180,7 +243,12 @@ impl TaskRegistry {
         tokio::spawn(async move {
             let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
             // Checks, then takes the scope's locks: held until the run ends.
-            let (scope, sync) = match prepare(&syncer, request, progress_tx.clone()).await {
+            let sync_trigger = match trigger {
+                RunTrigger::Schedule => SyncTrigger::Schedule,
+                _ => SyncTrigger::Api,
+            };
+            let prepared = prepare(&syncer, request, sync_trigger, progress_tx.clone()).await;
+            let (scope, sync) = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -189,9 +257,10 @@ impl TaskRegistry {
             };
             let now = Utc::now().trunc_subsecs(6);
             let id = uuid::Uuid::new_v4().to_string();
-            let run = SyncRun::new(id.clone(), &scope, RunTrigger::Api, now)
+            let run = SyncRun::new(id.clone(), &scope, trigger, now)
                 .with_state(RunState::Running)
-                .with_started_at(Some(now));
+                .with_started_at(Some(now))
+                .with_runner(Some(inner.runner.clone()));
             let task = Arc::new(LiveTask {
                 progress: progress_rx.clone(),
                 done: watch::channel(false).0,
@@ -502,6 +571,7 @@ fn ended(
 async fn prepare(
     syncer: &Arc<Syncer>,
     mut request: SyncRequest,
+    trigger: SyncTrigger,
     progress: watch::Sender<SyncProgress>,
 ) -> Result<(SyncScope, BoxFuture<'static, Result<SyncResponse>>)> {
     request.validate()?;
@@ -517,10 +587,7 @@ async fn prepare(
         _ => {
             let prepared = syncer.prepare(request).await?;
             let scope = prepared.scope().clone();
-            let run = prepared
-                .with_progress(progress)
-                .with_trigger(SyncTrigger::Api)
-                .run();
+            let run = prepared.with_progress(progress).with_trigger(trigger).run();
             return Ok((scope, Box::pin(run)));
         }
     };
@@ -553,6 +620,18 @@ async fn prepare(
         syncer.sync_all(request).await
     };
     Ok((scope, Box::pin(run)))
+}
+
+/// This process as its runs name it: `host:pid`, the host name from `HOSTNAME` or
+/// the kernel's.
+fn default_runner() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 /// The secret a request names.

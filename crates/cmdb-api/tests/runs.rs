@@ -95,6 +95,28 @@ impl Server {
         let api = Api::new(Arc::new(syncer), TOKEN)
             .unwrap()
             .with_run_store(store.clone());
+        Server::serve(api, store).await
+    }
+
+    /// [`start`](Self::start) as the replica `runner`, looking for due syncs every
+    /// 50 ms.
+    async fn start_replica(
+        store: Arc<SqlStore>,
+        cipher: Arc<Cipher>,
+        clouds: ProviderRegistry,
+        runner: &str,
+    ) -> Server {
+        let syncer = Syncer::new(store.clone(), store.clone(), cipher, clouds)
+            .with_options(SyncOptions::default().with_private_addresses(true));
+        let api = Api::new(Arc::new(syncer), TOKEN)
+            .unwrap()
+            .with_run_store(store.clone())
+            .with_runner(runner)
+            .with_schedule_tick(std::time::Duration::from_millis(50));
+        Server::serve(api, store).await
+    }
+
+    async fn serve(api: Api, store: Arc<SqlStore>) -> Server {
         api.start().await.expect("start");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -622,4 +644,166 @@ async fn a_patched_secret_is_sealed_again_answered_masked_and_syncs_from_its_new
         );
     }
     s.stop().await;
+}
+
+/// The scheduled tasks of `secret`, once `count` of them have finished.
+async fn scheduled(s: &Server, secret: &str, count: usize) -> Vec<Value> {
+    for _ in 0..2000 {
+        let list = s.tasks(&format!("?secret_id={secret}&page_size=100")).await;
+        let runs: Vec<Value> = list["items"].as_array().unwrap().to_vec();
+        if runs.iter().filter(|r| r["finished_at"].is_string()).count() >= count {
+            return runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{count} scheduled syncs of {secret} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_run_each_due_sync_once_and_a_failing_schedule_backs_off() {
+    use cmdb_secret::SecretStore;
+
+    for (label, builder) in databases("schedules") {
+        let cipher = Arc::new(Cipher::new(Cipher::generate_key()));
+        // Two replicas: their own pools, processes-alike, over one database.
+        let a = Arc::new(builder.clone().connect().await.expect(label));
+        let b = Arc::new(builder.clone().connect().await.expect(label));
+        let sa = Server::start_replica(a.clone(), cipher.clone(), fake_clouds(), "replica-a").await;
+        let sb = Server::start_replica(b, cipher, fake_clouds(), "replica-b").await;
+
+        let mut healthy = Vec::new();
+        for i in 0..4 {
+            let mut body = fake_secret("aliyun", &format!("LTAI5tSchedule{i:03}"));
+            body["allowed_regions"] = json!(["cn-hangzhou", "cn-beijing"]);
+            body["sync_interval"] = json!("1m");
+            let server = if i % 2 == 0 { &sa } else { &sb };
+            healthy.push(server.create_secret(body).await);
+        }
+        let mut body = fake_secret("tencent", "AKIDscheduleFail01");
+        body["allowed_regions"] = json!(["cn-shanghai"]);
+        body["sync_interval"] = json!("1m");
+        let failing = sa.create_secret(body).await;
+
+        // Round one: new schedules are due at once; each runs once, on either replica.
+        for id in healthy.iter().chain([&failing]) {
+            let runs = scheduled(&sb, id, 1).await;
+            assert_eq!(runs.len(), 1, "{label}: one run per due sync: {runs:?}");
+            let run = &runs[0];
+            assert_eq!(run["trigger"], "schedule", "{label}: {run}");
+            assert_eq!(run["region"], "*", "{label}: every region: {run}");
+            assert!(
+                ["replica-a", "replica-b"].contains(&run["runner"].as_str().unwrap()),
+                "{label}: {run}"
+            );
+        }
+        for id in &healthy {
+            let run = &scheduled(&sa, id, 1).await[0];
+            assert_eq!(run["state"], "succeeded", "{label}: {run}");
+            assert_eq!(run["counters"]["stored"], 2 * HOSTS, "{label}: {run}");
+            let (_, secret) = sa.call(Method::GET, &format!("/secrets/{id}"), None).await;
+            assert_eq!(secret["sync_interval"], "1m", "{label}: {secret}");
+            assert_eq!(secret["sync_failures"], 0, "{label}: {secret}");
+            let next: chrono::DateTime<Utc> =
+                serde_json::from_value(secret["next_sync_at"].clone()).unwrap();
+            assert!(
+                next > Utc::now() + chrono::Duration::seconds(45),
+                "{label}: the next is an interval on: {secret}"
+            );
+        }
+        let run = &scheduled(&sa, &failing, 1).await[0];
+        assert_eq!(run["state"], "partial", "{label}: the region failed: {run}");
+        // The failure is recorded once the run's end is.
+        let mut secret = Value::Null;
+        for _ in 0..500 {
+            secret = sa
+                .call(Method::GET, &format!("/secrets/{failing}"), None)
+                .await
+                .1;
+            if secret["sync_failures"] == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(secret["sync_failures"], 1, "{label}: {secret}");
+        let next: chrono::DateTime<Utc> =
+            serde_json::from_value(secret["next_sync_at"].clone()).unwrap();
+        assert!(
+            next > Utc::now() + chrono::Duration::seconds(100),
+            "{label}: backed off to two intervals: {secret}"
+        );
+
+        // Round two: a minute passes for the healthy ones (their due time moved back).
+        for id in &healthy {
+            let current = SecretStore::get(&*a, id)
+                .await
+                .unwrap()
+                .next_sync_at
+                .unwrap();
+            let past = Utc::now().trunc_subsecs(6) - chrono::Duration::seconds(1);
+            assert!(a.claim_sync(id, current, past).await.unwrap(), "{label}");
+        }
+        for id in &healthy {
+            let runs = scheduled(&sa, id, 2).await;
+            assert_eq!(
+                runs.len(),
+                2,
+                "{label}: one more run per due sync: {runs:?}"
+            );
+            assert_eq!(runs[0]["counters"]["unchanged"], 2 * HOSTS, "{label}");
+        }
+        assert_eq!(
+            scheduled(&sb, &failing, 1).await.len(),
+            1,
+            "{label}: the failing schedule waits its back-off"
+        );
+        // Nothing is due now, on either replica.
+        let due = a.due_syncs(Utc::now(), 100).await.unwrap();
+        assert!(
+            due.iter()
+                .all(|d| !healthy.contains(&d.secret_id) && d.secret_id != failing),
+            "{label}: {due:?}"
+        );
+
+        // A schedule removed is never due; a changed one answers its new interval.
+        let (status, changed) = sa
+            .call(
+                Method::PATCH,
+                &format!("/secrets/{}", healthy[0]),
+                Some(json!({"sync_interval": "2h"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{label}: {changed}");
+        assert_eq!(changed["sync_interval"], "2h", "{label}: {changed}");
+        let (status, removed) = sa
+            .call(
+                Method::PATCH,
+                &format!("/secrets/{}", healthy[1]),
+                Some(json!({"sync_interval": null})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{label}: {removed}");
+        assert!(removed["sync_interval"].is_null(), "{label}: {removed}");
+        assert!(removed["next_sync_at"].is_null(), "{label}: {removed}");
+        let (status, body) = sa
+            .call(
+                Method::POST,
+                "/secrets",
+                Some({
+                    let mut body = fake_secret("aliyun", "LTAI5tTooOften001");
+                    body["sync_interval"] = json!("10s");
+                    body
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{label}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("sync_interval: must be"),
+            "{label}: {body}"
+        );
+        sa.stop().await;
+        sb.stop().await;
+    }
 }

@@ -82,7 +82,8 @@ impl Serialize for SyncInterval {
 impl<'de> Deserialize<'de> for SyncInterval {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        text.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.message()))
     }
 }
 

@@ -1365,14 +1365,17 @@ pub enum SyncTrigger {
     Library,
     /// A request to the HTTP API.
     Api,
+    /// A secret's schedule.
+    Schedule,
 }
 
 impl SyncTrigger {
-    /// The label value: `library` or `api`.
+    /// The label value: `library`, `api` or `schedule`.
     pub const fn as_str(self) -> &'static str {
         match self {
             SyncTrigger::Library => "library",
             SyncTrigger::Api => "api",
+            SyncTrigger::Schedule => "schedule",
         }
     }
 }
