@@ -14,6 +14,7 @@
 //! ```
 
 pub mod aliyun;
+pub mod aliyun_rds;
 mod fake;
 mod gauge;
 pub mod huawei;
