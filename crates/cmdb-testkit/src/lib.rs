@@ -19,6 +19,7 @@ mod fake;
 mod gauge;
 pub mod huawei;
 pub mod tencent;
+pub mod tencent_cdb;
 pub mod vsphere;
 
 pub use cmdb_core::testing::reference_host;
