@@ -18,6 +18,7 @@ pub mod aliyun_rds;
 mod fake;
 mod gauge;
 pub mod huawei;
+pub mod huawei_rds;
 pub mod tencent;
 pub mod tencent_cdb;
 pub mod vsphere;
