@@ -1,11 +1,14 @@
-//! A stable content hash of a host.
+//! A stable content hash of a host, and the encoding other resources hash with.
 //!
 //! SHA-256 over a length-prefixed encoding of every field that describes the host, so the
 //! hash is the same across runs, processes and builds (unlike `DefaultHasher`). Sync
 //! bookkeeping (`secret_id`, and the store's seen/released times) is left out, and lists
 //! whose order the vendor does not define (IPs, security groups, key pairs) are sorted
 //! first. Tags and `extra` are ordered maps already; JSON values inside `extra` are
-//! encoded with their object keys sorted.
+//! encoded with their object keys sorted. [`Feed`] is that encoding, shared by every
+//! resource's `content_hash`, each with a version tag of its own.
+
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
@@ -15,27 +18,41 @@ use crate::model::Host;
 /// stored hash reads as changed once instead of silently comparing different encodings.
 const HASH_VERSION: &[u8] = b"cmdb-host-v1";
 
-struct Feed(Sha256);
+/// The length-prefixed, tagged encoding a content hash is computed over. Each field is
+/// fed with a tag of its own (its position), so that no two field sequences encode alike.
+pub(crate) struct Feed(Sha256);
 
 impl Feed {
+    /// A feed that starts with `version`, the encoding's version tag.
+    pub(crate) fn new(version: &[u8]) -> Feed {
+        let mut f = Feed(Sha256::new());
+        f.0.update(version);
+        f
+    }
+
+    /// Lowercase hex SHA-256 of everything fed.
+    pub(crate) fn finish(self) -> String {
+        lower_hex(&self.0.finalize())
+    }
+
     fn bytes(&mut self, tag: u8, b: &[u8]) {
         self.0.update([tag]);
         self.0.update((b.len() as u64).to_le_bytes());
         self.0.update(b);
     }
 
-    fn str(&mut self, tag: u8, s: &str) {
+    pub(crate) fn str(&mut self, tag: u8, s: &str) {
         self.bytes(tag, s.as_bytes());
     }
 
-    fn opt_str(&mut self, tag: u8, s: Option<&str>) {
+    pub(crate) fn opt_str(&mut self, tag: u8, s: Option<&str>) {
         match s {
             Some(s) => self.str(tag, s),
             None => self.0.update([tag, 0xff]),
         }
     }
 
-    fn opt_u64(&mut self, tag: u8, n: Option<u64>) {
+    pub(crate) fn opt_u64(&mut self, tag: u8, n: Option<u64>) {
         match n {
             Some(n) => {
                 self.0.update([tag]);
@@ -45,13 +62,33 @@ impl Feed {
         }
     }
 
-    fn set(&mut self, tag: u8, items: &[String]) {
+    pub(crate) fn set(&mut self, tag: u8, items: &[String]) {
         let mut sorted: Vec<&str> = items.iter().map(String::as_str).collect();
         sorted.sort_unstable();
         self.0.update([tag]);
         self.0.update((sorted.len() as u64).to_le_bytes());
         for s in sorted {
             self.str(b'.', s);
+        }
+    }
+
+    /// A string map (tags), in key order.
+    pub(crate) fn string_map(&mut self, tag: u8, map: &BTreeMap<String, String>) {
+        self.0.update([tag]);
+        self.0.update((map.len() as u64).to_le_bytes());
+        for (k, v) in map {
+            self.str(b'k', k);
+            self.str(b'v', v);
+        }
+    }
+
+    /// A map of JSON values (`extra`), in key order, objects inside with sorted keys.
+    pub(crate) fn json_map(&mut self, tag: u8, map: &BTreeMap<String, serde_json::Value>) {
+        self.0.update([tag]);
+        self.0.update((map.len() as u64).to_le_bytes());
+        for (k, v) in map {
+            self.str(b'k', k);
+            self.json(v);
         }
     }
 
@@ -89,8 +126,7 @@ impl Host {
     /// Hex SHA-256 of the host's content; equal hashes mean nothing worth recording
     /// changed. See the module documentation for what is included.
     pub fn content_hash(&self) -> String {
-        let mut f = Feed(Sha256::new());
-        f.0.update(HASH_VERSION);
+        let mut f = Feed::new(HASH_VERSION);
         f.str(1, self.vendor.as_str());
         f.str(2, &self.instance_id);
         f.str(3, &self.region);
@@ -113,23 +149,13 @@ impl Host {
         f.str(20, self.pay_mode.as_str());
         f.opt_str(21, self.created_at.map(|t| t.to_rfc3339()).as_deref());
         f.opt_str(22, self.expire_at.map(|t| t.to_rfc3339()).as_deref());
-        f.0.update([23]);
-        f.0.update((self.tags.len() as u64).to_le_bytes());
-        for (k, v) in &self.tags {
-            f.str(b'k', k);
-            f.str(b'v', v);
-        }
+        f.string_map(23, &self.tags);
         f.opt_str(24, self.vpc_id.as_deref());
         f.set(25, &self.security_groups);
         f.set(26, &self.key_pairs);
         f.opt_str(27, self.serial_number.as_deref());
-        f.0.update([28]);
-        f.0.update((self.extra.len() as u64).to_le_bytes());
-        for (k, v) in &self.extra {
-            f.str(b'k', k);
-            f.json(v);
-        }
-        lower_hex(&f.0.finalize())
+        f.json_map(28, &self.extra);
+        f.finish()
     }
 }
 

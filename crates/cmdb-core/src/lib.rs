@@ -23,12 +23,16 @@ mod memory;
 // `named_enum!` is defined there and used by `run`.
 #[macro_use]
 mod model;
+mod database;
 mod provider;
 mod run;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use database::{
+    Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus, EndpointKind, StoredDatabase,
+};
 pub use error::{
     Error, ErrorKind, ErrorReport, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE,
 };

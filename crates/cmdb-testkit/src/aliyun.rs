@@ -606,7 +606,7 @@ struct Responder {
 }
 
 /// An answer: status, body, extra headers.
-type Answer = (u16, Value, Vec<(&'static str, String)>);
+pub(crate) type Answer = (u16, Value, Vec<(&'static str, String)>);
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -661,7 +661,7 @@ impl Respond for Responder {
     }
 }
 
-fn header(request: &Request, name: &str) -> Option<String> {
+pub(crate) fn header(request: &Request, name: &str) -> Option<String> {
     request
         .headers
         .get(name)
@@ -669,7 +669,7 @@ fn header(request: &Request, name: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
+pub(crate) fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
     (
         status,
         json!({"Code": code, "Message": message.into()}),
@@ -678,7 +678,7 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
 }
 
 /// A 5xx answer: 503 is `ServiceUnavailable`, anything else `InternalError`.
-fn server_error(status: u16) -> Answer {
+pub(crate) fn server_error(status: u16) -> Answer {
     match status {
         503 => error(
             503,
@@ -859,7 +859,7 @@ fn describe_regions(s: &State) -> Value {
 
 /// RFC 3986 encoding as the service canonicalizes it, written independently of the
 /// provider: form-encode, then undo form encoding's differences.
-fn rfc3986(value: &str) -> String {
+pub(crate) fn rfc3986(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -869,6 +869,33 @@ fn rfc3986(value: &str) -> String {
 
 /// Checks the request's `ACS3-HMAC-SHA256` signature, date and nonce like the service.
 fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
+    let key = AcsKey {
+        access_key_id: &s.access_key_id,
+        access_key_secret: &s.access_key_secret,
+        security_token: s.security_token.as_deref(),
+        token_expired: s.token_expired,
+    };
+    verify_acs3(&key, &mut s.nonces, request)
+}
+
+/// The key pair an Alibaba Cloud simulator accepts, and its STS token if temporary.
+pub(crate) struct AcsKey<'a> {
+    pub(crate) access_key_id: &'a str,
+    pub(crate) access_key_secret: &'a str,
+    /// The security token the key needs (`x-acs-security-token`, signed), if any.
+    pub(crate) security_token: Option<&'a str>,
+    /// Whether that token has expired.
+    pub(crate) token_expired: bool,
+}
+
+/// Checks a request's `ACS3-HMAC-SHA256` signature, date and nonce (against the nonces
+/// already used, to which it adds this one) as Alibaba Cloud's RPC gateway does, for any
+/// product (ECS, RDS); answers the gateway's error when it fails.
+pub(crate) fn verify_acs3(
+    key: &AcsKey<'_>,
+    nonces: &mut HashSet<String>,
+    request: &Request,
+) -> Result<(), Answer> {
     let Some(authorization) = header(request, "authorization") else {
         return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: Authorization header is missing."));
     };
@@ -891,7 +918,7 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
     else {
         return Err(error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: Credential, SignedHeaders and Signature are required."));
     };
-    if credential != s.access_key_id {
+    if credential != key.access_key_id {
         return Err(error(
             404,
             "InvalidAccessKeyId.NotFound",
@@ -899,7 +926,7 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         ));
     }
     let names: Vec<&str> = signed_headers.split(';').collect();
-    if let Some(token) = &s.security_token {
+    if let Some(token) = key.security_token {
         match header(request, "x-acs-security-token") {
             None => {
                 return Err(error(
@@ -918,7 +945,7 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
                     "Specified SecurityToken mismatch with the AccessKey.",
                 ))
             }
-            Some(_) if s.token_expired => {
+            Some(_) if key.token_expired => {
                 return Err(error(
                     400,
                     "InvalidSecurityToken.Expired",
@@ -967,7 +994,7 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         }
     }
     let nonce = header(request, "x-acs-signature-nonce").unwrap_or_default();
-    if s.nonces.contains(&nonce) {
+    if nonces.contains(&nonce) {
         return Err(error(
             400,
             "SignatureNonceUsed",
@@ -975,6 +1002,22 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         ));
     }
 
+    let string_to_sign = acs3_string_to_sign(request, &names);
+    let expected = acs3_signature(key.access_key_secret, &string_to_sign);
+    if expected != signature {
+        return Err(error(
+            400,
+            "SignatureDoesNotMatch",
+            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        ));
+    }
+    nonces.insert(nonce);
+    Ok(())
+}
+
+/// The `ACS3-HMAC-SHA256` string to sign of `request` as received, with the headers
+/// `signed` (lowercase names, in any order).
+pub(crate) fn acs3_string_to_sign(request: &Request, signed: &[&str]) -> String {
     let mut query: Vec<(String, String)> = request
         .url
         .query_pairs()
@@ -986,12 +1029,13 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let mut sorted_names = names.clone();
+    let mut sorted_names = signed.to_vec();
     sorted_names.sort_unstable();
     let canonical_headers: String = sorted_names
         .iter()
         .map(|n| format!("{n}:{}\n", header(request, n).unwrap_or_default()))
         .collect();
+    let body_hash = hex::encode(Sha256::digest(&request.body));
     let canonical_request = format!(
         "{}\n{}\n{canonical_query}\n{canonical_headers}\n{}\n{body_hash}",
         request.method.as_str(),
@@ -1002,19 +1046,14 @@ fn verify_signature(s: &mut State, request: &Request) -> Result<(), Answer> {
         "ACS3-HMAC-SHA256\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(s.access_key_secret.as_bytes()).expect("any key length");
+    string_to_sign
+}
+
+/// The hex signature of `string_to_sign` with `secret`.
+pub(crate) fn acs3_signature(secret: &str, string_to_sign: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(string_to_sign.as_bytes());
-    let expected = hex::encode(mac.finalize().into_bytes());
-    if expected != signature {
-        return Err(error(
-            400,
-            "SignatureDoesNotMatch",
-            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
-        ));
-    }
-    s.nonces.insert(nonce);
-    Ok(())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -1025,6 +1064,48 @@ mod tests {
     fn rfc3986_encoding_matches_the_spec() {
         assert_eq!(rfc3986("a b*c~d/e"), "a%20b%2Ac~d%2Fe");
         assert_eq!(rfc3986("杭"), "%E6%9D%AD");
+    }
+
+    /// The server side reproduces the V3 signature document's published example.
+    #[test]
+    fn acs3_string_to_sign_matches_official_example() {
+        let mut headers = wiremock::http::HeaderMap::new();
+        for (name, value) in [
+            ("host", "ecs.cn-shanghai.aliyuncs.com"),
+            ("x-acs-action", "RunInstances"),
+            ("x-acs-version", "2014-05-26"),
+            ("x-acs-date", "2023-10-26T10:22:32Z"),
+            ("x-acs-signature-nonce", "3156853299f313e23d1673dc12e1703d"),
+            (
+                "x-acs-content-sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+        ] {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let request = Request {
+            url: "https://ecs.cn-shanghai.aliyuncs.com/?ImageId=win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd&RegionId=cn-shanghai".parse().unwrap(),
+            method: wiremock::http::Method::POST,
+            headers,
+            body: Vec::new(),
+        };
+        let names = [
+            "host",
+            "x-acs-action",
+            "x-acs-content-sha256",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-version",
+        ];
+        let string_to_sign = acs3_string_to_sign(&request, &names);
+        assert_eq!(
+            string_to_sign,
+            "ACS3-HMAC-SHA256\n7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259"
+        );
+        assert_eq!(
+            acs3_signature("YourAccessKeySecret", &string_to_sign),
+            "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0"
+        );
     }
 
     #[test]

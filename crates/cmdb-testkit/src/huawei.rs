@@ -93,14 +93,28 @@ pub struct SimStats {
     pub pages: Vec<(u64, u64)>,
 }
 
-struct Account {
-    secret_key: String,
-    revoked: bool,
-    auth_failures: u32,
+/// A key the simulated gateway knows, with what it counts against it.
+pub(crate) struct Account {
+    pub(crate) secret_key: String,
+    pub(crate) revoked: bool,
+    pub(crate) auth_failures: u32,
     /// The security token a temporary key needs (`X-Security-Token`, signed).
-    security_token: Option<String>,
+    pub(crate) security_token: Option<String>,
     /// Whether that token has expired.
-    token_expired: bool,
+    pub(crate) token_expired: bool,
+}
+
+impl Account {
+    /// A permanent, valid key with this secret.
+    pub(crate) fn new(secret_key: &str) -> Account {
+        Account {
+            secret_key: secret_key.to_owned(),
+            revoked: false,
+            auth_failures: 0,
+            security_token: None,
+            token_expired: false,
+        }
+    }
 }
 
 /// A region's projects and servers. Servers are generated from their number (see
@@ -466,16 +480,9 @@ impl SimulatedHuawei {
 
     /// Accepts another key pair.
     pub fn add_key(&self, access_key: &str, secret_key: &str) {
-        self.state().accounts.insert(
-            access_key.to_owned(),
-            Account {
-                secret_key: secret_key.to_owned(),
-                revoked: false,
-                auth_failures: 0,
-                security_token: None,
-                token_expired: false,
-            },
-        );
+        self.state()
+            .accounts
+            .insert(access_key.to_owned(), Account::new(secret_key));
     }
 
     /// Makes `access_key` a temporary key: its requests must then carry `token` in
@@ -523,16 +530,7 @@ impl SimulatedHuawei {
 impl State {
     fn new(clock: fn() -> DateTime<Utc>) -> State {
         let mut accounts = HashMap::new();
-        accounts.insert(
-            ACCESS_KEY.to_owned(),
-            Account {
-                secret_key: SECRET_KEY.to_owned(),
-                revoked: false,
-                auth_failures: 0,
-                security_token: None,
-                token_expired: false,
-            },
-        );
+        accounts.insert(ACCESS_KEY.to_owned(), Account::new(SECRET_KEY));
         State {
             accounts,
             regions: BTreeMap::new(),
@@ -577,7 +575,7 @@ impl State {
     }
 }
 
-fn project_id(region: &str, n: usize) -> String {
+pub(crate) fn project_id(region: &str, n: usize) -> String {
     let digest = Sha256::digest(format!("{region}/{n}").as_bytes());
     hex::encode(&digest[..16])
 }
@@ -787,12 +785,13 @@ struct Responder {
 }
 
 /// An answer: status and body.
-struct Reply {
-    status: u16,
-    body: Body,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Body,
 }
 
-enum Body {
+/// The body of a [`Reply`].
+pub(crate) enum Body {
     Json(Value),
     /// JSON already written as text (a ListServersDetails page).
     JsonText(String),
@@ -801,14 +800,14 @@ enum Body {
 }
 
 impl Reply {
-    fn new(status: u16, body: Value) -> Reply {
+    pub(crate) fn new(status: u16, body: Value) -> Reply {
         Reply {
             status,
             body: Body::Json(body),
         }
     }
 
-    fn into_template(self) -> ResponseTemplate {
+    pub(crate) fn into_template(self) -> ResponseTemplate {
         let template = ResponseTemplate::new(self.status);
         match self.body {
             Body::Json(json) => template.set_body_json(json),
@@ -1075,14 +1074,28 @@ fn auth_error(message: &str) -> Reply {
 
 /// Checks the signature, the date and the key; counts a failure against a known key.
 fn authenticate(s: &mut State, request: &Request, needs_project: bool) -> Result<(), Reply> {
+    let now = (s.clock)();
+    authenticate_sdk(&mut s.accounts, request, now, s.max_skew, needs_project)
+}
+
+/// Authenticates a request as Huawei Cloud's API gateway does for every service (ECS,
+/// RDS, IAM): the `SDK-HMAC-SHA256` signature of a known key, `X-Sdk-Date` within
+/// `max_skew` of `now`, `X-Project-Id` signed when the path names a project, the security
+/// token of a temporary key; counts a failure against a known key and refuses a key
+/// after [`LOCK_AFTER_FAILURES`]. The error is the gateway's 401 `APIGW.0301`.
+pub(crate) fn authenticate_sdk(
+    accounts: &mut HashMap<String, Account>,
+    request: &Request,
+    now: DateTime<Utc>,
+    max_skew: chrono::Duration,
+    needs_project: bool,
+) -> Result<(), Reply> {
     let Some(auth) = header(request, "authorization").and_then(|h| parse_authorization(&h)) else {
         return Err(auth_error(
             "Authorization header missing or not SDK-HMAC-SHA256",
         ));
     };
-    let now = (s.clock)();
-    let max_skew = s.max_skew;
-    let Some(account) = s.accounts.get_mut(&auth.access) else {
+    let Some(account) = accounts.get_mut(&auth.access) else {
         return Err(auth_error("ak not found"));
     };
     if account.auth_failures >= LOCK_AFTER_FAILURES {
@@ -1145,7 +1158,7 @@ fn parse_authorization(value: &str) -> Option<Authorization> {
     })
 }
 
-fn header(request: &Request, name: &str) -> Option<String> {
+pub(crate) fn header(request: &Request, name: &str) -> Option<String> {
     request.headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
@@ -1180,6 +1193,21 @@ fn verify(
     if (now - at).abs() > max_skew {
         return Err("the request time differs from the server time by more than 15 minutes".into());
     }
+    let to_sign = sdk_string_to_sign(request, &auth.signed_headers, &date)?;
+    if sdk_signature(secret_key, &to_sign) != auth.signature {
+        return Err("verify aksk signature fail".into());
+    }
+    Ok(())
+}
+
+/// The `SDK-HMAC-SHA256` string to sign of `request` as received, with the headers
+/// `signed_headers` (lowercase, sorted, as the `Authorization` names them) and the
+/// `X-Sdk-Date` value `date`; an error when a signed header was not sent.
+pub(crate) fn sdk_string_to_sign(
+    request: &Request,
+    signed_headers: &[String],
+    date: &str,
+) -> Result<String, String> {
     let mut canonical = String::new();
     canonical.push_str(request.method.as_str());
     canonical.push('\n');
@@ -1187,7 +1215,7 @@ fn verify(
     canonical.push('\n');
     canonical.push_str(&sim_canonical_query(request.url.query().unwrap_or("")));
     canonical.push('\n');
-    for name in &auth.signed_headers {
+    for name in signed_headers {
         let mut values: Vec<String> = request
             .headers
             .get_all(name.as_str())
@@ -1204,21 +1232,20 @@ fn verify(
         }
     }
     canonical.push('\n');
-    canonical.push_str(&auth.signed_headers.join(";"));
+    canonical.push_str(&signed_headers.join(";"));
     canonical.push('\n');
     canonical.push_str(&hex::encode(Sha256::digest(&request.body)));
-    let to_sign = format!(
+    Ok(format!(
         "SDK-HMAC-SHA256\n{date}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret_key.as_bytes()).map_err(|e| e.to_string())?;
-    mac.update(to_sign.as_bytes());
-    let expected = hex::encode(mac.finalize().into_bytes());
-    if expected != auth.signature {
-        return Err("verify aksk signature fail".into());
-    }
-    Ok(())
+    ))
+}
+
+/// The hex signature of `string_to_sign` with `secret_key`.
+pub(crate) fn sdk_signature(secret_key: &str, string_to_sign: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret_key.as_bytes()).expect("any key length");
+    mac.update(string_to_sign.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// `%XX` -> byte, then every byte outside `A-Za-z0-9-_.~` -> `%XX`.

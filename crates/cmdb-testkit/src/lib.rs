@@ -14,10 +14,13 @@
 //! ```
 
 pub mod aliyun;
+pub mod aliyun_rds;
 mod fake;
 mod gauge;
 pub mod huawei;
+pub mod huawei_rds;
 pub mod tencent;
+pub mod tencent_cdb;
 pub mod vsphere;
 
 pub use cmdb_core::testing::reference_host;

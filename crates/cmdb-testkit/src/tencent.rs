@@ -460,7 +460,7 @@ pub fn generate_instance(region: &str, i: u64) -> Value {
 struct Responder(Arc<Mutex<State>>);
 
 /// An error the Tencent way: HTTP 200, `Response.Error`.
-fn tencent_error(code: &str, message: &str, request_id: &str) -> ResponseTemplate {
+pub(crate) fn tencent_error(code: &str, message: &str, request_id: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "Response": {
             "Error": {"Code": code, "Message": message},
@@ -480,7 +480,7 @@ impl Respond for Responder {
     }
 }
 
-fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -712,10 +712,39 @@ fn describe_regions(body: &Value, request_id: &str) -> ResponseTemplate {
     }))
 }
 
-type Mismatch = (&'static str, String);
+/// An authentication failure: Tencent's error code and message.
+pub(crate) type Mismatch = (&'static str, String);
+
+/// The key pair a Tencent Cloud simulator accepts, and its STS token if temporary.
+pub(crate) struct Tc3Key<'a> {
+    pub(crate) secret_id: &'a str,
+    pub(crate) secret_key: &'a str,
+    /// The token the key needs (`X-TC-Token`), if any.
+    pub(crate) session_token: Option<&'a str>,
+    /// Whether that token has expired.
+    pub(crate) token_expired: bool,
+}
 
 /// Checks the `Authorization` header of a request as Tencent Cloud does.
 fn verify(s: &State, request: &Request, service: &str, now: i64) -> Result<(), Mismatch> {
+    let key = Tc3Key {
+        secret_id: &s.secret_id,
+        secret_key: &s.secret_key,
+        session_token: s.session_token.as_deref(),
+        token_expired: s.token_expired,
+    };
+    verify_tc3(&key, request, service, now)
+}
+
+/// Checks a request's `TC3-HMAC-SHA256` `Authorization` for `service` (the scope's
+/// service, e.g. `cvm`, `cdb`) at server time `now` (unix seconds), as Tencent Cloud's
+/// API 3.0 gateway does for every product.
+pub(crate) fn verify_tc3(
+    key: &Tc3Key<'_>,
+    request: &Request,
+    service: &str,
+    now: i64,
+) -> Result<(), Mismatch> {
     let authorization = header(request, "authorization").ok_or((
         "AuthFailure.InvalidAuthorization",
         "The Authorization header is missing.".to_owned(),
@@ -724,14 +753,14 @@ fn verify(s: &State, request: &Request, service: &str, now: i64) -> Result<(), M
         "AuthFailure.InvalidAuthorization",
         "The Authorization header is not TC3-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...".to_owned(),
     ))?;
-    if parsed.secret_id != s.secret_id {
+    if parsed.secret_id != key.secret_id {
         return Err((
             "AuthFailure.SecretIdNotFound",
             "The SecretId is not found, please ensure that your SecretId is correct.".to_owned(),
         ));
     }
-    if let Some(token) = &s.session_token {
-        if header(request, "x-tc-token") != Some(token.as_str()) || s.token_expired {
+    if let Some(token) = key.session_token {
+        if header(request, "x-tc-token") != Some(token) || key.token_expired {
             return Err((
                 "AuthFailure.TokenFailure",
                 "Token verification failed: the token is invalid or has expired.".to_owned(),
@@ -782,7 +811,7 @@ fn verify(s: &State, request: &Request, service: &str, now: i64) -> Result<(), M
             ),
         ));
     }
-    let expected = expected_signature(s, request, &parsed, timestamp, &date, service)?;
+    let expected = expected_signature(key.secret_key, request, &parsed, timestamp, &date, service)?;
     if expected != parsed.signature {
         return Err((
             "AuthFailure.SignatureFailure",
@@ -793,11 +822,12 @@ fn verify(s: &State, request: &Request, service: &str, now: i64) -> Result<(), M
     Ok(())
 }
 
-struct ParsedAuthorization<'a> {
-    secret_id: &'a str,
-    scope: &'a str,
-    signed_headers: &'a str,
-    signature: &'a str,
+/// The parts of a `TC3-HMAC-SHA256` `Authorization` header.
+pub(crate) struct ParsedAuthorization<'a> {
+    pub(crate) secret_id: &'a str,
+    pub(crate) scope: &'a str,
+    pub(crate) signed_headers: &'a str,
+    pub(crate) signature: &'a str,
 }
 
 impl<'a> ParsedAuthorization<'a> {
@@ -838,8 +868,8 @@ fn mac(key: &[u8], message: &str) -> Vec<u8> {
 }
 
 /// The signature the server expects, from the request as received.
-fn expected_signature(
-    s: &State,
+pub(crate) fn expected_signature(
+    secret_key: &str,
     request: &Request,
     parsed: &ParsedAuthorization<'_>,
     timestamp: i64,
@@ -874,7 +904,7 @@ fn expected_signature(
         parsed.scope,
         hex_sha256(canonical_request.as_bytes())
     );
-    let mut key = format!("TC3{}", s.secret_key).into_bytes();
+    let mut key = format!("TC3{secret_key}").into_bytes();
     for part in [date, service, "tc3_request"] {
         key = mac(&key, part);
     }
@@ -932,26 +962,6 @@ mod tests {
     /// The server side reproduces Tencent's published example (signature v3 page).
     #[test]
     fn server_side_signature_matches_official_example() {
-        let s = State {
-            secret_id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE".into(),
-            secret_key: "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE".into(),
-            region: REGION.into(),
-            instances: Vec::new(),
-            next_index: 0,
-            requests: 0,
-            describe_calls: 0,
-            throttle_every: None,
-            fail_every: None,
-            fail_next: Vec::new(),
-            latency: None,
-            grow_after: None,
-            remove_after: Vec::new(),
-            fail_pages_from: None,
-            clock_offset: 0,
-            lookup_failure: None,
-            session_token: None,
-            token_expired: false,
-        };
         let mut headers = wiremock::http::HeaderMap::new();
         headers.insert(
             "content-type",
@@ -970,8 +980,15 @@ mod tests {
             signed_headers: "content-type;host",
             signature: "",
         };
-        let signature =
-            expected_signature(&s, &request, &parsed, 1_551_113_065, "2019-02-25", "cvm").unwrap();
+        let signature = expected_signature(
+            "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+            &request,
+            &parsed,
+            1_551_113_065,
+            "2019-02-25",
+            "cvm",
+        )
+        .unwrap();
         assert_eq!(
             signature,
             "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
