@@ -693,3 +693,39 @@ mod tests {
         assert!(!db.matches_keyword("redis"));
     }
 }
+
+/// One page of database instances as a provider lists them: what [`HostPage`] is to
+/// hosts, with the same meaning for `total`, `moved` and `failed`.
+///
+/// [`HostPage`]: crate::HostPage
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DatabasePage {
+    /// The instances of this page.
+    pub databases: Vec<Database>,
+    /// The total the vendor reports for the whole listing, when it does.
+    pub total: Option<u64>,
+    /// Set on the last page of an offset-paged listing that moved while it was paged:
+    /// instances may have been skipped. Says what was seen.
+    pub moved: Option<String>,
+    /// Records of this page that could not be mapped: never dropped silently.
+    pub failed: Vec<crate::FailedRecord>,
+}
+
+impl DatabasePage {
+    /// A page of `databases` with the vendor's reported total, if any.
+    pub fn new(databases: Vec<Database>, total: Option<u64>) -> DatabasePage {
+        DatabasePage {
+            databases,
+            total,
+            moved: None,
+            failed: Vec::new(),
+        }
+    }
+
+    /// The page with these records that could not be mapped.
+    pub fn with_failed(mut self, failed: Vec<crate::FailedRecord>) -> DatabasePage {
+        self.failed = failed;
+        self
+    }
+}

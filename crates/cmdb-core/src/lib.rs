@@ -31,7 +31,8 @@ mod store;
 pub mod testing;
 
 pub use database::{
-    Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus, EndpointKind, StoredDatabase,
+    Database, DatabaseEndpoint, DatabaseEngine, DatabasePage, DatabaseStatus, EndpointKind,
+    StoredDatabase,
 };
 pub use error::{
     Error, ErrorKind, ErrorReport, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE,
@@ -42,7 +43,7 @@ pub use model::{
     FailedRecord, Host, HostPage, HostStatus, OsType, ParseEnumError, PayMode, ResourceType,
     StoredHost, SyncScope, UpsertOutcome, Vendor,
 };
-pub use provider::HostProvider;
+pub use provider::{DatabaseProvider, HostProvider};
 pub use run::{
     RunCounters, RunList, RunQuery, RunState, RunStore, RunTrigger, SyncDetail, SyncRun,
     MAX_RUN_FAILED_DETAILS,

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
+use crate::database::DatabasePage;
 use crate::error::Result;
 use crate::model::{HostPage, Vendor};
 
@@ -54,6 +55,33 @@ pub trait HostProvider: Debug + Send + Sync + 'static {
     /// `None` (the default) means the provider cannot list regions: a vendor with a
     /// single scope (vSphere: the vCenter), or a provider built by hand for one region.
     fn regions(&self) -> Option<BoxFuture<'static, Result<Vec<String>>>> {
+        None
+    }
+}
+
+/// Lists the managed database instances (RDS) of one region of one vendor, page by page:
+/// [`HostProvider`]'s contract, for [`Database`](crate::Database) records.
+///
+/// Implementations are cheap handles used as `Arc<dyn DatabaseProvider>`.
+pub trait DatabaseProvider: Debug + Send + Sync + 'static {
+    /// The vendor listed.
+    fn vendor(&self) -> Vendor;
+
+    /// The region listed.
+    fn region(&self) -> &str;
+
+    /// A lazy stream of pages, one vendor request per page; an `Err` item means the
+    /// listing is incomplete and ends the stream. As [`HostProvider::pages`].
+    fn pages(&self) -> BoxStream<'static, Result<DatabasePage>>;
+
+    /// Asks the vendor, by id, which of `instance_ids` still exist, as
+    /// [`HostProvider::lookup`]: the instances found, fully described; ids the vendor no
+    /// longer has are absent. `None`: no by-id call.
+    fn lookup(
+        &self,
+        instance_ids: Vec<String>,
+    ) -> Option<BoxStream<'static, Result<DatabasePage>>> {
+        let _ = instance_ids;
         None
     }
 }
