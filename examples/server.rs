@@ -15,12 +15,17 @@
 //! | `CMDB_API_ALLOW_UNAUTHENTICATED` | `false` | `true` serves every route without a token, when `CMDB_API_TOKEN` is unset (tests, or behind a proxy that authenticates) |
 //! | `CMDB_ALLOW_PRIVATE_ADDRESSES` | `false` | `true` lets secrets' endpoints reach loopback and private addresses |
 //! | `CMDB_RUN_RETENTION` | `30d` | how long finished sync tasks are kept: a number of seconds, or with `s`, `m`, `h` or `d` |
+//! | `CMDB_SCHEDULES` | `true` | `false`: this server runs no scheduled syncs (other replicas still do) |
+//! | `CMDB_SCHEDULE_TICK` | `15s` | how often this server looks for due scheduled syncs (`500ms`, `15s`, `1m`) |
+//! | `CMDB_RUNNER` | `host:pid` | the name of this server in the tasks it runs (`runner`) |
 //! | `RUST_LOG` | `info` | log filter (and, with OTLP, which spans are exported) |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | built with `--features otlp`: export the `sync` and `vendor_call` spans over OTLP (HTTP/protobuf, plain http, e.g. `http://127.0.0.1:4318`); the other `OTEL_*` variables apply |
 //!
 //! Sync tasks are kept in the database: every server sharing it lists the same, and they
 //! outlive a restart. At start, the tasks a dead server left `running` are marked
 //! `interrupted` and finished tasks past the retention are pruned (then every hour).
+//! Secrets with a `sync_interval` are synced by themselves: every server sharing the
+//! database looks for due syncs, and each due sync is claimed by one of them.
 //! `GET /metrics` answers Prometheus text (with the token, as every route but
 //! `/healthz`). SIGINT or SIGTERM stops the server gracefully: running syncs stop at a
 //! page boundary and their tasks say so.
@@ -217,6 +222,26 @@ async fn main() -> Result<(), BoxError> {
     .with_metrics(metrics)
     .with_run_store(store)
     .with_run_retention(retention);
+    let api = if env_flag_or("CMDB_SCHEDULES", true)? {
+        match std::env::var("CMDB_SCHEDULE_TICK") {
+            Ok(v) => api.with_schedule_tick(
+                humantime::parse_duration(v.trim())
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        format!("CMDB_SCHEDULE_TICK must be like 15s or 500ms, not {v:?}")
+                    })?,
+            ),
+            Err(_) => api,
+        }
+    } else {
+        tracing::info!("CMDB_SCHEDULES=false: this server runs no scheduled syncs");
+        api.without_schedules()
+    };
+    let api = match std::env::var("CMDB_RUNNER") {
+        Ok(name) if !name.trim().is_empty() => api.with_runner(name.trim()),
+        _ => api,
+    };
     // Before serving: the tasks of a server that died are marked interrupted.
     api.start().await?;
     let router = api.router();
@@ -237,12 +262,17 @@ async fn main() -> Result<(), BoxError> {
 
 /// A `true`/`false` environment variable, `false` when unset.
 fn env_flag(name: &str) -> Result<bool, BoxError> {
+    env_flag_or(name, false)
+}
+
+/// A `true`/`false` environment variable, `default` when unset.
+fn env_flag_or(name: &str, default: bool) -> Result<bool, BoxError> {
     match std::env::var(name) {
         Ok(v) => Ok(v
             .trim()
             .parse::<bool>()
             .map_err(|_| format!("{name} must be true or false, not {v:?}"))?),
-        Err(_) => Ok(false),
+        Err(_) => Ok(default),
     }
 }
 

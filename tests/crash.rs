@@ -7,13 +7,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
 
@@ -22,55 +19,9 @@ const HOSTS: u64 = 3000;
 /// A fixed key (base64 of 32 bytes), so the restarted server decrypts the secret.
 const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-/// The example binary `cargo test` built next to this test's own binary.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().unwrap().parent().unwrap();
-    let bin = target
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
-    bin
-}
-
-/// Starts the server on a free port; answers the process and its base URL, read from
-/// its `listening` log line.
+/// Starts the server on a free port over `database_url`.
 async fn start_server(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(server_binary())
-        .env_clear()
-        .env("CMDB_DATABASE_URL", database_url)
-        .env("CMDB_LISTEN", "127.0.0.1:0")
-        .env("CMDB_ENCRYPT_KEY", KEY_B64)
-        .env("CMDB_API_TOKEN", TOKEN)
-        // The simulator listens on 127.0.0.1.
-        .env("CMDB_ALLOW_PRIVATE_ADDRESSES", "true")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("listening") {
-                if let Some(at) = line.find("address=") {
-                    return line[at + "address=".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                }
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server listens within a minute");
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
+    common::start_server(database_url, TOKEN, KEY_B64, &[]).await
 }
 
 async fn call(

@@ -133,6 +133,10 @@ pub fn postgres_url(test: &str) -> Option<String> {
     match std::env::var("CMDB_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CMDB_TEST_POSTGRES_URL must be set in CI"
+            );
             eprintln!("skipping the PostgreSQL part of {test}: CMDB_TEST_POSTGRES_URL is not set");
             None
         }
@@ -156,4 +160,115 @@ pub async fn api_call(
     }
     let resp = req.send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The `server` example binary `cargo test` built next to this test's own binary.
+pub fn server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap();
+    let bin = target
+        .join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
+    bin
+}
+
+/// Starts the `server` example on a free port over `database_url`, with `token`, the
+/// encryption key `key_b64`, loopback endpoints allowed (the simulators) and `env`;
+/// answers the process (killed on drop) and its base URL, read from its `listening`
+/// log line.
+pub async fn start_server(
+    database_url: &str,
+    token: &str,
+    key_b64: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(server_binary())
+        .env_clear()
+        .env("CMDB_DATABASE_URL", database_url)
+        .env("CMDB_LISTEN", "127.0.0.1:0")
+        .env("CMDB_ENCRYPT_KEY", key_b64)
+        .env("CMDB_API_TOKEN", token)
+        .env("CMDB_ALLOW_PRIVATE_ADDRESSES", "true")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("listening") {
+                if let Some(at) = line.find("address=") {
+                    return line[at + "address=".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                }
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server listens within a minute");
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+/// `CMDB_TEST_MYSQL_URL`, or `None` after printing why the test skips it (in CI, where
+/// it is set, a skip fails).
+pub fn mysql_url(test: &str) -> Option<String> {
+    match std::env::var("CMDB_TEST_MYSQL_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CMDB_TEST_MYSQL_URL must be set in CI"
+            );
+            eprintln!("skipping the MySQL part of {test}: CMDB_TEST_MYSQL_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs one statement on the server of `url` (PostgreSQL or MySQL).
+async fn admin(url: &str, statement: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(statement).execute(&mut c).await?;
+    } else {
+        let mut c = sqlx::MySqlConnection::connect(url).await?;
+        sqlx::query(statement).execute(&mut c).await?;
+    }
+    Ok(())
+}
+
+/// A new database of its own on the server of `url` (PostgreSQL or MySQL), for a test
+/// whose server processes take only a URL: its URL.
+pub async fn create_database(url: &str, prefix: &str) -> String {
+    let name = unique(prefix).to_lowercase();
+    admin(url, &format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = url.split('?').next().unwrap();
+    format!("{}/{name}", &base[..base.rfind('/').unwrap()])
+}
+
+/// Drops the database [`create_database`] made (what `db_url` names) through `url`.
+pub async fn drop_database(url: &str, db_url: &str) {
+    let name = db_url.rsplit('/').next().unwrap();
+    let force = if url.starts_with("postgres") {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
+    let _ = admin(url, &format!("DROP DATABASE {name}{force}")).await;
 }

@@ -280,13 +280,14 @@ impl TaskRegistry {
 
             let mut shutdown = inner.shutdown.subscribe();
             let writer = write_progress(Arc::clone(&inner.runs), id.clone(), progress_rx);
-            // `None`: stopped by the shutdown.
-            let outcome = if *shutdown.borrow() {
-                None
+            // `None`: stopped by the shutdown. `held`: the scope's locks, kept until the
+            // end is stored, so that no other process takes the run for a dead one's.
+            let (outcome, held) = if *shutdown.borrow() {
+                (None, None)
             } else {
                 tokio::select! {
-                    r = sync => Some(r.map_err(|e| ErrorReport::from(&e))),
-                    _ = shutdown.changed() => None,
+                    (r, held) = sync => (Some(r.map_err(|e| ErrorReport::from(&e))), Some(held)),
+                    _ = shutdown.changed() => (None, None),
                     never = writer => match never {},
                 }
             };
@@ -298,6 +299,7 @@ impl TaskRegistry {
                 // The run stays `running` in the store until its lock is found free.
                 tracing::error!(task = %end.id, error = %e, "cannot record the end of a sync run");
             }
+            drop(held);
             lock(&inner.live).remove(&end.id);
             task.done.send_replace(true);
             if let Some(tx) = answer_tx {
@@ -563,6 +565,9 @@ fn ended(
     }
 }
 
+/// A run's answer, and its scope's locks, to drop once its end is stored.
+type Held = (Result<SyncResponse>, Box<dyn std::any::Any + Send>);
+
 /// The scope a task records and its run, its locks taken: one region through
 /// [`Syncer::prepare`], or, for `"*"` (or no region, for a vendor with regions), every
 /// region of the account through [`Syncer::sync_all`], under a lock on the account's
@@ -573,7 +578,7 @@ async fn prepare(
     mut request: SyncRequest,
     trigger: SyncTrigger,
     progress: watch::Sender<SyncProgress>,
-) -> Result<(SyncScope, BoxFuture<'static, Result<SyncResponse>>)> {
+) -> Result<(SyncScope, BoxFuture<'static, Held>)> {
     request.validate()?;
     // A region named: that region. No region: the whole account, but for vSphere, whose
     // one scope is its vCenter.
@@ -587,7 +592,14 @@ async fn prepare(
         _ => {
             let prepared = syncer.prepare(request).await?;
             let scope = prepared.scope().clone();
-            let run = prepared.with_progress(progress).with_trigger(trigger).run();
+            let run = prepared
+                .with_progress(progress)
+                .with_trigger(trigger)
+                .run_holding_locks();
+            let run = async move {
+                let (result, held) = run.await;
+                (result, Box::new(held) as Box<dyn std::any::Any + Send>)
+            };
             return Ok((scope, Box::pin(run)));
         }
     };
@@ -616,8 +628,8 @@ async fn prepare(
     progress.send_replace(running);
     let syncer = Arc::clone(syncer);
     let run = async move {
-        let _lease = lease;
-        syncer.sync_all(request).await
+        let result = syncer.sync_all(request).await;
+        (result, Box::new(lease) as Box<dyn std::any::Any + Send>)
     };
     Ok((scope, Box::pin(run)))
 }

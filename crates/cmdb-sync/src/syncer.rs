@@ -1435,6 +1435,14 @@ impl PreparedSync {
     /// The run is a `sync` tracing span (`secret_id`, `vendor`, `region`; never a key or
     /// secret) and records the [metrics of `telemetry`](crate::telemetry) when it ends.
     pub async fn run(self) -> Result<SyncResponse> {
+        self.run_holding_locks().await.0
+    }
+
+    /// [`run`](Self::run), keeping the scope's locks until the returned [`HeldScope`] is
+    /// dropped: for a caller that records the run's end somewhere other processes read
+    /// (a task store), so that none of them finds the scope free, and takes the run for
+    /// a dead process's, before the end is recorded.
+    pub async fn run_holding_locks(self) -> (Result<SyncResponse>, HeldScope) {
         let span = tracing::info_span!(
             "sync",
             secret_id = %self.scope.secret_id,
@@ -1443,12 +1451,12 @@ impl PreparedSync {
         );
         let (scope, trigger) = (self.scope.clone(), self.trigger);
         let started = tokio::time::Instant::now();
-        let result = self.run_in_span().instrument(span).await;
+        let (result, locks) = self.run_in_span().instrument(span).await;
         telemetry::record_run(&scope, trigger, started.elapsed().as_secs_f64(), &result);
-        result
+        (result, HeldScope { _locks: locks })
     }
 
-    async fn run_in_span(self) -> Result<SyncResponse> {
+    async fn run_in_span(self) -> (Result<SyncResponse>, ScopeLocks) {
         let started = tokio::time::Instant::now();
         let PreparedSync {
             syncer,
@@ -1500,7 +1508,7 @@ impl PreparedSync {
             if tally.pages == 0 {
                 tracing::warn!(scope = %scope, error = %e, "sync failed before storing anything");
                 publish(tally.progress(SyncState::Failed));
-                return Err(e);
+                return (Err(e), locks);
             }
             tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
             tally.error = Some(e);
@@ -1569,6 +1577,18 @@ impl PreparedSync {
             elapsed_ms = response.elapsed_ms,
             "sync finished"
         );
-        Ok(response)
+        (Ok(response), locks)
+    }
+}
+
+/// The locks of a scope whose run has ended, held until dropped
+/// ([`PreparedSync::run_holding_locks`]).
+pub struct HeldScope {
+    _locks: ScopeLocks,
+}
+
+impl fmt::Debug for HeldScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldScope").finish_non_exhaustive()
     }
 }
