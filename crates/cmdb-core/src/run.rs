@@ -183,6 +183,10 @@ pub struct SyncRun {
     /// the server was given.
     #[serde(default)]
     pub runner: Option<String>,
+    /// The whole-account run this region's run belongs to, if it does: a sync of every
+    /// region is a parent run (region `"*"`) and one run per region.
+    #[serde(default)]
+    pub parent_id: Option<String>,
 }
 
 impl SyncRun {
@@ -209,6 +213,7 @@ impl SyncRun {
             started_at: None,
             finished_at: None,
             runner: None,
+            parent_id: None,
         }
     }
 
@@ -264,6 +269,12 @@ impl SyncRun {
         self.runner = runner;
         self
     }
+
+    /// Sets the whole-account run it belongs to.
+    pub fn with_parent_id(mut self, parent_id: Option<String>) -> SyncRun {
+        self.parent_id = parent_id;
+        self
+    }
 }
 
 /// The first [`MAX_RUN_FAILED_DETAILS`] failed ones of `details`.
@@ -297,6 +308,8 @@ pub struct RunQuery {
     pub state: Option<RunState>,
     /// Only runs of this region.
     pub region: Option<String>,
+    /// Only the region runs of this whole-account run.
+    pub parent_id: Option<String>,
     /// Runs per page, 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE).
     pub page_size: u32,
     /// Page number, from 1.
@@ -309,6 +322,7 @@ impl Default for RunQuery {
             secret_id: None,
             state: None,
             region: None,
+            parent_id: None,
             page_size: 20,
             page_number: 1,
         }
@@ -331,6 +345,12 @@ impl RunQuery {
     /// Only runs of this region.
     pub fn with_region(mut self, region: impl Into<String>) -> RunQuery {
         self.region = Some(region.into());
+        self
+    }
+
+    /// Only the region runs of the whole-account run `parent_id`.
+    pub fn with_parent_id(mut self, parent_id: impl Into<String>) -> RunQuery {
+        self.parent_id = Some(parent_id.into());
         self
     }
 
@@ -361,6 +381,10 @@ impl RunQuery {
         self.secret_id.as_deref().is_none_or(|s| run.secret_id == s)
             && self.state.is_none_or(|s| run.state == s)
             && self.region.as_deref().is_none_or(|r| run.region == r)
+            && self
+                .parent_id
+                .as_deref()
+                .is_none_or(|p| run.parent_id.as_deref() == Some(p))
     }
 }
 

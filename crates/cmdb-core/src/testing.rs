@@ -656,7 +656,8 @@ async fn runs_round_trip(store: &dyn RunStore) {
         .with_counters(counters(2))
         .with_failed_details([failed_detail(0), failed_detail(1)])
         .with_error(Some(vendor_report()))
-        .with_runner(Some("cmdb-1.example:4242".into()));
+        .with_runner(Some("cmdb-1.example:4242".into()))
+        .with_parent_id(Some(unique("conf-parent")));
     store.insert_run(&run).await.expect("insert_run");
     let got = store.get_run(&run.id).await.expect("get_run");
     assert_eq!(got.as_ref(), Some(&run), "a run reads back as inserted");
@@ -848,7 +849,11 @@ async fn runs_filter_order_and_page(store: &dyn RunStore) {
         } else {
             RunState::Succeeded
         };
-        let run = sample_run(scope, at(created)).with_state(state);
+        // The first two belong to one whole-account run.
+        let parent = (i < 2).then(|| format!("{secret}-parent"));
+        let run = sample_run(scope, at(created))
+            .with_state(state)
+            .with_parent_id(parent);
         store.insert_run(&run).await.unwrap();
         runs.push(run);
     }
@@ -880,6 +885,11 @@ async fn runs_filter_order_and_page(store: &dyn RunStore) {
         total(base.clone().with_region("cn-chengdu")).await,
         3,
         "region filter"
+    );
+    assert_eq!(
+        total(RunQuery::default().with_parent_id(format!("{secret}-parent"))).await,
+        2,
+        "parent filter"
     );
     assert_eq!(
         total(

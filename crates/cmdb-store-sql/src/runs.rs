@@ -17,14 +17,14 @@ use crate::store::{db_error, SqlStore};
 const COLUMNS: &str = "id, secret_id, vendor, region, resource_type, run_trigger, state, \
      pages, hosts_seen, hosts_stored, hosts_failed, hosts_created, hosts_updated, \
      hosts_unchanged, hosts_released, expected_total, failed_details, error_report, \
-     created_at, started_at, finished_at, runner";
+     created_at, started_at, finished_at, runner, parent_id";
 
 /// [`COLUMNS`] as selected on `backend`: times and JSON read as text.
 fn select_list(backend: Backend) -> String {
     format!(
         "id, secret_id, vendor, region, resource_type, run_trigger, state, pages, \
          hosts_seen, hosts_stored, hosts_failed, hosts_created, hosts_updated, \
-         hosts_unchanged, hosts_released, expected_total, {}, {}, {}, {}, {}, runner",
+         hosts_unchanged, hosts_released, expected_total, {}, {}, {}, {}, {}, runner, parent_id",
         json_column(backend, "failed_details"),
         json_column(backend, "error_report"),
         time_column(backend, "created_at"),
@@ -79,7 +79,8 @@ fn decode(row: &AnyRow) -> Result<SyncRun> {
         .with_error(error)
         .with_started_at(opt_time(row, 19)?)
         .with_finished_at(opt_time(row, 20)?)
-        .with_runner(opt_text(row, 21)?);
+        .with_runner(opt_text(row, 21)?)
+        .with_parent_id(opt_text(row, 22)?);
     // As stored: the store kept the failed ones, up to the cap, when they were written.
     run.failed_details = failed_details;
     Ok(run)
@@ -141,6 +142,9 @@ fn push_filters(sql: &mut Sql<'_>, q: &RunQuery) {
     }
     if let Some(r) = &q.region {
         sql.push(" AND region = ").bind(r.clone());
+    }
+    if let Some(p) = &q.parent_id {
+        sql.push(" AND parent_id = ").bind(p.clone());
     }
 }
 
@@ -213,6 +217,8 @@ impl RunStore for SqlStore {
             .bind_opt_time(valid_opt_time("finished_at", run.finished_at)?)
             .push(", ")
             .bind(run.runner.clone())
+            .push(", ")
+            .bind(run.parent_id.clone())
             .push(")");
         match sql.build()?.execute(self.pool()).await.map_err(db_error) {
             Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::new(
