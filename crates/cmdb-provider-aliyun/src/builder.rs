@@ -7,8 +7,8 @@ use cmdb_secret::Credentials;
 use tokio::sync::OnceCell;
 
 use crate::client::{
-    default_endpoint_host, rds_endpoint_host, AliyunClient, EndpointChoice,
-    MAX_DATABASE_PAGE_SIZE, MAX_PAGE_SIZE,
+    default_endpoint_host, rds_endpoint_host, AliyunClient, EndpointChoice, MAX_DATABASE_PAGE_SIZE,
+    MAX_PAGE_SIZE,
 };
 use crate::database::AliyunDatabaseProvider;
 use crate::error::AliyunClassifier;

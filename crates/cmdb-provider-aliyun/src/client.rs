@@ -434,10 +434,12 @@ impl AliyunClient {
         action: &'static str,
         params: &[(String, String)],
     ) -> Result<RawResponse> {
-        self.inner.http.send(action, || {
-            self.signed_request(endpoint, version, action, params)
-        })
-        .await
+        self.inner
+            .http
+            .send(action, || {
+                self.signed_request(endpoint, version, action, params)
+            })
+            .await
     }
 
     /// Builds and signs one attempt: a fresh nonce and the current date every time.

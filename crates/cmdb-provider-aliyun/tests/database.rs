@@ -162,10 +162,7 @@ async fn one_instance_maps_field_by_field() {
     );
     assert_eq!(db.vpc_id.as_deref(), Some("vpc-sim1"));
     assert_eq!(db.pay_mode, PayMode::Postpaid);
-    assert_eq!(
-        db.created_at,
-        Some("2024-03-05T04:15:30Z".parse().unwrap())
-    );
+    assert_eq!(db.created_at, Some("2024-03-05T04:15:30Z".parse().unwrap()));
     assert_eq!(db.expire_at, None);
     assert!(db.tags.is_empty(), "the list has no tags");
     assert_eq!(db.extra["role"], "readonly");

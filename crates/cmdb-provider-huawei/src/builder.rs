@@ -5,7 +5,7 @@ use cmdb_core::{Error, Result, Vendor};
 use cmdb_http::{client_settings_methods, ClientSettings, Endpoint};
 use cmdb_secret::Credentials;
 
-use crate::client::{HuaweiClient, MAX_DATABASE_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::client::{HuaweiClient, ServiceEndpoints, MAX_DATABASE_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::database::HuaweiDatabaseProvider;
 use crate::error::HuaweiClassifier;
 use crate::provider::HuaweiHostProvider;
@@ -176,9 +176,7 @@ impl HuaweiBuilder {
             http,
             credentials,
             region,
-            iam,
-            ecs,
-            rds,
+            ServiceEndpoints { iam, ecs, rds },
             project_id,
             self.settings.clock(),
         ))

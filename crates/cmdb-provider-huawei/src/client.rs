@@ -36,6 +36,14 @@ pub struct DbInstancePage {
     pub total_count: Option<u64>,
 }
 
+/// Where each service's calls go: the public hosts of the region, or the override for all.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceEndpoints {
+    pub(crate) iam: Endpoint,
+    pub(crate) ecs: Endpoint,
+    pub(crate) rds: Endpoint,
+}
+
 /// Project ids by (IAM endpoint, AK, region).
 type ProjectCache = Mutex<HashMap<(String, String, String), String>>;
 
@@ -85,12 +93,11 @@ impl HuaweiClient {
         http: HttpClient,
         credentials: Credentials,
         region: String,
-        iam: Endpoint,
-        ecs: Endpoint,
-        rds: Endpoint,
+        endpoints: ServiceEndpoints,
         project_id: Option<String>,
         clock: Clock,
     ) -> HuaweiClient {
+        let ServiceEndpoints { iam, ecs, rds } = endpoints;
         HuaweiClient {
             inner: Arc::new(Inner {
                 http,

@@ -197,9 +197,7 @@ pub(crate) fn db_instance_to_database(instance: DbInstance, region: &str) -> Res
     let expire_at = rds_time(&id, "expiration_time", instance.expiration_time.as_deref())?;
     let port = match instance.port {
         None => None,
-        Some(port) => Some(
-            u16::try_from(port).map_err(|_| bad("port", &port.to_string()))?,
-        ),
+        Some(port) => Some(u16::try_from(port).map_err(|_| bad("port", &port.to_string()))?),
     };
 
     let mut db = Database::new(Vendor::Huawei, id, region);
@@ -220,10 +218,18 @@ pub(crate) fn db_instance_to_database(instance: DbInstance, region: &str) -> Res
     db.memory_mib = memory_mib;
     db.storage_gb = instance.volume.size;
     db.storage_type = non_blank(instance.volume.kind);
-    for ip in instance.private_ips.into_iter().filter_map(|ip| non_blank(Some(ip))) {
+    for ip in instance
+        .private_ips
+        .into_iter()
+        .filter_map(|ip| non_blank(Some(ip)))
+    {
         db.endpoints.push(DatabaseEndpoint::private(ip, port));
     }
-    for ip in instance.public_ips.into_iter().filter_map(|ip| non_blank(Some(ip))) {
+    for ip in instance
+        .public_ips
+        .into_iter()
+        .filter_map(|ip| non_blank(Some(ip)))
+    {
         db.endpoints.push(DatabaseEndpoint::public(ip, port));
     }
     db.vpc_id = non_blank(instance.vpc_id);

@@ -94,7 +94,10 @@ async fn requests_are_signed_gets_with_record_offsets() {
     let pages = collect(&provider).await;
     assert_eq!(ids(&pages), ["db-0", "db-1", "db-2"]);
     let first = pages[0].as_ref().unwrap();
-    assert_eq!((first.total, first.databases[0].memory_mib), (Some(3), Some(4096)));
+    assert_eq!(
+        (first.total, first.databases[0].memory_mib),
+        (Some(3), Some(4096))
+    );
 }
 
 #[tokio::test]
@@ -180,10 +183,7 @@ async fn one_instance_maps_field_by_field() {
     );
     assert_eq!(db.pay_mode, PayMode::Postpaid);
     // "2024-03-05T12:33:49+0800".
-    assert_eq!(
-        db.created_at,
-        Some("2024-03-05T04:33:49Z".parse().unwrap())
-    );
+    assert_eq!(db.created_at, Some("2024-03-05T04:33:49Z".parse().unwrap()));
     assert_eq!(db.expire_at, None);
     assert_eq!(db.tags.len(), 2);
     assert_eq!(db.tags["env"], "sim");
@@ -196,11 +196,11 @@ async fn one_instance_maps_field_by_field() {
     // Number 0: prepaid HA MySQL, running, with an expiry a year after its creation.
     let db = by_id(0);
     assert_eq!(db.engine, DatabaseEngine::MySql);
-    assert_eq!((db.status, db.pay_mode), (DatabaseStatus::Running, PayMode::Prepaid));
     assert_eq!(
-        db.expire_at,
-        Some("2025-03-01T00:33:49Z".parse().unwrap())
+        (db.status, db.pay_mode),
+        (DatabaseStatus::Running, PayMode::Prepaid)
     );
+    assert_eq!(db.expire_at, Some("2025-03-01T00:33:49Z".parse().unwrap()));
     assert_eq!(db.extra["role"], "primary");
     // Number 1: PostgreSQL with a public address, on port 5432.
     let db = by_id(1);
@@ -221,7 +221,10 @@ async fn every_documented_status_is_normalized() {
     let sim = SimulatedHuaweiRds::start(REGION, 13).await;
     let provider = for_sim(&sim).build_databases().unwrap();
     let pages = collect(&provider).await;
-    let all: Vec<_> = pages.into_iter().flat_map(|p| p.unwrap().databases).collect();
+    let all: Vec<_> = pages
+        .into_iter()
+        .flat_map(|p| p.unwrap().databases)
+        .collect();
     assert_eq!(all.len(), 13);
     for db in all {
         assert_ne!(db.status, DatabaseStatus::Unknown, "{}", db.raw_status);
@@ -321,7 +324,10 @@ async fn a_wrong_key_is_unauthenticated_and_not_retried() {
     let e = pages.into_iter().next().unwrap().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
-    assert_eq!(e.vendor_error().unwrap().code.as_deref(), Some("APIGW.0301"));
+    assert_eq!(
+        e.vendor_error().unwrap().code.as_deref(),
+        Some("APIGW.0301")
+    );
     assert_eq!(sim.auth_failures(ACCESS_KEY), 1, "never retried");
     assert!(!sim.is_locked(ACCESS_KEY));
 }

@@ -147,7 +147,10 @@ impl TencentBuilder {
                 format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
             ));
         }
-        Ok(TencentDatabaseProvider::new(self.build_client()?, page_size))
+        Ok(TencentDatabaseProvider::new(
+            self.build_client()?,
+            page_size,
+        ))
     }
 }
 

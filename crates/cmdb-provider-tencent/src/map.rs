@@ -167,7 +167,8 @@ pub(crate) fn to_database(instance: DbInstance, region: &str) -> Result<Database
         db.extra.insert("InstanceType".into(), json!(kind));
     }
     if let Some(primary) = instance.master_info.and_then(|m| present(m.instance_id)) {
-        db.extra.insert("primary_instance_id".into(), json!(primary));
+        db.extra
+            .insert("primary_instance_id".into(), json!(primary));
     }
     if let Some(project) = instance.project_id {
         db.extra.insert("ProjectId".into(), json!(project));

@@ -155,10 +155,7 @@ async fn one_instance_maps_field_by_field() {
     assert_eq!(db.vpc_id.as_deref(), Some("vpc-00000002"));
     assert_eq!(db.pay_mode, PayMode::Postpaid);
     // "2023-08-06 05:37:33" in China Standard Time.
-    assert_eq!(
-        db.created_at,
-        Some("2023-08-05T21:37:33Z".parse().unwrap())
-    );
+    assert_eq!(db.created_at, Some("2023-08-05T21:37:33Z".parse().unwrap()));
     assert_eq!(db.expire_at, None, "the zero date is no expiry");
     assert!(db.tags.is_empty());
     assert_eq!(db.extra["role"], "readonly");
@@ -168,12 +165,12 @@ async fn one_instance_maps_field_by_field() {
 
     // Number 0: prepaid, running, private only, tagged.
     let db = by_id(0);
-    assert_eq!((db.status, db.raw_status.as_str()), (DatabaseStatus::Running, "1"));
-    assert_eq!(db.pay_mode, PayMode::Prepaid);
     assert_eq!(
-        db.expire_at,
-        Some("2026-07-31T16:37:33Z".parse().unwrap())
+        (db.status, db.raw_status.as_str()),
+        (DatabaseStatus::Running, "1")
     );
+    assert_eq!(db.pay_mode, PayMode::Prepaid);
+    assert_eq!(db.expire_at, Some("2026-07-31T16:37:33Z".parse().unwrap()));
     assert_eq!(db.endpoints.len(), 1);
     assert_eq!(db.tags["env"], "sim");
     assert_eq!(db.tags["序号"], "0");
