@@ -619,4 +619,48 @@ mod tests {
         let e = to_host(instance, "r", "RID").unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
     }
+
+    #[test]
+    fn every_documented_rds_status_normalizes() {
+        for (raw, want) in [
+            ("Creating", DatabaseStatus::Creating),
+            ("GuardDBInstanceCreating", DatabaseStatus::Creating),
+            ("INS_CLONING", DatabaseStatus::Creating),
+            ("Running", DatabaseStatus::Running),
+            ("DBInstanceClassChanging", DatabaseStatus::Modifying),
+            ("EngineVersionUpgrading", DatabaseStatus::Modifying),
+            ("DBInstanceNetTypeChanging", DatabaseStatus::Modifying),
+            ("TRANSING", DatabaseStatus::Modifying),
+            ("TransingToOthers", DatabaseStatus::Modifying),
+            ("GuardSwitching", DatabaseStatus::Modifying),
+            ("Rebooting", DatabaseStatus::Rebooting),
+            ("Restoring", DatabaseStatus::Restoring),
+            ("Importing", DatabaseStatus::Restoring),
+            ("ImportingFromOthers", DatabaseStatus::Restoring),
+            ("Deleting", DatabaseStatus::Deleting),
+            ("Released", DatabaseStatus::Released),
+            ("Hibernating", DatabaseStatus::Unknown),
+        ] {
+            assert_eq!(database_status(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_rds_instance_needs_an_id_and_numbers_where_numbers_are() {
+        let db = |v: Value| to_database(serde_json::from_value(v).unwrap(), "cn-hangzhou", "R");
+        let e = db(json!({"Engine": "MySQL"})).unwrap_err();
+        assert!(e.message().contains("DBInstanceId"), "{e}");
+        let e = db(json!({"DBInstanceId": "rm-1", "CreateTime": "yesterday"})).unwrap_err();
+        assert!(e.message().contains("CreateTime") && e.message().contains("request id R"));
+        let ok = db(
+            json!({"DBInstanceId": "rm-1", "DBInstanceCPU": "", "ExpireTime": "",
+            "PayType": "Prepaid", "Engine": "PostgreSQL", "VpcId": ""}),
+        )
+        .unwrap();
+        assert_eq!((ok.cpu, ok.expire_at, ok.vpc_id), (None, None, None));
+        assert_eq!(
+            (ok.pay_mode, ok.engine),
+            (PayMode::Prepaid, DatabaseEngine::PostgreSql)
+        );
+    }
 }

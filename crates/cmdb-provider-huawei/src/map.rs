@@ -681,4 +681,63 @@ mod tests {
         // Networks in the order of their ids, each address once.
         assert_eq!(h.private_ips, vec!["10.0.0.1", "10.0.0.2"]);
     }
+
+    fn database(value: Value) -> Result<Database> {
+        db_instance_to_database(serde_json::from_value(value).unwrap(), "cn-north-4")
+    }
+
+    #[test]
+    fn rds_times_with_and_without_a_colon_in_the_offset() {
+        for created in ["2018-08-20T02:33:49+0800", "2018-08-20T02:33:49+08:00"] {
+            let db = database(json!({"id": "db-1", "created": created})).unwrap();
+            assert_eq!(db.created_at, Some("2018-08-19T18:33:49Z".parse().unwrap()));
+        }
+        let e = database(json!({"id": "db-1", "expiration_time": "soon"})).unwrap_err();
+        assert!(e.message().contains("expiration_time"), "{e}");
+    }
+
+    #[test]
+    fn rds_numbers_come_as_strings_or_numbers() {
+        let db = database(json!({"id": "db-1", "cpu": 4, "mem": "0.5", "port": "5432",
+            "private_ips": ["10.0.0.1", " "], "charge_info": null, "nodes": null}))
+        .unwrap();
+        assert_eq!((db.cpu, db.memory_mib), (Some(4), Some(512)));
+        assert_eq!(
+            db.endpoints,
+            [DatabaseEndpoint::private("10.0.0.1", Some(5432))]
+        );
+        assert_eq!(db.pay_mode, PayMode::Unknown);
+        for bad in [
+            json!({"id": "db-1", "cpu": "two"}),
+            json!({"id": "db-1", "port": 70000}),
+        ] {
+            assert_eq!(
+                database(bad).unwrap_err().kind(),
+                cmdb_core::ErrorKind::Decode
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_rds_status_normalizes() {
+        for (raw, want) in [
+            ("BUILD", DatabaseStatus::Creating),
+            ("ACTIVE", DatabaseStatus::Running),
+            ("FAILED", DatabaseStatus::Error),
+            ("FROZEN", DatabaseStatus::Isolated),
+            ("MODIFYING", DatabaseStatus::Modifying),
+            ("REBOOTING", DatabaseStatus::Rebooting),
+            ("RESTORING", DatabaseStatus::Restoring),
+            ("MODIFYING INSTANCE TYPE", DatabaseStatus::Modifying),
+            ("SWITCHOVER", DatabaseStatus::Modifying),
+            ("MIGRATING", DatabaseStatus::Modifying),
+            ("BACKING UP", DatabaseStatus::BackingUp),
+            ("MODIFYING DATABASE PORT", DatabaseStatus::Modifying),
+            ("STORAGE FULL", DatabaseStatus::StorageFull),
+            (" active ", DatabaseStatus::Running),
+            ("SHUTDOWN", DatabaseStatus::Unknown),
+        ] {
+            assert_eq!(database_status(raw), want, "{raw}");
+        }
+    }
 }

@@ -560,4 +560,52 @@ mod tests {
         let e = map(json!({"InstanceId": " \t"})).unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
     }
+
+    fn database(value: Value) -> Result<Database> {
+        to_database(serde_json::from_value(value).unwrap(), "ap-guangzhou")
+    }
+
+    #[test]
+    fn cdb_times_are_china_standard_time_and_the_zero_date_is_none() {
+        let db = database(json!({
+            "InstanceId": "cdb-1", "Status": 1, "PayType": 0,
+            "CreateTime": "2024-01-01 07:59:59", "DeadlineTime": "2025-01-01 08:00:00"
+        }))
+        .unwrap();
+        assert_eq!(db.created_at, Some("2023-12-31T23:59:59Z".parse().unwrap()));
+        assert_eq!(db.expire_at, Some("2025-01-01T00:00:00Z".parse().unwrap()));
+        let db = database(json!({
+            "InstanceId": "cdb-2", "CreateTime": "", "DeadlineTime": "0000-00-00 00:00:00"
+        }))
+        .unwrap();
+        assert_eq!((db.created_at, db.expire_at), (None, None));
+        let e = database(json!({"InstanceId": "cdb-3", "CreateTime": "2024-01-01T00:00:00Z"}))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(e.message().contains("CreateTime"), "{e}");
+    }
+
+    #[test]
+    fn cdb_statuses_pay_types_and_roles_normalize() {
+        for (status, want) in [
+            (0, DatabaseStatus::Creating),
+            (1, DatabaseStatus::Running),
+            (4, DatabaseStatus::Isolating),
+            (5, DatabaseStatus::Isolated),
+            (7, DatabaseStatus::Unknown),
+        ] {
+            let db = database(json!({"InstanceId": "cdb-1", "Status": status})).unwrap();
+            assert_eq!((db.status, db.raw_status), (want, status.to_string()));
+        }
+        let db = database(
+            json!({"InstanceId": "cdb-1", "PayType": 1, "InstanceType": 2,
+            "WanStatus": 0, "WanDomain": "x.sql.tencentcdb.com", "WanPort": 1}),
+        )
+        .unwrap();
+        assert_eq!(db.pay_mode, PayMode::Postpaid);
+        assert_eq!(db.extra["role"], "disaster_recovery");
+        assert!(db.endpoints.is_empty(), "the public endpoint is off");
+        let e = database(json!({"InstanceName": "no id"})).unwrap_err();
+        assert!(e.message().contains("InstanceId"), "{e}");
+    }
 }
