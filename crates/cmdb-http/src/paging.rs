@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use cmdb_core::{Error, HostPage, Result};
+use cmdb_core::{DatabasePage, Error, HostPage, Result};
 use futures::stream::{self, BoxStream, StreamExt};
 
 /// Pages by continuation token (Alibaba `NextToken`, vSphere `token`).
@@ -291,6 +291,12 @@ pub trait OffsetPage {
 }
 
 impl OffsetPage for HostPage {
+    fn mark_moved(&mut self, reason: String) {
+        self.moved = Some(reason);
+    }
+}
+
+impl OffsetPage for DatabasePage {
     fn mark_moved(&mut self, reason: String) {
         self.moved = Some(reason);
     }

@@ -6,14 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use cmdb_core::{FailedRecord, Host, Result};
+use cmdb_core::{FailedRecord, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::classify::decode_json;
 
 /// Decodes each of `records` (kept raw by the page's DTO: `Vec<&RawValue>`) as `T` and maps
-/// it with `map`. `what` names the call in failure reasons (`"DescribeInstances"`),
+/// it with `map` to a record of the normalized model (a [`Host`](cmdb_core::Host), a
+/// [`Database`](cmdb_core::Database)). `what` names the call in failure reasons (`"DescribeInstances"`),
 /// `id_key` the member that holds a record's id (`"InstanceId"`, `"id"`).
 ///
 /// ```
@@ -40,22 +41,22 @@ use crate::classify::decode_json;
 /// assert_eq!(failed[0].instance_id.as_deref(), Some("i-2"));
 /// assert!(failed[0].reason.contains("field `Cpu`"), "{}", failed[0].reason);
 /// ```
-pub fn map_records<'a, T, F>(
+pub fn map_records<'a, T, R, F>(
     what: &str,
     records: &[&'a RawValue],
     id_key: &str,
     mut map: F,
-) -> (Vec<Host>, Vec<FailedRecord>)
+) -> (Vec<R>, Vec<FailedRecord>)
 where
     T: Deserialize<'a>,
-    F: FnMut(T) -> Result<Host>,
+    F: FnMut(T) -> Result<R>,
 {
-    let mut hosts = Vec::with_capacity(records.len());
+    let mut mapped = Vec::with_capacity(records.len());
     let mut failed = Vec::new();
     for (index, raw) in records.iter().enumerate() {
         let raw: &'a RawValue = raw;
         match decode_json::<T>(raw.get().as_bytes()).and_then(&mut map) {
-            Ok(host) => hosts.push(host),
+            Ok(record) => mapped.push(record),
             Err(e) => {
                 let id = record_id(raw, id_key);
                 let named = match &id {
@@ -69,7 +70,7 @@ where
             }
         }
     }
-    (hosts, failed)
+    (mapped, failed)
 }
 
 /// The string member `id_key` of a record that failed, when it has one.
@@ -84,7 +85,7 @@ fn record_id(raw: &RawValue, id_key: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use cmdb_core::Vendor;
+    use cmdb_core::{Host, Vendor};
 
     use super::*;
 

@@ -1,15 +1,20 @@
-//! [`AliyunBuilder`]: configuration -> [`AliyunClient`] / [`AliyunHostProvider`].
+//! [`AliyunBuilder`]: configuration -> [`AliyunClient`] / [`AliyunHostProvider`] /
+//! [`AliyunDatabaseProvider`].
 
 use cmdb_core::{Error, Result, Vendor};
 use cmdb_http::{client_settings_methods, ClientSettings, Endpoint};
 use cmdb_secret::Credentials;
 use tokio::sync::OnceCell;
 
-use crate::client::{default_endpoint_host, AliyunClient, EndpointChoice, MAX_PAGE_SIZE};
+use crate::client::{
+    default_endpoint_host, rds_endpoint_host, AliyunClient, EndpointChoice, MAX_DATABASE_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+};
+use crate::database::AliyunDatabaseProvider;
 use crate::error::AliyunClassifier;
 use crate::provider::AliyunHostProvider;
 
-/// Builds an [`AliyunClient`] or an [`AliyunHostProvider`].
+/// Builds an [`AliyunClient`], an [`AliyunHostProvider`] or an [`AliyunDatabaseProvider`].
 ///
 /// Credentials and region are required. Without an endpoint override the endpoint is
 /// discovered with `DescribeRegions` on first use.
@@ -17,6 +22,7 @@ use crate::provider::AliyunHostProvider;
 pub struct AliyunBuilder {
     settings: ClientSettings,
     page_size: Option<u32>,
+    database_page_size: Option<u32>,
     regions_endpoint: Option<String>,
 }
 
@@ -50,6 +56,12 @@ impl AliyunBuilder {
         self
     }
 
+    /// RDS `MaxResults` per page of a database listing, 1 to 100 (default 100).
+    pub fn with_database_page_size(mut self, page_size: u32) -> AliyunBuilder {
+        self.database_page_size = Some(page_size);
+        self
+    }
+
     /// Where `DescribeRegions` is asked for the region's endpoint when no endpoint
     /// override is set (default: the region's documented endpoint, which is also where
     /// requests go when the answer does not tell).
@@ -73,6 +85,10 @@ impl AliyunBuilder {
                 "must be between 1 and 100",
             ));
         }
+        let rds_endpoint = match self.settings.endpoint()? {
+            Some(endpoint) => endpoint,
+            None => Endpoint::https_host(&rds_endpoint_host(&region))?,
+        };
         let endpoint = match self.settings.endpoint()? {
             Some(endpoint) => EndpointChoice::Override(endpoint),
             None => {
@@ -99,6 +115,7 @@ impl AliyunBuilder {
             credentials,
             region,
             endpoint,
+            rds_endpoint,
             page_size,
             self.settings.clock(),
         ))
@@ -107,6 +124,23 @@ impl AliyunBuilder {
     /// Builds the host provider. Makes no request.
     pub fn build(&self) -> Result<AliyunHostProvider> {
         Ok(AliyunHostProvider::new(self.build_client()?))
+    }
+
+    /// Builds the database (RDS) provider, on the same client as the hosts' (signer,
+    /// rate limiter, retries, STS token); RDS calls go to the endpoint override when set,
+    /// else to the region's RDS host ([`rds_endpoint_host`]). Makes no request.
+    ///
+    /// Fails as [`build_client`](Self::build_client) does, and when the database page
+    /// size is not 1 to 100 (`page_size`).
+    pub fn build_databases(&self) -> Result<AliyunDatabaseProvider> {
+        let page_size = self.database_page_size.unwrap_or(MAX_DATABASE_PAGE_SIZE);
+        if !(1..=MAX_DATABASE_PAGE_SIZE).contains(&page_size) {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        Ok(AliyunDatabaseProvider::new(self.build_client()?, page_size))
     }
 }
 

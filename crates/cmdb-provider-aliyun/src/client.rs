@@ -1,9 +1,9 @@
-//! [`AliyunClient`]: one method per ECS API call.
+//! [`AliyunClient`]: one method per ECS and RDS API call.
 
 use std::fmt;
 use std::sync::Arc;
 
-use cmdb_core::{Error, ErrorKind, FailedRecord, Host, Result};
+use cmdb_core::{Database, Error, ErrorKind, FailedRecord, Host, Result};
 use cmdb_http::{
     clock_now, map_records, sensitive_header_value, ClientStats, Clock, Endpoint, HttpClient,
     RawResponse,
@@ -13,7 +13,10 @@ use http::{HeaderName, HeaderValue, Method};
 use tokio::sync::OnceCell;
 
 use crate::map;
-use crate::model::{DescribeInstancesResponse, DescribeRegionsResponse, Instance, RequestIdOnly};
+use crate::model::{
+    DbInstance, DescribeDbInstancesResponse, DescribeInstancesResponse, DescribeRegionsResponse,
+    Instance, RequestIdOnly,
+};
 use crate::sign::{canonical_query, hex_sha256, sign, SigningRequest};
 
 /// The most ids one `DescribeInstances` `InstanceIds` filter takes.
@@ -40,6 +43,82 @@ pub fn default_endpoint_host(region: &str) -> String {
         "cn-hangzhou-finance" | "cn-north-2-gov-1" => "ecs.aliyuncs.com".to_owned(),
         _ => format!("ecs.{region}.aliyuncs.com"),
     }
+}
+
+/// The RDS API version every RDS request names.
+pub const RDS_API_VERSION: &str = "2014-08-15";
+
+/// The largest `MaxResults` RDS `DescribeDBInstances` accepts (1 to 100), and the page
+/// size of database listings by default.
+pub const MAX_DATABASE_PAGE_SIZE: u32 = 100;
+
+/// The ids one `DescribeDBInstances` by-id lookup sends (`DBInstanceId`, comma-separated):
+/// as many as one page of the answer holds, so that every instance found comes back in
+/// one answer.
+pub const MAX_DATABASE_LOOKUP_IDS: usize = MAX_DATABASE_PAGE_SIZE as usize;
+
+/// The regions the official SDKs' RDS endpoint map (`services/rds/endpoint.go` of
+/// alibaba-cloud-sdk-go) sends to the central host `rds.aliyuncs.com`: the big public
+/// regions, the finance and government regions, and a few special ones.
+const RDS_CENTRAL_REGIONS: &[&str] = &[
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-qingdao",
+    "cn-hongkong",
+    "cn-heyuan",
+    "cn-wuhan",
+    "cn-zhangbei",
+    "cn-fujian",
+    "cn-edge-1",
+    "ap-southeast-1",
+    "us-west-1",
+    "us-east-1",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+    "cn-beijing-finance-pop",
+    "cn-hongkong-finance-pop",
+    "cn-north-2-gov-1",
+    "cn-beijing-gov-1",
+    "cn-qingdao-nebula",
+    "cn-zhengzhou-nebula-1",
+    "cn-yushanfang",
+    "rus-west-1-pop",
+    "eu-west-1-oxs",
+    "ap-northeast-2-pop",
+];
+
+/// The public RDS host of `region`, after the official SDKs' endpoint map: `rds.aliyuncs.com`
+/// for the regions it names (`cn-hangzhou`, `cn-shanghai`, `cn-beijing`, `cn-shenzhen`,
+/// `cn-qingdao`, `cn-hongkong`, `ap-southeast-1`, `us-west-1`, `us-east-1`, the finance
+/// and government regions, ...), `rds-vpc.cn-hangzhou-finance.aliyuncs.com` for
+/// `cn-hangzhou-finance`, and `rds.<region>.aliyuncs.com` for every other region.
+pub fn rds_endpoint_host(region: &str) -> String {
+    if region == "cn-hangzhou-finance" {
+        return "rds-vpc.cn-hangzhou-finance.aliyuncs.com".to_owned();
+    }
+    if RDS_CENTRAL_REGIONS.contains(&region) {
+        "rds.aliyuncs.com".to_owned()
+    } else {
+        format!("rds.{region}.aliyuncs.com")
+    }
+}
+
+/// One page of RDS `DescribeDBInstances`, mapped to databases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbInstancePage {
+    /// The instances of the page.
+    pub databases: Vec<Database>,
+    /// The instances of the page that could not be decoded or mapped.
+    pub failed: Vec<FailedRecord>,
+    /// The token of the next page; `None` after the last one.
+    pub next_token: Option<String>,
+    /// `TotalRecordCount`: the instances of the whole listing.
+    pub total: Option<u64>,
+    /// The request id of the answer.
+    pub request_id: String,
 }
 
 /// One region as `DescribeRegions` reports it.
@@ -98,6 +177,8 @@ struct Inner {
     credentials: Credentials,
     region: String,
     endpoint: EndpointChoice,
+    /// Where RDS calls go: the override, else the region's RDS host.
+    rds_endpoint: Endpoint,
     page_size: u32,
     clock: Clock,
 }
@@ -108,6 +189,7 @@ impl fmt::Debug for AliyunClient {
             .field("region", &self.inner.region)
             .field("credentials", &self.inner.credentials)
             .field("endpoint", &self.inner.endpoint)
+            .field("rds_endpoint", &self.inner.rds_endpoint)
             .field("page_size", &self.inner.page_size)
             .field("http", &self.inner.http)
             .finish()
@@ -120,6 +202,7 @@ impl AliyunClient {
         credentials: Credentials,
         region: String,
         endpoint: EndpointChoice,
+        rds_endpoint: Endpoint,
         page_size: u32,
         clock: Clock,
     ) -> AliyunClient {
@@ -129,6 +212,7 @@ impl AliyunClient {
                 credentials,
                 region,
                 endpoint,
+                rds_endpoint,
                 page_size,
                 clock,
             }),
@@ -138,6 +222,12 @@ impl AliyunClient {
     /// The region this client lists.
     pub fn region(&self) -> &str {
         &self.inner.region
+    }
+
+    /// Where RDS calls go: the endpoint override when set, else the region's RDS host
+    /// ([`rds_endpoint_host`]).
+    pub fn rds_endpoint(&self) -> &Endpoint {
+        &self.inner.rds_endpoint
     }
 
     /// Requests, retries and throttled answers so far.
@@ -203,7 +293,9 @@ impl AliyunClient {
 
     async fn regions_at(&self, endpoint: &Endpoint) -> Result<Vec<AliyunRegion>> {
         let params = vec![("RegionId".to_owned(), self.inner.region.clone())];
-        let response = self.call(endpoint, "DescribeRegions", &params).await?;
+        let response = self
+            .call(endpoint, API_VERSION, "DescribeRegions", &params)
+            .await?;
         let body: DescribeRegionsResponse = response
             .json()
             .map_err(|e| e.context(request_context("DescribeRegions", &response)))?;
@@ -245,7 +337,9 @@ impl AliyunClient {
             ("MaxResults".to_owned(), MAX_LOOKUP_IDS.to_string()),
             ("InstanceIds".to_owned(), ids),
         ];
-        let response = self.call(&endpoint, "DescribeInstances", &params).await?;
+        let response = self
+            .call(&endpoint, API_VERSION, "DescribeInstances", &params)
+            .await?;
         decode_instances(&response, &self.inner.region)
     }
 
@@ -258,19 +352,93 @@ impl AliyunClient {
         if let Some(token) = next_token.filter(|t| !t.is_empty()) {
             params.push(("NextToken".to_owned(), token.to_owned()));
         }
-        self.call(&endpoint, "DescribeInstances", &params).await
+        self.call(&endpoint, API_VERSION, "DescribeInstances", &params)
+            .await
     }
 
-    /// Sends one signed RPC call, retrying as the HTTP client is configured to.
-    async fn call(
+    /// RDS `DescribeDBInstances`: one page of the region's database instances,
+    /// `max_results` (1 to [`MAX_DATABASE_PAGE_SIZE`]) a page, continuing from
+    /// `next_token`. Sent to [`rds_endpoint`](Self::rds_endpoint). Malformed answers are
+    /// [`Decode`](ErrorKind::Decode) errors naming the field and the request id.
+    pub async fn describe_db_instances(
+        &self,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<DbInstancePage> {
+        if !(1..=MAX_DATABASE_PAGE_SIZE).contains(&max_results) {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        let mut params = vec![
+            ("RegionId".to_owned(), self.inner.region.clone()),
+            ("MaxResults".to_owned(), max_results.to_string()),
+        ];
+        if let Some(token) = next_token.filter(|t| !t.is_empty()) {
+            params.push(("NextToken".to_owned(), token.to_owned()));
+        }
+        let response = self
+            .call(
+                &self.inner.rds_endpoint,
+                RDS_API_VERSION,
+                "DescribeDBInstances",
+                &params,
+            )
+            .await?;
+        decode_db_instances(&response, &self.inner.region)
+    }
+
+    /// RDS `DescribeDBInstances` of the given instances only (`DBInstanceId`, at most
+    /// [`MAX_DATABASE_LOOKUP_IDS`] ids, comma-separated): those the region still has,
+    /// decoded as listing decodes them. Ids RDS no longer has are simply absent.
+    pub async fn describe_db_instances_by_ids(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<DbInstancePage> {
+        if instance_ids.len() > MAX_DATABASE_LOOKUP_IDS {
+            return Err(Error::invalid_field(
+                "instance_ids",
+                format!("at most {MAX_DATABASE_LOOKUP_IDS} ids a request"),
+            ));
+        }
+        if let Some(bad) = instance_ids.iter().find(|id| id.contains(',')) {
+            return Err(Error::invalid_field(
+                "instance_ids",
+                format!("{bad:?} is not an RDS instance id"),
+            ));
+        }
+        let params = vec![
+            ("RegionId".to_owned(), self.inner.region.clone()),
+            ("MaxResults".to_owned(), MAX_DATABASE_PAGE_SIZE.to_string()),
+            ("DBInstanceId".to_owned(), instance_ids.join(",")),
+        ];
+        let response = self
+            .call(
+                &self.inner.rds_endpoint,
+                RDS_API_VERSION,
+                "DescribeDBInstances",
+                &params,
+            )
+            .await?;
+        decode_db_instances(&response, &self.inner.region)
+    }
+
+    /// Sends one signed RPC call of the product whose API is `version` (ECS
+    /// [`API_VERSION`], RDS [`RDS_API_VERSION`]), retrying as the HTTP client is
+    /// configured to.
+    pub(crate) async fn call(
         &self,
         endpoint: &Endpoint,
+        version: &'static str,
         action: &'static str,
         params: &[(String, String)],
     ) -> Result<RawResponse> {
         self.inner
             .http
-            .send(action, || self.signed_request(endpoint, action, params))
+            .send(action, || {
+                self.signed_request(endpoint, version, action, params)
+            })
             .await
     }
 
@@ -278,6 +446,7 @@ impl AliyunClient {
     fn signed_request(
         &self,
         endpoint: &Endpoint,
+        version: &str,
         action: &str,
         params: &[(String, String)],
     ) -> Result<reqwest::Request> {
@@ -288,7 +457,7 @@ impl AliyunClient {
         let body_sha256 = hex_sha256(b"");
         let acs_headers = [
             ("x-acs-action", action.to_owned()),
-            ("x-acs-version", API_VERSION.to_owned()),
+            ("x-acs-version", version.to_owned()),
             ("x-acs-date", date),
             ("x-acs-signature-nonce", nonce),
             ("x-acs-content-sha256", body_sha256.clone()),
@@ -395,6 +564,38 @@ pub(crate) fn decode_instances(response: &RawResponse, region: &str) -> Result<I
         failed,
         next_token: body.next_token.filter(|t| !t.is_empty()),
         total: body.total_count,
+        request_id,
+    })
+}
+
+/// Decodes and maps a `DescribeDBInstances` answer of `region`: its databases, and the
+/// instances that could not be decoded or mapped as failed records. An answer without
+/// `Items` is a [`Decode`](ErrorKind::Decode) error.
+pub(crate) fn decode_db_instances(response: &RawResponse, region: &str) -> Result<DbInstancePage> {
+    let body: DescribeDbInstancesResponse<'_> = response
+        .json()
+        .map_err(|e| e.context(request_context("DescribeDBInstances", response)))?;
+    let request_id = if body.request_id.is_empty() {
+        cmdb_http::request_id(&response.headers).unwrap_or_default()
+    } else {
+        body.request_id
+    };
+    let Some(items) = body.items else {
+        return Err(Error::decode(format!(
+            "DescribeDBInstances: field `Items` is missing [request id {request_id}]"
+        )));
+    };
+    let (databases, failed) = map_records(
+        "DescribeDBInstances",
+        &items.db_instance,
+        "DBInstanceId",
+        |instance: DbInstance| map::to_database(instance, region, &request_id),
+    );
+    Ok(DbInstancePage {
+        databases,
+        failed,
+        next_token: body.next_token.filter(|t| !t.is_empty()),
+        total: body.total_record_count,
         request_id,
     })
 }

@@ -60,7 +60,7 @@ fn hint(code: &str) -> Option<&'static str> {
             "check the STS security token: it may have expired"
         }
         c if c.starts_with("Forbidden") || c.starts_with("NoPermission") => {
-            "check the RAM policy of the AccessKey: it needs ecs:DescribeInstances (ecs:DescribeRegions is optional)"
+            "check the RAM policy of the AccessKey: it needs ecs:DescribeInstances (ecs:DescribeRegions is optional) for hosts, rds:DescribeDBInstances for databases"
         }
         c if c.starts_with("InvalidRegionId") || c == "InvalidParameter.RegionId" => {
             "check the region id"

@@ -1,4 +1,5 @@
-//! cmdb host provider for Alibaba Cloud ECS (API version 2014-05-26).
+//! cmdb host and database provider for Alibaba Cloud: ECS (API version 2014-05-26) and
+//! RDS (API version 2014-08-15).
 //!
 //! - [`AliyunBuilder`] builds an [`AliyunClient`] (one method per API call:
 //!   [`describe_instances`](AliyunClient::describe_instances),
@@ -54,11 +55,60 @@
 //! `DescribeRegions` is optional: a key without `ecs:DescribeRegions` gets the documented
 //! host ([`default_endpoint_host`]). [`with_endpoint`](AliyunBuilder::with_endpoint) (a
 //! secret's `address`) sends every call to one URL instead.
+//!
+//! RDS calls go to `rds.aliyuncs.com` for the regions the official SDKs' RDS endpoint map
+//! names (the big public regions: `cn-hangzhou`, `cn-shanghai`, `cn-beijing`,
+//! `cn-shenzhen`, `cn-qingdao`, `cn-hongkong`, `ap-southeast-1`, `us-west-1`,
+//! `us-east-1`, ...), to `rds.<region>.aliyuncs.com` elsewhere ([`rds_endpoint_host`]),
+//! or to the override.
+//!
+//! ## Databases (RDS)
+//!
+//! [`AliyunBuilder::build_databases`] builds an [`AliyunDatabaseProvider`], the
+//! [`DatabaseProvider`](cmdb_core::DatabaseProvider) over RDS `DescribeDBInstances`
+//! (version 2014-08-15) on the same [`AliyunClient`]: same signer, rate limiter, retries
+//! and STS token. It pages with `MaxResults` (100) and `NextToken`, looks instances up by
+//! id with `DBInstanceId` (100 comma-separated ids a request), and maps each instance to a
+//! [`Database`](cmdb_core::Database): `DBInstanceMemory` (MB) as MiB, the status
+//! normalized as [`DatabaseStatus`](cmdb_core::DatabaseStatus) documents (the raw word
+//! kept), `ConnectionString` as a public endpoint when `DBInstanceNetType` is `Internet`,
+//! `PayType`, and `DBInstanceType` / `MasterInstanceId` / `ReadOnlyDBInstanceIds` in
+//! `extra` (`role`, `primary_instance_id`, `read_only_instance_ids`). The list carries no
+//! storage size and no tags.
+//!
+//! ```
+//! use cmdb_core::DatabaseProvider;
+//! use cmdb_provider_aliyun::AliyunBuilder;
+//! use cmdb_secret::Credentials;
+//! use futures::TryStreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cmdb_core::Result<()> {
+//! # use cmdb_testkit::aliyun_rds::{SimulatedAliyunRds, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
+//! # let sim = SimulatedAliyunRds::start("cn-beijing", 120).await;
+//! # let (access_key_id, access_key_secret) = (DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
+//! let provider = AliyunBuilder::new()
+//!     .with_credentials(Credentials::new(access_key_id, access_key_secret))
+//!     .with_region("cn-beijing")
+//!     // A simulator here; for the real cloud leave `with_endpoint` out.
+//!     .with_endpoint(sim.uri())
+//!     .build_databases()?;
+//! let (mut pages, mut count) = (provider.pages(), 0);
+//! while let Some(page) = pages.try_next().await? {
+//!     for db in &page.databases {
+//!         println!("{} {} {} {:?}", db.instance_id, db.name, db.engine, db.status);
+//!     }
+//!     count += page.databases.len();
+//! }
+//! assert_eq!(count, 120);
+//! # Ok(()) }
+//! ```
 
 #[cfg(feature = "bench")]
 pub mod bench;
 mod builder;
 mod client;
+mod database;
 mod error;
 mod map;
 mod model;
@@ -67,7 +117,9 @@ mod sign;
 
 pub use builder::AliyunBuilder;
 pub use client::{
-    default_endpoint_host, AliyunClient, AliyunRegion, InstancePage, API_VERSION, MAX_LOOKUP_IDS,
-    MAX_PAGE_SIZE,
+    default_endpoint_host, rds_endpoint_host, AliyunClient, AliyunRegion, DbInstancePage,
+    InstancePage, API_VERSION, MAX_DATABASE_LOOKUP_IDS, MAX_DATABASE_PAGE_SIZE, MAX_LOOKUP_IDS,
+    MAX_PAGE_SIZE, RDS_API_VERSION,
 };
+pub use database::AliyunDatabaseProvider;
 pub use provider::AliyunHostProvider;

@@ -1,14 +1,18 @@
-//! `Instance` DTO -> normalized [`Host`], with every ECS quirk handled here.
+//! `Instance` DTO -> normalized [`Host`], `DbInstance` DTO -> normalized [`Database`],
+//! with every ECS and RDS quirk handled here.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use cmdb_core::{
+    Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus, Error, Host, HostStatus, OsType,
+    PayMode, Result, Vendor,
+};
 use cmdb_http::TimeFormats;
 use serde_json::Value;
 
-use crate::model::{Instance, Text};
+use crate::model::{DbInstance, Instance, Text};
 
 /// Pay-as-you-go instances report this `ExpiredTime` (or a later one): no expiry.
 /// `2099-12-31T00:00:00Z`, in seconds since the epoch.
@@ -207,6 +211,145 @@ pub(crate) fn to_host(instance: Instance<'_>, region: &str, request_id: &str) ->
         keep("SpotStrategy", spot_strategy);
     }
     Ok(host)
+}
+
+/// Normalizes an RDS `DBInstanceStatus`, as the table of [`DatabaseStatus`] says.
+pub(crate) fn database_status(raw: &str) -> DatabaseStatus {
+    match raw {
+        "Creating" | "GuardDBInstanceCreating" | "INS_CLONING" => DatabaseStatus::Creating,
+        "Running" => DatabaseStatus::Running,
+        "DBInstanceClassChanging"
+        | "EngineVersionUpgrading"
+        | "DBInstanceNetTypeChanging"
+        | "TRANSING"
+        | "TransingToOthers"
+        | "GuardSwitching" => DatabaseStatus::Modifying,
+        "Rebooting" => DatabaseStatus::Rebooting,
+        "Restoring" | "Importing" | "ImportingFromOthers" => DatabaseStatus::Restoring,
+        "Deleting" => DatabaseStatus::Deleting,
+        "Released" => DatabaseStatus::Released,
+        _ => DatabaseStatus::Unknown,
+    }
+}
+
+/// The normalized role of an RDS `DBInstanceType` (Primary, Readonly, Guard, Temp).
+fn database_role(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Primary" => "primary",
+        "Readonly" => "readonly",
+        "Guard" => "disaster_recovery",
+        "Temp" => "temporary",
+        _ => return None,
+    })
+}
+
+/// `Some(trimmed)` unless the string is absent or blank.
+fn present(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// Maps one RDS instance to a [`Database`] of `region`. Fails with a
+/// [`Decode`](cmdb_core::ErrorKind::Decode) error naming the field and the request id
+/// when the id is missing, `DBInstanceCPU` is not a number or a time does not parse.
+///
+/// The list carries neither the storage size nor tags (`DescribeDBInstanceAttribute` and
+/// the tag API do): they stay unknown and empty.
+pub(crate) fn to_database(
+    instance: DbInstance,
+    region: &str,
+    request_id: &str,
+) -> Result<Database> {
+    let id = present(instance.id.clone()).unwrap_or_default();
+    let bad = |field: &str, why: String| {
+        Error::decode(format!(
+            "DescribeDBInstances: field `{field}` of instance {id:?}: {why} [request id {request_id}]"
+        ))
+    };
+    if id.is_empty() {
+        return Err(bad("DBInstanceId", "is missing or empty".into()));
+    }
+    let cpu = match present(instance.cpu) {
+        None => None,
+        Some(cpu) => Some(
+            cpu.parse::<u32>()
+                .map_err(|_| bad("DBInstanceCPU", format!("{cpu:?} is not a number")))?,
+        ),
+    };
+    let created_at = parse_time(instance.create_time.as_deref().unwrap_or_default())
+        .map_err(|e| bad("CreateTime", e))?;
+    let expire_at = parse_time(instance.expire_time.as_deref().unwrap_or_default())
+        .map_err(|e| bad("ExpireTime", e))?
+        .filter(|t| t.timestamp() < NO_EXPIRY_FROM);
+
+    let mut db = Database::new(Vendor::Aliyun, id, region);
+    db.name = instance.description.unwrap_or_default();
+    db.zone = present(instance.zone_id);
+    db.engine = DatabaseEngine::from_vendor(instance.engine.as_deref().unwrap_or_default());
+    db.engine_version = present(instance.engine_version);
+    let raw_status = instance.status.unwrap_or_default();
+    db.status = database_status(raw_status.trim());
+    db.raw_status = raw_status;
+    db.instance_class = present(instance.class);
+    db.cpu = cpu;
+    // RDS reports MB meaning MiB (2048, 4096, ...).
+    db.memory_mib = instance.memory;
+    db.storage_type = present(instance.storage_type);
+    if let Some(host) = present(instance.connection_string) {
+        // The list has no port: `DescribeDBInstanceNetInfo` does.
+        let public = instance
+            .net_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Internet"));
+        db.endpoints.push(if public {
+            DatabaseEndpoint::public(host, None)
+        } else {
+            DatabaseEndpoint::private(host, None)
+        });
+    }
+    db.vpc_id = present(instance.vpc_id);
+    db.pay_mode = match instance.pay_type.as_deref().map(str::trim) {
+        Some("Prepaid") => PayMode::Prepaid,
+        Some("Postpaid") => PayMode::Postpaid,
+        _ => PayMode::Unknown,
+    };
+    db.created_at = created_at;
+    db.expire_at = expire_at;
+
+    let kind = present(instance.kind);
+    if let Some(role) = kind.as_deref().and_then(database_role) {
+        db.extra.insert("role".into(), Value::String(role.into()));
+    }
+    if let Some(primary) = present(instance.master_instance_id) {
+        db.extra
+            .insert("primary_instance_id".into(), Value::String(primary));
+    }
+    let read_only: Vec<Value> = instance
+        .read_only_ids
+        .unwrap_or_default()
+        .ids
+        .into_iter()
+        .filter_map(|r| present(r.id))
+        .map(Value::String)
+        .collect();
+    if !read_only.is_empty() {
+        db.extra
+            .insert("read_only_instance_ids".into(), Value::Array(read_only));
+    }
+    let mut keep = |key: &str, value: Option<String>| {
+        if let Some(v) = present(value) {
+            db.extra.insert(key.into(), Value::String(v));
+        }
+    };
+    keep("DBInstanceType", kind);
+    keep("Category", instance.category);
+    keep("InstanceNetworkType", instance.network_type);
+    keep("DBInstanceNetType", instance.net_type);
+    keep("VSwitchId", instance.vswitch_id);
+    keep("ResourceGroupId", instance.resource_group_id);
+    keep("LockMode", instance.lock_mode);
+    Ok(db)
 }
 
 #[cfg(test)]
@@ -475,5 +618,49 @@ mod tests {
         let instance: Instance<'_> = decode(&v).unwrap();
         let e = to_host(instance, "r", "RID").unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
+    }
+
+    #[test]
+    fn every_documented_rds_status_normalizes() {
+        for (raw, want) in [
+            ("Creating", DatabaseStatus::Creating),
+            ("GuardDBInstanceCreating", DatabaseStatus::Creating),
+            ("INS_CLONING", DatabaseStatus::Creating),
+            ("Running", DatabaseStatus::Running),
+            ("DBInstanceClassChanging", DatabaseStatus::Modifying),
+            ("EngineVersionUpgrading", DatabaseStatus::Modifying),
+            ("DBInstanceNetTypeChanging", DatabaseStatus::Modifying),
+            ("TRANSING", DatabaseStatus::Modifying),
+            ("TransingToOthers", DatabaseStatus::Modifying),
+            ("GuardSwitching", DatabaseStatus::Modifying),
+            ("Rebooting", DatabaseStatus::Rebooting),
+            ("Restoring", DatabaseStatus::Restoring),
+            ("Importing", DatabaseStatus::Restoring),
+            ("ImportingFromOthers", DatabaseStatus::Restoring),
+            ("Deleting", DatabaseStatus::Deleting),
+            ("Released", DatabaseStatus::Released),
+            ("Hibernating", DatabaseStatus::Unknown),
+        ] {
+            assert_eq!(database_status(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_rds_instance_needs_an_id_and_numbers_where_numbers_are() {
+        let db = |v: Value| to_database(serde_json::from_value(v).unwrap(), "cn-hangzhou", "R");
+        let e = db(json!({"Engine": "MySQL"})).unwrap_err();
+        assert!(e.message().contains("DBInstanceId"), "{e}");
+        let e = db(json!({"DBInstanceId": "rm-1", "CreateTime": "yesterday"})).unwrap_err();
+        assert!(e.message().contains("CreateTime") && e.message().contains("request id R"));
+        let ok = db(
+            json!({"DBInstanceId": "rm-1", "DBInstanceCPU": "", "ExpireTime": "",
+            "PayType": "Prepaid", "Engine": "PostgreSQL", "VpcId": ""}),
+        )
+        .unwrap();
+        assert_eq!((ok.cpu, ok.expire_at, ok.vpc_id), (None, None, None));
+        assert_eq!(
+            (ok.pay_mode, ok.engine),
+            (PayMode::Prepaid, DatabaseEngine::PostgreSql)
+        );
     }
 }

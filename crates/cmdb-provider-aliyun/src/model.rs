@@ -2,7 +2,8 @@
 //! is wrapped in an object, empty strings stand for absent values.
 //!
 //! Reference: ECS API "DescribeInstances" and "DescribeRegions" (help.aliyun.com /
-//! alibabacloud.com, ECS API reference), checked against the documentation's examples.
+//! alibabacloud.com, ECS API reference), checked against the documentation's examples;
+//! RDS API "DescribeDBInstances" (version 2014-08-15).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -210,6 +211,101 @@ pub(crate) struct RegionDto {
     pub(crate) region_endpoint: String,
     #[serde(rename = "LocalName")]
     pub(crate) local_name: String,
+}
+
+/// The body of an RDS `DescribeDBInstances` answer (version 2014-08-15): the instances in
+/// `Items.DBInstance[]`, each kept raw and decoded on its own as ECS instances are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct DescribeDbInstancesResponse<'a> {
+    pub(crate) request_id: String,
+    pub(crate) total_record_count: Option<u64>,
+    pub(crate) next_token: Option<String>,
+    #[serde(borrow)]
+    pub(crate) items: Option<DbInstanceList<'a>>,
+}
+
+/// `Items` of [`DescribeDbInstancesResponse`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DbInstanceList<'a> {
+    #[serde(rename = "DBInstance", borrow)]
+    pub(crate) db_instance: Vec<&'a RawValue>,
+}
+
+/// One instance of `Items.DBInstance[]`, the fields cmdb keeps. Empty strings stand for
+/// absent values (`ExpireTime` of a pay-as-you-go instance, `VpcId` of a classic one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DbInstance {
+    #[serde(rename = "DBInstanceId")]
+    pub(crate) id: Option<String>,
+    #[serde(rename = "DBInstanceDescription")]
+    pub(crate) description: Option<String>,
+    #[serde(rename = "Engine")]
+    pub(crate) engine: Option<String>,
+    #[serde(rename = "EngineVersion")]
+    pub(crate) engine_version: Option<String>,
+    #[serde(rename = "DBInstanceStatus")]
+    pub(crate) status: Option<String>,
+    #[serde(rename = "DBInstanceClass")]
+    pub(crate) class: Option<String>,
+    /// vCPUs, as a string.
+    #[serde(rename = "DBInstanceCPU")]
+    pub(crate) cpu: Option<String>,
+    /// MB.
+    #[serde(rename = "DBInstanceMemory")]
+    pub(crate) memory: Option<u64>,
+    #[serde(rename = "DBInstanceStorageType")]
+    pub(crate) storage_type: Option<String>,
+    /// Primary, Readonly, Guard or Temp.
+    #[serde(rename = "DBInstanceType")]
+    pub(crate) kind: Option<String>,
+    /// Internet or Intranet: where `ConnectionString` is reached from.
+    #[serde(rename = "DBInstanceNetType")]
+    pub(crate) net_type: Option<String>,
+    #[serde(rename = "InstanceNetworkType")]
+    pub(crate) network_type: Option<String>,
+    #[serde(rename = "ConnectionString")]
+    pub(crate) connection_string: Option<String>,
+    #[serde(rename = "Category")]
+    pub(crate) category: Option<String>,
+    #[serde(rename = "PayType")]
+    pub(crate) pay_type: Option<String>,
+    #[serde(rename = "CreateTime")]
+    pub(crate) create_time: Option<String>,
+    #[serde(rename = "ExpireTime")]
+    pub(crate) expire_time: Option<String>,
+    #[serde(rename = "ZoneId")]
+    pub(crate) zone_id: Option<String>,
+    #[serde(rename = "VpcId")]
+    pub(crate) vpc_id: Option<String>,
+    #[serde(rename = "VSwitchId")]
+    pub(crate) vswitch_id: Option<String>,
+    #[serde(rename = "ResourceGroupId")]
+    pub(crate) resource_group_id: Option<String>,
+    #[serde(rename = "MasterInstanceId")]
+    pub(crate) master_instance_id: Option<String>,
+    #[serde(rename = "ReadOnlyDBInstanceIds")]
+    pub(crate) read_only_ids: Option<ReadOnlyIds>,
+    #[serde(rename = "LockMode")]
+    pub(crate) lock_mode: Option<String>,
+}
+
+/// `ReadOnlyDBInstanceIds`: `{"ReadOnlyDBInstanceId": [{"DBInstanceId": ..}]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ReadOnlyIds {
+    #[serde(rename = "ReadOnlyDBInstanceId")]
+    pub(crate) ids: Vec<ReadOnlyId>,
+}
+
+/// One entry of [`ReadOnlyIds`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ReadOnlyId {
+    #[serde(rename = "DBInstanceId")]
+    pub(crate) id: Option<String>,
 }
 
 /// Only the `RequestId` of an answer, to name it when the rest does not decode.

@@ -1,10 +1,12 @@
-//! [`HuaweiBuilder`]: credentials, region, endpoint and tuning -> client or provider.
+//! [`HuaweiBuilder`]: credentials, region, endpoint and tuning -> client, host provider
+//! or database provider.
 
 use cmdb_core::{Error, Result, Vendor};
 use cmdb_http::{client_settings_methods, ClientSettings, Endpoint};
 use cmdb_secret::Credentials;
 
-use crate::client::{HuaweiClient, MAX_PAGE_SIZE};
+use crate::client::{HuaweiClient, ServiceEndpoints, MAX_DATABASE_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::database::HuaweiDatabaseProvider;
 use crate::error::HuaweiClassifier;
 use crate::provider::HuaweiHostProvider;
 
@@ -48,7 +50,12 @@ pub(crate) fn public_hosts(region: &str) -> (String, String) {
     (iam, format!("ecs.{region}.myhuaweicloud.com"))
 }
 
-/// Builds a [`HuaweiClient`] or a [`HuaweiHostProvider`].
+/// The public RDS host of `region`: `rds.<region>.myhuaweicloud.com`.
+pub(crate) fn rds_host(region: &str) -> String {
+    format!("rds.{region}.myhuaweicloud.com")
+}
+
+/// Builds a [`HuaweiClient`], a [`HuaweiHostProvider`] or a [`HuaweiDatabaseProvider`].
 ///
 /// ```no_run
 /// use cmdb_core::HostProvider;
@@ -67,6 +74,7 @@ pub struct HuaweiBuilder {
     settings: ClientSettings,
     project_id: Option<String>,
     page_size: u32,
+    database_page_size: u32,
     concurrency: usize,
 }
 
@@ -83,6 +91,7 @@ impl HuaweiBuilder {
             settings: ClientSettings::default(),
             project_id: None,
             page_size: DEFAULT_PAGE_SIZE,
+            database_page_size: MAX_DATABASE_PAGE_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -115,6 +124,12 @@ impl HuaweiBuilder {
         self
     }
 
+    /// RDS instances per page of a database listing, 1 to 100 (default 100).
+    pub fn with_database_page_size(mut self, page_size: u32) -> HuaweiBuilder {
+        self.database_page_size = page_size;
+        self
+    }
+
     /// Pages requested at once after the first (default 4, at least 1); the shared rate
     /// limiter still applies to each of them. Also caps the client's requests in flight.
     pub fn with_concurrency(mut self, concurrency: usize) -> HuaweiBuilder {
@@ -137,11 +152,15 @@ impl HuaweiBuilder {
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let (iam, ecs) = match self.settings.endpoint()? {
-            Some(endpoint) => (endpoint.clone(), endpoint),
+        let (iam, ecs, rds) = match self.settings.endpoint()? {
+            Some(endpoint) => (endpoint.clone(), endpoint.clone(), endpoint),
             None => {
                 let (iam, ecs) = public_hosts(&region);
-                (Endpoint::https_host(&iam)?, Endpoint::https_host(&ecs)?)
+                (
+                    Endpoint::https_host(&iam)?,
+                    Endpoint::https_host(&ecs)?,
+                    Endpoint::https_host(&rds_host(&region))?,
+                )
             }
         };
         let config = self
@@ -157,8 +176,7 @@ impl HuaweiBuilder {
             http,
             credentials,
             region,
-            iam,
-            ecs,
+            ServiceEndpoints { iam, ecs, rds },
             project_id,
             self.settings.clock(),
         ))
@@ -170,6 +188,26 @@ impl HuaweiBuilder {
             self.build_client()?,
             self.page_size,
             self.concurrency.max(1),
+        ))
+    }
+
+    /// Builds the database (RDS) provider, on the same client as the hosts' (signer,
+    /// rate limiter, retries, STS token, project id resolved and cached alike); RDS calls
+    /// go to `rds.<region>.myhuaweicloud.com`, or the endpoint override. No request is
+    /// made until its pages are polled.
+    ///
+    /// Fails as [`build_client`](Self::build_client) does, and when the database page
+    /// size is not 1 to 100 (`page_size`).
+    pub fn build_databases(&self) -> Result<HuaweiDatabaseProvider> {
+        if !(1..=MAX_DATABASE_PAGE_SIZE).contains(&self.database_page_size) {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        Ok(HuaweiDatabaseProvider::new(
+            self.build_client()?,
+            self.database_page_size,
         ))
     }
 }

@@ -1,11 +1,11 @@
 //! One method per Huawei Cloud API call: IAM KeystoneListProjects, ECS
-//! ListServersDetails and ShowServer, signed with [`crate::sign`].
+//! ListServersDetails and ShowServer, RDS ListInstances, signed with [`crate::sign`].
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cmdb_core::{Error, ErrorKind, FailedRecord, Host, HostPage, Result};
+use cmdb_core::{Database, Error, ErrorKind, FailedRecord, Host, HostPage, Result};
 use cmdb_http::{
     clock_now, map_records, sensitive_header_value, Clock, Endpoint, HttpClient, PageInfo,
     RawResponse,
@@ -14,12 +14,35 @@ use cmdb_secret::Credentials;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
 
-use crate::map::server_to_host;
-use crate::model::{ProjectsResponse, ServerResponse, ServersResponse};
+use crate::map::{db_instance_to_database, server_to_host};
+use crate::model::{DbInstancesResponse, ProjectsResponse, ServerResponse, ServersResponse};
 use crate::sign::{self, SignInput, DATE_FORMAT};
 
 /// Largest `limit` ListServersDetails accepts.
 pub(crate) const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Largest `limit` RDS ListInstances accepts (1 to 100), and the page size of database
+/// listings by default.
+pub const MAX_DATABASE_PAGE_SIZE: u32 = 100;
+
+/// One page of RDS ListInstances, mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbInstancePage {
+    /// The instances of the page, as databases of the client's region.
+    pub databases: Vec<Database>,
+    /// The instances of the page that could not be decoded or mapped.
+    pub failed: Vec<FailedRecord>,
+    /// `total_count`: instances in the whole listing when this page was answered.
+    pub total_count: Option<u64>,
+}
+
+/// Where each service's calls go: the public hosts of the region, or the override for all.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceEndpoints {
+    pub(crate) iam: Endpoint,
+    pub(crate) ecs: Endpoint,
+    pub(crate) rds: Endpoint,
+}
 
 /// Project ids by (IAM endpoint, AK, region).
 type ProjectCache = Mutex<HashMap<(String, String, String), String>>;
@@ -46,6 +69,7 @@ struct Inner {
     region: String,
     iam: Endpoint,
     ecs: Endpoint,
+    rds: Endpoint,
     project_id: Option<String>,
     clock: Clock,
 }
@@ -57,6 +81,7 @@ impl fmt::Debug for HuaweiClient {
             .field("region", &self.inner.region)
             .field("iam", &self.inner.iam)
             .field("ecs", &self.inner.ecs)
+            .field("rds", &self.inner.rds)
             .field("project_id", &self.inner.project_id)
             .field("http", &self.inner.http)
             .finish()
@@ -68,11 +93,11 @@ impl HuaweiClient {
         http: HttpClient,
         credentials: Credentials,
         region: String,
-        iam: Endpoint,
-        ecs: Endpoint,
+        endpoints: ServiceEndpoints,
         project_id: Option<String>,
         clock: Clock,
     ) -> HuaweiClient {
+        let ServiceEndpoints { iam, ecs, rds } = endpoints;
         HuaweiClient {
             inner: Arc::new(Inner {
                 http,
@@ -80,6 +105,7 @@ impl HuaweiClient {
                 region,
                 iam,
                 ecs,
+                rds,
                 project_id,
                 clock,
             }),
@@ -94,6 +120,12 @@ impl HuaweiClient {
     /// The HTTP client (for its [`stats`](HttpClient::stats)).
     pub fn http(&self) -> &HttpClient {
         &self.inner.http
+    }
+
+    /// Where RDS calls go: the endpoint override when set, else
+    /// `rds.<region>.myhuaweicloud.com`.
+    pub fn rds_endpoint(&self) -> &Endpoint {
+        &self.inner.rds
     }
 
     /// The IAM and ECS endpoints, in that order.
@@ -286,6 +318,85 @@ impl HuaweiClient {
             .map_err(|e| e.context(format_args!("huawei ShowServer {server_id}")))
     }
 
+    /// RDS `GET /v3/<project>/instances?offset=<offset>&limit=<limit>` (ListInstances):
+    /// `limit` instances (1 to [`MAX_DATABASE_PAGE_SIZE`]) from record `offset` (from 0),
+    /// mapped to databases, with the `total_count` the API reports.
+    pub async fn list_instances(
+        &self,
+        project_id: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<DbInstancePage> {
+        if !(1..=MAX_DATABASE_PAGE_SIZE).contains(&limit) {
+            return Err(Error::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        let query = vec![
+            ("limit".to_owned(), limit.to_string()),
+            ("offset".to_owned(), offset.to_string()),
+        ];
+        self.db_instances(project_id, query, &format!("offset {offset}"))
+            .await
+    }
+
+    /// RDS ListInstances of one instance (the `id` query parameter, which takes one id):
+    /// a page holding it when it exists, an empty page when RDS no longer has it. An id
+    /// that cannot be an RDS instance id (anything but ASCII letters, digits and `-`; a
+    /// leading `*` would ask for a fuzzy match) is [`InvalidInput`](ErrorKind::InvalidInput).
+    pub async fn list_instances_by_id(
+        &self,
+        project_id: &str,
+        instance_id: &str,
+    ) -> Result<DbInstancePage> {
+        if instance_id.is_empty()
+            || !instance_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(Error::invalid_field(
+                "instance_id",
+                "not a Huawei Cloud RDS instance id (ASCII letters, digits and '-')",
+            ));
+        }
+        let query = vec![
+            ("id".to_owned(), instance_id.to_owned()),
+            ("limit".to_owned(), MAX_DATABASE_PAGE_SIZE.to_string()),
+        ];
+        let page = self
+            .db_instances(project_id, query, &format!("id {instance_id}"))
+            .await?;
+        // Only the exact id counts, whatever the server matched.
+        Ok(DbInstancePage {
+            databases: page
+                .databases
+                .into_iter()
+                .filter(|d| d.instance_id == instance_id)
+                .collect(),
+            ..page
+        })
+    }
+
+    /// One signed ListInstances request with `query`, decoded; `what` names the page in
+    /// failure reasons.
+    async fn db_instances(
+        &self,
+        project_id: &str,
+        query: Vec<(String, String)>,
+        what: &str,
+    ) -> Result<DbInstancePage> {
+        let path = format!("/v3/{project_id}/instances");
+        let response = self
+            .inner
+            .http
+            .send("ListInstances", || {
+                self.signed_get(&self.inner.rds, &path, &query, Some(project_id))
+            })
+            .await?;
+        decode_db_instances(&response, &self.inner.region, what)
+    }
+
     /// A GET to `endpoint` + `path`, signed now: `Host` exactly as sent, `X-Sdk-Date`,
     /// `X-Project-Id` when given and `X-Security-Token` with temporary credentials. The query sent is the canonical one.
     fn signed_get(
@@ -388,6 +499,25 @@ pub(crate) fn decode_servers(
         failed,
         PageInfo::new(items, limit as usize, body.count),
     ))
+}
+
+/// Decodes and maps a ListInstances answer of `region` (`what`: which page, for failure
+/// reasons): its databases, and the instances that could not be mapped.
+pub(crate) fn decode_db_instances(
+    response: &RawResponse,
+    region: &str,
+    what: &str,
+) -> Result<DbInstancePage> {
+    let what = format!("huawei ListInstances {what}");
+    let body: DbInstancesResponse<'_> = response.json().map_err(|e| e.context(&what))?;
+    let (databases, failed) = map_records(&what, &body.instances, "id", |instance| {
+        db_instance_to_database(instance, region)
+    });
+    Ok(DbInstancePage {
+        databases,
+        failed,
+        total_count: body.total_count,
+    })
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use cmdb_core::{
+    Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus, Error, Host, HostStatus, OsType,
+    PayMode, Result, Vendor,
+};
 use cmdb_http::TimeFormats;
 use serde_json::{Map, Value};
 
-use crate::model::{SecurityGroup, Server};
+use crate::model::{DbInstance, SecurityGroup, Server};
 
 /// The host of `server` in `region`; an error for a server without an id, which could
 /// not be stored.
@@ -113,6 +116,163 @@ pub(crate) fn server_to_host(server: Server, region: &str) -> Result<Host> {
             .insert("launched_at".into(), Value::String(launched.to_rfc3339()));
     }
     Ok(host)
+}
+
+/// MiB per GB: RDS reports `mem` in GB.
+const MIB_PER_GB: f64 = 1024.0;
+
+/// The normalized status of an RDS instance, as [`DatabaseStatus`] documents it (in any
+/// case, spaces around ignored).
+pub(crate) fn database_status(raw: &str) -> DatabaseStatus {
+    match raw.trim().to_ascii_uppercase().as_str() {
+        "BUILD" => DatabaseStatus::Creating,
+        "ACTIVE" => DatabaseStatus::Running,
+        "MODIFYING"
+        | "MODIFYING INSTANCE TYPE"
+        | "MODIFYING DATABASE PORT"
+        | "SWITCHOVER"
+        | "MIGRATING" => DatabaseStatus::Modifying,
+        "REBOOTING" => DatabaseStatus::Rebooting,
+        "RESTORING" => DatabaseStatus::Restoring,
+        "BACKING UP" => DatabaseStatus::BackingUp,
+        "STORAGE FULL" => DatabaseStatus::StorageFull,
+        "FROZEN" => DatabaseStatus::Isolated,
+        "FAILED" => DatabaseStatus::Error,
+        _ => DatabaseStatus::Unknown,
+    }
+}
+
+/// An RDS time, `2018-08-20T02:33:49+0800` (an offset without a colon), or RFC 3339, as
+/// UTC. Blank is `None`.
+fn rds_time(id: &str, field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| {
+            Error::decode(format!(
+                "instance {id}: field `{field}` {text:?} is not a time such as \
+                 \"2018-08-20T02:33:49+0800\""
+            ))
+        })
+}
+
+/// Maps one RDS instance of `region` to a [`Database`].
+///
+/// `cpu` and `mem` are strings (`mem` in GB, stored as MiB); the endpoints are every
+/// `private_ips` and `public_ips` address with the instance's `port`; the zone is the
+/// primary node's; times carry their `+0800` offset and are converted to UTC. `extra`
+/// keeps the role (`type`: Single and Ha are primaries, Replica read-only), the primary's
+/// id (`related_instance` of type `replica_of`), `type`, `subnet_id`,
+/// `security_group_id`, `enterprise_project_id` and `time_zone`.
+pub(crate) fn db_instance_to_database(instance: DbInstance, region: &str) -> Result<Database> {
+    let Some(id) = non_blank(instance.id).map(|id| id.trim().to_owned()) else {
+        return Err(Error::decode("field `id` is missing or empty"));
+    };
+    let bad = |field: &str, value: &str| {
+        Error::decode(format!(
+            "instance {id}: field `{field}` {value:?} is not a number"
+        ))
+    };
+    let cpu = match non_blank(instance.cpu) {
+        None => None,
+        Some(cpu) => Some(cpu.trim().parse::<u32>().map_err(|_| bad("cpu", &cpu))?),
+    };
+    let memory_mib = match non_blank(instance.mem) {
+        None => None,
+        Some(mem) => {
+            let gb = mem
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|gb| gb.is_finite() && *gb >= 0.0)
+                .ok_or_else(|| bad("mem", &mem))?;
+            // `as` saturates; a size in GB fits comfortably.
+            Some((gb * MIB_PER_GB).round() as u64)
+        }
+    };
+    let created_at = rds_time(&id, "created", instance.created.as_deref())?;
+    let expire_at = rds_time(&id, "expiration_time", instance.expiration_time.as_deref())?;
+    let port = match instance.port {
+        None => None,
+        Some(port) => Some(u16::try_from(port).map_err(|_| bad("port", &port.to_string()))?),
+    };
+
+    let mut db = Database::new(Vendor::Huawei, id, region);
+    db.name = instance.name.unwrap_or_default();
+    let primary = instance
+        .nodes
+        .iter()
+        .find(|n| n.role.as_deref() == Some("master"))
+        .or_else(|| instance.nodes.first());
+    db.zone = primary.and_then(|n| non_blank(n.availability_zone.clone()));
+    db.engine = DatabaseEngine::from_vendor(instance.datastore.kind.as_deref().unwrap_or_default());
+    db.engine_version = non_blank(instance.datastore.version);
+    let raw_status = instance.status.unwrap_or_default();
+    db.status = database_status(&raw_status);
+    db.raw_status = raw_status;
+    db.instance_class = non_blank(instance.flavor_ref);
+    db.cpu = cpu;
+    db.memory_mib = memory_mib;
+    db.storage_gb = instance.volume.size;
+    db.storage_type = non_blank(instance.volume.kind);
+    for ip in instance
+        .private_ips
+        .into_iter()
+        .filter_map(|ip| non_blank(Some(ip)))
+    {
+        db.endpoints.push(DatabaseEndpoint::private(ip, port));
+    }
+    for ip in instance
+        .public_ips
+        .into_iter()
+        .filter_map(|ip| non_blank(Some(ip)))
+    {
+        db.endpoints.push(DatabaseEndpoint::public(ip, port));
+    }
+    db.vpc_id = non_blank(instance.vpc_id);
+    db.pay_mode = match instance.charge_info.charge_mode.as_deref().map(str::trim) {
+        Some(mode) if mode.eq_ignore_ascii_case("prePaid") => PayMode::Prepaid,
+        Some(mode) if mode.eq_ignore_ascii_case("postPaid") => PayMode::Postpaid,
+        _ => PayMode::Unknown,
+    };
+    db.created_at = created_at;
+    db.expire_at = expire_at;
+    db.tags = instance.tags.iter().filter_map(tag_pair).collect();
+
+    let kind = non_blank(instance.kind);
+    let role = match kind.as_deref().map(str::trim) {
+        Some(k) if k.eq_ignore_ascii_case("Single") || k.eq_ignore_ascii_case("Ha") => {
+            Some("primary")
+        }
+        Some(k) if k.eq_ignore_ascii_case("Replica") => Some("readonly"),
+        _ => None,
+    };
+    if let Some(role) = role {
+        db.extra.insert("role".into(), Value::String(role.into()));
+    }
+    let primary_id = instance
+        .related_instance
+        .into_iter()
+        .find(|r| r.kind.as_deref() == Some("replica_of"))
+        .and_then(|r| non_blank(r.id));
+    if let Some(primary_id) = primary_id {
+        db.extra
+            .insert("primary_instance_id".into(), Value::String(primary_id));
+    }
+    let mut keep = |key: &str, value: Option<String>| {
+        if let Some(v) = non_blank(value) {
+            db.extra.insert(key.into(), Value::String(v));
+        }
+    };
+    keep("type", kind);
+    keep("subnet_id", instance.subnet_id);
+    keep("security_group_id", instance.security_group_id);
+    keep("enterprise_project_id", instance.enterprise_project_id);
+    keep("time_zone", instance.time_zone);
+    Ok(db)
 }
 
 /// The string, unless absent or blank; not trimmed.
@@ -520,5 +680,64 @@ mod tests {
         );
         // Networks in the order of their ids, each address once.
         assert_eq!(h.private_ips, vec!["10.0.0.1", "10.0.0.2"]);
+    }
+
+    fn database(value: Value) -> Result<Database> {
+        db_instance_to_database(serde_json::from_value(value).unwrap(), "cn-north-4")
+    }
+
+    #[test]
+    fn rds_times_with_and_without_a_colon_in_the_offset() {
+        for created in ["2018-08-20T02:33:49+0800", "2018-08-20T02:33:49+08:00"] {
+            let db = database(json!({"id": "db-1", "created": created})).unwrap();
+            assert_eq!(db.created_at, Some("2018-08-19T18:33:49Z".parse().unwrap()));
+        }
+        let e = database(json!({"id": "db-1", "expiration_time": "soon"})).unwrap_err();
+        assert!(e.message().contains("expiration_time"), "{e}");
+    }
+
+    #[test]
+    fn rds_numbers_come_as_strings_or_numbers() {
+        let db = database(json!({"id": "db-1", "cpu": 4, "mem": "0.5", "port": "5432",
+            "private_ips": ["10.0.0.1", " "], "charge_info": null, "nodes": null}))
+        .unwrap();
+        assert_eq!((db.cpu, db.memory_mib), (Some(4), Some(512)));
+        assert_eq!(
+            db.endpoints,
+            [DatabaseEndpoint::private("10.0.0.1", Some(5432))]
+        );
+        assert_eq!(db.pay_mode, PayMode::Unknown);
+        for bad in [
+            json!({"id": "db-1", "cpu": "two"}),
+            json!({"id": "db-1", "port": 70000}),
+        ] {
+            assert_eq!(
+                database(bad).unwrap_err().kind(),
+                cmdb_core::ErrorKind::Decode
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_rds_status_normalizes() {
+        for (raw, want) in [
+            ("BUILD", DatabaseStatus::Creating),
+            ("ACTIVE", DatabaseStatus::Running),
+            ("FAILED", DatabaseStatus::Error),
+            ("FROZEN", DatabaseStatus::Isolated),
+            ("MODIFYING", DatabaseStatus::Modifying),
+            ("REBOOTING", DatabaseStatus::Rebooting),
+            ("RESTORING", DatabaseStatus::Restoring),
+            ("MODIFYING INSTANCE TYPE", DatabaseStatus::Modifying),
+            ("SWITCHOVER", DatabaseStatus::Modifying),
+            ("MIGRATING", DatabaseStatus::Modifying),
+            ("BACKING UP", DatabaseStatus::BackingUp),
+            ("MODIFYING DATABASE PORT", DatabaseStatus::Modifying),
+            ("STORAGE FULL", DatabaseStatus::StorageFull),
+            (" active ", DatabaseStatus::Running),
+            ("SHUTDOWN", DatabaseStatus::Unknown),
+        ] {
+            assert_eq!(database_status(raw), want, "{raw}");
+        }
     }
 }

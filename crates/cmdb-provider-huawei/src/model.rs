@@ -1,4 +1,4 @@
-//! Serde DTOs, exactly the JSON of Huawei Cloud's IAM and ECS APIs.
+//! Serde DTOs, exactly the JSON of Huawei Cloud's IAM, ECS and RDS APIs.
 //!
 //! Every field may be absent or `null`, and several come as a string or a number
 //! depending on the API version (`flavor.vcpus`, `addresses[].version`): every field has
@@ -70,6 +70,126 @@ pub(crate) struct ServersResponse<'a> {
     #[serde(borrow)]
     #[serde_as(as = "DefaultOnNull")]
     pub(crate) servers: Vec<&'a RawValue>,
+}
+
+/// `GET /v3/{project_id}/instances` (RDS ListInstances).
+#[serde_as]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DbInstancesResponse<'a> {
+    /// Instances in the whole listing.
+    #[serde(deserialize_with = "count")]
+    pub(crate) total_count: Option<u64>,
+    /// Each instance kept raw and decoded on its own, as servers are.
+    #[serde(borrow)]
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) instances: Vec<&'a RawValue>,
+}
+
+/// One RDS instance of ListInstances, the fields cmdb keeps. `cpu` and `mem` (GB) are
+/// documented as strings; numbers are read too.
+#[serde_as]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DbInstance {
+    #[serde(deserialize_with = "text")]
+    pub(crate) id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) name: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) status: Option<String>,
+    /// Single, Ha or Replica.
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub(crate) kind: Option<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) datastore: Datastore,
+    #[serde(deserialize_with = "text")]
+    pub(crate) flavor_ref: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) cpu: Option<String>,
+    /// GB, as a string.
+    #[serde(deserialize_with = "text")]
+    pub(crate) mem: Option<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) volume: Volume,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) private_ips: Vec<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) public_ips: Vec<String>,
+    #[serde(deserialize_with = "count")]
+    pub(crate) port: Option<u64>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) vpc_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) subnet_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) security_group_id: Option<String>,
+    /// `2018-08-20T02:33:49+0800`.
+    #[serde(deserialize_with = "text")]
+    pub(crate) created: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) expiration_time: Option<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) charge_info: ChargeInfo,
+    #[serde(deserialize_with = "text")]
+    pub(crate) enterprise_project_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) time_zone: Option<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) nodes: Vec<DbNode>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) related_instance: Vec<RelatedInstance>,
+    #[serde_as(as = "DefaultOnNull")]
+    pub(crate) tags: Vec<Value>,
+}
+
+/// `datastore` of an RDS instance.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Datastore {
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub(crate) kind: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) version: Option<String>,
+}
+
+/// `volume` of an RDS instance; `size` in GB.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Volume {
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub(crate) kind: Option<String>,
+    #[serde(deserialize_with = "count")]
+    pub(crate) size: Option<u64>,
+}
+
+/// `charge_info` of an RDS instance.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChargeInfo {
+    /// prePaid or postPaid.
+    #[serde(deserialize_with = "text")]
+    pub(crate) charge_mode: Option<String>,
+}
+
+/// One of `nodes[]`: the primary's zone is its `availability_zone`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DbNode {
+    #[serde(deserialize_with = "text")]
+    pub(crate) role: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub(crate) availability_zone: Option<String>,
+}
+
+/// One of `related_instance[]`: `replica_of` names a replica's primary.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RelatedInstance {
+    #[serde(deserialize_with = "text")]
+    pub(crate) id: Option<String>,
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub(crate) kind: Option<String>,
 }
 
 /// A ShowServer answer: `{"server": {…}}`.

@@ -5,14 +5,15 @@ use cmdb_core::{Error, Result, Vendor};
 use cmdb_http::{client_settings_methods, ClientSettings};
 use cmdb_secret::Credentials;
 
-use crate::client::{TencentClient, MAX_PAGE_SIZE};
+use crate::client::{TencentClient, MAX_DATABASE_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::database::TencentDatabaseProvider;
 use crate::error::TencentClassifier;
 use crate::provider::TencentHostProvider;
 
 /// Pages in flight by default after the first one.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
-/// Builds a [`TencentClient`] or a [`TencentHostProvider`].
+/// Builds a [`TencentClient`], a [`TencentHostProvider`] or a [`TencentDatabaseProvider`].
 ///
 /// ```no_run
 /// use cmdb_provider_tencent::TencentBuilder;
@@ -30,6 +31,7 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 pub struct TencentBuilder {
     settings: ClientSettings,
     page_size: u64,
+    database_page_size: u64,
     concurrency: usize,
 }
 
@@ -45,6 +47,7 @@ impl TencentBuilder {
         TencentBuilder {
             settings: ClientSettings::default(),
             page_size: MAX_PAGE_SIZE,
+            database_page_size: MAX_DATABASE_PAGE_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -72,6 +75,12 @@ impl TencentBuilder {
     /// Instances per page, 1 to 100 (default 100).
     pub fn with_page_size(mut self, page_size: u64) -> Self {
         self.page_size = page_size;
+        self
+    }
+
+    /// CDB instances per page of a database listing, 1 to 2000 (default 2000).
+    pub fn with_database_page_size(mut self, page_size: u64) -> Self {
+        self.database_page_size = page_size;
         self
     }
 
@@ -122,14 +131,35 @@ impl TencentBuilder {
             self.concurrency.max(1),
         ))
     }
+
+    /// Builds the database (CDB) provider, on the same client as the hosts' (signer,
+    /// rate limiter, retries, STS token, endpoint override); CDB calls go to
+    /// `cdb.tencentcloudapi.com`, signed for the service `cdb`. No request is made until
+    /// its pages are polled.
+    ///
+    /// Fails as [`build_client`](Self::build_client) does, and when the database page
+    /// size is not 1 to 2000 (`page_size`).
+    pub fn build_databases(&self) -> Result<TencentDatabaseProvider> {
+        let page_size = self.database_page_size;
+        if page_size == 0 || page_size > MAX_DATABASE_PAGE_SIZE {
+            return Err(Error::invalid_field(
+                "page_size",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        Ok(TencentDatabaseProvider::new(
+            self.build_client()?,
+            page_size,
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use cmdb_core::{ErrorKind, HostProvider};
+    use cmdb_core::{DatabaseProvider, ErrorKind, HostProvider};
 
     use super::*;
-    use crate::client::{DESCRIBE_INSTANCES, DESCRIBE_REGIONS};
+    use crate::client::{DESCRIBE_DB_INSTANCES, DESCRIBE_INSTANCES, DESCRIBE_REGIONS};
 
     fn builder() -> TencentBuilder {
         TencentBuilder::new()
@@ -260,6 +290,32 @@ mod tests {
             (DESCRIBE_INSTANCES.regional, DESCRIBE_REGIONS.regional),
             (true, false)
         );
+    }
+
+    /// CDB calls go where CVM calls go, on the `cdb` service's hosts.
+    #[test]
+    fn database_calls_go_to_the_cdb_host() {
+        for (region, host) in [
+            ("ap-guangzhou", "cdb.tencentcloudapi.com"),
+            ("na-ashburn", "cdb.tencentcloudapi.com"),
+            ("ap-shanghai-fsi", "cdb.ap-shanghai-fsi.tencentcloudapi.com"),
+            ("ap-shenzhen-fsi", "cdb.ap-shenzhen-fsi.tencentcloudapi.com"),
+        ] {
+            let client = builder().with_region(region).build_client().unwrap();
+            let endpoint = client.endpoint_for(DESCRIBE_DB_INSTANCES).unwrap();
+            assert_eq!(endpoint.host_header(), host, "{region}");
+        }
+        assert_eq!(
+            (DESCRIBE_DB_INSTANCES.service, DESCRIBE_DB_INSTANCES.version),
+            ("cdb", "2017-03-20")
+        );
+        let p = builder().build_databases().unwrap();
+        assert_eq!((p.vendor(), p.page_size()), (Vendor::Tencent, 2000));
+        let e = builder()
+            .with_database_page_size(2001)
+            .build_databases()
+            .unwrap_err();
+        assert_eq!(e.field(), Some("page_size"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cmdb_core::{Error, FailedRecord, Host, Result};
+use cmdb_core::{Database, Error, FailedRecord, Host, Result};
 use cmdb_http::{map_records, sensitive_header_value, Clock, Endpoint, HttpClient, RawResponse};
 use cmdb_secret::Credentials;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -12,8 +12,9 @@ use http::HeaderValue;
 use reqwest::Method;
 use serde::Serialize;
 
-use crate::map::to_host;
+use crate::map::{to_database, to_host};
 use crate::model::{
+    DescribeDbInstancesByIdsRequest, DescribeDbInstancesRequest, DescribeDbInstancesResponse,
     DescribeInstancesByIdsRequest, DescribeInstancesRequest, DescribeInstancesResponse,
     DescribeRegionsRequest, DescribeRegionsResponse, Envelope,
 };
@@ -48,6 +49,36 @@ pub(crate) const DESCRIBE_INSTANCES: Api = Api {
     action: "DescribeInstances",
     regional: true,
 };
+
+/// CDB (TencentDB for MySQL) `DescribeDBInstances`, version 2017-03-20, signed for the
+/// service `cdb`.
+pub(crate) const DESCRIBE_DB_INSTANCES: Api = Api {
+    service: "cdb",
+    version: "2017-03-20",
+    action: "DescribeDBInstances",
+    regional: true,
+};
+
+/// The largest `Limit` CDB `DescribeDBInstances` accepts, and the page size of database
+/// listings by default.
+pub const MAX_DATABASE_PAGE_SIZE: u64 = 2000;
+
+/// The ids one CDB `DescribeDBInstances` by-id lookup sends (`InstanceIds`), with a
+/// `Limit` as large, so that every instance found comes back in one answer.
+pub const MAX_DATABASE_LOOKUP_IDS: usize = 100;
+
+/// One page of CDB `DescribeDBInstances`, mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbInstancePage {
+    /// The instances of the page, as databases of the client's region.
+    pub databases: Vec<Database>,
+    /// The instances of the page that could not be decoded or mapped.
+    pub failed: Vec<FailedRecord>,
+    /// `TotalCount`: instances in the whole listing when this page was answered.
+    pub total_count: u64,
+    /// Tencent's `RequestId`.
+    pub request_id: Option<String>,
+}
 
 /// Region `DescribeRegions`, version 2022-06-27.
 pub(crate) const DESCRIBE_REGIONS: Api = Api {
@@ -256,6 +287,53 @@ impl TencentClient {
         decode_instances(&response, &self.inner.region)
     }
 
+    /// CDB `DescribeDBInstances` with `Offset` and `Limit` (1 to
+    /// [`MAX_DATABASE_PAGE_SIZE`]), sent to `cdb.tencentcloudapi.com` (a finance region's
+    /// own host; the override when set) and signed for the service `cdb`.
+    ///
+    /// Errors: the classified `Response.Error`, or [`Decode`](cmdb_core::ErrorKind::Decode)
+    /// naming the field when the body does not fit the schema.
+    pub async fn describe_db_instances(&self, offset: u64, limit: u64) -> Result<DbInstancePage> {
+        if limit == 0 || limit > MAX_DATABASE_PAGE_SIZE {
+            return Err(Error::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_DATABASE_PAGE_SIZE}"),
+            ));
+        }
+        let response = self
+            .call(
+                DESCRIBE_DB_INSTANCES,
+                &DescribeDbInstancesRequest { offset, limit },
+            )
+            .await?;
+        decode_db_instances(&response, &self.inner.region)
+    }
+
+    /// CDB `DescribeDBInstances` with `InstanceIds` (at most [`MAX_DATABASE_LOOKUP_IDS`]):
+    /// the instances the region still has, mapped as listing maps them; ids it no longer
+    /// has are simply absent.
+    pub async fn describe_db_instances_by_ids(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<DbInstancePage> {
+        if instance_ids.len() > MAX_DATABASE_LOOKUP_IDS {
+            return Err(Error::invalid_field(
+                "instance_ids",
+                format!("at most {MAX_DATABASE_LOOKUP_IDS} ids a request"),
+            ));
+        }
+        let response = self
+            .call(
+                DESCRIBE_DB_INSTANCES,
+                &DescribeDbInstancesByIdsRequest {
+                    instance_ids,
+                    limit: MAX_DATABASE_LOOKUP_IDS as u64,
+                },
+            )
+            .await?;
+        decode_db_instances(&response, &self.inner.region)
+    }
+
     /// The regions where CVM is offered: the `region` service's `DescribeRegions` with
     /// `{"Product": "cvm"}`.
     pub async fn describe_regions(&self) -> Result<Vec<TencentRegion>> {
@@ -305,6 +383,34 @@ pub(crate) fn decode_instances(response: &RawResponse, region: &str) -> Result<I
     });
     Ok(InstancePage {
         hosts,
+        failed,
+        total_count,
+        request_id: body.request_id,
+    })
+}
+
+/// Decodes and maps a CDB `DescribeDBInstances` answer of `region`: its databases, and
+/// the instances that could not be decoded or mapped as failed records. An answer
+/// without `TotalCount` or `Items` is a [`Decode`](cmdb_core::ErrorKind::Decode) error.
+pub(crate) fn decode_db_instances(response: &RawResponse, region: &str) -> Result<DbInstancePage> {
+    let Envelope { response: body } = response
+        .json::<Envelope<DescribeDbInstancesResponse<'_>>>()
+        .map_err(|e| e.context("DescribeDBInstances"))?;
+    let context = match &body.request_id {
+        Some(id) => format!("DescribeDBInstances [request id {id}]"),
+        None => "DescribeDBInstances".to_owned(),
+    };
+    let Some(total_count) = body.total_count else {
+        return Err(Error::decode("Response.TotalCount is missing").context(context));
+    };
+    let Some(items) = body.items else {
+        return Err(Error::decode("Response.Items is missing").context(context));
+    };
+    let (databases, failed) = map_records(&context, &items, "InstanceId", |instance| {
+        to_database(instance, region)
+    });
+    Ok(DbInstancePage {
+        databases,
         failed,
         total_count,
         request_id: body.request_id,

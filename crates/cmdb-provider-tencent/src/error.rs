@@ -117,7 +117,7 @@ fn hint(code: &str) -> Option<&'static str> {
             "the Authorization header is malformed: check any proxy between cmdb and Tencent Cloud"
         }
         _ if code == "AuthFailure.UnauthorizedOperation" || code.starts_with("UnauthorizedOperation") => {
-            "the key is valid but not allowed: grant the CAM policy for cvm:DescribeInstances (and region:DescribeRegions)"
+            "the key is valid but not allowed: grant the CAM policy for cvm:DescribeInstances (and region:DescribeRegions) for hosts, cdb:DescribeDBInstances for databases"
         }
         _ if code.starts_with("AuthFailure") => {
             "Tencent Cloud rejected the credentials: check the secret's api_key and api_secret"

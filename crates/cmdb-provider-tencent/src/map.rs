@@ -1,10 +1,13 @@
-//! Tencent Cloud DTOs -> the normalized [`Host`].
+//! Tencent Cloud DTOs -> the normalized [`Host`] (CVM) and [`Database`] (CDB).
 
-use chrono::{DateTime, Utc};
-use cmdb_core::{Error, Host, HostStatus, OsType, PayMode, Result, Vendor};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use cmdb_core::{
+    Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus, Error, Host, HostStatus, OsType,
+    PayMode, Result, Vendor,
+};
 use serde_json::{json, Value};
 
-use crate::model::{Instance, Text};
+use crate::model::{DbInstance, Instance, Text};
 
 /// MiB per GiB: CVM reports `Memory` in GiB, cmdb stores MiB.
 const MIB_PER_GIB: u64 = 1024;
@@ -56,6 +59,127 @@ pub(crate) fn pay_mode(charge_type: &str) -> PayMode {
         "CDHPAID" | "CDCPAID" => PayMode::Reserved,
         _ => PayMode::Unknown,
     }
+}
+
+/// The normalized status of a CDB integer `Status`, as [`DatabaseStatus`] documents it.
+pub(crate) fn database_status(status: i64) -> DatabaseStatus {
+    match status {
+        0 => DatabaseStatus::Creating,
+        1 => DatabaseStatus::Running,
+        4 => DatabaseStatus::Isolating,
+        5 => DatabaseStatus::Isolated,
+        _ => DatabaseStatus::Unknown,
+    }
+}
+
+/// A CDB time, `"2023-08-29 08:37:33"` in China Standard Time (UTC+8, no offset
+/// written), as UTC. Null, empty and the zero date `0000-00-00 00:00:00` are `None`.
+fn china_time(id: &str, field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.starts_with("0000-00-00") {
+        return Ok(None);
+    }
+    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|t| china.from_local_datetime(&t).single())
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .ok_or_else(|| {
+            Error::decode(format!(
+                "instance {id}: {field} {value:?} is not a time such as \"2023-08-29 08:37:33\""
+            ))
+        })
+}
+
+/// `Some(trimmed)` unless absent or blank.
+fn present(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// Maps one CDB (MySQL) instance of `region` to a [`Database`].
+///
+/// CDB is MySQL only (`EngineType` is the storage engine, InnoDB or RocksDB, kept in
+/// nothing). `Memory` (MB) is taken as MiB, `Volume` is GB; `Vip:Vport` is the private
+/// endpoint, `WanDomain:WanPort` the public one while `WanStatus` is 1; times are China
+/// Standard Time, converted to UTC. `extra` keeps the role (`InstanceType`), the primary's
+/// id (`MasterInfo.InstanceId`), `ProjectId`, `UniqSubnetId` and `TaskStatus`.
+pub(crate) fn to_database(instance: DbInstance, region: &str) -> Result<Database> {
+    let Some(id) = present(instance.instance_id) else {
+        return Err(Error::decode("field `InstanceId` is missing or empty"));
+    };
+    let created_at = china_time(&id, "CreateTime", instance.create_time.as_deref())?;
+    let expire_at = china_time(&id, "DeadlineTime", instance.deadline_time.as_deref())?;
+    let mut db = Database::new(Vendor::Tencent, id, region);
+    db.name = instance.instance_name.unwrap_or_default();
+    db.zone = present(instance.zone);
+    db.engine = DatabaseEngine::MySql;
+    db.engine_version = present(instance.engine_version);
+    if let Some(status) = instance.status {
+        db.status = database_status(status);
+        db.raw_status = status.to_string();
+    }
+    db.instance_class = present(instance.device_type);
+    db.cpu = instance.cpu.filter(|c| *c > 0);
+    db.memory_mib = instance.memory.filter(|m| *m > 0);
+    db.storage_gb = instance.volume.filter(|v| *v > 0);
+    db.storage_type = present(instance.disk_type);
+    if let Some(vip) = present(instance.vip) {
+        db.endpoints.push(DatabaseEndpoint::private(
+            vip,
+            instance.vport.filter(|p| *p > 0),
+        ));
+    }
+    if instance.wan_status == Some(1) {
+        if let Some(domain) = present(instance.wan_domain) {
+            db.endpoints.push(DatabaseEndpoint::public(
+                domain,
+                instance.wan_port.filter(|p| *p > 0),
+            ));
+        }
+    }
+    db.vpc_id = present(instance.uniq_vpc_id);
+    db.pay_mode = match instance.pay_type {
+        Some(0) => PayMode::Prepaid,
+        Some(1) => PayMode::Postpaid,
+        _ => PayMode::Unknown,
+    };
+    db.created_at = created_at;
+    db.expire_at = expire_at;
+    for tag in instance.tag_list.unwrap_or_default() {
+        if let Some(key) = present(tag.tag_key) {
+            db.tags.insert(key, tag.tag_value.unwrap_or_default());
+        }
+    }
+    if let Some(kind) = instance.instance_type {
+        let role = match kind {
+            1 => Some("primary"),
+            2 => Some("disaster_recovery"),
+            3 => Some("readonly"),
+            _ => None,
+        };
+        if let Some(role) = role {
+            db.extra.insert("role".into(), json!(role));
+        }
+        db.extra.insert("InstanceType".into(), json!(kind));
+    }
+    if let Some(primary) = instance.master_info.and_then(|m| present(m.instance_id)) {
+        db.extra
+            .insert("primary_instance_id".into(), json!(primary));
+    }
+    if let Some(project) = instance.project_id {
+        db.extra.insert("ProjectId".into(), json!(project));
+    }
+    if let Some(subnet) = present(instance.uniq_subnet_id) {
+        db.extra.insert("UniqSubnetId".into(), json!(subnet));
+    }
+    if let Some(task) = instance.task_status {
+        db.extra.insert("TaskStatus".into(), json!(task));
+    }
+    Ok(db)
 }
 
 /// An RFC 3339 time, with `Z` or an offset such as `+00:00`; null or empty is `None`.
@@ -434,6 +558,54 @@ mod tests {
         let e = map(json!({"InstanceName": "no id"})).unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
         let e = map(json!({"InstanceId": " \t"})).unwrap_err();
+        assert!(e.message().contains("InstanceId"), "{e}");
+    }
+
+    fn database(value: Value) -> Result<Database> {
+        to_database(serde_json::from_value(value).unwrap(), "ap-guangzhou")
+    }
+
+    #[test]
+    fn cdb_times_are_china_standard_time_and_the_zero_date_is_none() {
+        let db = database(json!({
+            "InstanceId": "cdb-1", "Status": 1, "PayType": 0,
+            "CreateTime": "2024-01-01 07:59:59", "DeadlineTime": "2025-01-01 08:00:00"
+        }))
+        .unwrap();
+        assert_eq!(db.created_at, Some("2023-12-31T23:59:59Z".parse().unwrap()));
+        assert_eq!(db.expire_at, Some("2025-01-01T00:00:00Z".parse().unwrap()));
+        let db = database(json!({
+            "InstanceId": "cdb-2", "CreateTime": "", "DeadlineTime": "0000-00-00 00:00:00"
+        }))
+        .unwrap();
+        assert_eq!((db.created_at, db.expire_at), (None, None));
+        let e = database(json!({"InstanceId": "cdb-3", "CreateTime": "2024-01-01T00:00:00Z"}))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(e.message().contains("CreateTime"), "{e}");
+    }
+
+    #[test]
+    fn cdb_statuses_pay_types_and_roles_normalize() {
+        for (status, want) in [
+            (0, DatabaseStatus::Creating),
+            (1, DatabaseStatus::Running),
+            (4, DatabaseStatus::Isolating),
+            (5, DatabaseStatus::Isolated),
+            (7, DatabaseStatus::Unknown),
+        ] {
+            let db = database(json!({"InstanceId": "cdb-1", "Status": status})).unwrap();
+            assert_eq!((db.status, db.raw_status), (want, status.to_string()));
+        }
+        let db = database(
+            json!({"InstanceId": "cdb-1", "PayType": 1, "InstanceType": 2,
+            "WanStatus": 0, "WanDomain": "x.sql.tencentcdb.com", "WanPort": 1}),
+        )
+        .unwrap();
+        assert_eq!(db.pay_mode, PayMode::Postpaid);
+        assert_eq!(db.extra["role"], "disaster_recovery");
+        assert!(db.endpoints.is_empty(), "the public endpoint is off");
+        let e = database(json!({"InstanceName": "no id"})).unwrap_err();
         assert!(e.message().contains("InstanceId"), "{e}");
     }
 }

@@ -64,6 +64,88 @@ pub(crate) struct DescribeInstancesResponse<'a> {
     pub(crate) instance_set: Option<Vec<&'a RawValue>>,
 }
 
+/// The body of CDB `DescribeDBInstances` (2017-03-20): one page, `Offset` from 0.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeDbInstancesRequest {
+    pub(crate) offset: u64,
+    pub(crate) limit: u64,
+}
+
+/// The body of CDB `DescribeDBInstances` looking instances up by id.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeDbInstancesByIdsRequest<'a> {
+    pub(crate) instance_ids: &'a [String],
+    pub(crate) limit: u64,
+}
+
+/// `Response` of CDB `DescribeDBInstances`; each instance of `Items` is kept raw and
+/// decoded on its own, as CVM instances are.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeDbInstancesResponse<'a> {
+    pub(crate) total_count: Option<u64>,
+    pub(crate) request_id: Option<String>,
+    #[serde(borrow)]
+    pub(crate) items: Option<Vec<&'a RawValue>>,
+}
+
+/// One CDB instance of `Items`, the fields cmdb keeps (checked against the official
+/// example output of `DescribeDBInstances`). Every field may be null.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DbInstance {
+    pub(crate) instance_id: Option<String>,
+    pub(crate) instance_name: Option<String>,
+    pub(crate) zone: Option<String>,
+    /// 0 creating, 1 running, 4 isolating, 5 isolated.
+    pub(crate) status: Option<i64>,
+    pub(crate) task_status: Option<i64>,
+    pub(crate) vip: Option<String>,
+    pub(crate) vport: Option<u16>,
+    /// 1 while the public endpoint is on.
+    pub(crate) wan_status: Option<i64>,
+    pub(crate) wan_domain: Option<String>,
+    pub(crate) wan_port: Option<u16>,
+    pub(crate) cpu: Option<u32>,
+    /// MB.
+    pub(crate) memory: Option<u64>,
+    /// GB.
+    pub(crate) volume: Option<u64>,
+    pub(crate) engine_version: Option<String>,
+    pub(crate) device_type: Option<String>,
+    pub(crate) disk_type: Option<String>,
+    /// 1 primary, 2 disaster recovery, 3 read-only.
+    pub(crate) instance_type: Option<i64>,
+    /// 0 prepaid, 1 postpaid.
+    pub(crate) pay_type: Option<i64>,
+    /// China Standard Time, no offset.
+    pub(crate) create_time: Option<String>,
+    /// China Standard Time, no offset; `0000-00-00 00:00:00` when none.
+    pub(crate) deadline_time: Option<String>,
+    pub(crate) project_id: Option<i64>,
+    pub(crate) uniq_vpc_id: Option<String>,
+    pub(crate) uniq_subnet_id: Option<String>,
+    pub(crate) master_info: Option<MasterInfo>,
+    pub(crate) tag_list: Option<Vec<CdbTag>>,
+}
+
+/// `MasterInfo` of a read-only or disaster-recovery instance.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct MasterInfo {
+    pub(crate) instance_id: Option<String>,
+}
+
+/// One entry of `TagList`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CdbTag {
+    pub(crate) tag_key: Option<String>,
+    pub(crate) tag_value: Option<String>,
+}
+
 /// The body of `DescribeRegions` (region 2022-06-27).
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -158,6 +158,23 @@ impl SimulatedHuaweiRds {
             .insert(access_key.to_owned(), Account::new(secret_key));
     }
 
+    /// Makes `access_key` a temporary key: its requests must then carry `token` in
+    /// `X-Security-Token`, signed like every header, as the official SDKs send it (the
+    /// gateway check of the ECS simulator).
+    pub fn set_security_token(&self, access_key: &str, token: Option<&str>) {
+        if let Some(a) = self.lock().accounts.get_mut(access_key) {
+            a.security_token = token.map(str::to_owned);
+            a.token_expired = false;
+        }
+    }
+
+    /// Expires the security token of `access_key`: its requests fail authentication.
+    pub fn expire_security_token(&self, access_key: &str) {
+        if let Some(a) = self.lock().accounts.get_mut(access_key) {
+            a.token_expired = true;
+        }
+    }
+
     /// Revokes a key: its requests fail authentication from now on.
     pub fn revoke_key(&self, access_key: &str) {
         if let Some(a) = self.lock().accounts.get_mut(access_key) {
