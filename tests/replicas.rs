@@ -38,12 +38,12 @@ async fn call(
     )
 }
 
-/// The tasks of `secret`, most recent first.
+/// The whole-account tasks of `secret`, most recent first.
 async fn tasks(http: &reqwest::Client, base: &str, secret: &str) -> Vec<Value> {
     let (status, list) = call(
         http,
         "GET",
-        format!("{base}/tasks?secret_id={secret}&page_size=100"),
+        format!("{base}/tasks?secret_id={secret}&region=*&page_size=100"),
         None,
     )
     .await;
@@ -51,7 +51,7 @@ async fn tasks(http: &reqwest::Client, base: &str, secret: &str) -> Vec<Value> {
     list["items"].as_array().unwrap().clone()
 }
 
-/// The tasks of `secret` once `count` of them have finished.
+/// The whole-account tasks of `secret` once `count` of them have finished.
 async fn finished(http: &reqwest::Client, base: &str, secret: &str, count: usize) -> Vec<Value> {
     for _ in 0..3000 {
         let runs = tasks(http, base, secret).await;

@@ -8,7 +8,7 @@
 //! | `PATCH /secrets/:id` | change a secret's description, regions, rate, address, TLS settings or credentials (masked; sealed again) |
 //! | `DELETE /secrets/:id?release_hosts=` | delete (204; 409 while one of its syncs runs); its hosts are kept unless `release_hosts=true` |
 //! | `POST /secrets/:id/sync` | sync a region, or every region with `"*"` (or none): `region`, `resource_type`, `wait`, `details`, `force_release` as JSON or query; `wait=false` answers 202 with `Location: /tasks/<id>` |
-//! | `GET /tasks?secret_id=&state=&region=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks from the run store, most recent first: counters, failed details, error |
+//! | `GET /tasks?secret_id=&state=&region=&parent_id=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks from the run store, most recent first: counters, failed details, error, runner; a sync of every region is a task of region `*` and one task per region (`parent_id`) |
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3.1 document of these routes |

@@ -520,6 +520,8 @@ pub(crate) struct TaskParams {
     state: Option<RunState>,
     /// Only tasks of this region.
     region: Option<String>,
+    /// Only the region tasks of this whole-account task.
+    parent_id: Option<String>,
     /// Tasks per page, 1 to 1000; default 20.
     #[param(default = 20, minimum = 1, maximum = 1000)]
     page_size: u32,
@@ -535,6 +537,7 @@ impl Default for TaskParams {
             secret_id: None,
             state: None,
             region: None,
+            parent_id: None,
             page_size: q.page_size,
             page_number: q.page_number,
         }
@@ -549,7 +552,9 @@ impl Default for TaskParams {
     description = "From the store: every server sharing the database answers the same, and \
                    tasks outlive a restart. A running task's counters are live in the server \
                    running it, and at most 10 pages or 5 seconds behind in the others. A \
-                   `running` task whose server is gone is answered (and kept) `interrupted`. \
+                   `running` task whose server is gone is answered (and kept) `interrupted`. A \
+                   sync of every region is a task of region `*` and one task per region, \
+                   whose `parent_id` is its id. \
                    Finished tasks are pruned after the server's retention (30 days by \
                    default).",
     security(("bearer" = [])),
@@ -571,6 +576,7 @@ pub(crate) async fn list_tasks(
     query.secret_id = params.secret_id.filter(|s| !s.is_empty());
     query.state = params.state;
     query.region = params.region.filter(|s| !s.is_empty());
+    query.parent_id = params.parent_id.filter(|s| !s.is_empty());
     Ok(Json(state.tasks.list(&query).await?))
 }
 

@@ -15,7 +15,8 @@ use cmdb_core::{
     RunTrigger, SyncRun, SyncScope, MAX_PAGE_SIZE,
 };
 use cmdb_sync::{
-    SyncProgress, SyncRequest, SyncResponse, SyncState, SyncTrigger, Syncer, ALL_REGIONS,
+    RegionObserver, SyncProgress, SyncRequest, SyncResponse, SyncState, SyncTrigger, Syncer,
+    ALL_REGIONS,
 };
 use futures::future::BoxFuture;
 
@@ -247,8 +248,14 @@ impl TaskRegistry {
                 RunTrigger::Schedule => SyncTrigger::Schedule,
                 _ => SyncTrigger::Api,
             };
-            let prepared = prepare(&syncer, request, sync_trigger, progress_tx.clone()).await;
-            let (scope, sync) = match prepared {
+            let id = uuid::Uuid::new_v4().to_string();
+            let parent = Parent {
+                inner: Arc::clone(&inner),
+                id: id.clone(),
+                trigger,
+            };
+            let prepared = prepare(&syncer, request, sync_trigger, progress_tx.clone(), parent);
+            let (scope, sync) = match prepared.await {
                 Ok(prepared) => prepared,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -256,7 +263,6 @@ impl TaskRegistry {
                 }
             };
             let now = Utc::now().trunc_subsecs(6);
-            let id = uuid::Uuid::new_v4().to_string();
             let run = SyncRun::new(id.clone(), &scope, trigger, now)
                 .with_state(RunState::Running)
                 .with_started_at(Some(now))
@@ -565,6 +571,194 @@ fn ended(
     }
 }
 
+/// The task a whole-account sync's region runs belong to.
+struct Parent {
+    inner: Arc<Inner>,
+    id: String,
+    trigger: RunTrigger,
+}
+
+/// The region runs of one whole-account task, each recorded as a run of its own (its
+/// `parent_id` the task's id) as it starts and ends, with its live counters; the task's
+/// counters are their sum.
+struct RegionRuns {
+    shared: Arc<RegionRunsShared>,
+}
+
+struct RegionRunsShared {
+    parent: Parent,
+    /// The parent task's live counters.
+    progress: watch::Sender<SyncProgress>,
+    /// The regions running, by region.
+    regions: Mutex<HashMap<String, RegionRun>>,
+    /// Every region's latest counters, by region, summed into the parent's.
+    sums: Mutex<HashMap<String, SyncProgress>>,
+}
+
+/// A region's run while it runs.
+struct RegionRun {
+    run: SyncRun,
+    progress: watch::Receiver<SyncProgress>,
+    task: Arc<LiveTask>,
+    /// Its progress writer and the task summing it into the parent's; stopped at its end.
+    helpers: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl RegionRunsShared {
+    /// Takes `progress` as `region`'s latest and publishes the parent's sum.
+    fn add(&self, region: &str, progress: SyncProgress) {
+        let mut sums = lock(&self.sums);
+        sums.insert(region.to_owned(), progress);
+        let mut total = SyncProgress::default();
+        total.state = SyncState::Running;
+        for p in sums.values() {
+            total.pages += p.pages;
+            total.hosts_seen += p.hosts_seen;
+            total.stored += p.stored;
+            total.failed += p.failed;
+            if let Some(n) = p.expected_total {
+                total.expected_total = Some(total.expected_total.unwrap_or(0) + n);
+            }
+        }
+        self.progress.send_replace(total);
+    }
+
+    /// A region run that starts: recorded, live here, its counters written as they move.
+    async fn start(self: Arc<Self>, scope: SyncScope) -> Option<watch::Sender<SyncProgress>> {
+        let inner = &self.parent.inner;
+        let now = Utc::now().trunc_subsecs(6);
+        let run = SyncRun::new(
+            uuid::Uuid::new_v4().to_string(),
+            &scope,
+            self.parent.trigger,
+            now,
+        )
+        .with_state(RunState::Running)
+        .with_started_at(Some(now))
+        .with_runner(Some(inner.runner.clone()))
+        .with_parent_id(Some(self.parent.id.clone()));
+        let (tx, rx) = watch::channel(SyncProgress::default());
+        let task = Arc::new(LiveTask {
+            progress: rx.clone(),
+            done: watch::channel(false).0,
+        });
+        lock(&inner.live).insert(run.id.clone(), Arc::clone(&task));
+        if let Err(e) = inner.runs.insert_run(&run).await {
+            lock(&inner.live).remove(&run.id);
+            tracing::warn!(task = %self.parent.id, region = %scope.region, error = %e,
+                "cannot record a region's run; its task's counters still count it");
+            return None;
+        }
+        let writer = {
+            let (runs, id, rx) = (Arc::clone(&inner.runs), run.id.clone(), rx.clone());
+            tokio::spawn(async move { match write_progress(runs, id, rx).await {} })
+        };
+        let summer = {
+            // Weak: a region's helpers must not keep its whole-account run alive.
+            let (shared, region, mut rx) =
+                (Arc::downgrade(&self), scope.region.clone(), rx.clone());
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let now = rx.borrow_and_update().clone();
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    shared.add(&region, now);
+                }
+            })
+        };
+        lock(&self.regions).insert(
+            scope.region.clone(),
+            RegionRun {
+                run,
+                progress: rx,
+                task,
+                helpers: [writer, summer],
+            },
+        );
+        Some(tx)
+    }
+
+    /// A region run that ended (or never started: recorded failed).
+    async fn end(self: Arc<Self>, scope: SyncScope, outcome: RunOutcome) {
+        let inner = &self.parent.inner;
+        let Some(region) = lock(&self.regions).remove(&scope.region) else {
+            let now = Utc::now().trunc_subsecs(6);
+            let run = SyncRun::new(
+                uuid::Uuid::new_v4().to_string(),
+                &scope,
+                self.parent.trigger,
+                now,
+            )
+            .with_runner(Some(inner.runner.clone()))
+            .with_parent_id(Some(self.parent.id.clone()));
+            let (end, _) = ended(run, &SyncProgress::default(), Some(outcome));
+            if let Err(e) = inner.runs.insert_run(&end).await {
+                tracing::warn!(task = %self.parent.id, region = %scope.region, error = %e,
+                    "cannot record a region that did not start");
+            }
+            return;
+        };
+        for helper in &region.helpers {
+            helper.abort();
+        }
+        let progress = region.progress.borrow().clone();
+        self.add(&scope.region, progress.clone());
+        let (end, _) = ended(region.run, &progress, Some(outcome));
+        if let Err(e) = inner.runs.finish_run(&end).await {
+            tracing::error!(task = %end.id, error = %e, "cannot record the end of a region's run");
+        }
+        lock(&inner.live).remove(&end.id);
+        region.task.done.send_replace(true);
+    }
+}
+
+impl Drop for RegionRunsShared {
+    /// Regions still running when the whole-account run is dropped (the server shuts
+    /// down) were stopped at a page boundary: recorded so.
+    fn drop(&mut self) {
+        let stopped: Vec<RegionRun> = lock(&self.regions).drain().map(|(_, r)| r).collect();
+        if stopped.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::clone(&self.parent.inner);
+        runtime.spawn(async move {
+            for region in stopped {
+                for helper in &region.helpers {
+                    helper.abort();
+                }
+                let progress = region.progress.borrow().clone();
+                let (end, _) = ended(region.run, &progress, None);
+                if let Err(e) = inner.runs.finish_run(&end).await {
+                    tracing::error!(task = %end.id, error = %e, "cannot record the end of a region's run");
+                }
+                lock(&inner.live).remove(&end.id);
+                region.task.done.send_replace(true);
+            }
+        });
+    }
+}
+
+impl RegionObserver for RegionRuns {
+    fn started(
+        &self,
+        scope: &SyncScope,
+    ) -> BoxFuture<'static, Option<watch::Sender<SyncProgress>>> {
+        Box::pin(Arc::clone(&self.shared).start(scope.clone()))
+    }
+
+    fn ended(&self, scope: &SyncScope, result: &Result<SyncResponse>) -> BoxFuture<'static, ()> {
+        let outcome = match result {
+            Ok(response) => Ok(response.clone()),
+            Err(e) => Err(ErrorReport::from(e)),
+        };
+        Box::pin(Arc::clone(&self.shared).end(scope.clone(), outcome))
+    }
+}
+
 /// A run's answer, and its scope's locks, to drop once its end is stored.
 type Held = (Result<SyncResponse>, Box<dyn std::any::Any + Send>);
 
@@ -578,6 +772,7 @@ async fn prepare(
     mut request: SyncRequest,
     trigger: SyncTrigger,
     progress: watch::Sender<SyncProgress>,
+    parent: Parent,
 ) -> Result<(SyncScope, BoxFuture<'static, Held>)> {
     request.validate()?;
     // A region named: that region. No region: the whole account, but for vSphere, whose
@@ -627,8 +822,16 @@ async fn prepare(
     running.state = SyncState::Running;
     progress.send_replace(running);
     let syncer = Arc::clone(syncer);
+    let regions = RegionRuns {
+        shared: Arc::new(RegionRunsShared {
+            parent,
+            progress,
+            regions: Mutex::default(),
+            sums: Mutex::default(),
+        }),
+    };
     let run = async move {
-        let result = syncer.sync_all(request).await;
+        let result = syncer.sync_all_observed(request, Arc::new(regions)).await;
         (result, Box::new(lease) as Box<dyn std::any::Any + Send>)
     };
     Ok((scope, Box::pin(run)))

@@ -758,6 +758,66 @@ async fn shutdown_stops_running_syncs_and_their_tasks_say_so() {
 }
 
 #[tokio::test]
+async fn shutdown_stops_a_sync_of_every_region_and_each_region_task_says_so() {
+    let s = Server::start().await;
+    let id = s.create_secret("aliyun", "LTAI5tStopAll001").await;
+    *s.listing.lock().unwrap() = (100_000, Duration::from_millis(20));
+    let (status, started) = s
+        .call(
+            Method::POST,
+            &format!("/secrets/{id}/sync"),
+            Some(json!({"region": "*", "wait": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let task_id = started["task_id"].as_str().unwrap().to_owned();
+    // Both regions running, with live counters summed into their task's.
+    let regions = loop {
+        let (_, list) = s
+            .call(Method::GET, &format!("/tasks?parent_id={task_id}"), None)
+            .await;
+        let running = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["state"] == "running" && r["counters"]["stored"].as_u64() > Some(0))
+            .count();
+        if running == 2 {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (_, parent) = s
+        .call(Method::GET, &format!("/tasks/{task_id}"), None)
+        .await;
+    assert_eq!(parent["state"], "running", "{parent}");
+    assert!(
+        parent["counters"]["stored"].as_u64().unwrap() > 0,
+        "live: {parent}"
+    );
+
+    tokio::time::timeout(Duration::from_secs(30), s.api.shutdown())
+        .await
+        .expect("shutdown waits for the region tasks and ends");
+    for run in regions["items"].as_array().unwrap() {
+        let (_, task) = s
+            .call(
+                Method::GET,
+                &format!("/tasks/{}", run["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(task["state"], "interrupted", "{task}");
+        assert!(task["finished_at"].is_string(), "{task}");
+        assert!(task["counters"]["stored"].as_u64().unwrap() > 0, "{task}");
+    }
+    let (_, parent) = s
+        .call(Method::GET, &format!("/tasks/{task_id}"), None)
+        .await;
+    assert_eq!(parent["state"], "interrupted", "{parent}");
+}
+
+#[tokio::test]
 async fn every_documented_route_is_served_and_nothing_else() {
     let s = Server::start().await;
     let (status, doc) = s.call(Method::GET, "/openapi.json", None).await;
@@ -1227,4 +1287,33 @@ async fn a_sync_of_every_region_runs_each_allowed_region_and_answers_a_summary_p
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["total"], 2, "{list}");
+
+    // Each region is a task of its own, whose parent is the whole-account task.
+    let (status, regions) = s
+        .call(Method::GET, &format!("/tasks?parent_id={task}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{regions}");
+    assert_eq!(regions["total"], 2, "{regions}");
+    let mut names = Vec::new();
+    for run in regions["items"].as_array().unwrap() {
+        assert_eq!(run["parent_id"], task.as_str(), "{run}");
+        assert_eq!(run["state"], "succeeded", "{run}");
+        assert_eq!(run["trigger"], "api", "{run}");
+        assert_eq!(run["counters"]["unchanged"], 250, "{run}");
+        assert_eq!(run["counters"]["pages"], 3, "{run}");
+        assert!(
+            run["runner"].as_str().is_some_and(|r| r.contains(':')),
+            "{run}"
+        );
+        names.push(run["region"].as_str().unwrap().to_owned());
+    }
+    names.sort();
+    assert_eq!(names, ["cn-beijing", "cn-hangzhou"]);
+    let (_, all) = s
+        .call(Method::GET, &format!("/tasks?secret_id={id}"), None)
+        .await;
+    assert_eq!(
+        all["total"], 6,
+        "two whole-account tasks of two regions each: {all}"
+    );
 }

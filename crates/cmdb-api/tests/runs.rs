@@ -649,7 +649,9 @@ async fn a_patched_secret_is_sealed_again_answered_masked_and_syncs_from_its_new
 /// The scheduled tasks of `secret`, once `count` of them have finished.
 async fn scheduled(s: &Server, secret: &str, count: usize) -> Vec<Value> {
     for _ in 0..2000 {
-        let list = s.tasks(&format!("?secret_id={secret}&page_size=100")).await;
+        let list = s
+            .tasks(&format!("?secret_id={secret}&region=*&page_size=100"))
+            .await;
         let runs: Vec<Value> = list["items"].as_array().unwrap().to_vec();
         if runs.iter().filter(|r| r["finished_at"].is_string()).count() >= count {
             return runs;
@@ -712,6 +714,19 @@ async fn two_servers_run_each_due_sync_once_and_a_failing_schedule_backs_off() {
         }
         let run = &scheduled(&sa, &failing, 1).await[0];
         assert_eq!(run["state"], "partial", "{label}: the region failed: {run}");
+        // Its one region is a task of its own, failed, with the vendor's error.
+        let regions = sb
+            .tasks(&format!("?parent_id={}", run["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(regions["total"], 1, "{label}: {regions}");
+        let region = &regions["items"][0];
+        assert_eq!(
+            (region["region"].as_str(), region["state"].as_str()),
+            (Some("cn-shanghai"), Some("failed")),
+            "{label}: {region}"
+        );
+        assert_eq!(region["error"]["kind"], "unavailable", "{label}: {region}");
+        assert_eq!(region["trigger"], "schedule", "{label}: {region}");
         // The failure is recorded once the run's end is.
         let mut secret = Value::Null;
         for _ in 0..500 {

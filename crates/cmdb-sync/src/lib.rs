@@ -75,6 +75,6 @@ pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
 pub use request::{DetailsMode, SyncRequest, ALL_REGIONS, MAX_SECRET_ID_LEN};
 pub use response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
 pub use syncer::{
-    HeldScope, PreparedSync, SyncOptions, SyncTrigger, Syncer, DEFAULT_MAX_DETAILS,
+    HeldScope, PreparedSync, RegionObserver, SyncOptions, SyncTrigger, Syncer, DEFAULT_MAX_DETAILS,
     DEFAULT_REGIONS_IN_FLIGHT,
 };

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::future::{self, Either};
+use futures::future::{self, BoxFuture, Either};
 use futures::stream;
 use futures::StreamExt;
 use tokio::runtime::RuntimeFlavor;
@@ -474,6 +474,25 @@ impl Syncer {
     /// vendor that cannot say which regions the account has. Dropping the future stops
     /// every region's run at a page boundary.
     pub async fn sync_all(&self, request: SyncRequest) -> Result<SyncResponse> {
+        self.sync_all_inner(request, None).await
+    }
+
+    /// [`sync_all`](Self::sync_all), telling `observer` about each region's run as it
+    /// starts and ends (a caller that keeps a record per region, as the API's tasks do).
+    /// A request naming one region is that region's [`sync`](Self::sync), unobserved.
+    pub async fn sync_all_observed(
+        &self,
+        request: SyncRequest,
+        observer: Arc<dyn RegionObserver>,
+    ) -> Result<SyncResponse> {
+        self.sync_all_inner(request, Some(observer)).await
+    }
+
+    async fn sync_all_inner(
+        &self,
+        request: SyncRequest,
+        observer: Option<Arc<dyn RegionObserver>>,
+    ) -> Result<SyncResponse> {
         self.options.validate()?;
         request.validate()?;
         if !request.region.is_empty() && !request.is_all_regions() {
@@ -498,7 +517,7 @@ impl Syncer {
         } else {
             secret.allowed_regions.clone()
         };
-        self.sync_account_regions(request, account, regions).await
+        self.sync_regions(request, account, regions, observer).await
     }
 
     /// [`sync_all`](Self::sync_all) with credentials in hand: every region the vendor
@@ -533,6 +552,16 @@ impl Syncer {
     ) -> Result<SyncResponse> {
         self.options.validate()?;
         request.validate()?;
+        self.sync_regions(request, account, regions, None).await
+    }
+
+    async fn sync_regions(
+        &self,
+        request: SyncRequest,
+        account: Account,
+        regions: Vec<String>,
+        observer: Option<Arc<dyn RegionObserver>>,
+    ) -> Result<SyncResponse> {
         let regions = if account.vendor.requires_region() {
             let mut unique: Vec<String> = Vec::with_capacity(regions.len());
             for region in regions {
@@ -557,7 +586,7 @@ impl Syncer {
             .map(|region| {
                 let mut request = request.clone();
                 request.region = region;
-                self.sync_region(request, account.clone())
+                self.sync_region(request, account.clone(), observer.clone())
             })
             .buffered(self.options.regions_in_flight.max(1))
             .collect()
@@ -617,12 +646,41 @@ impl Syncer {
     }
 
     /// One region of a whole-account sync, to its end: its summary and answer.
-    async fn sync_region(&self, request: SyncRequest, account: Account) -> RegionSummaryRun {
+    async fn sync_region(
+        &self,
+        request: SyncRequest,
+        account: Account,
+        observer: Option<Arc<dyn RegionObserver>>,
+    ) -> RegionSummaryRun {
         let started = tokio::time::Instant::now();
-        let asked = request.region.clone();
+        let asked = SyncScope::new(
+            request.secret_id.clone(),
+            account.vendor,
+            request.region.clone(),
+            request.resource_type,
+        );
         let (region, result) = match self.prepare_account(request, account).await {
-            Ok(prepared) => (prepared.scope().region.clone(), prepared.run().await),
-            Err(e) => (asked, Err(e)),
+            Ok(mut prepared) => {
+                let scope = prepared.scope().clone();
+                if let Some(observer) = &observer {
+                    if let Some(progress) = observer.started(&scope).await {
+                        prepared = prepared.with_progress(progress);
+                    }
+                }
+                let (result, held) = prepared.run_holding_locks().await;
+                if let Some(observer) = &observer {
+                    observer.ended(&scope, &result).await;
+                }
+                drop(held);
+                (scope.region, result)
+            }
+            Err(e) => {
+                let result = Err(e);
+                if let Some(observer) = &observer {
+                    observer.ended(&asked, &result).await;
+                }
+                (asked.region, result)
+            }
         };
         if let Err(e) = &result {
             tracing::warn!(region = %region, error = %e, "region not synced");
@@ -1579,6 +1637,20 @@ impl PreparedSync {
         );
         (Ok(response), locks)
     }
+}
+
+/// Told about each region's run of a whole-account sync
+/// ([`Syncer::sync_all_observed`]): a caller that keeps a record per region implements
+/// it. Both calls are awaited by the region's run, so they should be quick.
+pub trait RegionObserver: Send + Sync + 'static {
+    /// The run of `scope` passed its checks and holds its locks; nothing is listed yet.
+    /// Answers where to publish its live progress, if anywhere.
+    fn started(&self, scope: &SyncScope)
+        -> BoxFuture<'static, Option<watch::Sender<SyncProgress>>>;
+
+    /// The run of `scope` ended with `result`, its locks still held. A region that
+    /// failed its checks ends without having started.
+    fn ended(&self, scope: &SyncScope, result: &Result<SyncResponse>) -> BoxFuture<'static, ()>;
 }
 
 /// The locks of a scope whose run has ended, held until dropped
