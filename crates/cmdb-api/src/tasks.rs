@@ -244,10 +244,7 @@ impl TaskRegistry {
         tokio::spawn(async move {
             let (progress_tx, progress_rx) = watch::channel(SyncProgress::default());
             // Checks, then takes the scope's locks: held until the run ends.
-            let sync_trigger = match trigger {
-                RunTrigger::Schedule => SyncTrigger::Schedule,
-                _ => SyncTrigger::Api,
-            };
+            let sync_trigger = sync_trigger(trigger);
             let id = uuid::Uuid::new_v4().to_string();
             let parent = Parent {
                 inner: Arc::clone(&inner),
@@ -756,6 +753,18 @@ impl RegionObserver for RegionRuns {
             Err(e) => Err(ErrorReport::from(e)),
         };
         Box::pin(Arc::clone(&self.shared).end(scope.clone(), outcome))
+    }
+
+    fn trigger(&self) -> SyncTrigger {
+        sync_trigger(self.shared.parent.trigger)
+    }
+}
+
+/// The metrics label of what started a task.
+fn sync_trigger(trigger: RunTrigger) -> SyncTrigger {
+    match trigger {
+        RunTrigger::Schedule => SyncTrigger::Schedule,
+        _ => SyncTrigger::Api,
     }
 }
 

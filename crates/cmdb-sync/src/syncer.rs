@@ -663,6 +663,7 @@ impl Syncer {
             Ok(mut prepared) => {
                 let scope = prepared.scope().clone();
                 if let Some(observer) = &observer {
+                    prepared = prepared.with_trigger(observer.trigger());
                     if let Some(progress) = observer.started(&scope).await {
                         prepared = prepared.with_progress(progress);
                     }
@@ -1651,6 +1652,12 @@ pub trait RegionObserver: Send + Sync + 'static {
     /// The run of `scope` ended with `result`, its locks still held. A region that
     /// failed its checks ends without having started.
     fn ended(&self, scope: &SyncScope, result: &Result<SyncResponse>) -> BoxFuture<'static, ()>;
+
+    /// What started the regions' runs: the `trigger` label of their metrics (default
+    /// [`SyncTrigger::Library`]).
+    fn trigger(&self) -> SyncTrigger {
+        SyncTrigger::Library
+    }
 }
 
 /// The locks of a scope whose run has ended, held until dropped
