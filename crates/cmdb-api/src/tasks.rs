@@ -409,14 +409,15 @@ impl TaskRegistry {
         if run.state != RunState::Running {
             return Ok(run);
         }
-        // Held: a live process runs it. Free: nobody does; the lock goes at once.
-        if self
-            .inner
-            .hosts
-            .try_lock_scope(&run.scope())
-            .await?
-            .is_none()
-        {
+        // Held: a live process runs it (which keeps the lock until its end is stored).
+        // Free: nobody does. Asked without taking the lock where the store can tell;
+        // else taken and let go at once.
+        let scope = run.scope();
+        let held = match self.inner.hosts.is_scope_locked(&scope).await? {
+            Some(held) => held,
+            None => self.inner.hosts.try_lock_scope(&scope).await?.is_none(),
+        };
+        if held {
             return Ok(run);
         }
         let report = interrupted_report();

@@ -77,6 +77,11 @@ impl ScopeLocks {
     }
 
     /// A lease on `scope`, or `None` while another lease on it lives.
+    /// Whether `scope` is held in this process.
+    pub(crate) fn is_held(&self, scope: &SyncScope) -> bool {
+        self.lock().contains(scope)
+    }
+
     pub(crate) fn try_lock(&self, scope: &SyncScope) -> Option<ScopeLease> {
         if !self.lock().insert(scope.clone()) {
             return None;
@@ -153,6 +158,10 @@ impl<S: HostStore> HostStore for LocalLocks<S> {
     /// A lock held within this process only; see [`LocalLocks`].
     async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {
         Ok(self.held.try_lock(scope))
+    }
+
+    async fn is_scope_locked(&self, scope: &SyncScope) -> Result<Option<bool>> {
+        Ok(Some(self.held.is_held(scope)))
     }
 
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {

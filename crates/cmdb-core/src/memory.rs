@@ -204,6 +204,10 @@ impl HostStore for MemoryHostStore {
         Ok(self.locks.try_lock(scope))
     }
 
+    async fn is_scope_locked(&self, scope: &SyncScope) -> Result<Option<bool>> {
+        Ok(Some(self.locks.is_held(scope)))
+    }
+
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
         Ok(self
             .lock()

@@ -361,6 +361,16 @@ pub trait HostStore: Debug + Send + Sync + 'static {
     /// hold within this process only.
     async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>>;
 
+    /// Whether `scope`'s lock is held now, by any process, found without taking it:
+    /// `Some(held)` when the store can tell, `None` (the default) when only
+    /// [`try_lock_scope`](Self::try_lock_scope) can. The task store's check for runs
+    /// whose process is gone asks this first, so that checking never holds a lock that a
+    /// new sync of the scope wants at the same moment.
+    async fn is_scope_locked(&self, scope: &SyncScope) -> Result<Option<bool>> {
+        let _ = scope;
+        Ok(None)
+    }
+
     /// One host by its key.
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>>;
 

@@ -499,6 +499,17 @@ pub(crate) async fn try_lock_scope(
     }
 }
 
+/// Whether a session holds `scope`'s lock (PostgreSQL, MySQL), asked of the server
+/// without taking it; `None` on SQLite, whose lock rows need the owner checks of a take.
+pub(crate) async fn is_scope_locked(store: &SqlStore, scope: &SyncScope) -> Result<Option<bool>> {
+    if store.inner.backend == Backend::Sqlite {
+        return Ok(None);
+    }
+    // A lock this process dropped is free once its release ran.
+    await_pending_releases().await;
+    Ok(Some(store.scope_lock_session(scope).await?.is_some()))
+}
+
 impl SqlStore {
     /// The server session holding `scope`'s lock, if any: the PostgreSQL backend pid or
     /// the MySQL connection id (`None` on SQLite). For tests that end the session.

@@ -55,13 +55,38 @@ async fn scope_lock_excludes_other_pools_until_dropped() {
         let other_lease = b.try_lock_scope(&other).await.unwrap();
         assert!(other_lease.is_some(), "{label}: other scopes are free");
 
+        // Asked without taking it: held, as every pool sees; SQLite cannot tell.
+        let seen = b.is_scope_locked(&scope).await.unwrap();
+        let expected = |held: bool| (!label.starts_with("sqlite")).then_some(held);
+        assert_eq!(
+            seen,
+            expected(true),
+            "{label}: held, seen from another pool"
+        );
+        assert_eq!(
+            a.is_scope_locked(&scope).await.unwrap(),
+            expected(true),
+            "{label}"
+        );
+
         drop(lease);
+        assert_eq!(
+            a.is_scope_locked(&scope).await.unwrap(),
+            expected(false),
+            "{label}: free once the lease is dropped"
+        );
         let again = b.try_lock_scope(&scope).await.unwrap();
         assert!(
             again.is_some(),
             "{label}: free again once the lease is dropped"
         );
         assert!(a.try_lock_scope(&scope).await.unwrap().is_none(), "{label}");
+        assert_eq!(
+            a.is_scope_locked(&scope).await.unwrap(),
+            expected(true),
+            "{label}: asking takes nothing"
+        );
+        assert!(b.try_lock_scope(&other).await.unwrap().is_none(), "{label}");
     }
 }
 

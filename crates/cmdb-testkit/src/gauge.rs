@@ -203,6 +203,13 @@ impl<S: HostStore> HostStore for InstrumentedStore<S> {
         self.inner.try_lock_scope(scope).await
     }
 
+    async fn is_scope_locked(&self, scope: &SyncScope) -> Result<Option<bool>> {
+        if self.lock_held_elsewhere {
+            return Ok(Some(true));
+        }
+        self.inner.is_scope_locked(scope).await
+    }
+
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
         self.inner.get(vendor, instance_id).await
     }

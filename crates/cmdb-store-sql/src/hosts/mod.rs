@@ -84,6 +84,10 @@ impl HostStore for SqlStore {
         crate::lock::try_lock_scope(self, scope).await
     }
 
+    async fn is_scope_locked(&self, scope: &SyncScope) -> Result<Option<bool>> {
+        crate::lock::is_scope_locked(self, scope).await
+    }
+
     async fn get(&self, vendor: Vendor, instance_id: &str) -> Result<Option<StoredHost>> {
         self.get_host(vendor, instance_id).await
     }
