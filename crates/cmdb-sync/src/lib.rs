@@ -65,6 +65,7 @@ mod builtin;
 mod progress;
 mod registry;
 mod request;
+mod resource;
 mod response;
 mod syncer;
 pub mod telemetry;

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use cmdb_core::{
-    Error, ErrorKind, FailedRecord, Host, HostPage, HostProvider, HostStore, MissingHost, Result,
-    ScopeLease, ScopeStats, SyncScope, UpsertOutcome, Vendor,
+    Error, ErrorKind, FailedRecord, Host, HostProvider, HostStore, MissingHost, Result, ScopeLease,
+    ScopeStats, SyncScope, UpsertOutcome, Vendor,
 };
 use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, SecretStore};
@@ -26,6 +26,7 @@ use crate::account::Account;
 use crate::progress::{SyncProgress, SyncState};
 use crate::registry::{ProviderContext, ProviderRegistry};
 use crate::request::{DetailsMode, SyncRequest, ALL_REGIONS};
+use crate::resource::{Lister, Page, Record, Store};
 use crate::response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
 use crate::telemetry;
 
@@ -241,10 +242,10 @@ struct Tally {
 
 impl Tally {
     /// Counts the outcomes of upserting `hosts`, keeping the details `details` asks for.
-    fn record(
+    fn record<R: Record>(
         &mut self,
         scope: &SyncScope,
-        hosts: &[Host],
+        hosts: &[R],
         outcomes: &[UpsertOutcome],
         details: DetailsMode,
     ) {
@@ -256,14 +257,14 @@ impl Tally {
                 UpsertOutcome::Unchanged => self.unchanged += 1,
                 UpsertOutcome::Failed(reason) => {
                     self.failed += 1;
-                    tracing::warn!(scope = %scope, instance_id = %host.instance_id, %reason, "host not stored");
+                    tracing::warn!(scope = %scope, instance_id = %host.instance_id(), %reason, "record not stored");
                 }
                 // An outcome newer than this crate: a stored host may have changed, so it
                 // counts as updated; one not stored counts as failed.
                 other if other.is_success() => self.updated += 1,
                 other => {
                     self.failed += 1;
-                    tracing::warn!(scope = %scope, instance_id = %host.instance_id, outcome = ?other, "host not stored");
+                    tracing::warn!(scope = %scope, instance_id = %host.instance_id(), outcome = ?other, "record not stored");
                 }
             }
             let wanted = match details {
@@ -272,7 +273,7 @@ impl Tally {
                 DetailsMode::None => false,
             };
             if wanted {
-                self.push_detail(SyncDetail::new(&host.instance_id, &host.name, outcome));
+                self.push_detail(SyncDetail::new(host.instance_id(), host.name(), outcome));
             }
         }
     }
@@ -903,20 +904,22 @@ impl Syncer {
     /// per-call cost (a transaction, a key look-up, round trips to a database thread)
     /// once for several pages. When storing fails, or the drain is dropped (time-out,
     /// caller gone), the listing is dropped at once ([`run_beside`]).
-    fn drain<'a>(
+    #[allow(clippy::too_many_arguments)]
+    fn drain<'a, R: Record>(
         &'a self,
+        store: &'a dyn Store<R>,
         scope: &'a SyncScope,
-        pages: futures::stream::BoxStream<'static, Result<HostPage>>,
+        pages: futures::stream::BoxStream<'static, Result<Page<R>>>,
         seen_at: DateTime<Utc>,
         details: DetailsMode,
         tally: &'a mut Tally,
         publish: &'a (dyn Fn(SyncProgress) + Sync),
     ) -> impl Future<Output = ()> + 'a {
-        let (tx, rx) = mpsc::channel::<Result<HostPage>>(self.options.queue_pages.max(1));
+        let (tx, rx) = mpsc::channel::<Result<Page<R>>>(self.options.queue_pages.max(1));
         let listing = forward(pages, tx);
         let storing = async move {
             if let Err(e) = self
-                .store_pages(scope, rx, seen_at, details, tally, publish)
+                .store_pages(store, scope, rx, seen_at, details, tally, publish)
                 .await
             {
                 tally.error = Some(e);
@@ -929,10 +932,12 @@ impl Syncer {
     /// fails to store (the error). Pages already listed while the last batch was written
     /// go into the same upsert (one transaction for all of them, when storing is the
     /// slower side); nothing waits for a page to arrive.
-    async fn store_pages(
+    #[allow(clippy::too_many_arguments)]
+    async fn store_pages<R: Record>(
         &self,
+        store: &dyn Store<R>,
         scope: &SyncScope,
-        mut rx: mpsc::Receiver<Result<HostPage>>,
+        mut rx: mpsc::Receiver<Result<Page<R>>>,
         seen_at: DateTime<Utc>,
         details: DetailsMode,
         tally: &mut Tally,
@@ -954,7 +959,7 @@ impl Syncer {
                     Err(_) => break,
                 }
             }
-            self.store_batch(scope, batch, seen_at, details, tally)
+            self.store_batch(store, scope, batch, seen_at, details, tally)
                 .await?;
             publish(tally.progress(SyncState::Running));
             if let Some(e) = listing_error {
@@ -964,12 +969,13 @@ impl Syncer {
         Ok(())
     }
 
-    /// Upserts the hosts of `batch` in one call and counts them, and the records the
+    /// Upserts the records of `batch` in one call and counts them, and the records the
     /// provider could not map, in `tally`.
-    async fn store_batch(
+    async fn store_batch<R: Record>(
         &self,
+        store: &dyn Store<R>,
         scope: &SyncScope,
-        batch: Vec<HostPage>,
+        batch: Vec<Page<R>>,
         seen_at: DateTime<Utc>,
         details: DetailsMode,
         tally: &mut Tally,
@@ -983,22 +989,21 @@ impl Syncer {
                 tally.moved = page.moved;
             }
             tally.record_unmapped(scope, &page.failed, details);
-            hosts.extend(page.hosts);
+            hosts.extend(page.records);
         }
         for h in &mut hosts {
-            h.secret_id.clone_from(&scope.secret_id);
+            h.set_secret_id(&scope.secret_id);
         }
-        let outcomes =
-            self.hosts
-                .upsert(scope, &hosts, seen_at)
-                .await
-                .map_err(|e| match count {
-                    1 => e.context(format!("storing page {first_page}")),
-                    _ => e.context(format!(
-                        "storing pages {first_page} to {}",
-                        first_page + count - 1
-                    )),
-                })?;
+        let outcomes = store
+            .upsert(scope, &hosts, seen_at)
+            .await
+            .map_err(|e| match count {
+                1 => e.context(format!("storing page {first_page}")),
+                _ => e.context(format!(
+                    "storing pages {first_page} to {}",
+                    first_page + count - 1
+                )),
+            })?;
         if outcomes.len() != hosts.len() {
             return Err(Error::store(format!(
                 "the store answered {} outcomes for {} hosts",
@@ -1016,10 +1021,11 @@ impl Syncer {
     /// `tally`), never released. A provider without a lookup releases only hosts that
     /// two consecutive complete runs missed.
     #[allow(clippy::too_many_arguments)]
-    async fn release(
+    async fn release<R: Record>(
         &self,
+        store: &dyn Store<R>,
         scope: &SyncScope,
-        provider: &dyn HostProvider,
+        provider: &dyn Lister<R>,
         lease: &ScopeLease,
         run_start: DateTime<Utc>,
         request: &SyncRequest,
@@ -1036,7 +1042,7 @@ impl Syncer {
                 ),
             );
         }
-        let stats = match self.hosts.scope_stats(scope, run_start).await {
+        let stats = match store.scope_stats(scope, run_start).await {
             Ok(stats) => stats,
             Err(e) => return Release::failed_at(e, "counting the scope's missing hosts"),
         };
@@ -1048,7 +1054,7 @@ impl Syncer {
                 return Release::skipped(reason);
             }
         }
-        let missing = match self.missing_hosts(scope, run_start).await {
+        let missing = match self.missing_hosts(store, scope, run_start).await {
             Ok(missing) => missing,
             Err(e) => return Release::failed_at(e, "reading the scope's missing hosts"),
         };
@@ -1058,6 +1064,7 @@ impl Syncer {
             Some(found) => {
                 let alive = match self
                     .confirm(
+                        store,
                         scope,
                         found,
                         &ids,
@@ -1092,7 +1099,7 @@ impl Syncer {
                     missing.into_iter().partition(|m| m.missed_at.is_some());
                 let once: Vec<String> = once.into_iter().map(|m| m.instance_id).collect();
                 for chunk in once.chunks(RELEASE_CHUNK) {
-                    if let Err(e) = self.hosts.mark_missed(scope, chunk, run_start).await {
+                    if let Err(e) = store.mark_missed(scope, chunk, run_start).await {
                         return Release::failed_at(e, "marking missing hosts");
                     }
                 }
@@ -1130,11 +1137,7 @@ impl Syncer {
         }
         let released_at = Utc::now();
         for chunk in gone.chunks(RELEASE_CHUNK) {
-            match self
-                .hosts
-                .release(scope, chunk, run_start, released_at)
-                .await
-            {
+            match store.release(scope, chunk, run_start, released_at).await {
                 Ok(n) => outcome.released += n,
                 Err(e) => {
                     let released = outcome.released;
@@ -1179,18 +1182,16 @@ impl Syncer {
     }
 
     /// Every missing host of the scope (at most the guard's share of it).
-    async fn missing_hosts(
+    async fn missing_hosts<R: Record>(
         &self,
+        store: &dyn Store<R>,
         scope: &SyncScope,
         run_start: DateTime<Utc>,
     ) -> Result<Vec<MissingHost>> {
         let mut all: Vec<MissingHost> = Vec::new();
         loop {
             let after = all.last().map(|m| m.instance_id.as_str());
-            let page = self
-                .hosts
-                .missing(scope, run_start, after, MISSING_PAGE)
-                .await?;
+            let page = store.missing(scope, run_start, after, MISSING_PAGE).await?;
             let done = page.len() < MISSING_PAGE as usize;
             all.extend(page);
             if done {
@@ -1202,10 +1203,11 @@ impl Syncer {
     /// Stores the hosts a by-id lookup finds among `ids` and answers their ids; on a
     /// failed lookup or store, the error and the ids found before it.
     #[allow(clippy::too_many_arguments)]
-    async fn confirm(
+    async fn confirm<R: Record>(
         &self,
+        store: &dyn Store<R>,
         scope: &SyncScope,
-        mut found: futures::stream::BoxStream<'static, Result<HostPage>>,
+        mut found: futures::stream::BoxStream<'static, Result<Page<R>>>,
         ids: &[String],
         run_start: DateTime<Utc>,
         details: DetailsMode,
@@ -1218,20 +1220,19 @@ impl Syncer {
             let mut page = item.map_err(|e| (e, alive.len() as u64))?;
             tally.pages += 1;
             // Only hosts asked for, each once: a lookup answer is no listing.
-            page.hosts.retain(|h| {
-                wanted.contains(h.instance_id.as_str()) && !alive.contains(&h.instance_id)
-            });
-            for h in &mut page.hosts {
-                h.secret_id.clone_from(&scope.secret_id);
+            page.records
+                .retain(|h| wanted.contains(h.instance_id()) && !alive.contains(h.instance_id()));
+            for h in &mut page.records {
+                h.set_secret_id(&scope.secret_id);
             }
-            if !page.hosts.is_empty() {
-                let outcomes = match self.hosts.upsert(scope, &page.hosts, run_start).await {
-                    Ok(o) if o.len() == page.hosts.len() => o,
+            if !page.records.is_empty() {
+                let outcomes = match store.upsert(scope, &page.records, run_start).await {
+                    Ok(o) if o.len() == page.records.len() => o,
                     Ok(o) => {
                         let e = Error::store(format!(
                             "the store answered {} outcomes for {} hosts",
                             o.len(),
-                            page.hosts.len()
+                            page.records.len()
                         ));
                         return Err((e, alive.len() as u64));
                     }
@@ -1239,8 +1240,8 @@ impl Syncer {
                         return Err((e.context("storing hosts found by id"), alive.len() as u64))
                     }
                 };
-                tally.record(scope, &page.hosts, &outcomes, details);
-                alive.extend(page.hosts.into_iter().map(|h| h.instance_id));
+                tally.record(scope, &page.records, &outcomes, details);
+                alive.extend(page.records.iter().map(|h| h.instance_id().to_owned()));
             }
             publish(tally.progress(SyncState::Running));
         }
@@ -1338,9 +1339,9 @@ fn region_label(region: &str) -> String {
 
 /// Sends the listing's pages to `tx` until it ends, fails (the error is sent) or the
 /// receiver is gone.
-async fn forward(
-    mut pages: futures::stream::BoxStream<'static, Result<HostPage>>,
-    tx: mpsc::Sender<Result<HostPage>>,
+async fn forward<R>(
+    mut pages: futures::stream::BoxStream<'static, Result<Page<R>>>,
+    tx: mpsc::Sender<Result<Page<R>>>,
 ) {
     while let Some(item) = pages.next().await {
         let last = item.is_err();
@@ -1542,9 +1543,11 @@ impl PreparedSync {
             max_details: syncer.options.max_details,
             ..Tally::default()
         };
+        let store: &dyn Store<Host> = &syncer.hosts;
         let drain = syncer.drain(
+            store,
             &scope,
-            provider.pages(),
+            Lister::pages(&provider),
             run_start,
             request.details,
             &mut tally,
@@ -1583,8 +1586,9 @@ impl PreparedSync {
         } else {
             syncer
                 .release(
+                    store,
                     &scope,
-                    &*provider,
+                    &provider,
                     &locks.store,
                     run_start,
                     &request,
