@@ -72,7 +72,7 @@ pub mod telemetry;
 
 pub use account::Account;
 pub use progress::{SyncProgress, SyncState};
-pub use registry::{ProviderContext, ProviderFactory, ProviderRegistry};
+pub use registry::{DatabaseFactory, ProviderContext, ProviderFactory, ProviderRegistry};
 pub use request::{DetailsMode, SyncRequest, ALL_REGIONS, MAX_SECRET_ID_LEN};
 pub use response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
 pub use syncer::{

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use cmdb_core::{Error, ErrorKind, HostProvider, Result, Vendor};
+use cmdb_core::{DatabaseProvider, Error, ErrorKind, HostProvider, Result, Vendor};
 use cmdb_http::{HttpConfig, RateLimiter};
 use cmdb_secret::Credentials;
 
@@ -67,11 +67,28 @@ where
     }
 }
 
-/// Vendor -> provider factory. Provider crates register behind features; tests register
-/// fakes.
+/// Builds a database (RDS) provider from a [`ProviderContext`]. Any
+/// `Fn(ProviderContext) -> Result<Arc<dyn DatabaseProvider>>` is a factory.
+pub trait DatabaseFactory: Send + Sync + 'static {
+    /// Builds the provider, without making requests.
+    fn build(&self, ctx: ProviderContext) -> Result<Arc<dyn DatabaseProvider>>;
+}
+
+impl<F> DatabaseFactory for F
+where
+    F: Fn(ProviderContext) -> Result<Arc<dyn DatabaseProvider>> + Send + Sync + 'static,
+{
+    fn build(&self, ctx: ProviderContext) -> Result<Arc<dyn DatabaseProvider>> {
+        self(ctx)
+    }
+}
+
+/// Vendor -> provider factory, for hosts and for database instances. Provider crates
+/// register behind features; tests register fakes.
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     factories: BTreeMap<Vendor, Arc<dyn ProviderFactory>>,
+    databases: BTreeMap<Vendor, Arc<dyn DatabaseFactory>>,
 }
 
 impl fmt::Debug for ProviderRegistry {
@@ -98,6 +115,44 @@ impl ProviderRegistry {
     pub fn with(mut self, vendor: Vendor, factory: impl ProviderFactory) -> Self {
         self.register(vendor, factory);
         self
+    }
+
+    /// Registers (or replaces) the database (RDS) factory of `vendor`.
+    pub fn register_databases(
+        &mut self,
+        vendor: Vendor,
+        factory: impl DatabaseFactory,
+    ) -> &mut Self {
+        self.databases.insert(vendor, Arc::new(factory));
+        self
+    }
+
+    /// Builder-style [`register_databases`](Self::register_databases).
+    pub fn with_databases(mut self, vendor: Vendor, factory: impl DatabaseFactory) -> Self {
+        self.register_databases(vendor, factory);
+        self
+    }
+
+    /// Builds the database (RDS) provider of `ctx.vendor`. vSphere has no database
+    /// instances: [`InvalidInput`](ErrorKind::InvalidInput) on `resource_type`.
+    pub fn database_provider(&self, ctx: ProviderContext) -> Result<Arc<dyn DatabaseProvider>> {
+        let vendor = ctx.vendor;
+        if vendor == Vendor::Vsphere {
+            return Err(Error::invalid_field(
+                "resource_type",
+                "vsphere has no database instances (rds); sync its hosts",
+            ));
+        }
+        let factory = self.databases.get(&vendor).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "no database (rds) provider is registered for vendor {vendor} (is the \
+                     `{vendor}` feature enabled?)"
+                ),
+            )
+        })?;
+        factory.build(ctx)
     }
 
     /// The vendors with a factory.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cmdb_core::HostProvider;
+use cmdb_core::{DatabaseProvider, HostProvider};
 use cmdb_provider_huawei::HuaweiBuilder;
 
 use crate::registry::ProviderContext;
@@ -12,7 +12,7 @@ use crate::registry::ProviderContext;
 /// shared rate limiter. Pages in flight are capped by the secret's rate as well as by the
 /// provider's default, so a slow secret never has more requests waiting than it may send
 /// in a second.
-pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
+fn builder(ctx: ProviderContext) -> HuaweiBuilder {
     let mut builder = HuaweiBuilder::new()
         .with_http_config(ctx.http)
         .with_credentials(ctx.credentials)
@@ -26,5 +26,17 @@ pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostPro
     if let Some(endpoint) = ctx.endpoint.filter(|e| !e.trim().is_empty()) {
         builder = builder.with_endpoint(endpoint);
     }
-    Ok(Arc::new(builder.build()?))
+    builder
+}
+
+/// The host provider of one run.
+pub(super) fn factory(ctx: ProviderContext) -> cmdb_core::Result<Arc<dyn HostProvider>> {
+    Ok(Arc::new(builder(ctx).build()?))
+}
+
+/// The database (RDS) provider of one run, on the same client settings.
+pub(super) fn database_factory(
+    ctx: ProviderContext,
+) -> cmdb_core::Result<Arc<dyn DatabaseProvider>> {
+    Ok(Arc::new(builder(ctx).build_databases()?))
 }
