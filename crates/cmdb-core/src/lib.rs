@@ -1,7 +1,8 @@
 //! Core model of cmdb: the normalized [`Host`], the [`HostProvider`] and [`HostStore`]
-//! traits every vendor and every store implements, the [`RunStore`] trait that keeps sync
-//! runs ([`SyncRun`]), one [`Error`] type, and a complete in-memory store,
-//! [`MemoryHostStore`] (hosts and runs).
+//! traits every vendor and every store implements, the same pair for managed database
+//! instances ([`Database`], [`DatabaseProvider`], [`DatabaseStore`]), the [`RunStore`]
+//! trait that keeps sync runs ([`SyncRun`]), one [`Error`] type, and a complete in-memory
+//! store, [`MemoryHostStore`] (hosts, database instances and runs).
 //!
 //! ```
 //! use cmdb_core::{Host, HostStatus, Vendor};
@@ -24,6 +25,7 @@ mod memory;
 #[macro_use]
 mod model;
 mod database;
+mod database_store;
 mod provider;
 mod run;
 mod store;
@@ -34,6 +36,7 @@ pub use database::{
     Database, DatabaseEndpoint, DatabaseEngine, DatabasePage, DatabaseStatus, EndpointKind,
     StoredDatabase,
 };
+pub use database_store::{DatabaseList, DatabaseQuery, DatabaseSort, DatabaseStore};
 pub use error::{
     Error, ErrorKind, ErrorReport, Result, VendorError, MAX_VENDOR_FIELD, MAX_VENDOR_MESSAGE,
 };

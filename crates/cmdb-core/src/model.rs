@@ -97,7 +97,7 @@ pub enum ResourceType {
     /// Virtual machines.
     #[default]
     Host,
-    /// Managed relational databases (not supported yet).
+    /// Managed relational database instances ([`Database`](crate::Database)).
     Rds,
 }
 
@@ -437,8 +437,9 @@ impl FailedRecord {
     }
 }
 
-/// The part of the inventory one sync owns: hosts of one vendor and region, seen through
-/// one secret. Releases never reach outside a scope.
+/// The part of the inventory one sync owns: resources of one type (hosts, database
+/// instances) of one vendor and region, seen through one secret. Releases never reach
+/// outside a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SyncScope {
@@ -473,34 +474,91 @@ impl SyncScope {
         SyncScope::new(secret_id, vendor, region, ResourceType::Host)
     }
 
+    /// A scope of managed database instances ([`ResourceType::Rds`]).
+    pub fn databases(
+        secret_id: impl Into<String>,
+        vendor: Vendor,
+        region: impl Into<String>,
+    ) -> Self {
+        SyncScope::new(secret_id, vendor, region, ResourceType::Rds)
+    }
+
     /// Checks that a sync of this scope may store `host`: it has an instance id and the
     /// scope's vendor and region. The error is the reason, for a
     /// [`UpsertOutcome::Failed`]; every store gives the same reasons.
     pub fn check_host(&self, host: &Host) -> Result<(), String> {
-        if host.instance_id.trim().is_empty() {
+        self.check_record("host", &host.instance_id, host.vendor, &host.region)
+    }
+
+    /// Whether `host` belongs to this scope.
+    pub fn contains(&self, host: &Host) -> bool {
+        self.contains_record(
+            ResourceType::Host,
+            host.vendor,
+            &host.region,
+            &host.secret_id,
+        )
+    }
+
+    /// [`check_host`](Self::check_host) for a database instance.
+    pub fn check_database(&self, database: &crate::Database) -> Result<(), String> {
+        self.check_record(
+            "database",
+            &database.instance_id,
+            database.vendor,
+            &database.region,
+        )
+    }
+
+    /// Whether `database` belongs to this scope (a scope of [`ResourceType::Rds`]).
+    pub fn contains_database(&self, database: &crate::Database) -> bool {
+        self.contains_record(
+            ResourceType::Rds,
+            database.vendor,
+            &database.region,
+            &database.secret_id,
+        )
+    }
+
+    /// The checks of [`check_host`](Self::check_host), for a record of any kind (`what`
+    /// names it in the reason).
+    fn check_record(
+        &self,
+        what: &str,
+        instance_id: &str,
+        vendor: Vendor,
+        region: &str,
+    ) -> Result<(), String> {
+        if instance_id.trim().is_empty() {
             return Err("instance_id is empty".to_owned());
         }
-        if host.vendor != self.vendor {
+        if vendor != self.vendor {
             return Err(format!(
-                "host vendor {} is outside the scope's vendor {}",
-                host.vendor, self.vendor
+                "{what} vendor {vendor} is outside the scope's vendor {}",
+                self.vendor
             ));
         }
-        if host.region != self.region {
+        if region != self.region {
             return Err(format!(
-                "host region {:?} is outside the scope's region {:?}",
-                host.region, self.region
+                "{what} region {region:?} is outside the scope's region {:?}",
+                self.region
             ));
         }
         Ok(())
     }
 
-    /// Whether `host` belongs to this scope.
-    pub fn contains(&self, host: &Host) -> bool {
-        self.resource_type == ResourceType::Host
-            && host.vendor == self.vendor
-            && host.region == self.region
-            && host.secret_id == self.secret_id
+    /// Whether a record of `kind` with these fields belongs to this scope.
+    fn contains_record(
+        &self,
+        kind: ResourceType,
+        vendor: Vendor,
+        region: &str,
+        secret_id: &str,
+    ) -> bool {
+        self.resource_type == kind
+            && vendor == self.vendor
+            && region == self.region
+            && secret_id == self.secret_id
     }
 }
 

@@ -181,7 +181,8 @@ impl HostList {
     }
 }
 
-/// Counts of a scope that the release guard weighs.
+/// Counts of a scope that the release guard weighs (hosts, or the instances of another
+/// resource type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ScopeStats {
@@ -198,7 +199,8 @@ impl ScopeStats {
     }
 }
 
-/// An active host that a complete run did not list. See [`HostStore::missing`].
+/// An active host (or database instance) that a complete run did not list. See
+/// [`HostStore::missing`] and [`DatabaseStore::missing`](crate::DatabaseStore::missing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MissingHost {

@@ -1,5 +1,5 @@
-//! Conformance suites: every [`HostStore`], [`RunStore`] and [`HostProvider`] must pass
-//! these.
+//! Conformance suites: every [`HostStore`], [`DatabaseStore`], [`RunStore`] and
+//! [`HostProvider`] must pass these.
 //!
 //! The suites panic with a message naming the broken rule. The store suites work in
 //! scopes of their own (unique secret ids), so they may run against a store other tests
@@ -11,7 +11,9 @@
 //! use std::sync::Arc;
 //! use cmdb_core::{testing, MemoryHostStore};
 //!
-//! testing::host_store_conformance(Arc::new(MemoryHostStore::new())).await;
+//! let store = Arc::new(MemoryHostStore::new());
+//! testing::host_store_conformance(store.clone()).await;
+//! testing::database_store_conformance(store).await;
 //! # });
 //! ```
 
@@ -22,6 +24,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::StreamExt;
 
+use crate::database::{Database, DatabaseEndpoint, DatabaseEngine, DatabaseStatus};
+use crate::database_store::{DatabaseQuery, DatabaseSort, DatabaseStore};
 use crate::error::{ErrorKind, ErrorReport};
 use crate::model::{Host, HostStatus, OsType, PayMode, SyncScope, UpsertOutcome, Vendor};
 use crate::provider::HostProvider;
@@ -29,7 +33,7 @@ use crate::run::{
     RunCounters, RunQuery, RunState, RunStore, RunTrigger, SyncDetail, SyncRun,
     MAX_RUN_FAILED_DETAILS,
 };
-use crate::store::{HostQuery, HostSort, HostStore, MissingHost};
+use crate::store::{HostQuery, HostSort, HostStore, MissingHost, ScopeStats};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -599,6 +603,642 @@ async fn concurrent_upserts_of_different_scopes(store: Arc<dyn HostStore>) {
     for scope in &scopes {
         let stats = store.scope_stats(scope, at(1)).await.unwrap();
         assert_eq!(stats.active, 40, "every host of {scope} stored once");
+    }
+}
+
+/// A database instance of `scope` with a few fields filled in.
+pub fn sample_database(scope: &SyncScope, instance_id: &str) -> Database {
+    Database::new(scope.vendor, instance_id, scope.region.clone())
+        .with_secret_id(scope.secret_id.clone())
+        .with_name(format!("db-{instance_id}"))
+        .with_engine(DatabaseEngine::MySql, Some("8.0"))
+        .with_status(DatabaseStatus::Running, "Running")
+        .with_cpu(2)
+        .with_memory_mib(4096)
+        .with_storage(100, Some("cloud_essd"))
+        .with_endpoint(DatabaseEndpoint::private(
+            format!("10.8.{}.1", instance_id.len() % 250),
+            Some(3306),
+        ))
+        .with_tag("env", "test")
+}
+
+/// A database instance with every field set, times to the microsecond.
+fn full_database(scope: &SyncScope, instance_id: &str) -> Database {
+    let micros = Duration::microseconds(123_456);
+    Database::new(scope.vendor, instance_id, scope.region.clone())
+        .with_secret_id(scope.secret_id.clone())
+        .with_zone(format!("{}-a", scope.region))
+        .with_name("Orders 'primary' 订单")
+        .with_engine(DatabaseEngine::from_vendor("TDSQL-C"), Some("5.7.18"))
+        .with_status(DatabaseStatus::Modifying, "DBInstanceClassChanging")
+        .with_instance_class("mysql.n2.medium.1")
+        .with_cpu(4)
+        .with_memory_mib(16_384)
+        .with_storage(500, Some("cloud_essd"))
+        .with_endpoint(DatabaseEndpoint::private("192.168.3.4", Some(3306)))
+        .with_endpoint(DatabaseEndpoint::public("orders.mysql.example.com", None))
+        .with_vpc_id("vpc-orders")
+        .with_pay_mode(PayMode::Prepaid)
+        .with_created_at(at(-86_400) + micros)
+        .with_expire_at(at(86_400 * 365) + micros)
+        .with_tag("env", "prod")
+        .with_tag("owner", "dba team")
+        .with_extra(
+            "ReadOnlyInstances",
+            serde_json::json!([{"id": "ro-1"}, 2.5, null]),
+        )
+        .with_extra("DeletionProtection", serde_json::json!(true))
+}
+
+fn databases_of(scope: &SyncScope, n: usize) -> Vec<Database> {
+    ids(scope, n)
+        .iter()
+        .map(|id| sample_database(scope, id))
+        .collect()
+}
+
+/// Runs every check of the [`DatabaseStore`] contract against `store`: what
+/// [`host_store_conformance`] checks of a [`HostStore`], for database instances.
+pub async fn database_store_conformance(store: Arc<dyn DatabaseStore>) {
+    databases_created_unchanged_updated(&*store).await;
+    failed_database_does_not_lose_the_batch(&*store).await;
+    databases_release_and_reappear(&*store).await;
+    missing_databases_pages_and_marks(&*store).await;
+    database_queries_filter_sort_and_page(&*store).await;
+    concurrent_database_upserts_of_different_scopes(store).await;
+}
+
+async fn databases_created_unchanged_updated(store: &dyn DatabaseStore) {
+    let scope = SyncScope::databases(unique("conf-db-cu"), Vendor::Aliyun, "cn-hangzhou");
+    let mut dbs = databases_of(&scope, 3);
+    dbs[0] = full_database(&scope, &dbs[0].instance_id);
+    // The secret comes from the scope, whatever the record says.
+    let mut given = dbs.clone();
+    given[2].secret_id = "someone-else".into();
+
+    let out = store
+        .upsert(&scope, &given, at(0))
+        .await
+        .expect("first upsert");
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Created; 3],
+        "first upsert creates every instance"
+    );
+    let stored = store
+        .get(Vendor::Aliyun, &dbs[0].instance_id)
+        .await
+        .expect("get")
+        .expect("created instance is found");
+    assert_eq!(
+        stored.database, dbs[0],
+        "stored instance equals the one given, every field"
+    );
+    assert_eq!(stored.content_hash, dbs[0].content_hash());
+    assert_eq!(
+        (
+            stored.first_seen_at,
+            stored.last_seen_at,
+            stored.released_at
+        ),
+        (at(0), at(0), None)
+    );
+    let other = store
+        .get(Vendor::Aliyun, &dbs[2].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other.database.secret_id, scope.secret_id,
+        "the stored secret is the scope's"
+    );
+
+    let out = store
+        .upsert(&scope, &dbs, at(10))
+        .await
+        .expect("second upsert");
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Unchanged; 3],
+        "same content is unchanged"
+    );
+    let stored = store
+        .get(Vendor::Aliyun, &dbs[0].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.first_seen_at, at(0), "first_seen_at never moves");
+    assert_eq!(
+        stored.last_seen_at,
+        at(10),
+        "unchanged instance still moves last_seen_at"
+    );
+
+    let mut changed = dbs.clone();
+    changed[1].status = DatabaseStatus::Isolated;
+    changed[1].raw_status = "Isolated".into();
+    // Reordered endpoints are not a change.
+    changed[0].endpoints.reverse();
+    let out = store
+        .upsert(&scope, &changed, at(20))
+        .await
+        .expect("third upsert");
+    assert_eq!(
+        out,
+        vec![
+            UpsertOutcome::Unchanged,
+            UpsertOutcome::Updated,
+            UpsertOutcome::Unchanged
+        ],
+        "only the changed instance is updated; endpoint order is not a change"
+    );
+    let stored = store
+        .get(Vendor::Aliyun, &dbs[1].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.database.status,
+        DatabaseStatus::Isolated,
+        "update is stored"
+    );
+    assert_eq!(stored.content_hash, changed[1].content_hash());
+
+    assert!(
+        store
+            .get(Vendor::Aliyun, "no-such-database")
+            .await
+            .expect("get")
+            .is_none(),
+        "unknown instance is None"
+    );
+    assert!(
+        store
+            .get(Vendor::Tencent, &dbs[0].instance_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the key includes the vendor"
+    );
+}
+
+async fn failed_database_does_not_lose_the_batch(store: &dyn DatabaseStore) {
+    let scope = SyncScope::databases(unique("conf-db-fail"), Vendor::Tencent, "ap-guangzhou");
+    let good = ids(&scope, 2);
+    let mut elsewhere = sample_database(&scope, &format!("{}-x", scope.secret_id));
+    elsewhere.region = "ap-beijing".into();
+    let batch = vec![
+        sample_database(&scope, &good[0]),
+        sample_database(&scope, ""),
+        elsewhere,
+        sample_database(&scope, &good[1]),
+    ];
+    let out = store.upsert(&scope, &batch, at(0)).await.expect("upsert");
+    assert_eq!(out.len(), 4, "one outcome per instance");
+    assert_eq!(out[0], UpsertOutcome::Created);
+    assert!(
+        matches!(out[1], UpsertOutcome::Failed(_)),
+        "empty id fails: {:?}",
+        out[1]
+    );
+    assert!(
+        matches!(out[2], UpsertOutcome::Failed(_)),
+        "an instance outside the scope's region fails: {:?}",
+        out[2]
+    );
+    assert_eq!(
+        out[3],
+        UpsertOutcome::Created,
+        "instances after a failed one are stored"
+    );
+    assert!(store
+        .get(Vendor::Tencent, &good[1])
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn databases_release_and_reappear(store: &dyn DatabaseStore) {
+    let scope = SyncScope::databases(unique("conf-db-rel"), Vendor::Huawei, "cn-north-4");
+    let other = SyncScope::databases(unique("conf-db-rel-other"), Vendor::Huawei, "cn-north-4");
+    let dbs = databases_of(&scope, 4);
+    let other_db = sample_database(&other, &format!("{}-x", other.secret_id));
+    store.upsert(&scope, &dbs, at(0)).await.unwrap();
+    store
+        .upsert(&other, std::slice::from_ref(&other_db), at(0))
+        .await
+        .unwrap();
+
+    // Run two sees three of the four instances.
+    store.upsert(&scope, &dbs[..3], at(100)).await.unwrap();
+    let stats = store.scope_stats(&scope, at(100)).await.expect("stats");
+    assert_eq!(
+        (stats.active, stats.missing),
+        (4, 1),
+        "active instances of the scope, and those run two did not see"
+    );
+    let host_scope = SyncScope::hosts(scope.secret_id.clone(), scope.vendor, &scope.region);
+    assert_eq!(
+        store.scope_stats(&host_scope, at(100)).await.unwrap(),
+        ScopeStats::default(),
+        "a host scope holds no database instance"
+    );
+
+    let missing = store
+        .missing(&scope, at(100), None, 10)
+        .await
+        .expect("missing");
+    assert_eq!(
+        missing,
+        vec![MissingHost::new(dbs[3].instance_id.clone(), None)],
+        "the instance run two did not see, unmarked"
+    );
+    let released = store
+        .release(
+            &scope,
+            &[
+                dbs[3].instance_id.clone(),
+                dbs[0].instance_id.clone(),
+                other_db.instance_id.clone(),
+                "no-such-database".to_owned(),
+            ],
+            at(100),
+            at(101),
+        )
+        .await
+        .expect("release");
+    assert_eq!(
+        released, 1,
+        "only the named instance that is missing from the scope is released"
+    );
+    let gone = store
+        .get(Vendor::Huawei, &dbs[3].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.released_at, Some(at(101)), "released, not deleted");
+    let kept = store
+        .get(Vendor::Huawei, &dbs[0].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.released_at, None);
+    let untouched = store
+        .get(Vendor::Huawei, &other_db.instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        untouched.released_at, None,
+        "release never reaches another secret's scope"
+    );
+    assert_eq!(
+        store
+            .release(&host_scope, &[dbs[2].instance_id.clone()], at(200), at(201))
+            .await
+            .unwrap(),
+        0,
+        "a host scope releases no database instance"
+    );
+
+    let stats = store.scope_stats(&scope, at(100)).await.unwrap();
+    assert_eq!(
+        (stats.active, stats.missing),
+        (3, 0),
+        "released instances are not active"
+    );
+    let again = store
+        .release(&scope, &[dbs[3].instance_id.clone()], at(100), at(102))
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "release is idempotent");
+    assert!(
+        store
+            .missing(&scope, at(100), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "released instances are not missing"
+    );
+
+    let out = store.upsert(&scope, &dbs[3..], at(200)).await.unwrap();
+    assert_eq!(
+        out,
+        vec![UpsertOutcome::Updated],
+        "a reappearing instance is updated"
+    );
+    let back = store
+        .get(Vendor::Huawei, &dbs[3].instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        back.released_at, None,
+        "a reappearing instance is active again"
+    );
+    assert_eq!(back.first_seen_at, at(0));
+    assert_eq!(back.last_seen_at, at(200));
+}
+
+async fn missing_databases_pages_and_marks(store: &dyn DatabaseStore) {
+    let scope = SyncScope::databases(unique("conf-db-miss"), Vendor::Tencent, "ap-guangzhou");
+    let other_region = SyncScope::databases(scope.secret_id.clone(), Vendor::Tencent, "ap-beijing");
+    let dbs = databases_of(&scope, 7);
+    let elsewhere = sample_database(&other_region, &format!("{}-elsewhere", scope.secret_id));
+    store.upsert(&scope, &dbs, at(0)).await.unwrap();
+    store
+        .upsert(&other_region, std::slice::from_ref(&elsewhere), at(0))
+        .await
+        .unwrap();
+    // Run two sees instances 0 and 3 only.
+    store
+        .upsert(&scope, &[dbs[0].clone(), dbs[3].clone()], at(100))
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = [1, 2, 4, 5, 6]
+        .iter()
+        .map(|&i| dbs[i].instance_id.clone())
+        .collect();
+    expected.sort();
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .missing(&scope, at(100), after.as_deref(), 2)
+            .await
+            .expect("missing");
+        assert!(page.len() <= 2, "missing answers at most `limit` instances");
+        let Some(last) = page.last() else { break };
+        after = Some(last.instance_id.clone());
+        paged.extend(page.into_iter().map(|m| m.instance_id));
+    }
+    assert_eq!(
+        paged, expected,
+        "missing pages through the scope's unseen instances in id order, no other region's"
+    );
+    assert_eq!(
+        store
+            .scope_stats(&other_region, at(100))
+            .await
+            .unwrap()
+            .active,
+        1,
+        "the other region's scope holds its own instance only"
+    );
+
+    let marked = store
+        .mark_missed(&scope, &expected[..3], at(100))
+        .await
+        .expect("mark_missed");
+    assert_eq!(marked, 3, "three instances marked");
+    let marked = store
+        .mark_missed(
+            &scope,
+            &[
+                expected[0].clone(),
+                dbs[0].instance_id.clone(),
+                elsewhere.instance_id.clone(),
+            ],
+            at(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked, 0,
+        "a mark is kept from the first miss; an instance seen since, or of another \
+         scope, is not marked"
+    );
+    let missing = store.missing(&scope, at(100), None, 10).await.unwrap();
+    let marks: Vec<Option<DateTime<Utc>>> = missing.iter().map(|m| m.missed_at).collect();
+    assert_eq!(
+        marks,
+        vec![Some(at(100)), Some(at(100)), Some(at(100)), None, None],
+        "the first three carry their first miss"
+    );
+    // Seen again: the mark is gone with it.
+    let first = dbs
+        .iter()
+        .find(|d| d.instance_id == expected[0])
+        .cloned()
+        .expect("an instance of the test");
+    store
+        .upsert(&scope, std::slice::from_ref(&first), at(300))
+        .await
+        .unwrap();
+    let again = store.missing(&scope, at(500), None, 10).await.unwrap();
+    let seen = again
+        .iter()
+        .find(|m| m.instance_id == expected[0])
+        .expect("missing from a run at 500");
+    assert_eq!(seen.missed_at, None, "an upsert clears the mark");
+    // Released: the mark goes too, and a released instance is never marked.
+    let released = store
+        .release(&scope, &expected[1..2], at(100), at(101))
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    assert_eq!(
+        store
+            .mark_missed(&scope, &expected[1..2], at(600))
+            .await
+            .unwrap(),
+        0,
+        "a released instance is not marked"
+    );
+}
+
+async fn database_queries_filter_sort_and_page(store: &dyn DatabaseStore) {
+    let secret = unique("conf-db-q");
+    let ali = SyncScope::databases(secret.clone(), Vendor::Aliyun, "cn-beijing");
+    let ali2 = SyncScope::databases(secret.clone(), Vendor::Aliyun, "cn-shanghai");
+    let tc = SyncScope::databases(secret.clone(), Vendor::Tencent, "ap-beijing");
+    let mut a = databases_of(&ali, 5);
+    a[0].name = "Zeta-Orders".into();
+    a[0].endpoints = vec![DatabaseEndpoint::public("zeta.rds.example.com", Some(3306))];
+    a[1].status = DatabaseStatus::Stopped;
+    let mut b: Vec<Database> = (0..3)
+        .map(|i| sample_database(&ali2, &format!("{secret}-s{i}")))
+        .collect();
+    b[0].name = "alpha".into();
+    let c: Vec<Database> = (0..4)
+        .map(|i| sample_database(&tc, &format!("{secret}-t{i}")))
+        .collect();
+    store.upsert(&ali, &a, at(0)).await.unwrap();
+    store.upsert(&ali2, &b, at(0)).await.unwrap();
+    store.upsert(&tc, &c, at(5)).await.unwrap();
+    store.upsert(&ali, &a[..4], at(10)).await.unwrap();
+    store
+        .release(&ali, &[a[4].instance_id.clone()], at(10), at(11))
+        .await
+        .unwrap();
+
+    let base = DatabaseQuery::default()
+        .with_secret_id(secret.clone())
+        .with_page_size(100);
+    let total = |q: DatabaseQuery| async move { store.query(&q).await.expect("query").total };
+
+    assert_eq!(
+        total(base.clone()).await,
+        12,
+        "every instance of the secret"
+    );
+    assert_eq!(
+        total(base.clone().with_vendor(Vendor::Tencent)).await,
+        4,
+        "vendor filter"
+    );
+    assert_eq!(
+        total(base.clone().with_region("cn-shanghai")).await,
+        3,
+        "region filter"
+    );
+    assert_eq!(
+        total(base.clone().with_status(DatabaseStatus::Stopped)).await,
+        1,
+        "status filter"
+    );
+    assert_eq!(
+        total(base.clone().with_released(true)).await,
+        1,
+        "released filter"
+    );
+    assert_eq!(
+        total(base.clone().with_released(false)).await,
+        11,
+        "active filter"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords("zeta-ORDERS")).await,
+        1,
+        "name keyword, ignoring case"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords("zeta.rds.example")).await,
+        1,
+        "endpoint keyword"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords(format!("{secret}-t"))).await,
+        4,
+        "id keyword"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords("")).await,
+        12,
+        "an empty keyword matches everything"
+    );
+    assert_eq!(
+        total(
+            base.clone()
+                .with_vendor(Vendor::Aliyun)
+                .with_region("cn-beijing")
+                .with_released(false)
+        )
+        .await,
+        4,
+        "filters combine"
+    );
+    assert_eq!(
+        total(DatabaseQuery::default().with_secret_id(unique("conf-db-q-none"))).await,
+        0,
+        "secret filter"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords("' OR '1'='1")).await,
+        0,
+        "keywords are data, not syntax"
+    );
+    assert_eq!(
+        total(base.clone().with_keywords("%")).await,
+        0,
+        "% is a plain character"
+    );
+
+    // Paging: 12 instances in pages of 5 -> 5, 5, 2, then nothing; none twice.
+    let mut seen = HashSet::new();
+    for (page, expect) in [(1, 5), (2, 5), (3, 2), (4, 0)] {
+        let list = store
+            .query(&base.clone().with_page_size(5).with_page_number(page))
+            .await
+            .unwrap();
+        assert_eq!(list.total, 12, "total does not depend on the page");
+        assert_eq!(list.items.len(), expect, "page {page} size");
+        for d in list.items {
+            assert!(
+                seen.insert((d.database.vendor, d.database.instance_id.clone())),
+                "an instance appears on two pages"
+            );
+        }
+    }
+
+    let by_id = store.query(&base).await.unwrap();
+    let keys: Vec<_> = by_id
+        .items
+        .iter()
+        .map(|d| (d.database.vendor, d.database.instance_id.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "default order is (vendor, instance_id)");
+    let by_name = store
+        .query(&base.clone().with_sort(DatabaseSort::Name))
+        .await
+        .unwrap();
+    let names: Vec<_> = by_name
+        .items
+        .iter()
+        .map(|d| d.database.name.clone())
+        .collect();
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    assert_eq!(names, sorted_names, "name order");
+    assert_eq!(
+        names[0], "Zeta-Orders",
+        "name order is by bytes: upper case first"
+    );
+    let recent = store
+        .query(&base.clone().with_sort(DatabaseSort::LastSeenDesc))
+        .await
+        .unwrap();
+    let seen_at: Vec<_> = recent.items.iter().map(|d| d.last_seen_at).collect();
+    assert_eq!(seen_at[..4], [at(10); 4], "most recently seen first");
+    assert_eq!(seen_at[4..8], [at(5); 4]);
+
+    for bad in [
+        base.clone().with_page_size(0),
+        base.clone().with_page_size(crate::store::MAX_PAGE_SIZE + 1),
+        base.clone().with_page_number(0),
+    ] {
+        let err = store.query(&bad).await.expect_err("invalid paging");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+async fn concurrent_database_upserts_of_different_scopes(store: Arc<dyn DatabaseStore>) {
+    let scopes: Vec<SyncScope> = (0..6)
+        .map(|i| SyncScope::databases(unique("conf-db-conc"), Vendor::ALL[i % 3], format!("r{i}")))
+        .collect();
+    let tasks: Vec<_> = scopes
+        .iter()
+        .cloned()
+        .map(|scope| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let dbs = databases_of(&scope, 30);
+                for chunk in dbs.chunks(10) {
+                    let out = store.upsert(&scope, chunk, at(0)).await.expect("upsert");
+                    assert!(out.iter().all(|o| *o == UpsertOutcome::Created));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("concurrent upsert task");
+    }
+    for scope in &scopes {
+        let stats = store.scope_stats(scope, at(1)).await.unwrap();
+        assert_eq!(stats.active, 30, "every instance of {scope} stored once");
     }
 }
 

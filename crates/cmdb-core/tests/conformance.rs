@@ -70,3 +70,12 @@ async fn a_store_outside_the_crate_can_build_what_it_returns() {
         vec![MissingHost::new("ecs-1", None)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_passes_the_database_store_conformance_suite_twice() {
+    let store = Arc::new(MemoryHostStore::new());
+    testing::database_store_conformance(store.clone()).await;
+    testing::database_store_conformance(store.clone()).await;
+    assert!(store.database_count() > 0);
+    assert!(store.is_empty(), "database instances are not hosts");
+}
