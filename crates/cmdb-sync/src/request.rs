@@ -124,12 +124,6 @@ impl SyncRequest {
                 format!("contains the character {c:?}; only letters, digits, '-', '_' and '.' are allowed"),
             ));
         }
-        if self.resource_type == ResourceType::Rds {
-            return Err(Error::invalid_field(
-                "resource_type",
-                "rds is not supported yet; only host can be synced",
-            ));
-        }
         Ok(())
     }
 }
@@ -158,10 +152,6 @@ mod tests {
         assert_eq!(field_of(SyncRequest::new("s", "cn' OR 1=1 --")), "region");
         assert_eq!(field_of(SyncRequest::new("s", "cn-*")), "region");
         assert_eq!(field_of(SyncRequest::new("s", "**")), "region");
-        let mut rds = SyncRequest::new("s", "cn-hangzhou");
-        rds.resource_type = ResourceType::Rds;
-        let e = rds.validate().unwrap_err();
-        assert!(e.message().contains("not supported yet"), "{e}");
     }
 
     #[test]
@@ -173,6 +163,10 @@ mod tests {
         SyncRequest::new("s", "ap-shanghai-fsi").validate().unwrap();
         let all = SyncRequest::new("s", "*");
         all.validate().unwrap();
+        SyncRequest::new("s", "cn-hangzhou")
+            .with_resource_type(ResourceType::Rds)
+            .validate()
+            .unwrap();
         assert!(all.is_all_regions());
         assert!(!SyncRequest::new("s", "").is_all_regions());
     }

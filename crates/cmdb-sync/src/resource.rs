@@ -11,8 +11,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use cmdb_core::{
-    Database, DatabasePage, DatabaseProvider, FailedRecord, Host, HostPage, HostProvider,
-    HostStore, MissingHost, Result, ScopeStats, SyncScope, UpsertOutcome,
+    Database, DatabasePage, DatabaseProvider, DatabaseStore, FailedRecord, Host, HostPage,
+    HostProvider, HostStore, MissingHost, Result, ScopeStats, SyncScope, UpsertOutcome,
 };
 
 /// A record the pipeline stores.
@@ -147,47 +147,59 @@ pub(crate) trait Store<R>: Send + Sync {
     ) -> Result<u64>;
 }
 
-#[async_trait]
-impl Store<Host> for Arc<dyn HostStore> {
-    async fn upsert(
-        &self,
-        scope: &SyncScope,
-        records: &[Host],
-        seen_at: DateTime<Utc>,
-    ) -> Result<Vec<UpsertOutcome>> {
-        HostStore::upsert(&**self, scope, records, seen_at).await
-    }
+/// `Store<$record>` for `Arc<dyn $store>`: each call forwarded to the store's own.
+macro_rules! forward_store {
+    ($record:ty, $store:ident) => {
+        #[async_trait]
+        impl Store<$record> for Arc<dyn $store> {
+            async fn upsert(
+                &self,
+                scope: &SyncScope,
+                records: &[$record],
+                seen_at: DateTime<Utc>,
+            ) -> Result<Vec<UpsertOutcome>> {
+                $store::upsert(&**self, scope, records, seen_at).await
+            }
 
-    async fn scope_stats(&self, scope: &SyncScope, run_start: DateTime<Utc>) -> Result<ScopeStats> {
-        HostStore::scope_stats(&**self, scope, run_start).await
-    }
+            async fn scope_stats(
+                &self,
+                scope: &SyncScope,
+                run_start: DateTime<Utc>,
+            ) -> Result<ScopeStats> {
+                $store::scope_stats(&**self, scope, run_start).await
+            }
 
-    async fn missing(
-        &self,
-        scope: &SyncScope,
-        run_start: DateTime<Utc>,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<MissingHost>> {
-        HostStore::missing(&**self, scope, run_start, after, limit).await
-    }
+            async fn missing(
+                &self,
+                scope: &SyncScope,
+                run_start: DateTime<Utc>,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<MissingHost>> {
+                $store::missing(&**self, scope, run_start, after, limit).await
+            }
 
-    async fn release(
-        &self,
-        scope: &SyncScope,
-        ids: &[String],
-        run_start: DateTime<Utc>,
-        released_at: DateTime<Utc>,
-    ) -> Result<u64> {
-        HostStore::release(&**self, scope, ids, run_start, released_at).await
-    }
+            async fn release(
+                &self,
+                scope: &SyncScope,
+                ids: &[String],
+                run_start: DateTime<Utc>,
+                released_at: DateTime<Utc>,
+            ) -> Result<u64> {
+                $store::release(&**self, scope, ids, run_start, released_at).await
+            }
 
-    async fn mark_missed(
-        &self,
-        scope: &SyncScope,
-        ids: &[String],
-        missed_at: DateTime<Utc>,
-    ) -> Result<u64> {
-        HostStore::mark_missed(&**self, scope, ids, missed_at).await
-    }
+            async fn mark_missed(
+                &self,
+                scope: &SyncScope,
+                ids: &[String],
+                missed_at: DateTime<Utc>,
+            ) -> Result<u64> {
+                $store::mark_missed(&**self, scope, ids, missed_at).await
+            }
+        }
+    };
 }
+
+forward_store!(Host, HostStore);
+forward_store!(Database, DatabaseStore);

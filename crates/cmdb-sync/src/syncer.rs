@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use cmdb_core::{
-    Error, ErrorKind, FailedRecord, Host, HostProvider, HostStore, MissingHost, Result, ScopeLease,
-    ScopeStats, SyncScope, UpsertOutcome, Vendor,
+    DatabaseProvider, DatabaseStore, Error, ErrorKind, FailedRecord, HostProvider, HostStore,
+    MissingHost, ResourceType, Result, ScopeLease, ScopeStats, SyncScope, UpsertOutcome, Vendor,
 };
 use cmdb_http::{AddressPolicy, Endpoint, HttpConfig, RateLimiter};
 use cmdb_secret::{Cipher, SecretStore};
@@ -160,6 +160,8 @@ impl SyncOptions {
 pub struct Syncer {
     secrets: Option<(Arc<dyn SecretStore>, Arc<Cipher>)>,
     hosts: Arc<dyn HostStore>,
+    /// Where database instances go; `None`: this syncer syncs hosts only.
+    databases: Option<Arc<dyn DatabaseStore>>,
     registry: ProviderRegistry,
     options: SyncOptions,
     shared: Arc<Shared>,
@@ -343,6 +345,7 @@ impl Syncer {
         Syncer {
             secrets: None,
             hosts,
+            databases: None,
             registry: ProviderRegistry::with_builtin_providers(),
             options: SyncOptions::default(),
             shared: Arc::default(),
@@ -353,6 +356,19 @@ impl Syncer {
     pub fn with_options(mut self, options: SyncOptions) -> Syncer {
         self.options = options;
         self
+    }
+
+    /// Stores database instances (`resource_type: rds`) in `databases` (usually the
+    /// store hosts go to: `MemoryHostStore` and `SqlStore` keep both). Without it, a
+    /// sync of `rds` is refused.
+    pub fn with_database_store(mut self, databases: Arc<dyn DatabaseStore>) -> Syncer {
+        self.databases = Some(databases);
+        self
+    }
+
+    /// Where database instances are stored, if anywhere.
+    pub fn database_store(&self) -> Option<&Arc<dyn DatabaseStore>> {
+        self.databases.as_ref()
     }
 
     /// Replaces the registry that builds providers for secrets and accounts.
@@ -620,7 +636,9 @@ impl Syncer {
         if !vendor.requires_region() {
             return Ok(vec![String::new()]);
         }
-        let provider = self.build_provider(secret_id, bootstrap_region(vendor), account)?;
+        // The host provider asks: the account's regions are the same for every kind.
+        let ctx = self.provider_context(secret_id, bootstrap_region(vendor), account)?;
+        let provider = self.registry.host_provider(ctx)?;
         let listing = provider.regions().ok_or_else(|| {
             Error::invalid_field(
                 "region",
@@ -755,8 +773,13 @@ impl Syncer {
                 format!("is required for {} accounts", account.vendor),
             ));
         }
-        let provider = self.build_provider(&request.secret_id, &request.region, account)?;
-        self.prepare_provider(request, provider).await
+        let provider = self.build_provider(
+            &request.secret_id,
+            &request.region,
+            request.resource_type,
+            account,
+        )?;
+        self.prepare_listing(request, provider).await
     }
 
     /// The provider of `account` for `region`, built by the registry with the account's
@@ -765,8 +788,36 @@ impl Syncer {
         &self,
         secret_id: &str,
         region: &str,
+        resource_type: ResourceType,
         account: Account,
-    ) -> Result<Arc<dyn HostProvider>> {
+    ) -> Result<Listing> {
+        let ctx = self.provider_context(secret_id, region, account)?;
+        let vendor = ctx.vendor;
+        let provider = match resource_type {
+            ResourceType::Rds => Listing::Databases(self.registry.database_provider(ctx)?),
+            _ => Listing::Hosts(self.registry.host_provider(ctx)?),
+        };
+        if provider.vendor() != vendor {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "the provider registered for {vendor} lists {} records",
+                    provider.vendor()
+                ),
+            ));
+        }
+        Ok(provider)
+    }
+
+    /// What the registry builds a provider of `account` for `region` from: the
+    /// account's endpoint (checked against the address policy), TLS settings and the
+    /// limiter of `secret_id`.
+    fn provider_context(
+        &self,
+        secret_id: &str,
+        region: &str,
+        account: Account,
+    ) -> Result<ProviderContext> {
         if let Some(address) = account.endpoint.as_deref() {
             self.check_address(address)?;
         }
@@ -778,10 +829,9 @@ impl Syncer {
         if account.tls_skip_verify {
             http.accept_invalid_certs = true;
         }
-        let vendor = account.vendor;
-        let provider = self.registry.host_provider(ProviderContext {
+        Ok(ProviderContext {
             secret_id: secret_id.to_owned(),
-            vendor,
+            vendor: account.vendor,
             credentials: account.credentials,
             region: region.to_owned(),
             endpoint: account.endpoint,
@@ -789,17 +839,7 @@ impl Syncer {
             request_rate: account.request_rate,
             limiter: self.limiter_for(secret_id, account.request_rate),
             http,
-        })?;
-        if provider.vendor() != vendor {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "the provider registered for {vendor} lists {} hosts",
-                    provider.vendor()
-                ),
-            ));
-        }
-        Ok(provider)
+        })
     }
 
     /// [`prepare`](Self::prepare) for a provider built by hand: see
@@ -809,9 +849,55 @@ impl Syncer {
         request: SyncRequest,
         provider: Arc<dyn HostProvider>,
     ) -> Result<PreparedSync> {
+        if request.resource_type == ResourceType::Rds {
+            return Err(Error::invalid_field(
+                "resource_type",
+                "is rds but the provider lists hosts: use prepare_database_provider",
+            ));
+        }
+        self.prepare_listing(request, Listing::Hosts(provider))
+            .await
+    }
+
+    /// [`prepare_provider`](Self::prepare_provider) for a database (RDS) provider built
+    /// by hand; the request's `resource_type` is taken as `rds`.
+    pub async fn prepare_database_provider(
+        &self,
+        mut request: SyncRequest,
+        provider: Arc<dyn DatabaseProvider>,
+    ) -> Result<PreparedSync> {
+        request.resource_type = ResourceType::Rds;
+        self.prepare_listing(request, Listing::Databases(provider))
+            .await
+    }
+
+    /// Runs one sync of database instances with a provider built by hand, as
+    /// [`sync_provider`](Self::sync_provider) does for hosts.
+    pub async fn sync_database_provider(
+        &self,
+        request: SyncRequest,
+        provider: Arc<dyn DatabaseProvider>,
+    ) -> Result<SyncResponse> {
+        self.prepare_database_provider(request, provider)
+            .await?
+            .run()
+            .await
+    }
+
+    async fn prepare_listing(
+        &self,
+        request: SyncRequest,
+        provider: Listing,
+    ) -> Result<PreparedSync> {
         self.options.validate()?;
         request.validate()?;
         refuse_all_regions(&request)?;
+        if matches!(provider, Listing::Databases(_)) && self.databases.is_none() {
+            return Err(Error::invalid_field(
+                "resource_type",
+                "is rds but this syncer has no database store (Syncer::with_database_store)",
+            ));
+        }
         let vendor = provider.vendor();
         // vSphere's region is the vCenter host, which the provider knows; every other
         // vendor's provider lists the region it was built for.
@@ -850,6 +936,16 @@ impl Syncer {
                 _local: guard,
                 store: lease,
             },
+        })
+    }
+
+    /// The database store, or the error of a syncer without one.
+    fn database_store_or_err(&self) -> Result<&Arc<dyn DatabaseStore>> {
+        self.databases.as_ref().ok_or_else(|| {
+            Error::invalid_field(
+                "resource_type",
+                "is rds but this syncer has no database store (Syncer::with_database_store)",
+            )
         })
     }
 
@@ -1454,7 +1550,7 @@ pub struct PreparedSync {
     syncer: Syncer,
     request: SyncRequest,
     scope: SyncScope,
-    provider: Arc<dyn HostProvider>,
+    provider: Listing,
     progress: Option<watch::Sender<SyncProgress>>,
     trigger: SyncTrigger,
     locks: ScopeLocks,
@@ -1543,20 +1639,46 @@ impl PreparedSync {
             max_details: syncer.options.max_details,
             ..Tally::default()
         };
-        let store: &dyn Store<Host> = &syncer.hosts;
-        let drain = syncer.drain(
-            store,
-            &scope,
-            Lister::pages(&provider),
-            run_start,
-            request.details,
-            &mut tally,
-            &publish,
-        );
-        if tokio::time::timeout(syncer.options.run_timeout, drain)
-            .await
-            .is_err()
-        {
+        let timed_out = match &provider {
+            Listing::Hosts(p) => {
+                let drain = syncer.drain(
+                    &syncer.hosts,
+                    &scope,
+                    Lister::pages(p),
+                    run_start,
+                    request.details,
+                    &mut tally,
+                    &publish,
+                );
+                tokio::time::timeout(syncer.options.run_timeout, drain)
+                    .await
+                    .is_err()
+            }
+            Listing::Databases(p) => {
+                let store = syncer.database_store_or_err();
+                match store {
+                    Ok(store) => {
+                        let drain = syncer.drain(
+                            store,
+                            &scope,
+                            Lister::pages(p),
+                            run_start,
+                            request.details,
+                            &mut tally,
+                            &publish,
+                        );
+                        tokio::time::timeout(syncer.options.run_timeout, drain)
+                            .await
+                            .is_err()
+                    }
+                    Err(e) => {
+                        tally.error = Some(e);
+                        false
+                    }
+                }
+            }
+        };
+        if timed_out {
             tally.error = Some(Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -1584,18 +1706,39 @@ impl PreparedSync {
                 tally.failed
             ))
         } else {
-            syncer
-                .release(
-                    store,
-                    &scope,
-                    &provider,
-                    &locks.store,
-                    run_start,
-                    &request,
-                    &mut tally,
-                    &publish,
-                )
-                .await
+            match &provider {
+                Listing::Hosts(p) => {
+                    syncer
+                        .release(
+                            &syncer.hosts,
+                            &scope,
+                            p,
+                            &locks.store,
+                            run_start,
+                            &request,
+                            &mut tally,
+                            &publish,
+                        )
+                        .await
+                }
+                Listing::Databases(p) => match syncer.database_store_or_err() {
+                    Ok(store) => {
+                        syncer
+                            .release(
+                                store,
+                                &scope,
+                                p,
+                                &locks.store,
+                                run_start,
+                                &request,
+                                &mut tally,
+                                &publish,
+                            )
+                            .await
+                    }
+                    Err(e) => Release::failed_at(e, "releasing database instances"),
+                },
+            }
         };
         // A failed release (or lookup) leaves the run incomplete: nothing can be said of
         // the hosts it was about.
@@ -1641,6 +1784,38 @@ impl PreparedSync {
             "sync finished"
         );
         (Ok(response), locks)
+    }
+}
+
+/// What a run lists: hosts or database instances.
+#[derive(Clone)]
+enum Listing {
+    Hosts(Arc<dyn HostProvider>),
+    Databases(Arc<dyn DatabaseProvider>),
+}
+
+impl Listing {
+    fn vendor(&self) -> Vendor {
+        match self {
+            Listing::Hosts(p) => p.vendor(),
+            Listing::Databases(p) => p.vendor(),
+        }
+    }
+
+    fn region(&self) -> &str {
+        match self {
+            Listing::Hosts(p) => p.region(),
+            Listing::Databases(p) => p.region(),
+        }
+    }
+}
+
+impl fmt::Debug for Listing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listing::Hosts(p) => p.fmt(f),
+            Listing::Databases(p) => p.fmt(f),
+        }
     }
 }
 

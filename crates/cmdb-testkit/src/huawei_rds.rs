@@ -5,7 +5,9 @@
 //! same check as the ECS simulator ([`crate::huawei`]): the `SDK-HMAC-SHA256` signature,
 //! `X-Sdk-Date` within 15 minutes, `X-Project-Id` signed and equal to the project in the
 //! path, and a key locked after five failures (401 `APIGW.0301`). The region's project id
-//! is the one the ECS simulator's IAM answers for the same region name. RDS errors come
+//! is the one the ECS simulator's IAM answers for the same region name, and it answers
+//! IAM's `GET /v3/projects?name=<region>` itself, so that one endpoint override serves a
+//! provider that looks its project up. RDS errors come
 //! as `{"error_code": "DBS.…", "error_msg": …}`; throttling is the gateway's 429
 //! `APIGW.0308`.
 //!
@@ -421,6 +423,34 @@ fn rds_error(status: u16, code: &str, message: &str) -> Reply {
 
 /// The answer to one request; an error answer as `Err`.
 fn handle(s: &mut State, request: &Request) -> Result<Reply, Reply> {
+    // IAM's `KeystoneListProjects` on the same endpoint, as the ECS simulator serves it:
+    // an endpoint override in a secret stands for every service of the account.
+    if request.url.path() == "/v3/projects" {
+        authenticate_sdk(
+            &mut s.accounts,
+            request,
+            Utc::now(),
+            chrono::Duration::minutes(15),
+            false,
+        )?;
+        let name = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "name")
+            .map(|(_, v)| v.into_owned());
+        let projects: Vec<Value> = [(&s.region, &s.project_id)]
+            .into_iter()
+            .filter(|(region, _)| name.as_deref().is_none_or(|n| n == region.as_str()))
+            .map(|(region, id)| {
+                json!({
+                    "id": id, "name": region, "enabled": true, "is_domain": false,
+                    "domain_id": "d0000000000000000000000000000001",
+                    "parent_id": "d0000000000000000000000000000001",
+                })
+            })
+            .collect();
+        return Ok(Reply::new(200, json!({"projects": projects})));
+    }
     let path_project = request
         .url
         .path()
