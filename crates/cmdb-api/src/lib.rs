@@ -11,6 +11,7 @@
 //! | `GET /tasks?secret_id=&state=&region=&parent_id=&page_size=&page_number=`, `GET /tasks/:id` | sync tasks from the run store, most recent first: counters, failed details, error, runner; a sync of every region is a task of region `*` and one task per region (`parent_id`) |
 //! | `GET /hosts?vendor=&region=&secret_id=&status=&keywords=&released=&page_size=&page_number=` | stored hosts |
 //! | `GET /hosts/:vendor/:instance_id` | one stored host |
+//! | `GET /databases?…` (the filters of `/hosts`), `GET /databases/:vendor/:instance_id` | stored database instances (RDS), when the syncer has a database store |
 //! | `GET /healthz`, `GET /openapi.json` | liveness; the OpenAPI 3.1 document of these routes |
 //! | `GET /metrics` | Prometheus text: vendor calls, sync runs and hosts ([`Api::with_metrics`]) |
 //!
@@ -338,6 +339,8 @@ fn routes_and_document(
         .routes(routes!(routes::get_task))
         .routes(routes!(routes::list_hosts))
         .routes(routes!(routes::get_host))
+        .routes(routes!(routes::list_databases))
+        .routes(routes!(routes::get_database))
         .routes(routes!(routes::metrics))
         .route_layer(middleware::from_fn_with_state(token_digest, require_token));
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use cmdb_core::{
-    Error, ErrorKind, HostList, HostQuery, HostSort, HostStatus, HostStore, ResourceType, RunList,
-    RunQuery, RunState, StoredHost, SyncRun, SyncScope, Vendor, MAX_PAGE_SIZE,
+    DatabaseList, DatabaseQuery, DatabaseSort, DatabaseStatus, DatabaseStore, Error, ErrorKind,
+    HostList, HostQuery, HostSort, HostStatus, HostStore, ResourceType, RunList, RunQuery,
+    RunState, StoredDatabase, StoredHost, SyncRun, SyncScope, Vendor, MAX_PAGE_SIZE,
 };
 use cmdb_secret::{
     Cipher, MaskedSecret, NewSecret, SecretList, SecretPatch, SecretQuery, SecretStore,
@@ -711,6 +712,128 @@ pub(crate) async fn get_host(
     match state.syncer.host_store().get(vendor, &instance_id).await? {
         Some(host) => Ok(Json(host)),
         None => Err(Error::not_found(format!("host {vendor}/{instance_id} not found")).into()),
+    }
+}
+
+/// The filters of `GET /databases`: those of `GET /hosts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DatabaseParams {
+    /// Only this vendor.
+    vendor: Option<Vendor>,
+    /// Only this region.
+    region: Option<String>,
+    /// Only instances last seen by this secret.
+    secret_id: Option<String>,
+    /// Only this status.
+    status: Option<DatabaseStatus>,
+    /// Substring of the name (case-insensitive), instance id or any endpoint host.
+    keywords: Option<String>,
+    /// true: released instances only; false: active ones only; absent: both.
+    released: Option<bool>,
+    /// Order of the results (default `instance_id`).
+    #[param(inline)]
+    sort: DatabaseSort,
+    /// Instances per page, 1 to 1000; default 20.
+    #[param(default = 20, minimum = 1, maximum = 1000)]
+    page_size: u32,
+    /// Page number, from 1.
+    #[param(default = 1, minimum = 1)]
+    page_number: u32,
+}
+
+impl Default for DatabaseParams {
+    fn default() -> Self {
+        let q = DatabaseQuery::default();
+        DatabaseParams {
+            vendor: None,
+            region: None,
+            secret_id: None,
+            status: None,
+            keywords: None,
+            released: None,
+            sort: q.sort,
+            page_size: q.page_size,
+            page_number: q.page_number,
+        }
+    }
+}
+
+/// The database store, or the 404 of a server that stores no database instances.
+fn database_store(state: &AppState) -> Result<&Arc<dyn DatabaseStore>, ApiError> {
+    state.syncer.database_store().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "this server stores no database instances (see Syncer::with_database_store)",
+        )
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/databases",
+    tag = "databases",
+    summary = "Stored database instances (RDS)",
+    security(("bearer" = [])),
+    params(DatabaseParams),
+    responses(
+        (status = 200, description = "A page of database instances", body = DatabaseList),
+        (status = 400, description = BAD_QUERY, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "The server stores no database instances", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_databases(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<DatabaseParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut query = DatabaseQuery::default();
+    query.vendor = p.vendor;
+    query.region = p.region.filter(|s| !s.is_empty());
+    query.secret_id = p.secret_id.filter(|s| !s.is_empty());
+    query.status = p.status;
+    query.keywords = p.keywords.filter(|s| !s.is_empty());
+    query.released = p.released;
+    query.sort = p.sort;
+    query.page_size = p.page_size;
+    query.page_number = p.page_number;
+    Ok(Json(database_store(&state)?.query(&query).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/databases/{vendor}/{instance_id}",
+    tag = "databases",
+    summary = "One stored database instance",
+    security(("bearer" = [])),
+    params(
+        ("vendor" = Vendor, Path, description = "The instance's vendor"),
+        ("instance_id" = String, Path, description = "The vendor's id of the instance"),
+    ),
+    responses(
+        (status = 200, description = "The instance", body = StoredDatabase),
+        (status = 400, description = "Unknown vendor", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_database(
+    State(state): State<AppState>,
+    Path((vendor, instance_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let vendor: Vendor = vendor
+        .parse()
+        .map_err(|e: cmdb_core::ParseEnumError| Error::invalid_field("vendor", e.to_string()))?;
+    match database_store(&state)?.get(vendor, &instance_id).await? {
+        Some(db) => Ok(Json(db)),
+        None => Err(Error::not_found(format!(
+            "database instance {vendor}/{instance_id} not found"
+        ))
+        .into()),
     }
 }
 

@@ -853,7 +853,7 @@ async fn every_documented_route_is_served_and_nothing_else() {
             assert_eq!(status == StatusCode::UNAUTHORIZED, secured, "{m} {path}");
         }
     }
-    assert_eq!((documented, routed), (13, 13));
+    assert_eq!((documented, routed), (15, 15));
     let (status, body) = s.call(Method::GET, "/nowhere", None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
