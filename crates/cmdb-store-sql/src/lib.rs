@@ -51,6 +51,7 @@
 mod hosts;
 mod lock;
 mod migrate;
+mod records;
 mod runs;
 mod secrets;
 mod sql;
