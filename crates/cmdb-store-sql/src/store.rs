@@ -13,10 +13,11 @@ use crate::migrate::{self, SCHEMA_VERSION};
 use crate::records::Statistics;
 use crate::sql::Backend;
 
-/// A host, run and secret store on SQLite, PostgreSQL or MySQL/MariaDB.
+/// A host, database instance, run and secret store on SQLite, PostgreSQL or
+/// MySQL/MariaDB.
 ///
-/// Implements [`cmdb_core::HostStore`], [`cmdb_core::RunStore`] and
-/// [`cmdb_secret::SecretStore`]. Cloning is cheap
+/// Implements [`cmdb_core::HostStore`], [`cmdb_core::DatabaseStore`],
+/// [`cmdb_core::RunStore`] and [`cmdb_secret::SecretStore`]. Cloning is cheap
 /// and shares the connection pool. `Debug` shows the URL with its password redacted.
 ///
 /// ```no_run
@@ -45,6 +46,8 @@ pub(crate) struct Inner {
     /// Hosts created by this store since it last refreshed PostgreSQL's statistics of
     /// `cmdb_hosts`, and the count that triggers the next refresh.
     pub(crate) host_statistics: Statistics,
+    /// The same for `cmdb_databases`.
+    pub(crate) database_statistics: Statistics,
     /// The clock SQLite scope locks are stamped and judged with.
     pub(crate) clock: LeaseClock,
 }
@@ -124,6 +127,7 @@ impl SqlStoreBuilder {
                 redacted_url: session.redacted_url,
                 namespace: session.namespace,
                 host_statistics: Statistics::default(),
+                database_statistics: Statistics::default(),
                 clock: LeaseClock::new(),
             }),
         })
