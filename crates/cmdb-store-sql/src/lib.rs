@@ -1,7 +1,7 @@
 //! SQL stores for cmdb: SQLite (embedded, the default), PostgreSQL and MySQL/MariaDB.
 //!
-//! [`SqlStore`] implements [`cmdb_core::HostStore`], [`cmdb_core::RunStore`] and
-//! [`cmdb_secret::SecretStore`] on [sqlx](https://docs.rs/sqlx) (tokio, rustls). The schema
+//! [`SqlStore`] implements [`cmdb_core::HostStore`], [`cmdb_core::DatabaseStore`],
+//! [`cmdb_core::RunStore`] and [`cmdb_secret::SecretStore`] on [sqlx](https://docs.rs/sqlx) (tokio, rustls). The schema
 //! is created and upgraded on connect by migrations embedded with `sqlx::migrate!`
 //! ([`SCHEMA_VERSION`]); a database of the earlier migration runner at its version 4 is
 //! adopted and converted in place.
@@ -17,6 +17,9 @@
 //!   or failed. A host that cannot be stored fails alone.
 //! - Host queries filter by vendor, region, secret, status, release state and keyword
 //!   (name ignoring case, instance id, any IP address), sort and page, with the total.
+//! - Managed database instances live in `cmdb_databases`, keyed and written, released,
+//!   filtered and paged as hosts are (the keyword looks in the endpoints' hosts instead
+//!   of IP addresses), by the same statements.
 //! - Secrets keep only the ciphertext of the API secret; an API key is unique per vendor.
 //! - Sync runs are rows of `cmdb_runs`, listed most recent first; the failed details and
 //!   the error they keep are JSON.
@@ -48,9 +51,11 @@
 //! # }).unwrap();
 //! ```
 
+mod databases;
 mod hosts;
 mod lock;
 mod migrate;
+mod records;
 mod runs;
 mod secrets;
 mod sql;

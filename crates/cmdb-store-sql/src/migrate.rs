@@ -6,9 +6,10 @@
 //! `cmdb_schema_migrations`: version 4 is that runner's schema at its version 4, version
 //! 5 converts times and JSON to native types, version 6 adds the `session_token` column
 //! of secrets (temporary credentials, ciphertext only), version 7 the table of sync runs
-//! (`cmdb_runs`), version 8 the secrets' schedules and the runs' runner. A database that
-//! runner left at version 4 is adopted: version 4 is recorded as applied, then versions
-//! 5 to 8 run (version 5 drops the old table). A
+//! (`cmdb_runs`), version 8 the secrets' schedules and the runs' runner, version 9 the
+//! table of managed database instances (`cmdb_databases`, typed as `cmdb_hosts`). A
+//! database that runner left at version 4 is adopted: version 4 is recorded as applied,
+//! then versions 5 to 9 run (version 5 drops the old table). A
 //! database at an older version of that runner is refused ([`SchemaError::TooOld`]), as
 //! is one with migrations this build does not know ([`SchemaError::TooNew`]).
 //!
@@ -32,7 +33,7 @@ use crate::sql::{int, opt_int, Backend, Sql};
 use crate::store::db_error;
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The version of the earlier runner that is adopted.
 const ADOPTED_VERSION: i64 = 4;

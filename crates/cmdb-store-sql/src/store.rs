@@ -1,7 +1,6 @@
 //! [`SqlStore`]: connecting, pool set-up and error mapping.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +10,14 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::lock::LeaseClock;
 use crate::migrate::{self, SCHEMA_VERSION};
+use crate::records::Statistics;
 use crate::sql::Backend;
 
-/// A host, run and secret store on SQLite, PostgreSQL or MySQL/MariaDB.
+/// A host, database instance, run and secret store on SQLite, PostgreSQL or
+/// MySQL/MariaDB.
 ///
-/// Implements [`cmdb_core::HostStore`], [`cmdb_core::RunStore`] and
-/// [`cmdb_secret::SecretStore`]. Cloning is cheap
+/// Implements [`cmdb_core::HostStore`], [`cmdb_core::DatabaseStore`],
+/// [`cmdb_core::RunStore`] and [`cmdb_secret::SecretStore`]. Cloning is cheap
 /// and shares the connection pool. `Debug` shows the URL with its password redacted.
 ///
 /// ```no_run
@@ -42,10 +43,11 @@ pub(crate) struct Inner {
     /// What tells this store's scope locks apart from another store's on the same server
     /// (PostgreSQL schema, MySQL database).
     pub(crate) namespace: String,
-    /// Hosts created by this store since it last refreshed PostgreSQL's statistics, and
-    /// the count that triggers the next refresh (doubling each time).
-    pub(crate) created_since_analyze: AtomicU64,
-    pub(crate) next_analyze: AtomicU64,
+    /// Hosts created by this store since it last refreshed PostgreSQL's statistics of
+    /// `cmdb_hosts`, and the count that triggers the next refresh.
+    pub(crate) host_statistics: Statistics,
+    /// The same for `cmdb_databases`.
+    pub(crate) database_statistics: Statistics,
     /// The clock SQLite scope locks are stamped and judged with.
     pub(crate) clock: LeaseClock,
 }
@@ -105,8 +107,8 @@ impl SqlStoreBuilder {
         self.connect_at(SCHEMA_VERSION).await
     }
 
-    /// Connects and migrates the schema up to `version` only (4 to 6; to build older
-    /// databases in tests of the upgrade path).
+    /// Connects and migrates the schema up to `version` only (4 to [`SCHEMA_VERSION`]; to
+    /// build older databases in tests of the upgrade path).
     #[doc(hidden)]
     pub async fn connect_at(self, version: i64) -> Result<SqlStore> {
         let backend = self.check()?;
@@ -124,8 +126,8 @@ impl SqlStoreBuilder {
                 backend,
                 redacted_url: session.redacted_url,
                 namespace: session.namespace,
-                created_since_analyze: AtomicU64::new(0),
-                next_analyze: AtomicU64::new(1000),
+                host_statistics: Statistics::default(),
+                database_statistics: Statistics::default(),
                 clock: LeaseClock::new(),
             }),
         })

@@ -1,4 +1,5 @@
-//! The cmdb-core (hosts, runs) and cmdb-secret conformance suites on every backend.
+//! The cmdb-core (hosts, database instances, runs) and cmdb-secret conformance suites on
+//! every backend.
 
 mod common;
 
@@ -9,6 +10,7 @@ use cmdb_store_sql::SqlStore;
 
 async fn run(store: SqlStore) {
     cmdb_core::testing::host_store_conformance(Arc::new(store.clone())).await;
+    cmdb_core::testing::database_store_conformance(Arc::new(store.clone())).await;
     cmdb_core::testing::run_store_conformance(Arc::new(store.clone())).await;
     let cipher = Cipher::new(Cipher::generate_key());
     cmdb_secret::testing::secret_store_conformance(Arc::new(store), &cipher).await;

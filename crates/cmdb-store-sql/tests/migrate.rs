@@ -608,7 +608,6 @@ async fn a_database_at_version_6_gains_sync_runs_and_schedules_and_keeps_its_row
             SCHEMA_VERSION,
             "{label}"
         );
-        assert_eq!(SCHEMA_VERSION, 8);
         let got = SecretStore::get(&store, &secret.id).await.unwrap();
         assert_eq!(got, secret, "{label}: the secret is kept");
         assert_eq!(
@@ -652,5 +651,168 @@ async fn a_database_at_version_6_gains_sync_runs_and_schedules_and_keeps_its_row
         assert_eq!(listed.total, 1, "{label}");
         assert_eq!(listed.items, vec![run], "{label}");
         store.close().await;
+    }
+}
+
+/// The type of `column` of `cmdb_databases` as the database names it: the declared type
+/// on SQLite, the `information_schema` data type elsewhere.
+async fn database_column_type(raw: &common::Raw, column: &str) -> String {
+    use sqlx::Row as _;
+    let query = match raw.label {
+        "postgres" => format!(
+            "SELECT CAST(data_type AS TEXT) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'cmdb_databases' \
+             AND column_name = '{column}'"
+        ),
+        "mysql" => format!(
+            "SELECT CAST(DATA_TYPE AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = 'cmdb_databases' \
+             AND column_name = '{column}'"
+        ),
+        _ => {
+            format!("SELECT type FROM pragma_table_info('cmdb_databases') WHERE name = '{column}'")
+        }
+    };
+    let mut conn = raw.connect().await;
+    let row = sqlx::query(&query)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let kind = row
+        .try_get::<String, _>(0)
+        .or_else(|_| {
+            row.try_get::<Vec<u8>, _>(0)
+                .map(|b| String::from_utf8(b).unwrap())
+        })
+        .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+    kind.to_lowercase()
+}
+
+/// `connect_at(8)` builds the schema before database instances; connecting then adds
+/// their table (version 9), with native types: the hosts, secrets and runs stored at
+/// version 8 are kept, and database instances are stored, listed and released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_version_8_gains_database_instances_and_keeps_its_rows() {
+    use cmdb_core::{
+        Database, DatabaseEndpoint, DatabaseEngine, DatabaseQuery, DatabaseStatus, DatabaseStore,
+        RunState, RunStore, RunTrigger, SyncRun,
+    };
+
+    for raw in common::raw_backends("at8") {
+        let label = raw.label;
+        let cipher = Cipher::new(Cipher::generate_key());
+        let old = raw.builder.clone().connect_at(8).await.expect("version 8");
+        assert_eq!(old.schema_version().await.unwrap(), 8, "{label}");
+        let secret = NewSecret::new(Vendor::Aliyun, "LTAIversion8secret", "sk-version-8")
+            .with_description("stored at version 8")
+            .with_allowed_regions(["cn-hangzhou"])
+            .seal(&cipher)
+            .unwrap();
+        old.create(&secret).await.unwrap();
+        let hosts = SyncScope::hosts(secret.id.clone(), Vendor::Aliyun, "cn-hangzhou");
+        let mut host = Host::new(Vendor::Aliyun, "i-version-8", "cn-hangzhou");
+        host.name = "kept".into();
+        let seen = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        HostStore::upsert(&old, &hosts, &[host], seen)
+            .await
+            .unwrap();
+        let run = SyncRun::new("run-version-8", &hosts, RunTrigger::Api, seen)
+            .with_state(RunState::Succeeded)
+            .with_finished_at(Some(seen));
+        old.insert_run(&run).await.unwrap();
+        old.close().await;
+
+        let store = raw.builder.clone().connect().await.expect("upgrade");
+        assert_eq!(store.schema_version().await.unwrap(), 9, "{label}");
+        assert_eq!(SCHEMA_VERSION, 9);
+        assert_eq!(
+            SecretStore::get(&store, &secret.id).await.unwrap(),
+            secret,
+            "{label}: the secret is kept"
+        );
+        let kept = HostStore::get(&store, Vendor::Aliyun, "i-version-8")
+            .await
+            .unwrap()
+            .expect("the host is kept");
+        assert_eq!((kept.host.name.as_str(), kept.last_seen_at), ("kept", seen));
+        assert_eq!(
+            store.get_run("run-version-8").await.unwrap(),
+            Some(run),
+            "{label}: the run is kept"
+        );
+
+        let scope = SyncScope::databases(secret.id.clone(), Vendor::Aliyun, "cn-hangzhou");
+        let db = Database::new(Vendor::Aliyun, "rm-version-9", "cn-hangzhou")
+            .with_name("Orders")
+            .with_engine(DatabaseEngine::MySql, Some("8.0"))
+            .with_status(DatabaseStatus::Running, "Running")
+            .with_endpoint(DatabaseEndpoint::private(
+                "rm-version-9.mysql.rds",
+                Some(3306),
+            ))
+            .with_created_at(seen - chrono::Duration::microseconds(1_500_001))
+            .with_tag("env", "prod");
+        let out = DatabaseStore::upsert(&store, &scope, std::slice::from_ref(&db), seen)
+            .await
+            .unwrap();
+        assert_eq!(out, vec![UpsertOutcome::Created], "{label}");
+        let got = DatabaseStore::get(&store, Vendor::Aliyun, "rm-version-9")
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            got.database,
+            db.with_secret_id(secret.id.clone()),
+            "{label}"
+        );
+        let listed =
+            DatabaseStore::query(&store, &DatabaseQuery::default().with_keywords("orders"))
+                .await
+                .unwrap();
+        assert_eq!(listed.total, 1, "{label}");
+        let later = seen + chrono::Duration::seconds(1);
+        let released =
+            DatabaseStore::release(&store, &scope, &["rm-version-9".to_owned()], later, later)
+                .await
+                .unwrap();
+        assert_eq!(released, 1, "{label}");
+        assert_eq!(
+            HostStore::scope_stats(&store, &hosts, later)
+                .await
+                .unwrap()
+                .active,
+            1,
+            "{label}: releasing an instance leaves the hosts alone"
+        );
+        store.close().await;
+
+        // Native types, as cmdb_hosts has them.
+        let expected = match label {
+            "postgres" => [
+                ("last_seen_at", "timestamp with time zone"),
+                ("endpoints", "jsonb"),
+                ("tags", "jsonb"),
+            ],
+            "mysql" => [
+                ("last_seen_at", "datetime"),
+                ("endpoints", "json"),
+                ("tags", "json"),
+            ],
+            _ => [
+                ("last_seen_at", "text"),
+                ("endpoints", "text"),
+                ("tags", "text"),
+            ],
+        };
+        for (column, kind) in expected {
+            let found = database_column_type(&raw, column).await;
+            // MariaDB's JSON is LONGTEXT with a JSON check.
+            let mariadb_json = kind == "json" && found == "longtext";
+            assert!(
+                found == kind || mariadb_json,
+                "{label}: {column} is {found}"
+            );
+        }
     }
 }

@@ -2,13 +2,24 @@
 
 use std::sync::LazyLock;
 
-use cmdb_core::{Error, Host, Result, StoredHost};
+use cmdb_core::{Host, ResourceType, Result, StoredHost};
 use sqlx::any::AnyRow;
 
-use crate::sql::{json_column, opt_int, opt_text, opt_time, text, time, time_column, Backend};
+use crate::records::{parse_enum, parse_json, select_lists, size, small, upsert, Table};
+use crate::sql::{opt_int, opt_text, opt_time, text, time};
+
+/// The table of hosts.
+pub(super) static HOSTS: Table = Table {
+    name: "cmdb_hosts",
+    resource_type: ResourceType::Host,
+    search_column: "ip_search",
+    select: LazyLock::new(|| select_lists(COLUMNS, TIME_COLUMNS, JSON_COLUMNS)),
+    upsert: LazyLock::new(|| upsert::upsert_text("cmdb_hosts", COLUMNS)),
+    statistics: |inner| &inner.host_statistics,
+};
 
 /// Columns of `cmdb_hosts` in the order rows are written and read.
-pub(super) const COLUMNS: &[&str] = &[
+const COLUMNS: &[&str] = &[
     "vendor",
     "instance_id",
     "secret_id",
@@ -65,54 +76,7 @@ const JSON_COLUMNS: &[&str] = &[
     "extra",
 ];
 
-/// `SELECT`'s list for [`COLUMNS`] on `backend`: times and JSON read as text.
-pub(super) fn select_list(backend: Backend) -> &'static str {
-    fn build(backend: Backend) -> String {
-        COLUMNS
-            .iter()
-            .map(|c| {
-                if TIME_COLUMNS.contains(c) {
-                    time_column(backend, c)
-                } else if JSON_COLUMNS.contains(c) {
-                    json_column(backend, c)
-                } else {
-                    (*c).to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-    static LISTS: LazyLock<[String; 3]> = LazyLock::new(|| {
-        [
-            build(Backend::Sqlite),
-            build(Backend::Postgres),
-            build(Backend::MySql),
-        ]
-    });
-    match backend {
-        Backend::Sqlite => &LISTS[0],
-        Backend::Postgres => &LISTS[1],
-        Backend::MySql => &LISTS[2],
-    }
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(field: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::decode(format!("stored {field}: {e}")))
-}
-
-fn parse_enum<T: std::str::FromStr>(s: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e: T::Err| Error::decode(e.to_string()))
-}
-
-fn small(field: &str, v: Option<i64>) -> Result<Option<u32>> {
-    v.map(|v| u32::try_from(v).map_err(|_| Error::decode(format!("stored {field} {v}"))))
-        .transpose()
-}
-
-/// A row selected with [`select_list`].
+/// A row selected with [`Table::select_list`] of [`HOSTS`].
 pub(super) fn decode(row: &AnyRow) -> Result<StoredHost> {
     // Columns are read in order, so a row broken in several reports the first.
     let vendor = parse_enum(&text(row, 0)?)?;
@@ -128,9 +92,7 @@ pub(super) fn decode(row: &AnyRow) -> Result<StoredHost> {
     host.raw_status = text(row, 10)?;
     host.instance_type = opt_text(row, 11)?;
     host.cpu = small("cpu", opt_int(row, 12)?)?;
-    host.memory_mib = opt_int(row, 13)?
-        .map(|v| u64::try_from(v).map_err(|_| Error::decode("stored memory_mib")))
-        .transpose()?;
+    host.memory_mib = size("memory_mib", opt_int(row, 13)?)?;
     host.gpu_count = small("gpu_count", opt_int(row, 14)?)?;
     host.gpu_spec = opt_text(row, 15)?;
     host.os_type = parse_enum(&text(row, 16)?)?;
@@ -161,7 +123,7 @@ mod tests {
             assert!(COLUMNS.contains(c), "{c}");
         }
         assert_eq!(
-            select_list(Backend::Sqlite),
+            HOSTS.select_list(crate::sql::Backend::Sqlite),
             COLUMNS.join(", "),
             "SQLite reads every column as it is"
         );

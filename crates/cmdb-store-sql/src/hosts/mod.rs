@@ -1,19 +1,13 @@
-//! [`HostStore`] for [`SqlStore`]: the trait's methods, each in the module of its
-//! concern.
+//! [`HostStore`] for [`SqlStore`]: the table `cmdb_hosts`, on the statements every table
+//! of records shares ([`crate::records`]).
 //!
 //! - [`columns`]: the columns of `cmdb_hosts` and how a row reads back.
 //! - [`row`]: a host checked against its columns, bound for writing.
-//! - [`upsert`]: the write of a batch, one transaction per attempt.
-//! - [`release`]: the hosts a run did not see (counted, listed, marked, released).
 //! - [`query`]: look-up by key and filtered, paged listings.
-//! - [`retry`]: what to do when writers of the same hosts meet.
 
 mod columns;
 mod query;
-mod release;
-mod retry;
 mod row;
-mod upsert;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -22,8 +16,11 @@ use cmdb_core::{
     SyncScope, UpsertOutcome, Vendor,
 };
 
+use crate::records::release::Mark;
+use crate::records::upsert::Prepared;
 use crate::store::SqlStore;
-use release::Mark;
+use columns::HOSTS;
+use row::Row;
 
 #[async_trait]
 impl HostStore for SqlStore {
@@ -33,7 +30,8 @@ impl HostStore for SqlStore {
         hosts: &[Host],
         seen_at: DateTime<Utc>,
     ) -> Result<Vec<UpsertOutcome>> {
-        self.upsert_hosts(scope, hosts, seen_at).await
+        let batch = Prepared::new(hosts, |h| h.instance_id.as_str(), |h| Row::new(scope, h));
+        self.upsert_records(&HOSTS, scope, batch, seen_at).await
     }
 
     async fn scope_stats(
@@ -41,7 +39,7 @@ impl HostStore for SqlStore {
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
     ) -> Result<ScopeStats> {
-        self.count_scope(scope, seen_before).await
+        self.count_scope(&HOSTS, scope, seen_before).await
     }
 
     async fn missing(
@@ -51,7 +49,8 @@ impl HostStore for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MissingHost>> {
-        self.list_missing(scope, seen_before, after, limit).await
+        self.list_missing(&HOSTS, scope, seen_before, after, limit)
+            .await
     }
 
     async fn release(
@@ -62,6 +61,7 @@ impl HostStore for SqlStore {
         released_at: DateTime<Utc>,
     ) -> Result<u64> {
         self.mark(
+            &HOSTS,
             scope,
             instance_ids,
             seen_before,
@@ -76,8 +76,14 @@ impl HostStore for SqlStore {
         instance_ids: &[String],
         missed_at: DateTime<Utc>,
     ) -> Result<u64> {
-        self.mark(scope, instance_ids, missed_at, Mark::Missed(missed_at))
-            .await
+        self.mark(
+            &HOSTS,
+            scope,
+            instance_ids,
+            missed_at,
+            Mark::Missed(missed_at),
+        )
+        .await
     }
 
     async fn try_lock_scope(&self, scope: &SyncScope) -> Result<Option<ScopeLease>> {

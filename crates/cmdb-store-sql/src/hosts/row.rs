@@ -4,15 +4,13 @@
 use chrono::{DateTime, Utc};
 use cmdb_core::{Host, SyncScope};
 
+use crate::records::{check, check_opt, push_json, Record, SEARCH_SEPARATOR};
 use crate::sql::{check_time, Sql};
-
-/// Separates IP addresses in the `ip_search` column.
-pub(super) const IP_SEPARATOR: char = '\n';
 
 /// A host ready to be written. Its own fields are bound borrowed from the host.
 pub(super) struct Row<'a> {
-    pub(super) host: &'a Host,
-    pub(super) hash: String,
+    host: &'a Host,
+    hash: String,
     /// The derived columns, one after the other in one string (one allocation a host
     /// instead of eight): see [`Derived`].
     text: String,
@@ -56,33 +54,6 @@ impl DerivedText {
         self.spans[column as usize] = (start, self.text.len());
         Ok(())
     }
-}
-
-/// Appends `value` as JSON to `text`.
-fn push_json<T: serde::Serialize + ?Sized>(text: &mut Vec<u8>, value: &T) -> Result<(), String> {
-    serde_json::to_writer(text, value).map_err(|e| format!("cannot encode as JSON: {e}"))
-}
-
-/// Checks a value against its column's limit (in characters) and against NUL, which
-/// PostgreSQL refuses in text.
-fn check(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
-    if value.as_bytes().contains(&0) {
-        return Err(format!("{field} contains a NUL character"));
-    }
-    // A string has at most as many characters as bytes: count only when it may matter.
-    if max_chars > 0 && value.len() > max_chars {
-        let n = value.chars().count();
-        if n > max_chars {
-            return Err(format!(
-                "{field} is {n} characters long, more than the column's {max_chars}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), String> {
-    value.map_or(Ok(()), |v| check(field, v, max))
 }
 
 /// Checks every field of `host` against its column.
@@ -143,7 +114,7 @@ impl<'a> Row<'a> {
         derived.column(Derived::IpSearch, |t| {
             for (i, ip) in host.public_ips.iter().chain(&host.private_ips).enumerate() {
                 if i > 0 {
-                    t.push(IP_SEPARATOR as u8);
+                    t.push(SEARCH_SEPARATOR as u8);
                 }
                 t.extend_from_slice(ip.as_bytes());
             }
@@ -173,15 +144,18 @@ impl<'a> Row<'a> {
         let (start, end) = self.spans[column as usize];
         &self.text[start..end]
     }
+}
 
-    /// Binds the row's values in [`COLUMNS`](super::columns::COLUMNS) order, borrowed:
-    /// the driver copies them once.
-    pub(super) fn bind<'q>(
-        &'q self,
-        sql: &mut Sql<'q>,
-        secret_id: &'q str,
-        seen_at: DateTime<Utc>,
-    ) {
+impl Record for Row<'_> {
+    fn instance_id(&self) -> &str {
+        &self.host.instance_id
+    }
+
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    fn bind<'q>(&'q self, sql: &mut Sql<'q>, secret_id: &'q str, seen_at: DateTime<Utc>) {
         let h = self.host;
         let int = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         sql.push("(");

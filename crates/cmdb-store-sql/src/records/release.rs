@@ -1,10 +1,11 @@
-//! The hosts of a scope that a run did not see: counting them, listing them, marking
+//! The records of a scope that a run did not see: counting them, listing them, marking
 //! them missed, releasing them.
 
 use chrono::{DateTime, Utc};
-use cmdb_core::{MissingHost, ResourceType, Result, ScopeStats, SyncScope};
+use cmdb_core::{MissingHost, Result, ScopeStats, SyncScope};
 
 use super::retry::{backoff, is_contention, WRITE_ATTEMPTS};
+use super::Table;
 use crate::sql::{int, opt_time, text, time_column, valid_time, Sql};
 use crate::store::{db_error, SqlStore};
 
@@ -12,9 +13,9 @@ use crate::store::{db_error, SqlStore};
 /// rows, so it holds its locks briefly and stays far below the parameter limits.
 const IDS_PER_UPDATE: usize = 500;
 
-/// What `release` and `mark_missed` set on the hosts they pick.
+/// What `release` and `mark_missed` set on the records they pick.
 #[derive(Clone, Copy)]
-pub(super) enum Mark {
+pub(crate) enum Mark {
     /// `released_at`, clearing any miss mark.
     Released(DateTime<Utc>),
     /// `missed_at`, where none is set.
@@ -22,8 +23,8 @@ pub(super) enum Mark {
 }
 
 impl SqlStore {
-    /// Appends `WHERE ...` selecting the active hosts of `scope`.
-    pub(super) fn push_scope(&self, sql: &mut Sql<'_>, scope: &SyncScope) {
+    /// Appends `WHERE ...` selecting the active records of `scope`.
+    fn push_scope(&self, sql: &mut Sql<'_>, scope: &SyncScope) {
         sql.push(" WHERE secret_id = ")
             .bind(scope.secret_id.clone())
             .push(" AND vendor = ")
@@ -33,13 +34,15 @@ impl SqlStore {
             .push(" AND released_at IS NULL");
     }
 
-    /// See [`HostStore::scope_stats`](cmdb_core::HostStore::scope_stats).
-    pub(super) async fn count_scope(
+    /// The active records of `scope` in `table`, and those last seen before
+    /// `seen_before`: see [`HostStore::scope_stats`](cmdb_core::HostStore::scope_stats).
+    pub(crate) async fn count_scope(
         &self,
+        table: &Table,
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
     ) -> Result<ScopeStats> {
-        if scope.resource_type != ResourceType::Host {
+        if scope.resource_type != table.resource_type {
             return Ok(ScopeStats::default());
         }
         let mut sql = Sql::new(
@@ -47,7 +50,8 @@ impl SqlStore {
             "SELECT COUNT(*), COUNT(CASE WHEN last_seen_at < ",
         );
         sql.bind_time(valid_time("seen_before", seen_before)?)
-            .push(" THEN 1 END) FROM cmdb_hosts");
+            .push(" THEN 1 END) FROM ")
+            .push(table.name);
         self.push_scope(&mut sql, scope);
         let row = sql
             .build()?
@@ -61,22 +65,24 @@ impl SqlStore {
     }
 
     /// See [`HostStore::missing`](cmdb_core::HostStore::missing).
-    pub(super) async fn list_missing(
+    pub(crate) async fn list_missing(
         &self,
+        table: &Table,
         scope: &SyncScope,
         seen_before: DateTime<Utc>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MissingHost>> {
-        if scope.resource_type != ResourceType::Host || limit == 0 {
+        if scope.resource_type != table.resource_type || limit == 0 {
             return Ok(Vec::new());
         }
         let backend = self.inner.backend;
         let mut sql = Sql::new(
             backend,
             &format!(
-                "SELECT instance_id, {} FROM cmdb_hosts",
-                time_column(backend, "missed_at")
+                "SELECT instance_id, {} FROM {}",
+                time_column(backend, "missed_at"),
+                table.name
             ),
         );
         self.push_scope(&mut sql, scope);
@@ -98,18 +104,19 @@ impl SqlStore {
             .collect()
     }
 
-    /// Sets `mark` on those of `ids` that are active hosts of `scope` last seen before
-    /// `seen_before` (and, for a miss, not marked yet), in key order and in statements
-    /// of at most [`IDS_PER_UPDATE`] ids, each run again when it meets a concurrent
-    /// writer. Returns how many were marked.
-    pub(super) async fn mark(
+    /// Sets `mark` on those of `ids` that are active records of `scope` in `table`, last
+    /// seen before `seen_before` (and, for a miss, not marked yet), in key order and in
+    /// statements of at most [`IDS_PER_UPDATE`] ids, each run again when it meets a
+    /// concurrent writer. Returns how many were marked.
+    pub(crate) async fn mark(
         &self,
+        table: &Table,
         scope: &SyncScope,
         ids: &[String],
         seen_before: DateTime<Utc>,
         mark: Mark,
     ) -> Result<u64> {
-        if scope.resource_type != ResourceType::Host || ids.is_empty() {
+        if scope.resource_type != table.resource_type || ids.is_empty() {
             return Ok(0);
         }
         valid_time("seen_before", seen_before)?;
@@ -122,7 +129,9 @@ impl SqlStore {
         ids.dedup();
         let mut marked = 0;
         for chunk in ids.chunks(IDS_PER_UPDATE) {
-            marked += self.mark_chunk(scope, chunk, seen_before, mark).await?;
+            marked += self
+                .mark_chunk(table, scope, chunk, seen_before, mark)
+                .await?;
         }
         Ok(marked)
     }
@@ -130,6 +139,7 @@ impl SqlStore {
     /// One statement of [`SqlStore::mark`], run again when it meets a concurrent writer.
     async fn mark_chunk(
         &self,
+        table: &Table,
         scope: &SyncScope,
         ids: &[&str],
         seen_before: DateTime<Utc>,
@@ -137,7 +147,7 @@ impl SqlStore {
     ) -> Result<u64> {
         let mut attempt = 1;
         loop {
-            let mut sql = Sql::new(self.inner.backend, "UPDATE cmdb_hosts SET ");
+            let mut sql = Sql::new(self.inner.backend, &format!("UPDATE {} SET ", table.name));
             match mark {
                 Mark::Released(at) => {
                     sql.push("released_at = ")

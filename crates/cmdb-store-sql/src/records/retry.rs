@@ -1,4 +1,4 @@
-//! Writers of the same hosts meeting in the database: which errors mean "run the
+//! Writers of the same records meeting in the database: which errors mean "run the
 //! transaction again", and how long to wait before doing so.
 
 use std::time::Duration;
@@ -11,7 +11,7 @@ use crate::store::db_error;
 /// key created meanwhile) before the error is returned.
 pub(super) const WRITE_ATTEMPTS: u32 = 5;
 
-/// Whether a database error is about one row's values (so only that host fails) rather
+/// Whether a database error is about one row's values (so only that record fails) rather
 /// than the connection, the database as a whole, or a concurrent writer.
 pub(super) fn is_row_error(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(_)) && !is_contention(e)
@@ -21,7 +21,7 @@ pub(super) fn is_row_error(e: &sqlx::Error) -> bool {
 /// transaction again may succeed: a deadlock or serialization failure (PostgreSQL
 /// SQLSTATE 40P01 and 40001, MySQL error 1213), a lock wait timeout (MySQL 1205), or a
 /// unique violation (a key this writer found absent was created by another meanwhile;
-/// the only unique key of the hosts is their primary key).
+/// the only unique key of a table of records is its primary key).
 pub(super) fn is_contention(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(d) = e else {
         return false;
