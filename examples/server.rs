@@ -188,7 +188,9 @@ async fn main() -> Result<(), BoxError> {
         cipher,
         ProviderRegistry::with_builtin_providers(),
     )
-    .with_options(SyncOptions::default().with_private_addresses(allow_private));
+    .with_options(SyncOptions::default().with_private_addresses(allow_private))
+    // Database instances (`resource_type: rds`) go to the same database.
+    .with_database_store(store.clone());
     let max_syncs = match std::env::var("CMDB_MAX_CONCURRENT_SYNCS") {
         Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
             format!("CMDB_MAX_CONCURRENT_SYNCS must be a positive number, not {v:?}")
