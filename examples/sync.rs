@@ -8,6 +8,8 @@
 //! cargo run --release --example sync --features full -- --vendor aliyun --region '*'
 //! # the regions named
 //! cargo run --release --example sync --features full -- --vendor aliyun --region cn-hangzhou,cn-beijing
+//! # database instances (Alibaba Cloud RDS, Tencent Cloud CDB, Huawei Cloud RDS)
+//! cargo run --release --example sync --features full -- --vendor aliyun --region cn-hangzhou --resource-type rds
 //! ```
 //!
 //! With several regions each is its own run (one failing leaves the others going): the
@@ -60,6 +62,10 @@ struct Args {
     /// lists for the key, or several regions separated by commas.
     #[arg(long, default_value = "")]
     region: String,
+    /// What to sync: `host` (virtual machines) or `rds` (database instances; not
+    /// vSphere).
+    #[arg(long, default_value = "host")]
+    resource_type: ResourceType,
     /// Endpoint override: a full http or https URL (private clouds, simulators).
     #[arg(long)]
     endpoint: Option<String>,
@@ -356,9 +362,15 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
         .with_tls_skip_verify(tls_skip_verify);
     account.endpoint = endpoint;
     account.tls_ca_pem = tls_ca_pem;
-    let store = SqlStore::connect(&args.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rds = args.resource_type == ResourceType::Rds;
+    if rds && args.dry_run {
+        return Err("--dry-run compares hosts only; leave it out with --resource-type rds".into());
+    }
+    let store = Arc::new(
+        SqlStore::connect(&args.database_url)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let several = several_regions(&args.region);
     let hosts: Arc<dyn HostStore> = if args.dry_run {
         // A copy of the account's active hosts in memory: the run compares with it and
@@ -370,16 +382,18 @@ async fn run(args: Args) -> Result<SyncResponse, String> {
         };
         Arc::new(copy_of_active_hosts(&store, &id, args.vendor, region).await?)
     } else {
-        Arc::new(store)
+        store.clone()
     };
     // The endpoint is the operator's own choice on the command line, so it may be a
     // private or loopback address (a private cloud, a simulator).
     let syncer = Syncer::for_host_store(Arc::clone(&hosts))
-        .with_options(SyncOptions::default().with_private_addresses(true));
+        .with_options(SyncOptions::default().with_private_addresses(true))
+        .with_database_store(store);
 
     // A list of regions is sent as "*": sync_account_regions syncs the ones it is given.
     let region = if several { ALL_REGIONS } else { &args.region };
     let request = SyncRequest::new(id, region)
+        .with_resource_type(args.resource_type)
         .with_details(DetailsMode::Failed)
         .with_force_release(args.force_release);
     let response = if several {

@@ -331,3 +331,74 @@ async fn every_region_of_the_account_one_row_each() {
     assert!(stderr.contains("every region"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_instances_sync_and_release_from_the_command_line() {
+    use cmdb::core::{DatabaseQuery, DatabaseStore};
+    use cmdb_testkit::tencent_cdb::SimulatedTencentCdb;
+
+    let sim = SimulatedTencentCdb::start("ap-guangzhou", 60).await;
+    let (dir, db) = temp_db("rds");
+    let (id, key) = (sim.secret_id(), sim.secret_key());
+    let env = [
+        ("TENCENTCLOUD_SECRET_ID", id.as_str()),
+        ("TENCENTCLOUD_SECRET_KEY", key.as_str()),
+    ];
+    let uri = sim.uri();
+    let args = [
+        "--vendor",
+        "tencent",
+        "--region",
+        "ap-guangzhou",
+        "--resource-type",
+        "rds",
+        "--endpoint",
+        &uri,
+        "--database-url",
+        &db,
+        "--json",
+        "--rate",
+        "500",
+    ];
+    let out = run(&args, &env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_of(&out);
+    assert_eq!(
+        (r["created"].as_u64(), r["complete"].as_bool()),
+        (Some(60), Some(true))
+    );
+    let gone = sim.instance_id(5);
+    assert!(sim.remove_instance(&gone));
+    let out = run(&args, &env).await;
+    assert_eq!(out.status.code(), Some(0));
+    let r = json_of(&out);
+    assert_eq!(
+        (r["unchanged"].as_u64(), r["released"].as_u64()),
+        (Some(59), Some(1)),
+        "{r}"
+    );
+
+    let store = cmdb::store_sql::SqlStore::connect(&db).await.unwrap();
+    let stored = DatabaseStore::query(&store, &DatabaseQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.total, 60, "every instance kept, one released");
+    let released = DatabaseStore::get(&store, cmdb::core::Vendor::Tencent, &gone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(released.released_at.is_some());
+    store.close().await;
+
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let out = run(&dry, &env).await;
+    assert_ne!(out.status.code(), Some(0), "a dry run of rds is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run compares hosts only"));
+    let _ = std::fs::remove_dir_all(dir);
+}
