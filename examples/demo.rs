@@ -5,18 +5,22 @@
 //! `cmdb-testkit` on 127.0.0.1 (each checks our request signatures as the real service
 //! would), stores four encrypted secrets in `sqlite://cmdb-demo.db`, syncs each vendor,
 //! changes the simulated clouds (hosts removed, changed, added), syncs again, and prints
-//! what each run created, updated, left unchanged and released, and a few stored hosts.
+//! what each run created, updated, left unchanged and released, and a few stored hosts;
+//! then does the same for the database instances (RDS) of three simulated clouds.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use cmdb::core::{HostQuery, HostSort, HostStore, Vendor};
+use cmdb::core::{DatabaseQuery, HostQuery, HostSort, HostStore, ResourceType, Vendor};
 use cmdb::secret::{Cipher, NewSecret, SecretStore};
 use cmdb::store_sql::SqlStore;
 use cmdb::sync::{DetailsMode, ProviderRegistry, SyncOptions, SyncRequest, SyncResponse, Syncer};
 use cmdb_testkit::aliyun::{self, SimulatedAliyun};
+use cmdb_testkit::aliyun_rds::SimulatedAliyunRds;
 use cmdb_testkit::huawei::{self, SimulatedHuawei};
+use cmdb_testkit::huawei_rds::{self, SimulatedHuaweiRds};
 use cmdb_testkit::tencent::{self, SimulatedTencent};
+use cmdb_testkit::tencent_cdb::SimulatedTencentCdb;
 use cmdb_testkit::vsphere::SimulatedVsphere;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -204,6 +208,81 @@ async fn main() -> Result<(), BoxError> {
             );
         }
     }
+    databases(&store, &syncer).await?;
     println!("\nquery it yourself: sqlite3 {DATABASE} 'select vendor, instance_id, name, status from cmdb_hosts limit 5'");
+    Ok(())
+}
+
+/// The second resource type: the database instances (RDS) of three simulated clouds,
+/// synced into the same database, then synced again after one of each is deleted.
+async fn databases(store: &Arc<SqlStore>, syncer: &Syncer) -> Result<(), BoxError> {
+    println!("\ndatabase instances (rds):");
+    let ali = SimulatedAliyunRds::start("cn-hangzhou", 40).await;
+    let tc = SimulatedTencentCdb::start("ap-guangzhou", 25).await;
+    let hw = SimulatedHuaweiRds::start("cn-north-4", 30).await;
+    let accounts = [
+        (
+            Vendor::Aliyun,
+            ali.access_key_id(),
+            ali.access_key_secret(),
+            ali.uri(),
+            "cn-hangzhou",
+        ),
+        (
+            Vendor::Tencent,
+            tc.secret_id(),
+            tc.secret_key(),
+            tc.uri(),
+            "ap-guangzhou",
+        ),
+        (
+            Vendor::Huawei,
+            huawei_rds::ACCESS_KEY.to_owned(),
+            huawei_rds::SECRET_KEY.to_owned(),
+            hw.uri(),
+            "cn-north-4",
+        ),
+    ];
+    let cipher = syncer.cipher().ok_or("the demo's syncer has a cipher")?;
+    let syncer = syncer.clone().with_database_store(store.clone());
+    let mut requests = Vec::new();
+    for (vendor, key, secret, address, region) in accounts {
+        let sealed = NewSecret::new(vendor, key, secret)
+            .with_description(format!("demo {vendor} databases"))
+            .with_allowed_regions([region])
+            .with_request_rate(200)
+            .with_address(address)
+            .seal(cipher)?;
+        store.create(&sealed).await?;
+        let request = SyncRequest::new(&sealed.id, region)
+            .with_resource_type(ResourceType::Rds)
+            .with_details(DetailsMode::Failed);
+        print_run("first", vendor, &syncer.sync(request.clone()).await?);
+        requests.push((vendor, request));
+    }
+    ali.remove_instance(&ali.instance_id(2));
+    tc.remove_instance(&tc.instance_id(2));
+    hw.remove_instance(&hw.instance_id(2));
+    for (vendor, request) in requests {
+        print_run("second", vendor, &syncer.sync(request).await?);
+    }
+    let q = DatabaseQuery::default()
+        .with_released(false)
+        .with_page_size(1000);
+    let active = cmdb::core::DatabaseStore::query(&**store, &q).await?;
+    println!("{DATABASE}: {} active database instances", active.total);
+    for d in active.items.iter().take(3) {
+        let db = &d.database;
+        println!(
+            "  {:<8} {:<28} {:<10} {:<6} {:<9} {:>2} vCPU {:>6} MiB",
+            db.vendor,
+            db.instance_id,
+            db.engine.as_str(),
+            db.engine_version.as_deref().unwrap_or("-"),
+            db.status,
+            db.cpu.unwrap_or_default(),
+            db.memory_mib.unwrap_or_default(),
+        );
+    }
     Ok(())
 }
