@@ -332,6 +332,21 @@ async fn database_instances_sync_through_the_api_like_hosts() {
             Some(expected),
             "{vendor}: {again}"
         );
+        // The whole account: its allowed regions, each its own run.
+        let (status, all, text) = call(
+            &http,
+            post.clone(),
+            format!("{base}/secrets/{id}/sync"),
+            Some(json!({"region": "*", "resource_type": "rds", "details": "none"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{vendor}: {text}");
+        assert_eq!(
+            all["regions"].as_array().map(Vec::len),
+            Some(1),
+            "{vendor}: {all}"
+        );
+        assert_eq!(all["unchanged"].as_u64(), Some(expected), "{vendor}: {all}");
 
         let (status, list, text) = call(
             &http,
@@ -368,6 +383,10 @@ async fn database_instances_sync_through_the_api_like_hosts() {
         )
         .await;
         assert_eq!(tasks["items"][0]["resource_type"], "rds", "{tasks}");
+        assert_eq!(
+            tasks["items"][0]["parent_id"], tasks["items"][1]["id"],
+            "{tasks}"
+        );
     }
 
     // vSphere has no database instances: a clear 400 naming the field.
