@@ -430,6 +430,8 @@ mod tests {
             operations,
             [
                 "DELETE /secrets/{id}",
+                "GET /databases",
+                "GET /databases/{vendor}/{instance_id}",
                 "GET /healthz",
                 "GET /hosts",
                 "GET /hosts/{vendor}/{instance_id}",

@@ -385,8 +385,10 @@ async fn request_validation_and_secret_rules() {
     assert!(e.message().contains("us-west-1"));
     let mut rds = env.request();
     rds.resource_type = cmdb_core::ResourceType::Rds;
+    // This registry builds no database provider (nor has the syncer a database store).
     let e = syncer.sync(rds).await.unwrap_err();
-    assert!(e.message().contains("not supported yet"));
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.message().contains("no database (rds) provider"), "{e}");
     assert_eq!(env.hosts.len(), 0, "no invalid request stored anything");
 }
 
