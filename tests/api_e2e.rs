@@ -191,12 +191,12 @@ async fn every_vendor_syncs_through_the_api_into_sqlite() {
         );
         assert!(text.contains(&count), "no {count:?} in:\n{text}");
         let runs = format!(
-            r#"cmdb_sync_runs_total{{vendor="{vendor}",trigger="api",outcome="succeeded"}} 1"#
+            r#"cmdb_sync_runs_total{{vendor="{vendor}",resource_type="host",trigger="api",outcome="succeeded"}} 1"#
         );
         assert!(text.contains(&runs), "no {runs:?} in:\n{text}");
     }
     for expected in [
-        r#"cmdb_sync_runs_total{vendor="aliyun",trigger="api",outcome="failed"} 1"#,
+        r#"cmdb_sync_runs_total{vendor="aliyun",resource_type="host",trigger="api",outcome="failed"} 1"#,
         r#"cmdb_vendor_request_duration_seconds_count{vendor="aliyun",action="DescribeInstances",region="cn-hangzhou",status_class="4xx"} 1"#,
         r#"cmdb_sync_hosts_total{vendor="huawei",outcome="created"} 260"#,
     ] {

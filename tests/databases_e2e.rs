@@ -44,7 +44,11 @@ async fn database_instances_sync_through_the_api_like_hosts() {
     )
     .with_options(SyncOptions::default().with_private_addresses(true))
     .with_database_store(store.clone());
-    let api = Api::new(Arc::new(syncer), TOKEN).unwrap();
+    // The only recorder of this test binary.
+    let metrics = cmdb::api::prometheus_builder().install_recorder().unwrap();
+    let api = Api::new(Arc::new(syncer), TOKEN)
+        .unwrap()
+        .with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = api.router();
@@ -205,6 +209,38 @@ async fn database_instances_sync_through_the_api_like_hosts() {
             .contains("vsphere has no database instances"),
         "{text}"
     );
-    let (status, _, text) = call(&http, get, format!("{base}/databases/nowhere/x"), None).await;
+    let (status, _, text) = call(
+        &http,
+        get.clone(),
+        format!("{base}/databases/nowhere/x"),
+        None,
+    )
+    .await;
     assert_eq!(status, 400, "an unknown vendor: {text}");
+
+    // Metrics: database runs and instances, apart from hosts.
+    let (status, text) =
+        common::api_call(&http, TOKEN, "GET", format!("{base}/metrics"), None).await;
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        // Two syncs of the region, and its run in the whole-account sync.
+        r#"cmdb_sync_runs_total{vendor="aliyun",resource_type="rds",trigger="api",outcome="succeeded"} 3"#,
+        r#"cmdb_sync_databases_total{vendor="aliyun",outcome="created"} 45"#,
+        r#"cmdb_sync_databases_total{vendor="huawei",outcome="unchanged"} 240"#,
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("cmdb_sync_hosts_total{"),
+        "no host was synced:\n{text}"
+    );
+    let running: u64 = text
+        .lines()
+        .filter(|l| l.starts_with(r#"cmdb_databases{vendor="tencent""#))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        running, 30,
+        "every stored Tencent instance, by status:\n{text}"
+    );
 }

@@ -80,7 +80,9 @@ pub use error::{status_of, ApiError, ErrorBody};
 pub use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use schedule::{backoff, DEFAULT_SCHEDULE_TICK, MAX_BACKOFF};
 pub use tasks::{RunOutcome, TaskRegistry, DEFAULT_MAX_RUNNING_SYNCS, DEFAULT_RUN_RETENTION};
-pub use telemetry::{prometheus_builder, HOSTS, SYNC_RUN_BUCKETS, VENDOR_REQUEST_BUCKETS};
+pub use telemetry::{
+    prometheus_builder, DATABASES, HOSTS, SYNC_RUN_BUCKETS, VENDOR_REQUEST_BUCKETS,
+};
 
 use routes::AppState;
 

@@ -848,8 +848,9 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
     description = "Vendor calls (`cmdb_vendor_request_duration_seconds`, \
                    `cmdb_vendor_retries_total`, `cmdb_vendor_throttled_total`), sync runs \
                    (`cmdb_sync_runs_total`, `cmdb_sync_run_duration_seconds`, \
-                   `cmdb_sync_last_success_timestamp_seconds`, `cmdb_sync_hosts_total`) and \
-                   the stored hosts counted at each scrape (`cmdb_hosts`), with whatever else \
+                   `cmdb_sync_last_success_timestamp_seconds`, `cmdb_sync_hosts_total`, \
+                   `cmdb_sync_databases_total`) and the stored hosts and database instances \
+                   counted at each scrape (`cmdb_hosts`, `cmdb_databases`), with whatever else \
                    the process records. No label carries a key or a secret.",
     security(("bearer" = [])),
     responses(
@@ -870,6 +871,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         ));
     };
     crate::telemetry::record_host_counts(state.syncer.host_store().as_ref()).await?;
+    if let Some(databases) = state.syncer.database_store() {
+        crate::telemetry::record_database_counts(databases.as_ref()).await?;
+    }
     let text = handle.render();
     Ok(([(axum::http::header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response())
 }

@@ -3,11 +3,17 @@
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
-use cmdb_core::{HostQuery, HostStatus, HostStore, Result, Vendor};
+use cmdb_core::{
+    DatabaseQuery, DatabaseStatus, DatabaseStore, HostQuery, HostStatus, HostStore, Result, Vendor,
+};
 
 /// Gauge of the active (not released) stored hosts, by `vendor` and `status`, counted
 /// from the host store at each scrape of `/metrics`.
 pub const HOSTS: &str = "cmdb_hosts";
+
+/// Gauge of the active stored database instances, by `vendor` and `status`, counted at
+/// each scrape when the syncer has a database store.
+pub const DATABASES: &str = "cmdb_databases";
 
 /// Bucket bounds of [`cmdb_http::telemetry::VENDOR_REQUEST_DURATION_SECONDS`], in seconds.
 pub const VENDOR_REQUEST_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -51,6 +57,10 @@ pub(crate) fn describe_metrics() {
         HOSTS,
         "Active stored hosts by vendor and status, counted at scrape time"
     );
+    metrics::describe_gauge!(
+        DATABASES,
+        "Active stored database instances by vendor and status, counted at scrape time"
+    );
 }
 
 /// Sets [`HOSTS`] for every vendor and status from `store`: one count per vendor, and one
@@ -72,6 +82,31 @@ pub(crate) async fn record_host_counts(store: &dyn HostStore) -> Result<()> {
                 0
             };
             metrics::gauge!(HOSTS, "vendor" => vendor.as_str(), "status" => status.as_str())
+                .set(count as f64);
+        }
+    }
+    Ok(())
+}
+
+/// Sets [`DATABASES`] for every vendor and status from `store`, as
+/// [`record_host_counts`] does for hosts.
+pub(crate) async fn record_database_counts(store: &dyn DatabaseStore) -> Result<()> {
+    for &vendor in Vendor::ALL {
+        let active = DatabaseQuery::default()
+            .with_vendor(vendor)
+            .with_released(false)
+            .with_page_size(1);
+        let any = store.query(&active).await?.total > 0;
+        for &status in DatabaseStatus::ALL {
+            let count = if any {
+                store
+                    .query(&active.clone().with_status(status))
+                    .await?
+                    .total
+            } else {
+                0
+            };
+            metrics::gauge!(DATABASES, "vendor" => vendor.as_str(), "status" => status.as_str())
                 .set(count as f64);
         }
     }

@@ -1157,12 +1157,12 @@ async fn metrics_answer_prometheus_text_with_the_runs_and_the_stored_hosts() {
     let text = r.text().await.unwrap();
     for expected in [
         "# TYPE cmdb_sync_runs_total counter",
-        r#"cmdb_sync_runs_total{vendor="aliyun",trigger="api",outcome="succeeded"} "#,
+        r#"cmdb_sync_runs_total{vendor="aliyun",resource_type="host",trigger="api",outcome="succeeded"} "#,
         "# TYPE cmdb_sync_run_duration_seconds histogram",
-        r#"cmdb_sync_run_duration_seconds_bucket{vendor="aliyun",le="1"} "#,
+        r#"cmdb_sync_run_duration_seconds_bucket{vendor="aliyun",resource_type="host",le="1"} "#,
         r#"cmdb_sync_hosts_total{vendor="aliyun",outcome="created"} "#,
         &format!(
-            r#"cmdb_sync_last_success_timestamp_seconds{{secret_id="{id}",vendor="aliyun",region="cn-beijing"}} "#
+            r#"cmdb_sync_last_success_timestamp_seconds{{secret_id="{id}",vendor="aliyun",region="cn-beijing",resource_type="host"}} "#
         ),
         "# HELP cmdb_hosts Active stored hosts by vendor and status",
         "# TYPE cmdb_hosts gauge",

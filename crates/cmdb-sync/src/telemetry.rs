@@ -4,10 +4,11 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | [`SYNC_RUNS_TOTAL`] | counter | `vendor`, `trigger`, `outcome` (`succeeded`, `partial`, `failed`) |
-//! | [`SYNC_RUN_DURATION_SECONDS`] | histogram | `vendor` |
-//! | [`SYNC_LAST_SUCCESS_TIMESTAMP_SECONDS`] | gauge | `secret_id`, `vendor`, `region` |
+//! | [`SYNC_RUNS_TOTAL`] | counter | `vendor`, `resource_type` (`host`, `rds`), `trigger`, `outcome` (`succeeded`, `partial`, `failed`) |
+//! | [`SYNC_RUN_DURATION_SECONDS`] | histogram | `vendor`, `resource_type` |
+//! | [`SYNC_LAST_SUCCESS_TIMESTAMP_SECONDS`] | gauge | `secret_id`, `vendor`, `region`, `resource_type` |
 //! | [`SYNC_HOSTS_TOTAL`] | counter | `vendor`, `outcome` (`created`, `updated`, `unchanged`, `failed`, `released`) |
+//! | [`SYNC_DATABASES_TOTAL`] | counter | `vendor`, `outcome`, as hosts |
 //!
 //! A run is counted when it ends with an answer or an error; a run whose future is
 //! dropped (stopped at shutdown) is not, nor a request refused before its run (an
@@ -18,7 +19,7 @@
 use chrono::Utc;
 
 use crate::{SyncResponse, SyncTrigger};
-use cmdb_core::{Result, SyncScope};
+use cmdb_core::{ResourceType, Result, SyncScope};
 
 /// Counter of runs, by vendor, trigger and outcome: `succeeded` (complete, every host
 /// stored), `partial` (hosts stored, but the listing or release is incomplete, or some
@@ -38,17 +39,21 @@ pub const SYNC_LAST_SUCCESS_TIMESTAMP_SECONDS: &str = "cmdb_sync_last_success_ti
 /// `failed` (not mapped or not stored) and `released`.
 pub const SYNC_HOSTS_TOTAL: &str = "cmdb_sync_hosts_total";
 
+/// Counter of database instances (`resource_type: rds`) by what a run did with them, as
+/// [`SYNC_HOSTS_TOTAL`] counts hosts.
+pub const SYNC_DATABASES_TOTAL: &str = "cmdb_sync_databases_total";
+
 /// Describes this crate's metrics (help text and unit) to the installed recorder: call
 /// it once after installing one, so that an exporter can print their help lines.
 pub fn describe_metrics() {
     metrics::describe_counter!(
         SYNC_RUNS_TOTAL,
-        "Sync runs, by vendor, trigger and outcome (succeeded, partial, failed)"
+        "Sync runs, by vendor, resource type, trigger and outcome (succeeded, partial, failed)"
     );
     metrics::describe_histogram!(
         SYNC_RUN_DURATION_SECONDS,
         metrics::Unit::Seconds,
-        "Time sync runs took, by vendor"
+        "Time sync runs took, by vendor and resource type"
     );
     metrics::describe_gauge!(
         SYNC_LAST_SUCCESS_TIMESTAMP_SECONDS,
@@ -58,6 +63,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         SYNC_HOSTS_TOTAL,
         "Hosts synced, by vendor and outcome (created, updated, unchanged, failed, released)"
+    );
+    metrics::describe_counter!(
+        SYNC_DATABASES_TOTAL,
+        "Database instances synced, by vendor and outcome (created, updated, unchanged, failed, released)"
     );
 }
 
@@ -69,6 +78,7 @@ pub(crate) fn record_run(
     result: &Result<SyncResponse>,
 ) {
     let vendor = scope.vendor.as_str();
+    let resource_type = scope.resource_type.as_str();
     let outcome = match result {
         Err(_) => "failed",
         Ok(r) if r.complete && r.total_failed == 0 && r.error.is_none() => "succeeded",
@@ -77,11 +87,17 @@ pub(crate) fn record_run(
     metrics::counter!(
         SYNC_RUNS_TOTAL,
         "vendor" => vendor,
+        "resource_type" => resource_type,
         "trigger" => trigger.as_str(),
         "outcome" => outcome,
     )
     .increment(1);
-    metrics::histogram!(SYNC_RUN_DURATION_SECONDS, "vendor" => vendor).record(seconds);
+    metrics::histogram!(
+        SYNC_RUN_DURATION_SECONDS,
+        "vendor" => vendor,
+        "resource_type" => resource_type,
+    )
+    .record(seconds);
     let Ok(response) = result else {
         return;
     };
@@ -92,7 +108,11 @@ pub(crate) fn record_run(
         ("failed", response.total_failed),
         ("released", response.released),
     ] {
-        metrics::counter!(SYNC_HOSTS_TOTAL, "vendor" => vendor, "outcome" => outcome).increment(n);
+        let name = match scope.resource_type {
+            ResourceType::Rds => SYNC_DATABASES_TOTAL,
+            _ => SYNC_HOSTS_TOTAL,
+        };
+        metrics::counter!(name, "vendor" => vendor, "outcome" => outcome).increment(n);
     }
     if response.complete {
         metrics::gauge!(
@@ -100,6 +120,7 @@ pub(crate) fn record_run(
             "secret_id" => scope.secret_id.clone(),
             "vendor" => vendor,
             "region" => scope.region.clone(),
+            "resource_type" => resource_type,
         )
         .set(Utc::now().timestamp_millis() as f64 / 1000.0);
     }

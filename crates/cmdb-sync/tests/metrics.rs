@@ -135,7 +135,11 @@ async fn a_sync_of_250_hosts_records_its_requests_run_and_hosts() {
         .keys()
         .any(|(name, _)| name == "cmdb_vendor_throttled_total"));
 
-    let runs = [("vendor", "aliyun"), ("trigger", "library")];
+    let runs = [
+        ("vendor", "aliyun"),
+        ("resource_type", "host"),
+        ("trigger", "library"),
+    ];
     let run = |outcome| {
         let mut labels = runs.to_vec();
         labels.push(("outcome", outcome));
@@ -149,7 +153,7 @@ async fn a_sync_of_250_hosts_records_its_requests_run_and_hosts() {
         samples(
             &found,
             "cmdb_sync_run_duration_seconds",
-            &[("vendor", "aliyun")]
+            &[("vendor", "aliyun"), ("resource_type", "host")]
         ),
         1
     );
@@ -176,6 +180,7 @@ async fn a_sync_of_250_hosts_records_its_requests_run_and_hosts() {
             ("secret_id", &env.secret.id),
             ("vendor", "aliyun"),
             ("region", REGION),
+            ("resource_type", "host"),
         ],
     );
     match found.get(&last) {
@@ -213,7 +218,7 @@ async fn a_sync_of_250_hosts_records_its_requests_run_and_hosts() {
         samples(
             &found,
             "cmdb_sync_run_duration_seconds",
-            &[("vendor", "aliyun")]
+            &[("vendor", "aliyun"), ("resource_type", "host")]
         ),
         2
     );
