@@ -794,7 +794,10 @@ impl Syncer {
         let ctx = self.provider_context(secret_id, region, account)?;
         let vendor = ctx.vendor;
         let provider = match resource_type {
-            ResourceType::Rds => Listing::Databases(self.registry.database_provider(ctx)?),
+            ResourceType::Rds => {
+                let provider = self.registry.database_provider(ctx)?;
+                Listing::Databases(provider, self.database_store_or_err()?)
+            }
             _ => Listing::Hosts(self.registry.host_provider(ctx)?),
         };
         if provider.vendor() != vendor {
@@ -867,7 +870,8 @@ impl Syncer {
         provider: Arc<dyn DatabaseProvider>,
     ) -> Result<PreparedSync> {
         request.resource_type = ResourceType::Rds;
-        self.prepare_listing(request, Listing::Databases(provider))
+        let store = self.database_store_or_err()?;
+        self.prepare_listing(request, Listing::Databases(provider, store))
             .await
     }
 
@@ -892,12 +896,6 @@ impl Syncer {
         self.options.validate()?;
         request.validate()?;
         refuse_all_regions(&request)?;
-        if matches!(provider, Listing::Databases(_)) && self.databases.is_none() {
-            return Err(Error::invalid_field(
-                "resource_type",
-                "is rds but this syncer has no database store (Syncer::with_database_store)",
-            ));
-        }
         let vendor = provider.vendor();
         // vSphere's region is the vCenter host, which the provider knows; every other
         // vendor's provider lists the region it was built for.
@@ -940,8 +938,8 @@ impl Syncer {
     }
 
     /// The database store, or the error of a syncer without one.
-    fn database_store_or_err(&self) -> Result<&Arc<dyn DatabaseStore>> {
-        self.databases.as_ref().ok_or_else(|| {
+    fn database_store_or_err(&self) -> Result<Arc<dyn DatabaseStore>> {
+        self.databases.clone().ok_or_else(|| {
             Error::invalid_field(
                 "resource_type",
                 "is rds but this syncer has no database store (Syncer::with_database_store)",
@@ -1613,7 +1611,6 @@ impl PreparedSync {
     }
 
     async fn run_in_span(self) -> (Result<SyncResponse>, ScopeLocks) {
-        let started = tokio::time::Instant::now();
         let PreparedSync {
             syncer,
             request,
@@ -1623,6 +1620,42 @@ impl PreparedSync {
             trigger: _,
             locks,
         } = self;
+        let result = match &provider {
+            Listing::Hosts(p) => {
+                syncer
+                    .run_records(
+                        &syncer.hosts,
+                        p,
+                        &scope,
+                        &request,
+                        progress.as_ref(),
+                        &locks.store,
+                    )
+                    .await
+            }
+            Listing::Databases(p, store) => {
+                syncer
+                    .run_records(store, p, &scope, &request, progress.as_ref(), &locks.store)
+                    .await
+            }
+        };
+        (result, locks)
+    }
+}
+
+impl Syncer {
+    /// Lists the records of `scope` from `lister` into `store`, then releases the
+    /// missing ones the vendor confirms gone: one run, whatever the kind of record.
+    async fn run_records<R: Record>(
+        &self,
+        store: &dyn Store<R>,
+        lister: &dyn Lister<R>,
+        scope: &SyncScope,
+        request: &SyncRequest,
+        progress: Option<&watch::Sender<SyncProgress>>,
+        lease: &ScopeLease,
+    ) -> Result<SyncResponse> {
+        let started = tokio::time::Instant::now();
         let publish = |p: SyncProgress| {
             if let Some(tx) = &progress {
                 tx.send_replace(p);
@@ -1632,58 +1665,31 @@ impl PreparedSync {
             state: SyncState::Running,
             ..SyncProgress::default()
         });
-        let run_start = syncer.next_run_start();
+        let run_start = self.next_run_start();
         tracing::info!(scope = %scope, "sync started");
 
         let mut tally = Tally {
-            max_details: syncer.options.max_details,
+            max_details: self.options.max_details,
             ..Tally::default()
         };
-        let timed_out = match &provider {
-            Listing::Hosts(p) => {
-                let drain = syncer.drain(
-                    &syncer.hosts,
-                    &scope,
-                    Lister::pages(p),
-                    run_start,
-                    request.details,
-                    &mut tally,
-                    &publish,
-                );
-                tokio::time::timeout(syncer.options.run_timeout, drain)
-                    .await
-                    .is_err()
-            }
-            Listing::Databases(p) => {
-                let store = syncer.database_store_or_err();
-                match store {
-                    Ok(store) => {
-                        let drain = syncer.drain(
-                            store,
-                            &scope,
-                            Lister::pages(p),
-                            run_start,
-                            request.details,
-                            &mut tally,
-                            &publish,
-                        );
-                        tokio::time::timeout(syncer.options.run_timeout, drain)
-                            .await
-                            .is_err()
-                    }
-                    Err(e) => {
-                        tally.error = Some(e);
-                        false
-                    }
-                }
-            }
-        };
+        let drain = self.drain(
+            store,
+            scope,
+            lister.pages(),
+            run_start,
+            request.details,
+            &mut tally,
+            &publish,
+        );
+        let timed_out = tokio::time::timeout(self.options.run_timeout, drain)
+            .await
+            .is_err();
         if timed_out {
             tally.error = Some(Error::new(
                 ErrorKind::Timeout,
                 format!(
                     "the run did not finish within {} s",
-                    syncer.options.run_timeout.as_secs_f64()
+                    self.options.run_timeout.as_secs_f64()
                 ),
             ));
         }
@@ -1692,7 +1698,7 @@ impl PreparedSync {
             if tally.pages == 0 {
                 tracing::warn!(scope = %scope, error = %e, "sync failed before storing anything");
                 publish(tally.progress(SyncState::Failed));
-                return (Err(e), locks);
+                return Err(e);
             }
             tracing::warn!(scope = %scope, pages = tally.pages, error = %e, "sync ended incomplete");
             tally.error = Some(e);
@@ -1706,39 +1712,10 @@ impl PreparedSync {
                 tally.failed
             ))
         } else {
-            match &provider {
-                Listing::Hosts(p) => {
-                    syncer
-                        .release(
-                            &syncer.hosts,
-                            &scope,
-                            p,
-                            &locks.store,
-                            run_start,
-                            &request,
-                            &mut tally,
-                            &publish,
-                        )
-                        .await
-                }
-                Listing::Databases(p) => match syncer.database_store_or_err() {
-                    Ok(store) => {
-                        syncer
-                            .release(
-                                store,
-                                &scope,
-                                p,
-                                &locks.store,
-                                run_start,
-                                &request,
-                                &mut tally,
-                                &publish,
-                            )
-                            .await
-                    }
-                    Err(e) => Release::failed_at(e, "releasing database instances"),
-                },
-            }
+            self.release(
+                store, scope, lister, lease, run_start, request, &mut tally, &publish,
+            )
+            .await
         };
         // A failed release (or lookup) leaves the run incomplete: nothing can be said of
         // the hosts it was about.
@@ -1783,29 +1760,30 @@ impl PreparedSync {
             elapsed_ms = response.elapsed_ms,
             "sync finished"
         );
-        (Ok(response), locks)
+        Ok(response)
     }
 }
 
-/// What a run lists: hosts or database instances.
+/// What a run lists, and (for database instances) where it stores them; hosts go to
+/// the syncer's host store.
 #[derive(Clone)]
 enum Listing {
     Hosts(Arc<dyn HostProvider>),
-    Databases(Arc<dyn DatabaseProvider>),
+    Databases(Arc<dyn DatabaseProvider>, Arc<dyn DatabaseStore>),
 }
 
 impl Listing {
     fn vendor(&self) -> Vendor {
         match self {
             Listing::Hosts(p) => p.vendor(),
-            Listing::Databases(p) => p.vendor(),
+            Listing::Databases(p, _) => p.vendor(),
         }
     }
 
     fn region(&self) -> &str {
         match self {
             Listing::Hosts(p) => p.region(),
-            Listing::Databases(p) => p.region(),
+            Listing::Databases(p, _) => p.region(),
         }
     }
 }
@@ -1814,7 +1792,7 @@ impl fmt::Debug for Listing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Listing::Hosts(p) => p.fmt(f),
-            Listing::Databases(p) => p.fmt(f),
+            Listing::Databases(p, _) => p.fmt(f),
         }
     }
 }
