@@ -83,6 +83,17 @@ where
     }
 }
 
+/// The error of a vendor that has no database instances to sync (vSphere).
+pub(crate) fn refuse_vendor_without_databases(vendor: Vendor) -> Result<()> {
+    if vendor == Vendor::Vsphere {
+        return Err(Error::invalid_field(
+            "resource_type",
+            "vsphere has no database instances (rds); sync its hosts",
+        ));
+    }
+    Ok(())
+}
+
 /// Vendor -> provider factory, for hosts and for database instances. Provider crates
 /// register behind features; tests register fakes.
 #[derive(Clone, Default)]
@@ -137,12 +148,7 @@ impl ProviderRegistry {
     /// instances: [`InvalidInput`](ErrorKind::InvalidInput) on `resource_type`.
     pub fn database_provider(&self, ctx: ProviderContext) -> Result<Arc<dyn DatabaseProvider>> {
         let vendor = ctx.vendor;
-        if vendor == Vendor::Vsphere {
-            return Err(Error::invalid_field(
-                "resource_type",
-                "vsphere has no database instances (rds); sync its hosts",
-            ));
-        }
+        refuse_vendor_without_databases(vendor)?;
         let factory = self.databases.get(&vendor).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidInput,

@@ -24,7 +24,7 @@ use cmdb_secret::{Cipher, SecretStore};
 
 use crate::account::Account;
 use crate::progress::{SyncProgress, SyncState};
-use crate::registry::{ProviderContext, ProviderRegistry};
+use crate::registry::{refuse_vendor_without_databases, ProviderContext, ProviderRegistry};
 use crate::request::{DetailsMode, SyncRequest, ALL_REGIONS};
 use crate::resource::{Lister, Page, Record, Store};
 use crate::response::{ErrorReport, RegionSummary, SyncDetail, SyncResponse};
@@ -579,6 +579,10 @@ impl Syncer {
         regions: Vec<String>,
         observer: Option<Arc<dyn RegionObserver>>,
     ) -> Result<SyncResponse> {
+        // Refused as a whole, as a one-region sync is, rather than region by region.
+        if request.resource_type == ResourceType::Rds {
+            refuse_vendor_without_databases(account.vendor)?;
+        }
         let regions = if account.vendor.requires_region() {
             let mut unique: Vec<String> = Vec::with_capacity(regions.len());
             for region in regions {

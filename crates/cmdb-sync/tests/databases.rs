@@ -209,4 +209,10 @@ async fn rds_needs_a_database_store_and_a_vendor_with_instances() {
         e.message().contains("vsphere has no database instances"),
         "{e}"
     );
+    // The whole account too: refused as a whole, not region by region.
+    let e = syncer
+        .sync_all(rds(&vcenter.secret.id, "*"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("resource_type"), "{e}");
 }
